@@ -1,0 +1,311 @@
+//! The HTTP API of neo-backfill: the Neo Public API's backfills, agents, executions,
+//! integrations, tenant, billing and API-key routes, with the `{data, meta}` envelope, API-key
+//! and Entra ID auth, a per-tenant rate limit and a generated OpenAPI 3.1 document.
+
+pub mod auth;
+pub mod context;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod models;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use jiff::SignedDuration;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use neo_domain::clock::Clock;
+use neo_domain::cursor::CursorCodec;
+use neo_store::Store;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::{EntraConfig, EntraVerifier, Principal, PrincipalKind};
+use crate::error::ApiError;
+use crate::ratelimit::RateLimiter;
+
+/// Settings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Requests per tenant per window (SPEC: 1,200 per 60 s).
+    pub rate_limit: u32,
+    pub rate_window: SignedDuration,
+    /// Verify answers WARNING above this many matches.
+    pub verify_soft_limit: i64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    pub entra: Option<EntraConfig>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit: 1200,
+            rate_window: SignedDuration::from_secs(60),
+            verify_soft_limit: 1000,
+            max_body_bytes: 4 * 1024 * 1024,
+            entra: None,
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub limiter: Arc<RateLimiter>,
+    pub entra: Option<Arc<EntraVerifier>>,
+    pub cursors: CursorCodec,
+    pub cfg: Arc<ApiConfig>,
+    pub openapi_json: Arc<String>,
+    pub metrics: PrometheusHandle,
+    /// Notified on every change the orchestrator should react to at once (signals, creates).
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cfg: ApiConfig,
+    ) -> anyhow::Result<Self> {
+        let cursors = CursorCodec::new(store.server_secret().await?);
+        let entra = cfg
+            .entra
+            .clone()
+            .map(|e| Arc::new(EntraVerifier::new(e, clock.clone())));
+        Ok(Self {
+            limiter: Arc::new(RateLimiter::new(cfg.rate_limit, cfg.rate_window)),
+            store,
+            clock,
+            entra,
+            cursors,
+            cfg: Arc::new(cfg),
+            openapi_json: Arc::new(openapi::document_json()),
+            metrics: metrics_handle(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Tells the orchestrator that something changed.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .expect("buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The authenticated caller of a route behind [`authenticate`].
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| ApiError::unauthorized("missing credentials"))
+    }
+}
+
+/// Tenant of the request, for the access log.
+#[derive(Clone)]
+struct TenantTag(String);
+
+async fn resolve_principal(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let token = raw
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer <token>"))?;
+    let now = app.clock.now();
+    if token.starts_with(auth::KEY_PREFIX) {
+        let (key, tenant) = auth::verify_api_key(app.store.as_ref(), token, now).await?;
+        // Best effort: the last-used time is informational.
+        let _ = app.store.touch_api_key(&key.id, now).await;
+        return Ok(Principal {
+            tenant,
+            kind: PrincipalKind::ApiKey { key_id: key.id },
+        });
+    }
+    let entra = app
+        .entra
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+    let user = entra.verify(token).await?;
+    let tenant = app
+        .store
+        .tenant_by_entra_tid(&user.tid)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("the token's Entra tenant is not linked to a tenant here")
+        })?;
+    Ok(Principal {
+        tenant,
+        kind: PrincipalKind::Entra {
+            user: user.user,
+            admin: user.admin,
+        },
+    })
+}
+
+/// Authenticates the caller and applies the tenant's rate limit; every authenticated response
+/// carries the `X-RateLimit-*` headers.
+async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let principal = match resolve_principal(&app, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let d = app.limiter.check(&principal.tenant.id, app.clock.now());
+    let tag = TenantTag(principal.tenant.id.clone());
+    let mut resp = if d.allowed {
+        req.extensions_mut().insert(principal);
+        next.run(req).await
+    } else {
+        metrics::counter!("neo_rate_limited_total").increment(1);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {} requests in {} s; retry after {} s",
+                d.limit,
+                app.limiter.window().as_secs(),
+                d.retry_after
+            ),
+        );
+        e.retry_after = Some(d.retry_after);
+        e.into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(d.reset));
+    resp.extensions_mut().insert(tag);
+    resp
+}
+
+/// Outermost layer: request id, one JSON access-log line per request, HTTP metrics.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v).ok())
+        .unwrap_or_else(uuid::Uuid::new_v4);
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let mut resp = context::scope(context::RequestCtx { id, start }, next.run(req)).await;
+    let latency = start.elapsed();
+    let status = resp.status().as_u16();
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let tenant = resp.extensions().get::<TenantTag>().map(|t| t.0.clone());
+    tracing::info!(
+        target: "neo_access",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        route = %route,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        tenant = tenant.as_deref().unwrap_or("-"),
+        "request"
+    );
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("neo_http_requests_total", &labels).increment(1);
+    metrics::histogram!("neo_http_request_duration_seconds", &labels[..2])
+        .record(latency.as_secs_f64());
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::internal().into_response()
+}
+
+async fn prometheus(State(app): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> axum::Router {
+    let (authed, _) = openapi::authed_routes().split_for_parts();
+    let (public, _) = openapi::public_routes().split_for_parts();
+    authed
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .merge(public)
+        .route("/metrics", axum::routing::get(prometheus))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.cfg.max_body_bytes,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}

@@ -1,0 +1,399 @@
+//! Public resources of the API, as documented in the OpenAPI document.
+
+use neo_domain::backfill::{
+    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
+};
+use neo_domain::clock::rfc3339;
+use neo_domain::cost::BackfillCostEstimate;
+use neo_domain::windows::WorkflowDailyExecutionWindows;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// One backfill row, as exposed on the public API.
+///
+/// Naming: stays `backfill` everywhere. Surfacing-only fields (`target_workflow_name`,
+/// `target_workflow_autonomy_type`) appear so callers can render a label without a second
+/// fetch. Fields after `parent_backfill_run_id` are additive (neo-backfill's own).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(title = "PublicBackfill")]
+pub struct PublicBackfill {
+    pub id: String,
+    pub state: BackfillRunState,
+    pub target_workflow_id: i64,
+    #[schema(required = true)]
+    pub target_workflow_name: Option<String>,
+    #[schema(required = true)]
+    pub target_workflow_autonomy_type: Option<AutonomyType>,
+    pub entity_type: EntityType,
+    #[schema(value_type = Object, additional_properties = true)]
+    pub filter_spec: Value,
+    pub daily_execution_windows: WorkflowDailyExecutionWindows,
+    pub timezone: String,
+    pub max_in_flight: i64,
+    #[schema(required = true)]
+    pub total_estimated: Option<i64>,
+    pub processed_count: i64,
+    pub succeeded_count: i64,
+    pub failed_count: i64,
+    #[schema(required = true)]
+    pub started_at: Option<String>,
+    #[schema(required = true)]
+    pub completed_at: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    #[schema(required = false, default = json!(null))]
+    pub parent_backfill_run_id: Option<String>,
+    // ---- additive (ours) ----
+    /// Entities skipped because they already had a successful execution of the workflow.
+    #[schema(required = false)]
+    pub skipped_count: i64,
+    /// Executions outstanding right now.
+    #[schema(required = false)]
+    pub in_flight_count: i64,
+    /// Entities not dispatched yet.
+    #[schema(required = false)]
+    pub pending_count: i64,
+    /// Entities left undone because the backfill was cancelled or failed.
+    #[schema(required = false)]
+    pub cancelled_count: i64,
+    /// Entities in the frozen snapshot so far.
+    #[schema(required = false)]
+    pub total_items: i64,
+    /// When false, entities with an earlier successful execution of the workflow are skipped.
+    #[schema(required = false)]
+    pub reprocess: bool,
+    #[schema(required = false)]
+    pub updated_at: String,
+}
+
+impl From<neo_store::Backfill> for PublicBackfill {
+    fn from(b: neo_store::Backfill) -> Self {
+        Self {
+            processed_count: b.succeeded_count + b.failed_count,
+            id: b.id,
+            state: b.state,
+            target_workflow_id: b.target_workflow_id,
+            target_workflow_name: b.target_workflow_name,
+            target_workflow_autonomy_type: b.target_workflow_autonomy_type,
+            entity_type: b.entity_type,
+            filter_spec: b.filter_spec,
+            daily_execution_windows: b.daily_execution_windows,
+            timezone: b.timezone,
+            max_in_flight: b.max_in_flight,
+            total_estimated: b.total_estimated,
+            succeeded_count: b.succeeded_count,
+            failed_count: b.failed_count,
+            started_at: b.started_at.map(rfc3339),
+            completed_at: b.completed_at.map(rfc3339),
+            created_by: b.created_by,
+            created_at: rfc3339(b.created_at),
+            error: b.error,
+            parent_backfill_run_id: b.parent_backfill_run_id,
+            skipped_count: b.skipped_count,
+            in_flight_count: b.in_flight_count,
+            pending_count: b.pending_count,
+            cancelled_count: b.cancelled_count,
+            total_items: b.total_items,
+            reprocess: b.reprocess,
+            updated_at: rfc3339(b.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(title = "CreateBackfillResponse")]
+pub struct CreateBackfillResponse {
+    pub backfill: PublicBackfill,
+    pub cost_estimate: BackfillCostEstimate,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBackfillRequest {
+    pub target_workflow_id: i64,
+    /// Default `ticket`.
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+    /// A rule group (`{"conditions": ..., "limit"?}`) or `{"entity_ids": [...]}`.
+    #[schema(value_type = Object, additional_properties = true)]
+    pub filter_spec: Value,
+    /// Omitted means always open.
+    #[serde(default)]
+    pub daily_execution_windows: Option<WorkflowDailyExecutionWindows>,
+    /// IANA name, default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// 1–100, default 5.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
+    /// Ignored for an explicit id list (the server's count wins).
+    #[serde(default)]
+    pub total_estimated: Option<i64>,
+    /// Create in DRAFT instead of RUNNING.
+    #[serde(default)]
+    pub draft: bool,
+    /// Also run entities that already have a successful execution of the workflow.
+    #[serde(default)]
+    pub reprocess: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBackfillRequest {
+    pub entity_type: EntityType,
+    #[schema(value_type = Object, additional_properties = true)]
+    pub filter_spec: Value,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+pub enum VerifyLevel {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "WARNING")]
+    Warning,
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyBackfillResponse {
+    #[schema(required = true)]
+    pub matching_entities: Option<i64>,
+    pub success: bool,
+    pub message: String,
+    pub level: VerifyLevel,
+    /// The JSON path of the offending member when the filter is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalResponse {
+    pub backfill_id: String,
+    /// `start`, `pause`, `resume` or `cancel`.
+    pub signal: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicBackfillItem {
+    pub entity_id: String,
+    #[schema(required = true)]
+    pub entity_number: Option<String>,
+    pub status: ItemStatus,
+    #[schema(required = true)]
+    pub execution_id: Option<String>,
+    pub attempts: i64,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<neo_store::Item> for PublicBackfillItem {
+    fn from(i: neo_store::Item) -> Self {
+        Self {
+            entity_id: i.entity_id,
+            entity_number: i.entity_number,
+            status: i.status,
+            execution_id: i.execution_id,
+            attempts: i.attempts,
+            error: i.error,
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+/// A workflow ("agent").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicAgent {
+    pub id: i64,
+    pub name: String,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    pub autonomy_type: AutonomyType,
+    pub entity_type: EntityType,
+    pub state: WorkflowState,
+    pub credit_tier: i64,
+    /// The executor without its secret (`secret_set` tells whether one is configured).
+    #[schema(value_type = Object)]
+    pub executor: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<neo_store::Workflow> for PublicAgent {
+    fn from(w: neo_store::Workflow) -> Self {
+        let mut executor = w.executor;
+        if let Some(o) = executor.as_object_mut() {
+            if o.remove("secret").is_some() {
+                o.insert("secret_set".into(), Value::Bool(true));
+            }
+        }
+        Self {
+            id: w.id,
+            name: w.name,
+            description: w.description,
+            autonomy_type: w.autonomy_type,
+            entity_type: w.entity_type,
+            state: w.state,
+            credit_tier: w.credit_tier,
+            executor,
+            created_at: rfc3339(w.created_at),
+            updated_at: rfc3339(w.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicExecution {
+    pub execution_id: String,
+    pub agent_id: i64,
+    #[schema(required = true)]
+    pub agent_name: Option<String>,
+    pub entity_id: String,
+    #[schema(required = true)]
+    pub entity_number: Option<String>,
+    pub status: ExecutionStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    #[schema(required = true)]
+    pub seconds_spent: Option<f64>,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    #[schema(required = true)]
+    pub backfill_id: Option<String>,
+    pub attempts: i64,
+    /// The execution this one retries.
+    #[schema(required = true)]
+    pub retry_of: Option<String>,
+}
+
+impl From<neo_store::Execution> for PublicExecution {
+    fn from(e: neo_store::Execution) -> Self {
+        let seconds_spent = match (e.started_at, e.finished_at) {
+            (Some(s), Some(f)) => Some(f.duration_since(s).as_secs_f64()),
+            _ => None,
+        };
+        Self {
+            execution_id: e.id,
+            agent_id: e.agent_id,
+            agent_name: e.agent_name,
+            entity_id: e.entity_id,
+            entity_number: e.entity_number,
+            status: e.status,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+            seconds_spent,
+            error: e.error,
+            backfill_id: e.backfill_id,
+            attempts: e.attempts,
+            retry_of: e.retry_of,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicApiKey {
+    pub id: String,
+    pub env: String,
+    /// The last four characters of the secret.
+    pub hint: String,
+    pub created_at: String,
+    pub created_by: String,
+    #[schema(required = true)]
+    pub expires_at: Option<String>,
+    #[schema(required = true)]
+    pub revoked_at: Option<String>,
+    #[schema(required = true)]
+    pub rotated_to: Option<String>,
+    #[schema(required = true)]
+    pub last_used_at: Option<String>,
+}
+
+impl From<neo_store::ApiKey> for PublicApiKey {
+    fn from(k: neo_store::ApiKey) -> Self {
+        Self {
+            id: k.id,
+            env: k.env,
+            hint: k.hint,
+            created_at: rfc3339(k.created_at),
+            created_by: k.created_by,
+            expires_at: k.expires_at.map(rfc3339),
+            revoked_at: k.revoked_at.map(rfc3339),
+            rotated_to: k.rotated_to,
+            last_used_at: k.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// A newly created key: the plaintext `secret` is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub key: PublicApiKey,
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicIntegration {
+    /// `connectwise`, `autotask` or `halopsa`.
+    pub psa: String,
+    /// Non-secret settings.
+    #[schema(value_type = Object)]
+    pub config: Value,
+    /// Which secrets are set; their values are write-only.
+    pub secrets_set: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<neo_store::Integration> for PublicIntegration {
+    fn from(i: neo_store::Integration) -> Self {
+        Self {
+            psa: i.psa,
+            config: i.config,
+            secrets_set: i.secret_names,
+            created_at: rfc3339(i.created_at),
+            updated_at: rfc3339(i.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitInfo {
+    pub limit: u32,
+    pub window_seconds: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub monthly_credit_allowance: i64,
+    pub rate_limit: RateLimitInfo,
+    /// The connected PSA, if any.
+    #[schema(required = true)]
+    pub integration: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditUsage {
+    /// `YYYY-MM` (UTC).
+    pub month: String,
+    pub credits_used: i64,
+    pub monthly_allowance: i64,
+    pub credits_remaining: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// `ok` when the database answered.
+    pub database: String,
+    pub version: String,
+}

@@ -1,0 +1,187 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. Every operation gets the
+//! standard error responses (error envelope) and, unless it opts out, bearer security.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Doc, RefOr, ResponseBuilder};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::envelope::{Pagination, SuccessMeta};
+use crate::error::ErrorEnvelope;
+use crate::models::{CreateBackfillResponse, PublicBackfill};
+use crate::routes::{agents, backfills, executions, integrations, keys, meta};
+use crate::AppState;
+use neo_domain::backfill::{AutonomyType, BackfillRunState, EntityType};
+use neo_domain::cost::BackfillCostEstimate;
+use neo_domain::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Neo Public API",
+        version = "1.0.0",
+        description = "Neo's public contract for backfills, agents, executions and integrations, as implemented by neo-backfill. Every response is wrapped in a `{data, meta}` envelope; errors use `{error: {code, message, details?}, meta: {request_id}}`. Authenticate with a `Bearer neo_sk_<env>_<secret>` API key (service account) or a Microsoft Entra ID JWT (dashboard user)."
+    ),
+    tags(
+        (name = "Meta", description = "Service metadata — health, OpenAPI."),
+        (name = "Backfills", description = "Run a workflow over entities that already exist in the PSA."),
+        (name = "Agents", description = "Agents and workflows."),
+        (name = "Executions", description = "Agent/workflow execution history, retry/cancel."),
+        (name = "Integrations", description = "PSA integration connection management."),
+        (name = "Tenant", description = "The authenticated tenant."),
+        (name = "Billing", description = "Customer-facing credit usage."),
+        (name = "API keys", description = "Tenant API-key management (dashboard JWT only)."),
+    ),
+    components(schemas(
+        PublicBackfill, CreateBackfillResponse, BackfillCostEstimate, WorkflowDailyExecutionWindows,
+        WorkflowTimeWindow, EntityType, BackfillRunState, AutonomyType, SuccessMeta, Pagination,
+        ErrorEnvelope
+    ))
+)]
+struct ApiDoc;
+
+/// Routes behind authentication.
+pub fn authed_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(backfills::create, backfills::list))
+        .routes(routes!(backfills::verify))
+        .routes(routes!(backfills::get, backfills::delete))
+        .routes(routes!(backfills::items))
+        .routes(routes!(backfills::start))
+        .routes(routes!(backfills::pause))
+        .routes(routes!(backfills::resume))
+        .routes(routes!(backfills::cancel))
+        .routes(routes!(backfills::rerun_failed))
+        .routes(routes!(agents::create, agents::list))
+        .routes(routes!(agents::get, agents::patch, agents::delete))
+        .routes(routes!(agents::enable))
+        .routes(routes!(agents::disable))
+        .routes(routes!(executions::list))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::retry))
+        .routes(routes!(executions::cancel))
+        .routes(routes!(integrations::list))
+        .routes(routes!(integrations::put, integrations::delete))
+        .routes(routes!(meta::tenant))
+        .routes(routes!(meta::credits))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::rotate))
+}
+
+/// Routes without a bearer credential.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::openapi))
+        .routes(routes!(executions::complete))
+}
+
+const STANDARD_ERRORS: &[(&str, &str, bool)] = &[
+    ("400", "Bad request — malformed input.", false),
+    (
+        "401",
+        "Unauthenticated — missing or invalid credentials.",
+        true,
+    ),
+    ("403", "Forbidden — authenticated but not allowed.", true),
+    ("404", "Not found.", false),
+    ("405", "Method not allowed.", false),
+    (
+        "409",
+        "Conflict — the resource is in a state that blocks this operation.",
+        true,
+    ),
+    ("422", "Request validation failed.", true),
+    ("429", "Rate limited — see Retry-After.", true),
+    ("500", "Internal server error.", false),
+];
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                    "ErrorEnvelope",
+                )))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// The document of the whole API.
+pub fn document() -> Doc {
+    let (_, authed) = authed_routes().split_for_parts();
+    let (_, public) = public_routes().split_for_parts();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(authed);
+    doc.merge(public);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearerAuth",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("`Authorization: Bearer <token>` where `<token>` is either a `neo_sk_<env>_<secret>` API key (service account) or a Microsoft Entra ID access token (dashboard user)."))
+                .build(),
+        ),
+    );
+    let bearer = utoipa::openapi::security::SecurityRequirement::new::<&str, [&str; 0], &str>(
+        "bearerAuth",
+        [],
+    );
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let secured = op.security.is_none();
+            if secured {
+                op.security = Some(vec![bearer.clone()]);
+            } else {
+                op.security = Some(vec![]);
+            }
+            let has_body = op.request_body.is_some();
+            for (code, desc, needs_auth) in STANDARD_ERRORS {
+                if *needs_auth && !secured && *code != "422" && *code != "409" {
+                    continue;
+                }
+                if !has_body && (*code == "422") && !secured {
+                    continue;
+                }
+                op.responses
+                    .responses
+                    .entry((*code).to_owned())
+                    .or_insert_with(|| error_response(desc));
+            }
+            if has_body {
+                for (code, desc) in [
+                    ("413", "Payload too large."),
+                    ("415", "Unsupported media type — send application/json."),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error_response(desc));
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// The document as pretty JSON (what `GET /public-api/openapi.json` and `neo-backfill openapi` print).
+pub fn document_json() -> String {
+    document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}

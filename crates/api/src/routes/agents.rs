@@ -1,0 +1,336 @@
+//! `/public-api/agents`: workflows and how their executions run.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use neo_domain::backfill::{AutonomyType, EntityType, WorkflowState};
+use neo_store::{NewWorkflow, WorkflowPatch};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{page_size, PageParams};
+use crate::envelope::{DataEnvelope, Ok};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::models::PublicAgent;
+use crate::{AppState, Auth};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgentRequest {
+    /// 1–200 characters.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default `CHAINED_ACTIONS`.
+    #[serde(default)]
+    pub autonomy_type: Option<AutonomyType>,
+    /// Default `ticket`.
+    #[serde(default)]
+    pub entity_type: Option<EntityType>,
+    /// Default `ENABLED`.
+    #[serde(default)]
+    pub state: Option<WorkflowState>,
+    /// 1 basic, 2 standard, 3 advanced; default 1.
+    #[serde(default)]
+    pub credit_tier: Option<i64>,
+    /// `{"type": "webhook", "url", "secret"}` or
+    /// `{"type": "simulated", "latency_ms", "failure_rate", "seed"}`.
+    #[schema(value_type = Object)]
+    pub executor: Value,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAgentRequest {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub autonomy_type: Option<AutonomyType>,
+    pub entity_type: Option<EntityType>,
+    pub state: Option<WorkflowState>,
+    pub credit_tier: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub executor: Option<Value>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 {
+        return Err(ApiError::field("name", "name must be 1 to 200 characters"));
+    }
+    Result::Ok(n.to_owned())
+}
+
+fn check_tier(t: i64) -> Result<i64, ApiError> {
+    if (1..=3).contains(&t) {
+        Result::Ok(t)
+    } else {
+        Err(ApiError::field(
+            "credit_tier",
+            "credit_tier must be 1, 2 or 3",
+        ))
+    }
+}
+
+/// Validates an executor configuration (SPEC §4).
+pub fn check_executor(v: &Value) -> Result<Value, ApiError> {
+    let f = |m: &str| format!("executor.{m}");
+    let o = v
+        .as_object()
+        .ok_or_else(|| ApiError::field("executor", "executor must be an object"))?;
+    let allowed: &[&str] = match o.get("type").and_then(Value::as_str) {
+        Some("webhook") => {
+            let url = o.get("url").and_then(Value::as_str).unwrap_or("");
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > 8
+                && !url.contains(char::is_whitespace);
+            if !ok {
+                return Err(ApiError::field(
+                    &f("url"),
+                    "the webhook url must be an http(s) URL",
+                ));
+            }
+            let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
+            if secret.len() < 16 || secret.len() > 512 {
+                return Err(ApiError::field(
+                    &f("secret"),
+                    "the webhook secret must be 16 to 512 characters",
+                ));
+            }
+            if let Some(t) = o.get("timeout_ms") {
+                if !t.as_u64().is_some_and(|t| (100..=300_000).contains(&t)) {
+                    return Err(ApiError::field(
+                        &f("timeout_ms"),
+                        "timeout_ms must be from 100 to 300000",
+                    ));
+                }
+            }
+            &["type", "url", "secret", "timeout_ms"]
+        }
+        Some("simulated") => {
+            if let Some(l) = o.get("latency_ms") {
+                if !l.as_u64().is_some_and(|l| l <= 600_000) {
+                    return Err(ApiError::field(
+                        &f("latency_ms"),
+                        "latency_ms must be from 0 to 600000",
+                    ));
+                }
+            }
+            if let Some(r) = o.get("failure_rate") {
+                if !r.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
+                    return Err(ApiError::field(
+                        &f("failure_rate"),
+                        "failure_rate must be from 0.0 to 1.0",
+                    ));
+                }
+            }
+            if let Some(s) = o.get("seed") {
+                if s.as_u64().is_none() {
+                    return Err(ApiError::field(
+                        &f("seed"),
+                        "seed must be a non-negative integer",
+                    ));
+                }
+            }
+            &["type", "latency_ms", "failure_rate", "seed"]
+        }
+        _ => {
+            return Err(ApiError::field(
+                &f("type"),
+                "executor.type must be \"webhook\" or \"simulated\"",
+            ))
+        }
+    };
+    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::field(
+            &f(k),
+            format!("{k} is not a setting of this executor"),
+        ));
+    }
+    Result::Ok(v.clone())
+}
+
+/// Create a workflow.
+#[utoipa::path(post, path = "/public-api/agents", tag = "Agents", operation_id = "public_api.agents_post",
+    request_body = CreateAgentRequest,
+    responses((status = 201, description = "Success.", body = DataEnvelope<PublicAgent>)))]
+pub async fn create(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    body: ApiJson<CreateAgentRequest>,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    let r = body.value;
+    let w = NewWorkflow {
+        name: check_name(&r.name)?,
+        description: r.description,
+        autonomy_type: r.autonomy_type.unwrap_or(AutonomyType::ChainedActions),
+        entity_type: r.entity_type.unwrap_or(EntityType::Ticket),
+        state: r.state.unwrap_or(WorkflowState::Enabled),
+        credit_tier: check_tier(r.credit_tier.unwrap_or(1))?,
+        executor: check_executor(&r.executor)?,
+    };
+    let w = app
+        .store
+        .insert_workflow(p.tenant_id(), w, app.clock.now())
+        .await?;
+    Ok(Ok::created(w.into()))
+}
+
+/// List workflows by id.
+#[utoipa::path(get, path = "/public-api/agents", tag = "Agents", operation_id = "public_api.agents_get",
+    params(PageParams),
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicAgent>>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> Result<Ok<Vec<PublicAgent>>, ApiError> {
+    let limit = page_size(q.page_size)?;
+    let after: Option<i64> = match &q.cursor {
+        Some(c) => Some(
+            app.cursors
+                .decode("agents", c)
+                .map_err(|_| ApiError::invalid_cursor())?,
+        ),
+        None => None,
+    };
+    let page = app
+        .store
+        .list_workflows(p.tenant_id(), after, limit)
+        .await?;
+    let next = page
+        .has_more
+        .then(|| {
+            page.items
+                .last()
+                .map(|w| app.cursors.encode("agents", &w.id))
+        })
+        .flatten();
+    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+}
+
+/// Get a workflow.
+#[utoipa::path(get, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_get_one",
+    params(("agent_id" = i64, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
+pub async fn get(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    let w = app
+        .store
+        .workflow(p.tenant_id(), id)
+        .await?
+        .ok_or_else(ApiError::workflow_not_found)?;
+    Ok(Ok::new(w.into()))
+}
+
+async fn patch_inner(
+    app: &AppState,
+    tenant: &str,
+    id: i64,
+    patch: WorkflowPatch,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    let w = app
+        .store
+        .update_workflow(tenant, id, patch, app.clock.now())
+        .await?
+        .ok_or_else(ApiError::workflow_not_found)?;
+    Ok(Ok::new(w.into()))
+}
+
+/// Change a workflow (any member of the create body).
+#[utoipa::path(patch, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_patch",
+    params(("agent_id" = i64, Path)),
+    request_body = PatchAgentRequest,
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
+pub async fn patch(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+    body: ApiJson<PatchAgentRequest>,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    let r = body.value;
+    let patch = WorkflowPatch {
+        name: r.name.as_deref().map(check_name).transpose()?,
+        description: r.description,
+        autonomy_type: r.autonomy_type,
+        entity_type: r.entity_type,
+        state: r.state,
+        credit_tier: r.credit_tier.map(check_tier).transpose()?,
+        executor: r.executor.as_ref().map(check_executor).transpose()?,
+    };
+    patch_inner(&app, p.tenant_id(), id, patch).await
+}
+
+/// Enable a workflow.
+#[utoipa::path(post, path = "/public-api/agents/{agent_id}/enable", tag = "Agents", operation_id = "public_api.agents_enable_post",
+    params(("agent_id" = i64, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
+pub async fn enable(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    patch_inner(
+        &app,
+        p.tenant_id(),
+        id,
+        WorkflowPatch {
+            state: Some(WorkflowState::Enabled),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Disable a workflow.
+#[utoipa::path(post, path = "/public-api/agents/{agent_id}/disable", tag = "Agents", operation_id = "public_api.agents_disable_post",
+    params(("agent_id" = i64, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
+pub async fn disable(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Ok<PublicAgent>, ApiError> {
+    patch_inner(
+        &app,
+        p.tenant_id(),
+        id,
+        WorkflowPatch {
+            state: Some(WorkflowState::Disabled),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Delete a workflow. Its active backfill, if any, ends FAILED.
+#[utoipa::path(delete, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_delete",
+    params(("agent_id" = i64, Path)),
+    responses((status = 204, description = "Deleted.")))]
+pub async fn delete(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    if app
+        .store
+        .delete_workflow(p.tenant_id(), id, app.clock.now())
+        .await?
+    {
+        app.wake();
+        Result::Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::workflow_not_found())
+    }
+}

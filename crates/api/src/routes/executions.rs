@@ -1,0 +1,276 @@
+//! `/public-api/executions`: the history of workflow executions.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use neo_domain::backfill::ExecutionStatus;
+use neo_store::{ExecutionFilter, NewExecution};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{comma_list, page_size};
+use crate::envelope::{DataEnvelope, Ok};
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::models::PublicExecution;
+use crate::{AppState, Auth};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListExecutionsParams {
+    pub agent_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub entity_number: Option<String>,
+    /// Comma list, e.g. `failed,cancelled`.
+    pub status: Option<String>,
+    pub backfill_id: Option<String>,
+    /// 1–200, default 50.
+    pub page_size: Option<u32>,
+    /// Opaque cursor from `meta.pagination.next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// List executions, newest first.
+#[utoipa::path(get, path = "/public-api/executions", tag = "Executions", operation_id = "public_api.executions_get",
+    params(ListExecutionsParams),
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicExecution>>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ListExecutionsParams>,
+) -> Result<Ok<Vec<PublicExecution>>, ApiError> {
+    let limit = page_size(q.page_size)?;
+    let filter = ExecutionFilter {
+        agent_id: q.agent_id,
+        entity_id: q.entity_id,
+        entity_number: q.entity_number,
+        statuses: comma_list(q.status.as_deref(), "status", ExecutionStatus::parse)?,
+        backfill_id: q.backfill_id,
+    };
+    let before: Option<String> = match &q.cursor {
+        Some(c) => Some(
+            app.cursors
+                .decode("executions", c)
+                .map_err(|_| ApiError::invalid_cursor())?,
+        ),
+        None => None,
+    };
+    let page = app
+        .store
+        .list_executions(p.tenant_id(), &filter, before.as_deref(), limit)
+        .await?;
+    let next = page
+        .has_more
+        .then(|| {
+            page.items
+                .last()
+                .map(|e| app.cursors.encode("executions", &e.id))
+        })
+        .flatten();
+    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("execution")
+}
+
+/// Get an execution.
+#[utoipa::path(get, path = "/public-api/executions/{execution_id}", tag = "Executions", operation_id = "public_api.executions_get_one",
+    params(("execution_id" = String, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>)))]
+pub async fn get(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Ok<PublicExecution>, ApiError> {
+    let e = app
+        .store
+        .execution(p.tenant_id(), &id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Ok::new(e.into()))
+}
+
+/// Retry a failed or cancelled execution: queues a new execution of the same workflow on the
+/// same entity (`retry_of` names the original).
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/retry", tag = "Executions", operation_id = "public_api.executions_retry_post",
+    params(("execution_id" = String, Path)),
+    responses((status = 201, description = "Success.", body = DataEnvelope<PublicExecution>),
+              (status = 409, description = "Conflict — only a failed or cancelled execution can be retried.", body = ErrorEnvelope)))]
+pub async fn retry(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Ok<PublicExecution>, ApiError> {
+    let e = app
+        .store
+        .execution(p.tenant_id(), &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if !matches!(
+        e.status,
+        ExecutionStatus::Failed | ExecutionStatus::Cancelled
+    ) {
+        return Err(ApiError::conflict(
+            "execution_not_retryable",
+            format!(
+                "execution {id} is {}; only a failed or cancelled execution can be retried",
+                e.status
+            ),
+        ));
+    }
+    let wf = app
+        .store
+        .workflow(p.tenant_id(), e.agent_id)
+        .await?
+        .ok_or_else(ApiError::workflow_not_found)?;
+    let new = app
+        .store
+        .insert_execution(NewExecution {
+            id: format!("ex_{}", uuid::Uuid::now_v7().simple()),
+            tenant_id: p.tenant_id().to_owned(),
+            agent_id: wf.id,
+            agent_name: Some(wf.name),
+            backfill_id: None,
+            entity_id: e.entity_id,
+            entity_number: e.entity_number,
+            status: ExecutionStatus::Queued,
+            retry_of: Some(e.id),
+            created_at: app.clock.now(),
+        })
+        .await?;
+    app.wake();
+    Ok(Ok::created(new.into()))
+}
+
+/// Cancel a queued or running execution (best effort for one already sent to its executor).
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/cancel", tag = "Executions", operation_id = "public_api.executions_cancel_post",
+    params(("execution_id" = String, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>),
+              (status = 409, description = "Conflict — the execution has already finished.", body = ErrorEnvelope)))]
+pub async fn cancel(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Ok<PublicExecution>, ApiError> {
+    let done = app
+        .store
+        .finish_execution(
+            p.tenant_id(),
+            &id,
+            ExecutionStatus::Cancelled,
+            Some("cancelled by request"),
+            app.clock.now(),
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    if !done {
+        return Err(ApiError::conflict(
+            "execution_already_final",
+            format!("execution {id} has already finished"),
+        ));
+    }
+    app.wake();
+    let e = app
+        .store
+        .execution(p.tenant_id(), &id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Ok::new(e.into()))
+}
+
+/// The outcome an asynchronous webhook executor reports.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteExecutionRequest {
+    /// `succeeded` or `failed`.
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Report the outcome of an execution that a webhook executor accepted with 202.
+///
+/// Authenticated by signature, not by bearer token: `X-Neo-Timestamp` (Unix seconds) and
+/// `X-Neo-Signature: sha256=<hex>` = HMAC-SHA256 with the workflow's webhook secret over
+/// `"{timestamp}.{raw body}"`.
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/complete", tag = "Executions", operation_id = "public_api.executions_complete_post",
+    security(()),
+    params(("execution_id" = String, Path),
+           ("X-Neo-Timestamp" = String, Header), ("X-Neo-Signature" = String, Header)),
+    request_body = CompleteExecutionRequest,
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>),
+              (status = 401, description = "Unauthenticated — missing or invalid signature.", body = ErrorEnvelope),
+              (status = 409, description = "Conflict — the execution has already finished.", body = ErrorEnvelope)))]
+pub async fn complete(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    body: ApiJson<CompleteExecutionRequest>,
+) -> Result<Ok<PublicExecution>, ApiError> {
+    let raw = &body.raw;
+    let unauthorized =
+        || ApiError::unauthorized("missing or invalid X-Neo-Timestamp / X-Neo-Signature");
+    let ts: i64 = headers
+        .get("x-neo-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(unauthorized)?;
+    let sig = headers
+        .get("x-neo-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauthorized)?;
+    // Not found and a bad signature look the same to a caller without the secret.
+    let e = app
+        .store
+        .execution_by_id(&id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let wf = app
+        .store
+        .workflow(&e.tenant_id, e.agent_id)
+        .await?
+        .ok_or_else(unauthorized)?;
+    let secret = wf
+        .executor
+        .get("secret")
+        .and_then(|s| s.as_str())
+        .ok_or_else(unauthorized)?;
+    neo_domain::signature::verify(secret.as_bytes(), ts, raw, sig, app.clock.now().as_second())
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let req = body.value;
+    let status = match req.status.as_str() {
+        "succeeded" => ExecutionStatus::Succeeded,
+        "failed" => ExecutionStatus::Failed,
+        _ => {
+            return Err(ApiError::field(
+                "status",
+                "status must be \"succeeded\" or \"failed\"",
+            ))
+        }
+    };
+    let error = match status {
+        ExecutionStatus::Failed => Some(
+            req.error
+                .unwrap_or_else(|| "the executor reported failure".into()),
+        ),
+        _ => None,
+    };
+    let done = app
+        .store
+        .finish_execution(&e.tenant_id, &id, status, error.as_deref(), app.clock.now())
+        .await?
+        .ok_or_else(not_found)?;
+    if !done {
+        return Err(ApiError::conflict(
+            "execution_already_final",
+            format!("execution {id} has already finished"),
+        ));
+    }
+    app.wake();
+    let e = app
+        .store
+        .execution(&e.tenant_id, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Ok::new(e.into()))
+}

@@ -1,0 +1,163 @@
+//! `/public-api/integrations`: the tenant's one PSA connection. Secrets are write-only.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use crate::envelope::{DataEnvelope, Ok};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::models::PublicIntegration;
+use crate::{AppState, Auth};
+
+/// The connection settings of a PSA. Which members are required depends on the PSA:
+/// `connectwise`: `site_url`, `company_id`, `public_key`, `private_key`, `client_id`;
+/// `autotask`: `username`, `secret`, `integration_code` (and `zone_url`, else discovered);
+/// `halopsa`: `url`, `client_id`, `client_secret`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutIntegrationRequest {
+    pub site_url: Option<String>,
+    pub company_id: Option<String>,
+    pub public_key: Option<String>,
+    /// Write-only.
+    pub private_key: Option<String>,
+    /// Write-only.
+    pub client_id: Option<String>,
+    pub zone_url: Option<String>,
+    pub username: Option<String>,
+    /// Write-only.
+    pub secret: Option<String>,
+    /// Write-only.
+    pub integration_code: Option<String>,
+    pub url: Option<String>,
+    /// Write-only.
+    pub client_secret: Option<String>,
+}
+
+/// (member, is secret, required) per PSA.
+fn members(psa: &str) -> Option<&'static [(&'static str, bool, bool)]> {
+    Some(match psa {
+        "connectwise" => &[
+            ("site_url", false, true),
+            ("company_id", false, true),
+            ("public_key", false, true),
+            ("private_key", true, true),
+            ("client_id", true, true),
+        ],
+        "autotask" => &[
+            ("zone_url", false, false),
+            ("username", false, true),
+            ("secret", true, true),
+            ("integration_code", true, true),
+        ],
+        "halopsa" => &[
+            ("url", false, true),
+            ("client_id", false, true),
+            ("client_secret", true, true),
+        ],
+        _ => return None,
+    })
+}
+
+fn check_url(field: &str, v: &str) -> Result<(), ApiError> {
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.len() > 8
+        && !v.contains(char::is_whitespace);
+    if ok {
+        Result::Ok(())
+    } else {
+        Err(ApiError::field(field, "must be an http(s) URL"))
+    }
+}
+
+/// List the tenant's PSA integrations (at most one).
+#[utoipa::path(get, path = "/public-api/integrations", tag = "Integrations", operation_id = "public_api.integrations_get",
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicIntegration>>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Ok<Vec<PublicIntegration>>, ApiError> {
+    let i = app.store.integration(p.tenant_id()).await?;
+    Ok(Ok::new(i.into_iter().map(Into::into).collect()).page(false, None))
+}
+
+/// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
+#[utoipa::path(put, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_put",
+    params(("psa" = String, Path, description = "connectwise, autotask or halopsa")),
+    request_body = PutIntegrationRequest,
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicIntegration>)))]
+pub async fn put(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(psa): ApiPath<String>,
+    body: ApiJson<Value>,
+) -> Result<Ok<PublicIntegration>, ApiError> {
+    let spec = members(&psa).ok_or_else(|| ApiError::not_found("PSA type"))?;
+    let obj = body
+        .value
+        .as_object()
+        .cloned()
+        .ok_or_else(|| ApiError::field("", "the body must be a JSON object"))?;
+    for k in obj.keys() {
+        if !spec.iter().any(|(m, _, _)| m == k) {
+            return Err(ApiError::field(k, format!("{k} is not a setting of {psa}")));
+        }
+    }
+    let (mut config, mut secrets) = (Map::new(), Map::new());
+    for (m, secret, required) in spec {
+        match obj.get(*m) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                if m.ends_with("url") {
+                    check_url(m, s)?;
+                }
+                if *secret {
+                    secrets.insert((*m).into(), json!(s));
+                } else {
+                    config.insert((*m).into(), json!(s));
+                }
+            }
+            Some(Value::Null) | None if !required => {}
+            _ => {
+                return Err(ApiError::field(
+                    m,
+                    format!("{m} must be a non-empty string ({psa} needs it)"),
+                ))
+            }
+        }
+    }
+    let i = app
+        .store
+        .put_integration(
+            p.tenant_id(),
+            &psa,
+            Value::Object(config),
+            Value::Object(secrets),
+            app.clock.now(),
+        )
+        .await?;
+    Ok(Ok::new(i.into()))
+}
+
+/// Disconnect the PSA. Active backfills that query it end FAILED.
+#[utoipa::path(delete, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_delete",
+    params(("psa" = String, Path)),
+    responses((status = 204, description = "Deleted.")))]
+pub async fn delete(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(psa): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    match app.store.integration(p.tenant_id()).await? {
+        Some(i) if i.psa == psa => {
+            app.store
+                .delete_integration(p.tenant_id(), app.clock.now())
+                .await?;
+            app.wake();
+            Result::Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(ApiError::not_found("integration")),
+    }
+}

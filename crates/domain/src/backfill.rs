@@ -1,0 +1,229 @@
+//! Backfill, workflow and execution enums, and the backfill state machine (SPEC §3.3).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        $(#[$m])*
+        pub enum $name {
+            $(#[serde(rename = $s)] $variant),+
+        }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Lifecycle state of a backfill.
+    #[schema(title = "BackfillRunState")]
+    BackfillRunState {
+        Draft => "DRAFT",
+        Running => "RUNNING",
+        Paused => "PAUSED",
+        Completed => "COMPLETED",
+        Cancelled => "CANCELLED",
+        Failed => "FAILED",
+    }
+);
+
+string_enum!(
+    #[schema(title = "EntityType")]
+    EntityType {
+        Ticket => "ticket",
+        ProjectTicket => "project_ticket",
+        Task => "task",
+        ScheduledEntry => "scheduled_entry",
+        TimeEntry => "time_entry",
+        Project => "project",
+        Company => "company",
+        Contact => "contact",
+        Resource => "resource",
+        Contract => "contract",
+        Opportunity => "opportunity",
+        None => "none",
+        Configuration => "configuration",
+        Note => "note",
+        Team => "team",
+        Role => "role",
+        AuditTrail => "audit_trail",
+        Appointment => "appointment",
+        Servicecall => "servicecall",
+        ContractService => "contract_service",
+        CompanyLocation => "company_location",
+        Product => "product",
+    }
+);
+
+string_enum!(
+    #[schema(title = "AutonomyType")]
+    AutonomyType {
+        ChainedActions => "CHAINED_ACTIONS",
+        Agentic => "AGENTIC",
+        Conversational => "CONVERSATIONAL",
+    }
+);
+
+string_enum!(
+    /// Whether a workflow may run.
+    WorkflowState {
+        Enabled => "ENABLED",
+        Disabled => "DISABLED",
+    }
+);
+
+string_enum!(
+    /// Status of one entity of a backfill's snapshot.
+    ItemStatus {
+        Pending => "pending",
+        InFlight => "in_flight",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Skipped => "skipped",
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// Status of one execution of a workflow on one entity.
+    ExecutionStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Skipped => "skipped",
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// A user signal sent to a backfill.
+    Signal {
+        Start => "start",
+        Pause => "pause",
+        Resume => "resume",
+        Cancel => "cancel",
+    }
+);
+
+impl BackfillRunState {
+    /// DRAFT, RUNNING and PAUSED count as active: at most one per target workflow.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Draft | Self::Running | Self::Paused)
+    }
+    pub fn is_terminal(self) -> bool {
+        !self.is_active()
+    }
+}
+
+impl ExecutionStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Skipped | Self::Cancelled
+        )
+    }
+}
+
+/// What a signal does to a backfill in a given state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// The state changes to the given one.
+    Transition(BackfillRunState),
+    /// Already in the state the signal asks for: accepted, nothing changes.
+    NoOp,
+}
+
+/// Why a signal is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalRefusal {
+    /// The backfill is terminal (COMPLETED, CANCELLED, FAILED): `409 backfill_not_active`.
+    Terminal(BackfillRunState),
+    /// The backfill is active but the signal does not apply (pause a DRAFT, start a PAUSED one):
+    /// `409 signal_not_applicable`.
+    NotApplicable(BackfillRunState),
+}
+
+/// The signal half of the state machine of SPEC §3.3. Completion and orchestrator failures are
+/// decided by the orchestrator, not by signals.
+pub fn apply_signal(
+    state: BackfillRunState,
+    signal: Signal,
+) -> Result<SignalOutcome, SignalRefusal> {
+    use BackfillRunState as S;
+    use SignalOutcome::*;
+    match (signal, state) {
+        (Signal::Cancel, S::Cancelled) => Ok(NoOp),
+        (_, s) if s.is_terminal() => Err(SignalRefusal::Terminal(s)),
+        (Signal::Cancel, _) => Ok(Transition(S::Cancelled)),
+        (Signal::Start, S::Draft) => Ok(Transition(S::Running)),
+        (Signal::Start, S::Running) => Ok(NoOp),
+        (Signal::Pause, S::Running) => Ok(Transition(S::Paused)),
+        (Signal::Pause, S::Paused) => Ok(NoOp),
+        (Signal::Resume, S::Paused) => Ok(Transition(S::Running)),
+        (Signal::Resume, S::Running) => Ok(NoOp),
+        (_, s) => Err(SignalRefusal::NotApplicable(s)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BackfillRunState as S;
+
+    #[test]
+    fn signal_table() {
+        let t = |s| Ok(SignalOutcome::Transition(s));
+        let noop = Ok(SignalOutcome::NoOp);
+        assert_eq!(apply_signal(S::Draft, Signal::Start), t(S::Running));
+        assert_eq!(apply_signal(S::Running, Signal::Start), noop);
+        assert_eq!(
+            apply_signal(S::Paused, Signal::Start),
+            Err(SignalRefusal::NotApplicable(S::Paused))
+        );
+        assert_eq!(apply_signal(S::Running, Signal::Pause), t(S::Paused));
+        assert_eq!(apply_signal(S::Paused, Signal::Pause), noop);
+        assert_eq!(apply_signal(S::Paused, Signal::Resume), t(S::Running));
+        assert_eq!(apply_signal(S::Running, Signal::Resume), noop);
+        assert_eq!(
+            apply_signal(S::Draft, Signal::Pause),
+            Err(SignalRefusal::NotApplicable(S::Draft))
+        );
+        for s in [S::Draft, S::Running, S::Paused] {
+            assert_eq!(apply_signal(s, Signal::Cancel), t(S::Cancelled));
+        }
+        assert_eq!(apply_signal(S::Cancelled, Signal::Cancel), noop);
+        for s in [S::Completed, S::Failed] {
+            for sig in Signal::ALL {
+                assert_eq!(apply_signal(s, *sig), Err(SignalRefusal::Terminal(s)));
+            }
+        }
+        for sig in [Signal::Start, Signal::Pause, Signal::Resume] {
+            assert_eq!(
+                apply_signal(S::Cancelled, sig),
+                Err(SignalRefusal::Terminal(S::Cancelled))
+            );
+        }
+    }
+
+    #[test]
+    fn entity_type_has_22_values() {
+        assert_eq!(EntityType::ALL.len(), 22);
+        for e in EntityType::ALL {
+            assert_eq!(EntityType::parse(e.as_str()), Some(*e));
+        }
+    }
+}

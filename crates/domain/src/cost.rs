@@ -1,0 +1,25 @@
+//! The credit cost estimate of a backfill (SPEC §3.5).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The customer-facing cost ceiling shown alongside a created backfill.
+/// Credit-denominated; an upper bound, since skipped entities cost nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(title = "BackfillCostEstimate")]
+pub struct BackfillCostEstimate {
+    pub total_entities: i64,
+    pub credits_per_entity: i64,
+    pub total_credits_estimated: i64,
+}
+
+impl BackfillCostEstimate {
+    /// `credits_per_entity` is the workflow's credit tier (1 basic, 2 standard, 3 advanced).
+    pub fn new(credit_tier: i64, total_entities: i64) -> Self {
+        Self {
+            total_entities,
+            credits_per_entity: credit_tier,
+            total_credits_estimated: credit_tier.saturating_mul(total_entities),
+        }
+    }
+}

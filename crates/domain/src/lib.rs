@@ -1,0 +1,13 @@
+//! Pure types of neo-backfill. Nothing in this crate does I/O: every time decision takes an
+//! instant from a [`clock::Clock`] passed in by the caller.
+
+pub mod backfill;
+pub mod clock;
+pub mod cost;
+pub mod cursor;
+pub mod filter;
+pub mod signature;
+pub mod validation;
+pub mod windows;
+
+pub use validation::FieldError;

@@ -1,0 +1,337 @@
+//! `neo-backfill`: the one binary. `serve` runs the HTTP API; `migrate`, `keys`, `tenants` and
+//! `openapi` are operator commands. Every flag can also be set by its `NEO_*` environment variable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use jiff::{SignedDuration, Timestamp};
+use neo_api::auth::{mint_key, EntraConfig};
+use neo_api::{ApiConfig, AppState};
+use neo_domain::clock::{rfc3339, Clock, SystemClock};
+use neo_store::Store;
+
+const DEFAULT_DB: &str = "sqlite://./neo-backfill.db";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "neo-backfill",
+    version,
+    about = "Backfill orchestrator for MSP automation: the Neo backfills API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct DbArgs {
+    /// Database URL: `sqlite://PATH` (created if missing).
+    #[arg(long, env = "NEO_DATABASE_URL", default_value = DEFAULT_DB)]
+    database_url: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the log says which).
+    #[arg(long, env = "NEO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    db: DbArgs,
+    /// Requests per tenant per rate-limit window.
+    #[arg(long, env = "NEO_RATE_LIMIT", default_value_t = 1200)]
+    rate_limit: u32,
+    /// Length of the rate-limit window in seconds.
+    #[arg(long, env = "NEO_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    rate_limit_window_secs: i64,
+    /// Verify answers WARNING above this many matching entities.
+    #[arg(long, env = "NEO_VERIFY_SOFT_LIMIT", default_value_t = 1000)]
+    verify_soft_limit: i64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "NEO_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Accepted Entra ID token issuers (comma list), e.g. https://login.microsoftonline.com/<tid>/v2.0.
+    #[arg(long, env = "NEO_ENTRA_ISSUERS", value_delimiter = ',')]
+    entra_issuers: Vec<String>,
+    /// Accepted Entra ID token audiences (comma list).
+    #[arg(long, env = "NEO_ENTRA_AUDIENCES", value_delimiter = ',')]
+    entra_audiences: Vec<String>,
+    /// JWKS URL of the Entra ID tenant(s), e.g. https://login.microsoftonline.com/common/discovery/v2.0/keys.
+    #[arg(long, env = "NEO_ENTRA_JWKS_URL")]
+    entra_jwks_url: Option<String>,
+    /// App role that may manage API keys over HTTP.
+    #[arg(long, env = "NEO_ENTRA_ADMIN_ROLE", default_value = "Neo.Admin")]
+    entra_admin_role: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP API (creates and migrates the database if needed).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(DbArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage tenants.
+    Tenants {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key (and the tenant, if new). The plaintext key is the last line of stdout, shown once.
+    Create {
+        #[arg(long, env = "NEO_TENANT")]
+        tenant: String,
+        #[arg(long, env = "NEO_KEY_ENV", default_value = "live", value_parser = ["live", "test"])]
+        env: String,
+        /// RFC 3339 instant after which the key stops working.
+        #[arg(long, env = "NEO_KEY_EXPIRES_AT")]
+        expires_at: Option<Timestamp>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long, env = "NEO_TENANT")]
+        tenant: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke a key, effective immediately.
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Replace a key; the old one keeps working for 24 h. The new key is the last line of stdout.
+    Rotate {
+        key_id: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantsCommand {
+    /// Link a tenant to a Microsoft Entra ID tenant id (the `tid` claim of its users' tokens).
+    LinkEntra {
+        #[arg(long, env = "NEO_TENANT")]
+        tenant: String,
+        #[arg(long, env = "NEO_ENTRA_TID")]
+        tid: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn init_logs(to_stdout: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NEO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let b = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false);
+    if to_stdout {
+        b.with_writer(std::io::stdout).init();
+    } else {
+        b.with_writer(std::io::stderr).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logs(matches!(cli.command, Command::Serve(_)));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(a) => serve(a, clock).await,
+        Command::Migrate(db) => {
+            neo_store::connect(&db.database_url).await?;
+            println!("database at {} is migrated", db.database_url);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", neo_api::openapi::document_json());
+            Ok(())
+        }
+        Command::Tenants {
+            command: TenantsCommand::LinkEntra { tenant, tid, db },
+        } => {
+            let store = neo_store::connect(&db.database_url).await?;
+            let t = store
+                .tenant_by_name(&tenant)
+                .await?
+                .with_context(|| format!("no tenant named {tenant:?}"))?;
+            store.set_tenant_entra_tid(&t.id, Some(&tid)).await?;
+            println!(
+                "tenant {} ({}) is linked to Entra tenant {tid}",
+                t.name, t.id
+            );
+            Ok(())
+        }
+        Command::Keys { command } => keys(command, clock).await,
+    }
+}
+
+async fn keys(cmd: KeysCommand, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let now = clock.now();
+    match cmd {
+        KeysCommand::Create {
+            tenant,
+            env,
+            expires_at,
+            db,
+        } => {
+            if tenant.trim().is_empty() {
+                bail!("--tenant must not be empty");
+            }
+            if expires_at.is_some_and(|e| e <= now) {
+                bail!("--expires-at must be in the future");
+            }
+            let store = neo_store::connect(&db.database_url).await?;
+            let t = store.ensure_tenant(tenant.trim(), now).await?;
+            let minted = mint_key(&t.id, &env, "cli", expires_at, now);
+            let key = store.insert_api_key(minted.row).await?;
+            println!("tenant: {} ({})", t.name, t.id);
+            println!("key id: {}", key.id);
+            println!(
+                "expires: {}",
+                key.expires_at
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "never".into())
+            );
+            println!("The key below is shown once; store it now.");
+            println!("{}", minted.plaintext);
+            Ok(())
+        }
+        KeysCommand::List { tenant, db } => {
+            let store = neo_store::connect(&db.database_url).await?;
+            let t = store
+                .tenant_by_name(&tenant)
+                .await?
+                .with_context(|| format!("no tenant named {tenant:?}"))?;
+            println!(
+                "{:<26} {:<5} {:<6} {:<21} {:<21} {:<21}",
+                "ID", "ENV", "HINT", "CREATED", "EXPIRES", "REVOKED"
+            );
+            for k in store.list_api_keys(&t.id).await? {
+                println!(
+                    "{:<26} {:<5} …{:<5} {:<21} {:<21} {:<21}",
+                    k.id,
+                    k.env,
+                    k.hint,
+                    rfc3339(k.created_at),
+                    k.expires_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+                    k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { key_id, db } => {
+            let store = neo_store::connect(&db.database_url).await?;
+            if store.api_key(&key_id).await?.is_none() {
+                bail!("no key {key_id}");
+            }
+            if store.revoke_api_key(&key_id, now).await? {
+                println!("key {key_id} is revoked");
+            } else {
+                println!("key {key_id} was already revoked");
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { key_id, db } => {
+            let store = neo_store::connect(&db.database_url).await?;
+            let old = store
+                .api_key(&key_id)
+                .await?
+                .with_context(|| format!("no key {key_id}"))?;
+            let created = neo_api::routes::keys::rotate_key(&store, &old, "cli", now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            println!("key id: {}", created.key.id);
+            println!(
+                "old key {key_id} keeps working until {}",
+                rfc3339(now + neo_api::routes::keys::ROTATION_GRACE)
+            );
+            println!("The key below is shown once; store it now.");
+            println!("{}", created.secret);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let entra = match (
+        a.entra_jwks_url,
+        a.entra_issuers.is_empty(),
+        a.entra_audiences.is_empty(),
+    ) {
+        (None, true, true) => None,
+        (Some(jwks_url), false, false) => Some(EntraConfig {
+            issuers: a.entra_issuers,
+            audiences: a.entra_audiences,
+            jwks_url,
+            admin_role: a.entra_admin_role,
+        }),
+        _ => bail!("Entra ID needs all of --entra-jwks-url, --entra-issuers and --entra-audiences"),
+    };
+    if a.rate_limit_window_secs <= 0 {
+        bail!("--rate-limit-window-secs must be positive");
+    }
+    let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
+        .await
+        .with_context(|| format!("opening {}", a.db.database_url))?;
+    let cfg = ApiConfig {
+        rate_limit: a.rate_limit,
+        rate_window: SignedDuration::from_secs(a.rate_limit_window_secs),
+        verify_soft_limit: a.verify_soft_limit,
+        max_body_bytes: a.max_body_bytes,
+        entra,
+    };
+    let state = AppState::new(store, clock, cfg).await?;
+    let app = neo_api::router(state);
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("binding {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, database = %redact_url(&a.db.database_url), "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Drops credentials from a database URL before it is logged.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

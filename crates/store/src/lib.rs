@@ -1,0 +1,261 @@
+//! Persistence of neo-backfill behind one trait, [`Store`]. The SQLite implementation is the
+//! embedded default; the PostgreSQL one implements the same trait with its own migrations.
+//! Every state change that touches a backfill's items also updates its counters in the same
+//! transaction, so counters never drift from the items.
+
+pub mod models;
+mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use neo_domain::backfill::{BackfillRunState, Signal, SignalOutcome, SignalRefusal};
+use serde_json::Value;
+
+pub use models::*;
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// Another backfill of the same target workflow is active (DRAFT, RUNNING or PAUSED).
+    #[error("an active backfill exists for this workflow")]
+    AlreadyActive,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Db(e.into())
+    }
+}
+
+/// Why a rerun-failed request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RerunError {
+    #[error("backfill not found")]
+    NotFound,
+    #[error("{0}")]
+    NotRerunnable(String),
+    #[error("target workflow not found")]
+    WorkflowNotFound,
+    #[error("target workflow is disabled")]
+    WorkflowNotEnabled,
+    #[error("an active backfill exists for this workflow")]
+    AlreadyActive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a signal is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignalError {
+    #[error("backfill not found")]
+    NotFound,
+    #[error("signal refused")]
+    Refused(SignalRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a DRAFT delete is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteBackfillError {
+    #[error("backfill not found")]
+    NotFound,
+    #[error("only a DRAFT backfill can be deleted")]
+    NotDraft(BackfillRunState),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of a keyset-paginated list: `items` holds at most `limit` rows and `has_more` says
+/// whether another page follows.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    pub fn from_overfetch(mut rows: Vec<T>, limit: usize) -> Self {
+        let has_more = rows.len() > limit;
+        rows.truncate(limit);
+        Page {
+            items: rows,
+            has_more,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// The server's random secret (created at migration), used to sign cursors.
+    async fn server_secret(&self) -> Result<Vec<u8>>;
+
+    // ---- tenants and keys --------------------------------------------------------------
+    async fn ensure_tenant(&self, name: &str, now: Timestamp) -> Result<Tenant>;
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+    async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>>;
+    async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()>;
+
+    async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>>;
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>>;
+    /// Revokes now; `false` if the key does not exist or was already revoked.
+    async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool>;
+    /// Inserts `new` and makes `old_id` expire at `old_expires_at` (if earlier than its own
+    /// expiry), in one transaction.
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        old_expires_at: Timestamp,
+        new: NewApiKey,
+    ) -> Result<ApiKey>;
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()>;
+
+    // ---- workflows -----------------------------------------------------------------------
+    async fn insert_workflow(
+        &self,
+        tenant_id: &str,
+        w: NewWorkflow,
+        now: Timestamp,
+    ) -> Result<Workflow>;
+    async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>>;
+    async fn list_workflows(
+        &self,
+        tenant_id: &str,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Workflow>>;
+    async fn update_workflow(
+        &self,
+        tenant_id: &str,
+        id: i64,
+        patch: WorkflowPatch,
+        now: Timestamp,
+    ) -> Result<Option<Workflow>>;
+    /// Deletes the workflow; its active backfills end FAILED with `error` set. Returns false if
+    /// it did not exist.
+    async fn delete_workflow(&self, tenant_id: &str, id: i64, now: Timestamp) -> Result<bool>;
+
+    // ---- integrations -----------------------------------------------------------------
+    async fn put_integration(
+        &self,
+        tenant_id: &str,
+        psa: &str,
+        config: Value,
+        secrets: Value,
+        now: Timestamp,
+    ) -> Result<Integration>;
+    async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>>;
+    /// The secrets of the tenant's integration, for the PSA connector only.
+    async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>>;
+    /// Removes the integration; active backfills that query the PSA end FAILED.
+    async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool>;
+
+    // ---- backfills ----------------------------------------------------------------------
+    /// Fails with [`StoreError::AlreadyActive`] when the workflow has an active backfill.
+    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill>;
+    async fn backfill(&self, tenant_id: &str, id: &str) -> Result<Option<Backfill>>;
+    /// Newest first; `before_id` is the last id of the previous page.
+    async fn list_backfills(
+        &self,
+        tenant_id: &str,
+        filter: &BackfillFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Backfill>>;
+    /// Items in snapshot order after `after_ord`.
+    async fn list_items(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+        statuses: &[neo_domain::backfill::ItemStatus],
+        after_ord: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Item>>;
+    /// Applies a user signal atomically and records it.
+    async fn signal_backfill(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        signal: Signal,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(Backfill, SignalOutcome), SignalError>;
+    /// Creates the child backfill of `source_id` over its failed items, in one transaction.
+    async fn rerun_failed(
+        &self,
+        tenant_id: &str,
+        source_id: &str,
+        new_id: &str,
+        created_by: &str,
+        now: Timestamp,
+    ) -> Result<Backfill, RerunError>;
+    async fn delete_backfill(&self, tenant_id: &str, id: &str) -> Result<(), DeleteBackfillError>;
+
+    // ---- executions -------------------------------------------------------------------
+    async fn insert_execution(&self, e: NewExecution) -> Result<Execution>;
+    async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>>;
+    /// An execution by id alone, for signed completions from an executor (no tenant credential).
+    async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>>;
+    /// Newest first.
+    async fn list_executions(
+        &self,
+        tenant_id: &str,
+        filter: &ExecutionFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Execution>>;
+    /// Sets the final status of an execution that is not final yet, the matching backfill
+    /// item and counters, and the credit ledger on success, in one transaction. Returns
+    /// `None` when the execution is missing, `Some(false)` when it was already final.
+    async fn finish_execution(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: neo_domain::backfill::ExecutionStatus,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<bool>>;
+
+    // ---- credits and idempotency --------------------------------------------------------
+    /// Credits consumed by the tenant in `[from, to)`.
+    async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64>;
+    async fn idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        not_before: Timestamp,
+    ) -> Result<Option<IdempotentResponse>>;
+    async fn save_idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        resp: IdempotentResponse,
+    ) -> Result<()>;
+}
+
+/// Opens the store a database URL names (`sqlite://path` today) and migrates it.
+pub async fn connect(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!(
+            "PostgreSQL is not supported by this build yet; use a sqlite:// URL (see README)"
+        )
+    } else {
+        anyhow::bail!("unsupported database URL scheme in {url:?}: use sqlite://PATH")
+    }
+}

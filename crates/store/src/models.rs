@@ -1,0 +1,227 @@
+//! Rows as the store returns them. The API maps these to its public resources.
+
+use jiff::Timestamp;
+use neo_domain::backfill::{
+    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
+};
+use neo_domain::windows::WorkflowDailyExecutionWindows;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub entra_tenant_id: Option<String>,
+    pub monthly_credit_allowance: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant_id: String,
+    pub env: String,
+    /// The last four characters of the secret, to tell keys apart in listings.
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub rotated_to: Option<String>,
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub id: String,
+    pub tenant_id: String,
+    pub env: String,
+    pub key_hash: [u8; 32],
+    pub hint: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub autonomy_type: AutonomyType,
+    pub entity_type: EntityType,
+    pub state: WorkflowState,
+    pub credit_tier: i64,
+    /// The executor configuration, secrets included: never serialize this to a client as is.
+    pub executor: Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWorkflow {
+    pub name: String,
+    pub description: Option<String>,
+    pub autonomy_type: AutonomyType,
+    pub entity_type: EntityType,
+    pub state: WorkflowState,
+    pub credit_tier: i64,
+    pub executor: Value,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub autonomy_type: Option<AutonomyType>,
+    pub entity_type: Option<EntityType>,
+    pub state: Option<WorkflowState>,
+    pub credit_tier: Option<i64>,
+    pub executor: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Integration {
+    pub tenant_id: String,
+    pub psa: String,
+    /// Non-secret settings (URLs, ids).
+    pub config: Value,
+    /// Names of the secrets that are set (their values never leave the store through the API).
+    pub secret_names: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backfill {
+    pub id: String,
+    pub tenant_id: String,
+    pub state: BackfillRunState,
+    pub target_workflow_id: i64,
+    /// From the workflow, `None` once it is deleted.
+    pub target_workflow_name: Option<String>,
+    pub target_workflow_autonomy_type: Option<AutonomyType>,
+    pub entity_type: EntityType,
+    pub filter_spec: Value,
+    pub daily_execution_windows: WorkflowDailyExecutionWindows,
+    pub timezone: String,
+    pub max_in_flight: i64,
+    pub reprocess: bool,
+    pub total_estimated: Option<i64>,
+    pub total_items: i64,
+    pub snapshot_complete: bool,
+    pub pending_count: i64,
+    pub in_flight_count: i64,
+    pub succeeded_count: i64,
+    pub failed_count: i64,
+    pub skipped_count: i64,
+    pub cancelled_count: i64,
+    pub credits_per_entity: i64,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub error: Option<String>,
+    pub parent_backfill_run_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBackfill {
+    pub id: String,
+    pub tenant_id: String,
+    pub state: BackfillRunState,
+    pub target_workflow_id: i64,
+    pub entity_type: EntityType,
+    pub filter_spec: Value,
+    pub daily_execution_windows: WorkflowDailyExecutionWindows,
+    pub timezone: String,
+    pub max_in_flight: i64,
+    pub reprocess: bool,
+    pub total_estimated: Option<i64>,
+    pub credits_per_entity: i64,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    /// The snapshot when it is known at create (an explicit id list); `None` for a PSA query,
+    /// which the orchestrator enumerates.
+    pub entity_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub ord: i64,
+    pub entity_id: String,
+    pub entity_number: Option<String>,
+    pub status: ItemStatus,
+    pub execution_id: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub id: String,
+    pub tenant_id: String,
+    pub agent_id: i64,
+    pub agent_name: Option<String>,
+    pub backfill_id: Option<String>,
+    pub entity_id: String,
+    pub entity_number: Option<String>,
+    pub status: ExecutionStatus,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub retry_of: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: String,
+    pub tenant_id: String,
+    pub agent_id: i64,
+    pub agent_name: Option<String>,
+    pub backfill_id: Option<String>,
+    pub entity_id: String,
+    pub entity_number: Option<String>,
+    pub status: ExecutionStatus,
+    pub retry_of: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Filters of `GET /executions`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub agent_id: Option<i64>,
+    pub entity_id: Option<String>,
+    pub entity_number: Option<String>,
+    pub statuses: Vec<ExecutionStatus>,
+    pub backfill_id: Option<String>,
+}
+
+/// Filters of `GET /backfills`.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillFilter {
+    pub states: Vec<BackfillRunState>,
+    pub target_workflow_id: Option<i64>,
+}
+
+/// A stored first response of an idempotent request.
+#[derive(Debug, Clone)]
+pub struct IdempotentResponse {
+    pub fingerprint: Vec<u8>,
+    pub status: u16,
+    pub response: Value,
+    pub created_at: Timestamp,
+}

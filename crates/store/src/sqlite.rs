@@ -1,0 +1,1160 @@
+//! The embedded SQLite store: one WAL-mode file, a single writer connection (writes are
+//! serialised in-process and every write transaction starts with `BEGIN IMMEDIATE`, so a second
+//! process waits on the busy timeout instead of failing) and a small pool of readers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use neo_domain::backfill::{
+    apply_signal, AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, Signal,
+    SignalOutcome, WorkflowState,
+};
+use neo_domain::clock::{from_ms, to_ms};
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+fn ts(ms: i64) -> Timestamp {
+    from_ms(ms)
+}
+fn ots(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(from_ms)
+}
+fn enum_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    parse(&s).ok_or_else(|| StoreError::Db(anyhow::anyhow!("bad {col} value {s:?} in database")))
+}
+fn json_col(row: &SqliteRow, col: &str) -> Result<Value> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Db(e.into()))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+const BACKFILL_SELECT: &str = "SELECT b.*, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+     FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id";
+
+fn map_backfill(r: &SqliteRow) -> Result<Backfill> {
+    let windows: String = r.try_get("daily_execution_windows")?;
+    Ok(Backfill {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        state: enum_col(r, "state", BackfillRunState::parse)?,
+        target_workflow_id: r.try_get("target_workflow_id")?,
+        target_workflow_name: r.try_get("wf_name")?,
+        target_workflow_autonomy_type: r
+            .try_get::<Option<String>, _>("wf_autonomy")?
+            .and_then(|s| AutonomyType::parse(&s)),
+        entity_type: enum_col(r, "entity_type", EntityType::parse)?,
+        filter_spec: json_col(r, "filter_spec")?,
+        daily_execution_windows: serde_json::from_str(&windows)
+            .map_err(|e| StoreError::Db(e.into()))?,
+        timezone: r.try_get("timezone")?,
+        max_in_flight: r.try_get("max_in_flight")?,
+        reprocess: r.try_get("reprocess")?,
+        total_estimated: r.try_get("total_estimated")?,
+        total_items: r.try_get("total_items")?,
+        snapshot_complete: r.try_get("snapshot_complete")?,
+        pending_count: r.try_get("pending_count")?,
+        in_flight_count: r.try_get("in_flight_count")?,
+        succeeded_count: r.try_get("succeeded_count")?,
+        failed_count: r.try_get("failed_count")?,
+        skipped_count: r.try_get("skipped_count")?,
+        cancelled_count: r.try_get("cancelled_count")?,
+        credits_per_entity: r.try_get("credits_per_entity")?,
+        started_at: ots(r.try_get("started_at")?),
+        completed_at: ots(r.try_get("completed_at")?),
+        created_by: r.try_get("created_by")?,
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+        error: r.try_get("error")?,
+        parent_backfill_run_id: r.try_get("parent_backfill_run_id")?,
+    })
+}
+
+fn map_tenant(r: &SqliteRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        entra_tenant_id: r.try_get("entra_tenant_id")?,
+        monthly_credit_allowance: r.try_get("monthly_credit_allowance")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+fn map_key(r: &SqliteRow) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        env: r.try_get("env")?,
+        hint: r.try_get("hint")?,
+        created_at: ts(r.try_get("created_at")?),
+        created_by: r.try_get("created_by")?,
+        expires_at: ots(r.try_get("expires_at")?),
+        revoked_at: ots(r.try_get("revoked_at")?),
+        rotated_to: r.try_get("rotated_to")?,
+        last_used_at: ots(r.try_get("last_used_at")?),
+    })
+}
+
+fn map_workflow(r: &SqliteRow) -> Result<Workflow> {
+    Ok(Workflow {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        autonomy_type: enum_col(r, "autonomy_type", AutonomyType::parse)?,
+        entity_type: enum_col(r, "entity_type", EntityType::parse)?,
+        state: enum_col(r, "state", WorkflowState::parse)?,
+        credit_tier: r.try_get("credit_tier")?,
+        executor: json_col(r, "executor")?,
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+    })
+}
+
+fn map_item(r: &SqliteRow) -> Result<Item> {
+    Ok(Item {
+        ord: r.try_get("ord")?,
+        entity_id: r.try_get("entity_id")?,
+        entity_number: r.try_get("entity_number")?,
+        status: enum_col(r, "status", ItemStatus::parse)?,
+        execution_id: r.try_get("execution_id")?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get("error")?,
+        updated_at: ts(r.try_get("updated_at")?),
+    })
+}
+
+fn map_execution(r: &SqliteRow) -> Result<Execution> {
+    Ok(Execution {
+        id: r.try_get("id")?,
+        tenant_id: r.try_get("tenant_id")?,
+        agent_id: r.try_get("agent_id")?,
+        agent_name: r.try_get("agent_name")?,
+        backfill_id: r.try_get("backfill_id")?,
+        entity_id: r.try_get("entity_id")?,
+        entity_number: r.try_get("entity_number")?,
+        status: enum_col(r, "status", ExecutionStatus::parse)?,
+        attempts: r.try_get("attempts")?,
+        error: r.try_get("error")?,
+        retry_of: r.try_get("retry_of")?,
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+        started_at: ots(r.try_get("started_at")?),
+        finished_at: ots(r.try_get("finished_at")?),
+    })
+}
+
+fn integration_from(r: &SqliteRow) -> Result<Integration> {
+    let secrets = json_col(r, "secrets")?;
+    let mut secret_names: Vec<String> = secrets
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    secret_names.sort();
+    Ok(Integration {
+        tenant_id: r.try_get("tenant_id")?,
+        psa: r.try_get("psa")?,
+        config: json_col(r, "config")?,
+        secret_names,
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path` or
+    /// `sqlite::memory:` for a private in-memory database).
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let memory = url.contains(":memory:");
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(if memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        MIGRATOR.run(&write).await?;
+        let read = if memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts.read_only(true))
+                .await?
+        };
+        let s = Self { write, read };
+        s.ensure_server_secret().await?;
+        Ok(s)
+    }
+
+    async fn ensure_server_secret(&self) -> anyhow::Result<()> {
+        let mut secret = [0u8; 32];
+        for (i, b) in uuid::Uuid::new_v4()
+            .as_bytes()
+            .iter()
+            .chain(uuid::Uuid::new_v4().as_bytes())
+            .enumerate()
+        {
+            secret[i] = *b;
+        }
+        sqlx::query("INSERT INTO server_settings (name, value) VALUES ('cursor_secret', ?) ON CONFLICT (name) DO NOTHING")
+            .bind(&secret[..])
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Moves every pending item of a backfill to `cancelled` and fixes the counters.
+async fn cancel_pending(tx: &mut Transaction<'_, Sqlite>, id: &str, now: i64) -> Result<()> {
+    let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = ? WHERE backfill_id = ? AND status = 'pending'")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected() as i64;
+    sqlx::query("UPDATE backfills SET pending_count = pending_count - ?, cancelled_count = cancelled_count + ? WHERE id = ?")
+        .bind(n)
+        .bind(n)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_items(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    ids: &[(String, Option<String>)],
+    now: i64,
+) -> Result<()> {
+    // SQLite allows 32,766 bound parameters; 4 per row.
+    for (chunk_no, chunk) in ids.chunks(2000).enumerate() {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) ",
+        );
+        qb.push_values(chunk.iter().enumerate(), |mut b, (i, (id, num))| {
+            b.push_bind(backfill_id)
+                .push_bind((chunk_no * 2000 + i) as i64)
+                .push_bind(id)
+                .push_bind(num)
+                .push("'pending'")
+                .push_bind(now);
+        });
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn fetch_backfill(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<Backfill>> {
+    let row = sqlx::query(&format!(
+        "{BACKFILL_SELECT} WHERE b.tenant_id = ? AND b.id = ?"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(map_backfill).transpose()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn server_secret(&self) -> Result<Vec<u8>> {
+        let v: Vec<u8> =
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = 'cursor_secret'")
+                .fetch_one(&self.write)
+                .await?;
+        Ok(v)
+    }
+
+    async fn ensure_tenant(&self, name: &str, now: Timestamp) -> Result<Tenant> {
+        let id = format!("tn_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(&id)
+            .bind(name)
+            .bind(to_ms(now))
+            .execute(&self.write)
+            .await?;
+        let r = sqlx::query("SELECT * FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.write)
+            .await?;
+        map_tenant(&r)
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE entra_tenant_id = ?")
+            .bind(tid)
+            .fetch_optional(&self.read)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE tenants SET entra_tenant_id = ? WHERE id = ?")
+            .bind(tid)
+            .bind(tenant_id)
+            .execute(&self.write)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("that Entra tenant id is linked to another tenant".into())
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, k: NewApiKey) -> Result<ApiKey> {
+        sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(&k.env)
+            .bind(&k.key_hash[..])
+            .bind(&k.hint)
+            .bind(to_ms(k.created_at))
+            .bind(&k.created_by)
+            .bind(k.expires_at.map(to_ms))
+            .execute(&self.write)
+            .await?;
+        self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>> {
+        let r = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?")
+            .bind(&hash[..])
+            .fetch_optional(&self.read)
+            .await?;
+        match r {
+            None => Ok(None),
+            Some(r) => Ok(Some((map_key(&r)?, r.try_get("key_hash")?))),
+        }
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
+        let r = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(map_key).transpose()
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
+        let rows =
+            sqlx::query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id")
+                .bind(tenant_id)
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter().map(map_key).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        old_expires_at: Timestamp,
+        k: NewApiKey,
+    ) -> Result<ApiKey> {
+        let mut tx = self.tx().await?;
+        sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(&k.env)
+            .bind(&k.key_hash[..])
+            .bind(&k.hint)
+            .bind(to_ms(k.created_at))
+            .bind(&k.created_by)
+            .bind(k.expires_at.map(to_ms))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE api_keys SET rotated_to = ?, expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END WHERE id = ?")
+            .bind(&k.id)
+            .bind(to_ms(old_expires_at))
+            .bind(to_ms(old_expires_at))
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_workflow(
+        &self,
+        tenant_id: &str,
+        w: NewWorkflow,
+        now: Timestamp,
+    ) -> Result<Workflow> {
+        let id: i64 = sqlx::query_scalar("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+            .bind(tenant_id)
+            .bind(&w.name)
+            .bind(&w.description)
+            .bind(w.autonomy_type.as_str())
+            .bind(w.entity_type.as_str())
+            .bind(w.state.as_str())
+            .bind(w.credit_tier)
+            .bind(w.executor.to_string())
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .fetch_one(&self.write)
+            .await?;
+        let r = sqlx::query("SELECT * FROM workflows WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.write)
+            .await?;
+        map_workflow(&r)
+    }
+
+    async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
+        let r = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(map_workflow).transpose()
+    }
+
+    async fn list_workflows(
+        &self,
+        tenant_id: &str,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Workflow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflows WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(tenant_id)
+        .bind(after_id.unwrap_or(i64::MIN))
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn update_workflow(
+        &self,
+        tenant_id: &str,
+        id: i64,
+        p: WorkflowPatch,
+        now: Timestamp,
+    ) -> Result<Option<Workflow>> {
+        let mut tx = self.tx().await?;
+        let Some(r) = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut w = map_workflow(&r)?;
+        if let Some(v) = p.name {
+            w.name = v;
+        }
+        if let Some(v) = p.description {
+            w.description = v;
+        }
+        if let Some(v) = p.autonomy_type {
+            w.autonomy_type = v;
+        }
+        if let Some(v) = p.entity_type {
+            w.entity_type = v;
+        }
+        if let Some(v) = p.state {
+            w.state = v;
+        }
+        if let Some(v) = p.credit_tier {
+            w.credit_tier = v;
+        }
+        if let Some(v) = p.executor {
+            w.executor = v;
+        }
+        sqlx::query("UPDATE workflows SET name = ?, description = ?, autonomy_type = ?, entity_type = ?, state = ?, credit_tier = ?, executor = ?, updated_at = ? WHERE id = ?")
+            .bind(&w.name)
+            .bind(&w.description)
+            .bind(w.autonomy_type.as_str())
+            .bind(w.entity_type.as_str())
+            .bind(w.state.as_str())
+            .bind(w.credit_tier)
+            .bind(w.executor.to_string())
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        w.updated_at = from_ms(to_ms(now));
+        Ok(Some(w))
+    }
+
+    async fn delete_workflow(&self, tenant_id: &str, id: i64, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM workflows WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = ? AND target_workflow_id = ? AND state IN ('DRAFT', 'RUNNING', 'PAUSED')")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for b in active {
+            fail_backfill(&mut tx, &b, "the target workflow was deleted", to_ms(now)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn put_integration(
+        &self,
+        tenant_id: &str,
+        psa: &str,
+        config: Value,
+        secrets: Value,
+        now: Timestamp,
+    ) -> Result<Integration> {
+        sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (tenant_id) DO UPDATE SET psa = excluded.psa, config = excluded.config, secrets = excluded.secrets, updated_at = excluded.updated_at")
+            .bind(tenant_id)
+            .bind(psa)
+            .bind(config.to_string())
+            .bind(secrets.to_string())
+            .bind(to_ms(now))
+            .bind(to_ms(now))
+            .execute(&self.write)
+            .await?;
+        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_one(&self.write)
+            .await?;
+        integration_from(&r)
+    }
+
+    async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
+        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(integration_from).transpose()
+    }
+
+    async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>> {
+        let r = sqlx::query("SELECT secrets FROM integrations WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(|r| json_col(r, "secrets")).transpose()
+    }
+
+    async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM integrations WHERE tenant_id = ?")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        // Backfills over an explicit id list do not need the PSA; the others cannot go on.
+        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = ? AND state IN ('DRAFT', 'RUNNING', 'PAUSED') AND json_extract(filter_spec, '$.entity_ids') IS NULL")
+            .bind(tenant_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for b in active {
+            fail_backfill(
+                &mut tx,
+                &b,
+                "the tenant's PSA integration was removed",
+                to_ms(now),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
+        let mut tx = self.tx().await?;
+        let now = to_ms(b.created_at);
+        let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
+        let started = (b.state == BackfillRunState::Running).then_some(now);
+        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&b.id)
+            .bind(&b.tenant_id)
+            .bind(b.state.as_str())
+            .bind(b.target_workflow_id)
+            .bind(b.entity_type.as_str())
+            .bind(b.filter_spec.to_string())
+            .bind(serde_json::to_string(&b.daily_execution_windows).map_err(|e| StoreError::Db(e.into()))?)
+            .bind(&b.timezone)
+            .bind(b.max_in_flight)
+            .bind(b.reprocess)
+            .bind(b.total_estimated)
+            .bind(n_items)
+            .bind(b.entity_ids.is_some())
+            .bind(n_items)
+            .bind(b.credits_per_entity)
+            .bind(started)
+            .bind(&b.created_by)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyActive),
+            r => r?,
+        };
+        if let Some(ids) = &b.entity_ids {
+            let pairs: Vec<(String, Option<String>)> =
+                ids.iter().map(|i| (i.clone(), None)).collect();
+            insert_items(&mut tx, &b.id, &pairs, now).await?;
+        }
+        let out = fetch_backfill(&mut tx, &b.tenant_id, &b.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn backfill(&self, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
+        let row = sqlx::query(&format!(
+            "{BACKFILL_SELECT} WHERE b.tenant_id = ? AND b.id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(map_backfill).transpose()
+    }
+
+    async fn list_backfills(
+        &self,
+        tenant_id: &str,
+        f: &BackfillFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Backfill>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(BACKFILL_SELECT);
+        qb.push(" WHERE b.tenant_id = ").push_bind(tenant_id);
+        if let Some(before) = before_id {
+            qb.push(" AND b.id < ").push_bind(before);
+        }
+        if let Some(w) = f.target_workflow_id {
+            qb.push(" AND b.target_workflow_id = ").push_bind(w);
+        }
+        if !f.states.is_empty() {
+            qb.push(" AND b.state IN (");
+            let mut sep = qb.separated(", ");
+            for s in &f.states {
+                sep.push_bind(s.as_str());
+            }
+            qb.push(")");
+        }
+        qb.push(" ORDER BY b.id DESC LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.read).await?;
+        let rows: Vec<Backfill> = rows.iter().map(map_backfill).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn list_items(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+        statuses: &[ItemStatus],
+        after_ord: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Item>> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT i.* FROM backfill_items i JOIN backfills b ON b.id = i.backfill_id WHERE b.tenant_id = ",
+        );
+        qb.push_bind(tenant_id);
+        qb.push(" AND i.backfill_id = ").push_bind(backfill_id);
+        qb.push(" AND i.ord > ").push_bind(after_ord.unwrap_or(-1));
+        if !statuses.is_empty() {
+            qb.push(" AND i.status IN (");
+            let mut sep = qb.separated(", ");
+            for s in statuses {
+                sep.push_bind(s.as_str());
+            }
+            qb.push(")");
+        }
+        qb.push(" ORDER BY i.ord LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.read).await?;
+        let rows: Vec<Item> = rows.iter().map(map_item).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn signal_backfill(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        signal: Signal,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(Backfill, SignalOutcome), SignalError> {
+        let mut tx = self.tx().await?;
+        let b = fetch_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(SignalError::NotFound)?;
+        let outcome = apply_signal(b.state, signal).map_err(SignalError::Refused)?;
+        let now_ms = to_ms(now);
+        let to = match outcome {
+            SignalOutcome::Transition(to) => to,
+            SignalOutcome::NoOp => b.state,
+        };
+        if let SignalOutcome::Transition(to) = outcome {
+            let mut q = String::from("UPDATE backfills SET state = ?, updated_at = ?");
+            if to == BackfillRunState::Running {
+                q.push_str(", started_at = COALESCE(started_at, ?1_now)");
+            }
+            if to == BackfillRunState::Cancelled {
+                q.push_str(", completed_at = ?1_now");
+            }
+            if signal == Signal::Resume {
+                // Resume clears a pause reason (e.g. the circuit breaker's).
+                q.push_str(", error = NULL");
+            }
+            q.push_str(" WHERE id = ?");
+            let q = q.replace("?1_now", &now_ms.to_string());
+            sqlx::query(&q)
+                .bind(to.as_str())
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            if to == BackfillRunState::Cancelled {
+                cancel_pending(&mut tx, id, now_ms).await?;
+            }
+        }
+        sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(signal.as_str())
+            .bind(b.state.as_str())
+            .bind(to.as_str())
+            .bind(actor)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let out = fetch_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(SignalError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok((out, outcome))
+    }
+
+    async fn rerun_failed(
+        &self,
+        tenant_id: &str,
+        source_id: &str,
+        new_id: &str,
+        created_by: &str,
+        now: Timestamp,
+    ) -> Result<Backfill, RerunError> {
+        let mut tx = self.tx().await?;
+        let src = fetch_backfill(&mut tx, tenant_id, source_id)
+            .await?
+            .ok_or(RerunError::NotFound)?;
+        if !src.state.is_terminal() {
+            return Err(RerunError::NotRerunnable(format!(
+                "backfill {source_id} is {}; only a COMPLETED, CANCELLED or FAILED backfill can be rerun",
+                src.state
+            )));
+        }
+        if src.failed_count == 0 {
+            return Err(RerunError::NotRerunnable(format!(
+                "backfill {source_id} has no failed entities"
+            )));
+        }
+        let wf = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(src.target_workflow_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let wf = wf
+            .as_ref()
+            .map(map_workflow)
+            .transpose()?
+            .ok_or(RerunError::WorkflowNotFound)?;
+        if wf.state != WorkflowState::Enabled {
+            return Err(RerunError::WorkflowNotEnabled);
+        }
+        let failed: Vec<(String, Option<String>)> = sqlx::query_as("SELECT entity_id, entity_number FROM backfill_items WHERE backfill_id = ? AND status = 'failed' ORDER BY ord")
+            .bind(source_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let filter = serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() });
+        let now_ms = to_ms(now);
+        let n = failed.len() as i64;
+        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
+                     VALUES (?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, 1, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(new_id)
+            .bind(tenant_id)
+            .bind(src.target_workflow_id)
+            .bind(src.entity_type.as_str())
+            .bind(filter.to_string())
+            .bind(serde_json::to_string(&src.daily_execution_windows).map_err(|e| StoreError::Db(e.into()))?)
+            .bind(&src.timezone)
+            .bind(src.max_in_flight)
+            .bind(n)
+            .bind(n)
+            .bind(n)
+            .bind(wf.credit_tier)
+            .bind(now_ms)
+            .bind(created_by)
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => return Err(RerunError::AlreadyActive),
+            r => r.map_err(StoreError::from)?,
+        };
+        insert_items(&mut tx, new_id, &failed, now_ms).await?;
+        let out = fetch_backfill(&mut tx, tenant_id, new_id)
+            .await?
+            .ok_or(RerunError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn delete_backfill(&self, tenant_id: &str, id: &str) -> Result<(), DeleteBackfillError> {
+        let mut tx = self.tx().await?;
+        let b = fetch_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(DeleteBackfillError::NotFound)?;
+        if b.state != BackfillRunState::Draft {
+            return Err(DeleteBackfillError::NotDraft(b.state));
+        }
+        sqlx::query("DELETE FROM backfills WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn insert_execution(&self, e: NewExecution) -> Result<Execution> {
+        let now = to_ms(e.created_at);
+        sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, retry_of, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(e.agent_id)
+            .bind(&e.agent_name)
+            .bind(&e.backfill_id)
+            .bind(&e.entity_id)
+            .bind(&e.entity_number)
+            .bind(e.status.as_str())
+            .bind(&e.retry_of)
+            .bind(now)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        self.execution(&e.tenant_id, &e.id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>> {
+        let r = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(map_execution).transpose()
+    }
+
+    async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>> {
+        let r = sqlx::query("SELECT * FROM executions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        r.as_ref().map(map_execution).transpose()
+    }
+
+    async fn list_executions(
+        &self,
+        tenant_id: &str,
+        f: &ExecutionFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Execution>> {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT * FROM executions WHERE tenant_id = ");
+        qb.push_bind(tenant_id);
+        if let Some(b) = before_id {
+            qb.push(" AND id < ").push_bind(b);
+        }
+        if let Some(a) = f.agent_id {
+            qb.push(" AND agent_id = ").push_bind(a);
+        }
+        if let Some(e) = &f.entity_id {
+            qb.push(" AND entity_id = ").push_bind(e);
+        }
+        if let Some(e) = &f.entity_number {
+            qb.push(" AND entity_number = ").push_bind(e);
+        }
+        if let Some(b) = &f.backfill_id {
+            qb.push(" AND backfill_id = ").push_bind(b);
+        }
+        if !f.statuses.is_empty() {
+            qb.push(" AND status IN (");
+            let mut sep = qb.separated(", ");
+            for s in &f.statuses {
+                sep.push_bind(s.as_str());
+            }
+            qb.push(")");
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.read).await?;
+        let rows: Vec<Execution> = rows.iter().map(map_execution).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn finish_execution(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: ExecutionStatus,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.tx().await?;
+        let Some(r) = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let e = map_execution(&r)?;
+        if e.status.is_final() {
+            return Ok(Some(false));
+        }
+        let now_ms = to_ms(now);
+        sqlx::query("UPDATE executions SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now_ms)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(bid) = &e.backfill_id {
+            let item_status = match status {
+                ExecutionStatus::Succeeded => ItemStatus::Succeeded,
+                ExecutionStatus::Failed => ItemStatus::Failed,
+                ExecutionStatus::Skipped => ItemStatus::Skipped,
+                _ => ItemStatus::Cancelled,
+            };
+            let prev: Option<String> = sqlx::query_scalar("SELECT status FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
+                .bind(bid)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(prev) = prev {
+                sqlx::query("UPDATE backfill_items SET status = ?, error = ?, updated_at = ? WHERE backfill_id = ? AND execution_id = ?")
+                    .bind(item_status.as_str())
+                    .bind(error)
+                    .bind(now_ms)
+                    .bind(bid)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let from = if prev == "pending" {
+                    "pending_count"
+                } else {
+                    "in_flight_count"
+                };
+                let to = match item_status {
+                    ItemStatus::Succeeded => "succeeded_count",
+                    ItemStatus::Failed => "failed_count",
+                    ItemStatus::Skipped => "skipped_count",
+                    _ => "cancelled_count",
+                };
+                sqlx::query(&format!("UPDATE backfills SET {from} = {from} - 1, {to} = {to} + 1, updated_at = ? WHERE id = ?"))
+                    .bind(now_ms)
+                    .bind(bid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if status == ExecutionStatus::Succeeded {
+            sqlx::query("INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+                         SELECT ?, ?, ?, credit_tier, ? FROM workflows WHERE id = ? ON CONFLICT (execution_id) DO NOTHING")
+                .bind(tenant_id)
+                .bind(id)
+                .bind(e.agent_id)
+                .bind(now_ms)
+                .bind(e.agent_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64> {
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(credits), 0) FROM credit_ledger WHERE tenant_id = ? AND created_at >= ? AND created_at < ?")
+            .bind(tenant_id)
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_one(&self.read)
+            .await?;
+        Ok(v)
+    }
+
+    async fn idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        not_before: Timestamp,
+    ) -> Result<Option<IdempotentResponse>> {
+        let r = sqlx::query(
+            "SELECT * FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at >= ?",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(to_ms(not_before))
+        .fetch_optional(&self.write)
+        .await?;
+        match r {
+            None => Ok(None),
+            Some(r) => Ok(Some(IdempotentResponse {
+                fingerprint: r.try_get("fingerprint")?,
+                status: r.try_get::<i64, _>("status")? as u16,
+                response: json_col(&r, "response")?,
+                created_at: ts(r.try_get("created_at")?),
+            })),
+        }
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        resp: IdempotentResponse,
+    ) -> Result<()> {
+        // An expired entry for the same key is replaced.
+        sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (tenant_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, response = excluded.response, created_at = excluded.created_at")
+            .bind(tenant_id)
+            .bind(key)
+            .bind(&resp.fingerprint)
+            .bind(resp.status as i64)
+            .bind(resp.response.to_string())
+            .bind(to_ms(resp.created_at))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Ends an active backfill FAILED with `error`: pending items are cancelled.
+async fn fail_backfill(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE backfills SET state = 'FAILED', error = ?, completed_at = ?, updated_at = ? WHERE id = ?")
+        .bind(error)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    cancel_pending(tx, id, now).await
+}
