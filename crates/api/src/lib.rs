@@ -294,7 +294,14 @@ async fn prometheus(State(app): State<AppState>) -> Response {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> axum::Router {
+    router_with(state, axum::Router::new())
+}
+
+/// The application with `extra` routes behind authentication (tests use it to add a route
+/// that panics, to check that the panic becomes an error envelope).
+pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Router {
     let (authed, _) = openapi::authed_routes().split_for_parts();
+    let authed = authed.merge(extra);
     let (public, _) = openapi::public_routes().split_for_parts();
     authed
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))

@@ -1,0 +1,196 @@
+//! Test harness: the real application on a real TCP port, over a real SQLite file in a
+//! temporary directory, driven by a manual clock, called with reqwest.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use jiff::Timestamp;
+use neo_api::{ApiConfig, AppState};
+use neo_domain::clock::ManualClock;
+use neo_store::Store;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
+
+pub const T0: &str = "2026-11-28T21:07:35Z";
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub clock: ManualClock,
+    pub client: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    pub fn field(&self) -> &str {
+        self.body["error"]["details"]["field"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Asserts the error envelope with a request id.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {:?}", self.body);
+        assert_eq!(self.code(), code, "code of {:?}", self.body);
+        assert!(self.body["error"]["message"].is_string(), "{:?}", self.body);
+        let rid = self.body["meta"]["request_id"].as_str().expect("request_id");
+        uuid::Uuid::parse_str(rid).expect("request_id is a uuid");
+    }
+}
+
+async fn panics() -> &'static str {
+    panic!("boom (test route)")
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(f: impl FnOnce(&mut ApiConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("neo.db");
+        let url = format!("sqlite://{}", db_path.display());
+        let store = neo_store::connect(&url).await.unwrap();
+        let clock = ManualClock::new(T0.parse().unwrap());
+        let mut cfg = ApiConfig::default();
+        f(&mut cfg);
+        let state = AppState::new(store.clone(), Arc::new(clock.clone()), cfg)
+            .await
+            .unwrap();
+        let extra = axum::Router::new().route("/public-api/__test/panic", get(panics));
+        let app = neo_api::router_with(state, extra);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestApp {
+            base: format!("http://{addr}"),
+            store,
+            clock,
+            client: reqwest::Client::new(),
+            db_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        neo_domain::clock::Clock::now(&self.clock)
+    }
+
+    /// Creates the tenant if new and returns a fresh API key for it.
+    pub async fn key(&self, tenant: &str) -> String {
+        let t = self.store.ensure_tenant(tenant, self.now()).await.unwrap();
+        let minted = neo_api::auth::mint_key(&t.id, "test", "test", None, self.now());
+        self.store.insert_api_key(minted.row).await.unwrap();
+        minted.plaintext
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+        };
+        Resp { status, body, headers }
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Resp {
+        self.send(self.client.get(self.url(path)).bearer_auth(key)).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.client.post(self.url(path)).bearer_auth(key).json(&body))
+            .await
+    }
+
+    pub async fn post_empty(&self, key: &str, path: &str) -> Resp {
+        self.send(self.client.post(self.url(path)).bearer_auth(key)).await
+    }
+
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.client.patch(self.url(path)).bearer_auth(key).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> Resp {
+        self.send(self.client.delete(self.url(path)).bearer_auth(key)).await
+    }
+
+    /// Creates an enabled simulated workflow and returns its id.
+    pub async fn workflow(&self, key: &str, name: &str) -> i64 {
+        self.workflow_with(key, json!({"name": name, "executor": {"type": "simulated", "failure_rate": 0.0, "seed": 1}}))
+            .await
+    }
+
+    pub async fn workflow_with(&self, key: &str, body: Value) -> i64 {
+        let r = self.post(key, "/public-api/agents", body).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["data"]["id"].as_i64().unwrap()
+    }
+
+    /// Creates a RUNNING backfill over `ids` and returns its id.
+    pub async fn backfill(&self, key: &str, workflow: i64, ids: &[&str]) -> String {
+        let r = self
+            .post(
+                key,
+                "/public-api/backfills",
+                json!({"target_workflow_id": workflow, "filter_spec": {"entity_ids": ids}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Test fixture: settles items of a backfill directly in the database and ends it in
+    /// `state`, as the orchestrator would, keeping counters consistent with the items.
+    /// `outcomes` maps entity ids to `succeeded`, `failed` or `skipped`.
+    pub async fn settle(&self, backfill_id: &str, outcomes: &[(&str, &str)], state: &str) {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .unwrap();
+        for (entity, status) in outcomes {
+            sqlx::query("UPDATE backfill_items SET status = ?, attempts = 1, error = CASE WHEN ? = 'failed' THEN 'executor said no' END WHERE backfill_id = ? AND entity_id = ?")
+                .bind(status)
+                .bind(status)
+                .bind(backfill_id)
+                .bind(entity)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "UPDATE backfills SET state = ?, completed_at = 0, \
+             pending_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'pending'), \
+             succeeded_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'succeeded'), \
+             failed_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'failed'), \
+             skipped_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'skipped') \
+             WHERE id = ?",
+        )
+        .bind(state)
+        .bind(backfill_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+}
