@@ -35,16 +35,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let field = if path == "." { String::new() } else { path };
-        // serde names a missing member only in its message.
-        let field = if field.is_empty() {
-            inner
-                .strip_prefix("missing field `")
-                .and_then(|r| r.split('`').next())
-                .unwrap_or("")
-                .to_owned()
-        } else {
-            field
+        let parent = if path == "." { String::new() } else { path };
+        // serde names a missing member only in its message (the path is its parent's); an
+        // unknown member is already the last segment of the path.
+        let named = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next());
+        let field = match (named, parent.is_empty()) {
+            (Some(n), true) => n.to_owned(),
+            (Some(n), false) => format!("{parent}.{n}"),
+            (None, _) => parent,
         };
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", inner)
             .with_field(&field)
