@@ -2,9 +2,12 @@
 
 mod helpers;
 
+mod agents;
 mod backfills;
 mod errors;
+mod executions;
 mod isolation;
+mod meta;
 mod pagination;
 mod ratelimit;
 mod validation;
