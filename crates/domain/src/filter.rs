@@ -662,7 +662,7 @@ mod tests {
         );
         assert_eq!(
             field_of(rule(
-                json!({"field": "$status", "operator": "in", "value": ["a"; 501]})
+                json!({"field": "$status", "operator": "in", "value": vec!["a"; 501]})
             )),
             "filter_spec.conditions.rules[1].value"
         );

@@ -181,9 +181,12 @@ mod tests {
     fn validation_paths() {
         let mut d = WorkflowDailyExecutionWindows::default();
         assert_eq!(d.validate("dw").unwrap_err().field, "dw");
-        d.monday = vec![w("22:00", "06:00"), w("05:00", "07:00")];
+        d.monday = vec![w("22:00", "06:00"), w("23:00", "01:00")];
         let e = d.validate("dw").unwrap_err();
         assert_eq!(e.field, "dw.monday[1]");
+        // Monday morning does not overlap Monday night's window (which ends Tuesday morning).
+        d.monday = vec![w("22:00", "06:00"), w("05:00", "07:00")];
+        assert!(d.validate("dw").is_ok());
         d.monday = vec![w("22:00", "06:00"), w("06:00", "07:00")];
         assert!(d.validate("dw").is_ok());
         d.monday = vec![w("22:00", "22:00")];
@@ -213,5 +216,348 @@ mod tests {
             validate_timezone("Mars/Olympus", "tz").unwrap_err().field,
             "tz"
         );
+    }
+}
+
+// ---- evaluation --------------------------------------------------------------------------
+
+use jiff::civil::{Date, DateTime, Weekday};
+use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
+
+/// A validated schedule in a time zone, evaluated on instants.
+///
+/// Each window occurrence (a window on a date of its weekday) is the interval of instants
+/// `[S, E)`: `S` is the first instant whose wall-clock time reaches the start (in a DST gap: the
+/// end of the gap; in a fold: the first pass), `E` is the instant after which the wall clock
+/// never again shows a time before the end (in a gap: the end of the gap; in a fold: the second
+/// pass). So a window spanning a spring-forward gap is shorter, one spanning a fall-back fold is
+/// longer by the repeated hour, a start in a gap opens at the first valid instant after it, and
+/// no occurrence opens twice.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    tz: TimeZone,
+    days: [Vec<DayWindow>; 7],
+    always_open: bool,
+}
+
+fn weekday_index(w: Weekday) -> usize {
+    w.to_monday_zero_offset() as usize
+}
+
+impl Schedule {
+    /// Builds the schedule of stored windows (already validated at create). `{}` is always open.
+    pub fn new(windows: &WorkflowDailyExecutionWindows, timezone: &str) -> Result<Self, FieldError> {
+        let tz = validate_timezone(timezone, "timezone")?;
+        if windows.is_always_open() {
+            return Ok(Self {
+                tz,
+                days: Default::default(),
+                always_open: true,
+            });
+        }
+        let days = windows.validate("daily_execution_windows")?;
+        Ok(Self {
+            tz,
+            days,
+            always_open: false,
+        })
+    }
+
+    pub fn is_always_open(&self) -> bool {
+        self.always_open
+    }
+
+    /// The first instant whose wall clock reaches `c`.
+    fn start_instant(&self, c: DateTime) -> Timestamp {
+        let amb = self.tz.to_ambiguous_timestamp(c);
+        match amb.offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(c).expect("in range"),
+            AmbiguousOffset::Fold { before, .. } => before.to_timestamp(c).expect("in range"),
+            AmbiguousOffset::Gap { after, .. } => self.gap_end(c, after),
+        }
+    }
+
+    /// The instant from which the wall clock never shows a time before `c` again.
+    fn end_instant(&self, c: DateTime) -> Timestamp {
+        let amb = self.tz.to_ambiguous_timestamp(c);
+        match amb.offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(c).expect("in range"),
+            AmbiguousOffset::Fold { after, .. } => after.to_timestamp(c).expect("in range"),
+            AmbiguousOffset::Gap { after, .. } => self.gap_end(c, after),
+        }
+    }
+
+    /// The transition that ends the gap containing civil time `c`.
+    fn gap_end(&self, c: DateTime, after: jiff::tz::Offset) -> Timestamp {
+        // `c` read with the later offset is an instant before the transition.
+        let probe = after.to_timestamp(c).expect("in range");
+        self.tz
+            .following(probe)
+            .next()
+            .map(|t| t.timestamp())
+            .expect("a gap ends with a transition")
+    }
+
+    fn occurrences(&self, date: Date) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
+        let midnight = date.to_datetime(jiff::civil::Time::midnight());
+        self.days[weekday_index(date.weekday())].iter().map(move |w| {
+            let s = midnight + SignedDuration::from_secs(i64::from(w.start_s));
+            let e = midnight + SignedDuration::from_secs(i64::from(w.end_s));
+            (self.start_instant(s), self.end_instant(e))
+        })
+    }
+
+    /// Whether dispatch is allowed at `t`.
+    pub fn inside(&self, t: Timestamp) -> bool {
+        if self.always_open {
+            return true;
+        }
+        let local = t.to_zoned(self.tz.clone()).date();
+        (-2..=1).any(|k| {
+            let d = local + jiff::Span::new().days(k);
+            self.occurrences(d).any(|(s, e)| s <= t && t < e)
+        })
+    }
+
+    /// The first instant after `t` at which a window opens (`None` when always open).
+    pub fn next_window_start(&self, t: Timestamp) -> Option<Timestamp> {
+        if self.always_open {
+            return None;
+        }
+        let local = t.to_zoned(self.tz.clone()).date();
+        // Every weekday recurs within 7 days; 9 covers wrap-arounds and far offsets.
+        (-1..=9)
+            .flat_map(|k| {
+                let d = local + jiff::Span::new().days(k);
+                self.occurrences(d).collect::<Vec<_>>()
+            })
+            .filter(|(s, e)| s < e && *s > t)
+            .map(|(s, _)| s)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn sched(days: &[(&str, &str, &str)], tz: &str) -> Schedule {
+        let mut w = WorkflowDailyExecutionWindows::default();
+        for (day, s, e) in days {
+            let win = WorkflowTimeWindow {
+                run_start_time: (*s).into(),
+                run_end_time: (*e).into(),
+            };
+            match *day {
+                "monday" => w.monday.push(win),
+                "tuesday" => w.tuesday.push(win),
+                "wednesday" => w.wednesday.push(win),
+                "thursday" => w.thursday.push(win),
+                "friday" => w.friday.push(win),
+                "saturday" => w.saturday.push(win),
+                _ => w.sunday.push(win),
+            }
+        }
+        Schedule::new(&w, tz).unwrap()
+    }
+
+    #[test]
+    fn overnight_window_belongs_to_its_start_day() {
+        // Monday 22:00 → 06:00 London, in winter (UTC+0). 2026-11-30 is a Monday.
+        let s = sched(&[("monday", "22:00", "06:00")], "Europe/London");
+        assert!(!s.inside(ts("2026-11-30T21:59:59Z")));
+        assert!(s.inside(ts("2026-11-30T22:00:00Z")));
+        assert!(s.inside(ts("2026-12-01T05:59:59Z")));
+        assert!(!s.inside(ts("2026-12-01T06:00:00Z")), "end is exclusive");
+        assert!(!s.inside(ts("2026-12-01T23:00:00Z")), "Tuesday night has no window");
+        assert_eq!(s.next_window_start(ts("2026-12-01T06:00:00Z")), Some(ts("2026-12-07T22:00:00Z")));
+        // Sunday night → Monday morning is not Monday's window.
+        assert!(!s.inside(ts("2026-11-30T01:00:00Z")));
+    }
+
+    #[test]
+    fn spring_forward_gap_shortens_and_a_start_in_the_gap_opens_after_it() {
+        // 2026-03-08: New York jumps 02:00 → 03:00 (EST → EDT). A Sunday.
+        let s = sched(&[("sunday", "01:00", "04:00")], "America/New_York");
+        assert!(s.inside(ts("2026-03-08T06:00:00Z"))); // 01:00 EST
+        assert!(s.inside(ts("2026-03-08T06:59:59Z"))); // 01:59:59 EST
+        assert!(s.inside(ts("2026-03-08T07:00:00Z"))); // 03:00 EDT
+        assert!(!s.inside(ts("2026-03-08T08:00:00Z"))); // 04:00 EDT: 2 real hours
+        let g = sched(&[("sunday", "02:30", "05:00")], "America/New_York");
+        assert!(!g.inside(ts("2026-03-08T06:59:59Z")));
+        assert!(g.inside(ts("2026-03-08T07:00:00Z")), "opens at the first valid instant after the gap");
+        assert_eq!(g.next_window_start(ts("2026-03-08T00:00:00Z")), Some(ts("2026-03-08T07:00:00Z")));
+        // A window entirely inside the gap never opens that day, and is not reported as next.
+        let e = sched(&[("sunday", "02:10", "02:50")], "America/New_York");
+        assert!(!e.inside(ts("2026-03-08T07:00:00Z")));
+        assert_eq!(e.next_window_start(ts("2026-03-08T00:00:00Z")), Some(ts("2026-03-15T06:10:00Z")));
+    }
+
+    #[test]
+    fn fall_back_fold_lengthens_and_never_opens_twice() {
+        // 2026-11-01: New York repeats 01:00–02:00 (EDT → EST). A Sunday.
+        let s = sched(&[("sunday", "00:30", "01:30")], "America/New_York");
+        assert!(s.inside(ts("2026-11-01T04:30:00Z"))); // 00:30 EDT
+        assert!(s.inside(ts("2026-11-01T05:59:00Z"))); // 01:59 EDT (first pass)
+        assert!(s.inside(ts("2026-11-01T06:29:59Z"))); // 01:29:59 EST (second pass)
+        assert!(!s.inside(ts("2026-11-01T06:30:00Z"))); // 01:30 EST
+        // Window inside the fold: opens at the first 01:10 and stays open until the second 01:20.
+        let f = sched(&[("sunday", "01:10", "01:20")], "America/New_York");
+        assert!(f.inside(ts("2026-11-01T05:10:00Z")));
+        assert!(f.inside(ts("2026-11-01T05:30:00Z")));
+        assert!(f.inside(ts("2026-11-01T06:19:59Z")));
+        assert!(!f.inside(ts("2026-11-01T06:20:00Z")));
+        assert_eq!(f.next_window_start(ts("2026-11-01T05:30:00Z")), Some(ts("2026-11-08T06:10:00Z")));
+    }
+
+    #[test]
+    fn always_open() {
+        let s = Schedule::new(&WorkflowDailyExecutionWindows::default(), "UTC").unwrap();
+        assert!(s.inside(ts("2026-01-01T00:00:00Z")));
+        assert_eq!(s.next_window_start(ts("2026-01-01T00:00:00Z")), None);
+    }
+
+    // ---- brute-force reference: minute-by-minute civil time --------------------------------
+
+    const ZONES: [&str; 6] = [
+        "America/New_York",
+        "Europe/London",
+        "Australia/Lord_Howe",
+        "Pacific/Apia",
+        "America/Santiago",
+        "Antarctica/Troll",
+    ];
+
+    fn civil(tz: &TimeZone, t: Timestamp) -> DateTime {
+        t.to_zoned(tz.clone()).datetime()
+    }
+
+    /// `S` by scanning minutes forward: the first minute whose wall clock reaches `c`.
+    fn ref_start(tz: &TimeZone, c: DateTime) -> Timestamp {
+        let guess = c.to_zoned(TimeZone::UTC).unwrap().timestamp();
+        let mut u = guess - SignedDuration::from_hours(16);
+        while civil(tz, u) < c {
+            u += SignedDuration::from_mins(1);
+        }
+        u
+    }
+
+    /// `E` by scanning minutes backward: one minute after the last minute whose wall clock is
+    /// before `c`.
+    fn ref_end(tz: &TimeZone, c: DateTime) -> Timestamp {
+        let guess = c.to_zoned(TimeZone::UTC).unwrap().timestamp();
+        let mut u = guess + SignedDuration::from_hours(16);
+        while civil(tz, u - SignedDuration::from_mins(1)) >= c {
+            u -= SignedDuration::from_mins(1);
+        }
+        u
+    }
+
+    fn ref_inside(tz: &TimeZone, days: &[Vec<(u32, u32)>; 7], t: Timestamp) -> bool {
+        let local = civil(tz, t).date();
+        (-2..=1).any(|k| {
+            let d = local + jiff::Span::new().days(k);
+            let midnight = d.to_datetime(jiff::civil::Time::midnight());
+            days[d.weekday().to_monday_zero_offset() as usize].iter().any(|(s, e)| {
+                let sc = midnight + SignedDuration::from_secs(i64::from(*s));
+                let ec = midnight + SignedDuration::from_secs(i64::from(*e));
+                ref_start(tz, sc) <= t && t < ref_end(tz, ec)
+            })
+        })
+    }
+
+    fn hhmm(m: u32) -> String {
+        format!("{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// Up to two non-overlapping minute-aligned windows on random days (some overnight).
+    fn arb_windows() -> impl Strategy<Value = Vec<(usize, u32, u32)>> {
+        prop::collection::vec((0usize..7, 0u32..1440, 1u32..1000), 1..4)
+    }
+
+    fn build(zone: &str, raw: &[(usize, u32, u32)]) -> Option<(Schedule, [Vec<(u32, u32)>; 7])> {
+        let mut w = WorkflowDailyExecutionWindows::default();
+        for (day, start, len) in raw {
+            let end = (start + len) % 1440;
+            let win = WorkflowTimeWindow {
+                run_start_time: hhmm(*start),
+                run_end_time: hhmm(end),
+            };
+            match day {
+                0 => w.monday.push(win),
+                1 => w.tuesday.push(win),
+                2 => w.wednesday.push(win),
+                3 => w.thursday.push(win),
+                4 => w.friday.push(win),
+                5 => w.saturday.push(win),
+                _ => w.sunday.push(win),
+            }
+        }
+        let days = w.validate("w").ok()?;
+        let raw_days = days.clone().map(|v| v.iter().map(|d| (d.start_s, d.end_s)).collect());
+        Some((Schedule::new(&w, zone).ok()?, raw_days))
+    }
+
+    /// Instants between 2024 and 2028, biased towards each zone's DST transitions.
+    fn arb_instant() -> impl Strategy<Value = Timestamp> {
+        (1_704_067_200i64..1_830_297_600).prop_map(|s| Timestamp::from_second(s).unwrap())
+    }
+
+    fn near_transition(zone: &str, t: Timestamp, jitter: i64) -> Timestamp {
+        let tz = TimeZone::get(zone).unwrap();
+        match tz.following(t).next() {
+            Some(tr) => tr.timestamp() + SignedDuration::from_secs(jitter),
+            None => t,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn inside_agrees_with_the_civil_time_reference(
+            zone in prop::sample::select(ZONES.to_vec()),
+            raw in arb_windows(),
+            t in arb_instant(),
+            jitter in -30_000i64..30_000,
+            near in any::<bool>(),
+        ) {
+            let Some((s, days)) = build(zone, &raw) else { return Ok(()) };
+            let tz = TimeZone::get(zone).unwrap();
+            let t = if near { near_transition(zone, t, jitter) } else { t };
+            prop_assert_eq!(s.inside(t), ref_inside(&tz, &days, t), "zone {} windows {:?} at {}", zone, raw, t);
+        }
+
+        #[test]
+        fn next_window_start_is_the_first_opening(
+            zone in prop::sample::select(ZONES.to_vec()),
+            raw in arb_windows(),
+            t in arb_instant(),
+            jitter in -30_000i64..30_000,
+            near in any::<bool>(),
+        ) {
+            let Some((s, _)) = build(zone, &raw) else { return Ok(()) };
+            let t = if near { near_transition(zone, t, jitter) } else { t };
+            let n = s.next_window_start(t).expect("a schedule with windows opens within 8 days");
+            prop_assert!(n > t);
+            prop_assert!(s.inside(n), "inside at next_window_start {}", n);
+            prop_assert!(!s.inside(n - SignedDuration::from_secs(1)) || n - SignedDuration::from_secs(1) <= t || s.inside(t),
+                "already open just before {}", n);
+            if !s.inside(t) {
+                // Closed at every minute between t and n.
+                let mut u = t;
+                while u < n {
+                    prop_assert!(!s.inside(u), "open at {} before next_window_start {}", u, n);
+                    u += SignedDuration::from_mins(1);
+                }
+                prop_assert!(!s.inside(n - SignedDuration::from_secs(1)));
+            }
+        }
     }
 }
