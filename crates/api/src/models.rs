@@ -67,11 +67,32 @@ pub struct PublicBackfill {
     pub reprocess: bool,
     #[schema(required = false)]
     pub updated_at: String,
+    /// While RUNNING outside every window: when the next window opens (RFC 3339).
+    #[schema(required = false)]
+    pub next_window_start: Option<String>,
+}
+
+impl PublicBackfill {
+    /// The resource as of `now` (`next_window_start` depends on it).
+    pub fn at(b: neo_store::Backfill, now: jiff::Timestamp) -> Self {
+        let next = (b.state == BackfillRunState::Running)
+            .then(|| {
+                neo_domain::windows::Schedule::new(&b.daily_execution_windows, &b.timezone).ok()
+            })
+            .flatten()
+            .filter(|s| !s.inside(now))
+            .and_then(|s| s.next_window_start(now))
+            .map(rfc3339);
+        let mut p = Self::from(b);
+        p.next_window_start = next;
+        p
+    }
 }
 
 impl From<neo_store::Backfill> for PublicBackfill {
     fn from(b: neo_store::Backfill) -> Self {
         Self {
+            next_window_start: None,
             processed_count: b.succeeded_count + b.failed_count,
             id: b.id,
             state: b.state,
@@ -191,6 +212,9 @@ pub struct PublicBackfillItem {
     #[schema(required = true)]
     pub error: Option<String>,
     pub updated_at: String,
+    /// When a failed attempt will be retried.
+    #[schema(required = false)]
+    pub next_attempt_at: Option<String>,
 }
 
 impl From<neo_store::Item> for PublicBackfillItem {
@@ -203,6 +227,7 @@ impl From<neo_store::Item> for PublicBackfillItem {
             attempts: i.attempts,
             error: i.error,
             updated_at: rfc3339(i.updated_at),
+            next_attempt_at: i.next_attempt_at.map(rfc3339),
         }
     }
 }

@@ -509,15 +509,15 @@ impl Parser<'_> {
                 return Err(err(path, "a list is only valid with in, notIn or between"))
             }
         };
-        let ok = match (kind, &s) {
-            (ValueKind::Any, _) => true,
-            (ValueKind::Bool, Scalar::Bool(_)) => true,
-            (ValueKind::Number, Scalar::Number(_)) => true,
-            (ValueKind::String, Scalar::String(_)) => true,
-            (ValueKind::DateTime, Scalar::DateTime(_)) => true,
-            (ValueKind::NameOrId, Scalar::String(_) | Scalar::Number(_)) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (kind, &s),
+            (ValueKind::Any, _)
+                | (ValueKind::Bool, Scalar::Bool(_))
+                | (ValueKind::Number, Scalar::Number(_))
+                | (ValueKind::String, Scalar::String(_))
+                | (ValueKind::DateTime, Scalar::DateTime(_))
+                | (ValueKind::NameOrId, Scalar::String(_) | Scalar::Number(_))
+        );
         if !ok {
             let want = match kind {
                 ValueKind::Bool => "a boolean",

@@ -247,7 +247,10 @@ fn weekday_index(w: Weekday) -> usize {
 
 impl Schedule {
     /// Builds the schedule of stored windows (already validated at create). `{}` is always open.
-    pub fn new(windows: &WorkflowDailyExecutionWindows, timezone: &str) -> Result<Self, FieldError> {
+    pub fn new(
+        windows: &WorkflowDailyExecutionWindows,
+        timezone: &str,
+    ) -> Result<Self, FieldError> {
         let tz = validate_timezone(timezone, "timezone")?;
         if windows.is_always_open() {
             return Ok(Self {
@@ -301,11 +304,13 @@ impl Schedule {
 
     fn occurrences(&self, date: Date) -> impl Iterator<Item = (Timestamp, Timestamp)> + '_ {
         let midnight = date.to_datetime(jiff::civil::Time::midnight());
-        self.days[weekday_index(date.weekday())].iter().map(move |w| {
-            let s = midnight + SignedDuration::from_secs(i64::from(w.start_s));
-            let e = midnight + SignedDuration::from_secs(i64::from(w.end_s));
-            (self.start_instant(s), self.end_instant(e))
-        })
+        self.days[weekday_index(date.weekday())]
+            .iter()
+            .map(move |w| {
+                let s = midnight + SignedDuration::from_secs(i64::from(w.start_s));
+                let e = midnight + SignedDuration::from_secs(i64::from(w.end_s));
+                (self.start_instant(s), self.end_instant(e))
+            })
     }
 
     /// Whether dispatch is allowed at `t`.
@@ -375,8 +380,14 @@ mod schedule_tests {
         assert!(s.inside(ts("2026-11-30T22:00:00Z")));
         assert!(s.inside(ts("2026-12-01T05:59:59Z")));
         assert!(!s.inside(ts("2026-12-01T06:00:00Z")), "end is exclusive");
-        assert!(!s.inside(ts("2026-12-01T23:00:00Z")), "Tuesday night has no window");
-        assert_eq!(s.next_window_start(ts("2026-12-01T06:00:00Z")), Some(ts("2026-12-07T22:00:00Z")));
+        assert!(
+            !s.inside(ts("2026-12-01T23:00:00Z")),
+            "Tuesday night has no window"
+        );
+        assert_eq!(
+            s.next_window_start(ts("2026-12-01T06:00:00Z")),
+            Some(ts("2026-12-07T22:00:00Z"))
+        );
         // Sunday night → Monday morning is not Monday's window.
         assert!(!s.inside(ts("2026-11-30T01:00:00Z")));
     }
@@ -391,12 +402,21 @@ mod schedule_tests {
         assert!(!s.inside(ts("2026-03-08T08:00:00Z"))); // 04:00 EDT: 2 real hours
         let g = sched(&[("sunday", "02:30", "05:00")], "America/New_York");
         assert!(!g.inside(ts("2026-03-08T06:59:59Z")));
-        assert!(g.inside(ts("2026-03-08T07:00:00Z")), "opens at the first valid instant after the gap");
-        assert_eq!(g.next_window_start(ts("2026-03-08T00:00:00Z")), Some(ts("2026-03-08T07:00:00Z")));
+        assert!(
+            g.inside(ts("2026-03-08T07:00:00Z")),
+            "opens at the first valid instant after the gap"
+        );
+        assert_eq!(
+            g.next_window_start(ts("2026-03-08T00:00:00Z")),
+            Some(ts("2026-03-08T07:00:00Z"))
+        );
         // A window entirely inside the gap never opens that day, and is not reported as next.
         let e = sched(&[("sunday", "02:10", "02:50")], "America/New_York");
         assert!(!e.inside(ts("2026-03-08T07:00:00Z")));
-        assert_eq!(e.next_window_start(ts("2026-03-08T00:00:00Z")), Some(ts("2026-03-15T06:10:00Z")));
+        assert_eq!(
+            e.next_window_start(ts("2026-03-08T00:00:00Z")),
+            Some(ts("2026-03-15T06:10:00Z"))
+        );
     }
 
     #[test]
@@ -407,13 +427,16 @@ mod schedule_tests {
         assert!(s.inside(ts("2026-11-01T05:59:00Z"))); // 01:59 EDT (first pass)
         assert!(s.inside(ts("2026-11-01T06:29:59Z"))); // 01:29:59 EST (second pass)
         assert!(!s.inside(ts("2026-11-01T06:30:00Z"))); // 01:30 EST
-        // Window inside the fold: opens at the first 01:10 and stays open until the second 01:20.
+                                                        // Window inside the fold: opens at the first 01:10 and stays open until the second 01:20.
         let f = sched(&[("sunday", "01:10", "01:20")], "America/New_York");
         assert!(f.inside(ts("2026-11-01T05:10:00Z")));
         assert!(f.inside(ts("2026-11-01T05:30:00Z")));
         assert!(f.inside(ts("2026-11-01T06:19:59Z")));
         assert!(!f.inside(ts("2026-11-01T06:20:00Z")));
-        assert_eq!(f.next_window_start(ts("2026-11-01T05:30:00Z")), Some(ts("2026-11-08T06:10:00Z")));
+        assert_eq!(
+            f.next_window_start(ts("2026-11-01T05:30:00Z")),
+            Some(ts("2026-11-08T06:10:00Z"))
+        );
     }
 
     #[test]
@@ -464,11 +487,13 @@ mod schedule_tests {
         (-2..=1).any(|k| {
             let d = local + jiff::Span::new().days(k);
             let midnight = d.to_datetime(jiff::civil::Time::midnight());
-            days[d.weekday().to_monday_zero_offset() as usize].iter().any(|(s, e)| {
-                let sc = midnight + SignedDuration::from_secs(i64::from(*s));
-                let ec = midnight + SignedDuration::from_secs(i64::from(*e));
-                ref_start(tz, sc) <= t && t < ref_end(tz, ec)
-            })
+            days[d.weekday().to_monday_zero_offset() as usize]
+                .iter()
+                .any(|(s, e)| {
+                    let sc = midnight + SignedDuration::from_secs(i64::from(*s));
+                    let ec = midnight + SignedDuration::from_secs(i64::from(*e));
+                    ref_start(tz, sc) <= t && t < ref_end(tz, ec)
+                })
         })
     }
 
@@ -481,7 +506,9 @@ mod schedule_tests {
         prop::collection::vec((0usize..7, 0u32..1440, 1u32..1000), 1..4)
     }
 
-    fn build(zone: &str, raw: &[(usize, u32, u32)]) -> Option<(Schedule, [Vec<(u32, u32)>; 7])> {
+    type RawDays = [Vec<(u32, u32)>; 7];
+
+    fn build(zone: &str, raw: &[(usize, u32, u32)]) -> Option<(Schedule, RawDays)> {
         let mut w = WorkflowDailyExecutionWindows::default();
         for (day, start, len) in raw {
             let end = (start + len) % 1440;
@@ -500,7 +527,9 @@ mod schedule_tests {
             }
         }
         let days = w.validate("w").ok()?;
-        let raw_days = days.clone().map(|v| v.iter().map(|d| (d.start_s, d.end_s)).collect());
+        let raw_days = days
+            .clone()
+            .map(|v| v.iter().map(|d| (d.start_s, d.end_s)).collect());
         Some((Schedule::new(&w, zone).ok()?, raw_days))
     }
 
@@ -518,7 +547,7 @@ mod schedule_tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
+        #![proptest_config(ProptestConfig::with_cases(256))]
 
         #[test]
         fn inside_agrees_with_the_civil_time_reference(

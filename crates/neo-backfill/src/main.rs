@@ -32,8 +32,70 @@ struct DbArgs {
     database_url: String,
 }
 
+/// Orchestrator settings (shared by `serve` and `worker`).
+#[derive(clap::Args, Debug, Clone)]
+struct OrchestratorArgs {
+    /// How long a claim holds an item before another worker may take it back.
+    #[arg(long, env = "NEO_LEASE_SECS", default_value_t = 30)]
+    lease_secs: i64,
+    /// How often the orchestrator looks at the database when nothing woke it.
+    #[arg(long, env = "NEO_POLL_INTERVAL_MS", default_value_t = 250)]
+    poll_interval_ms: u64,
+    /// Attempts per item before a transient executor failure counts as failed.
+    #[arg(long, env = "NEO_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: i64,
+    /// First retry delay ceiling (doubles per attempt, full jitter).
+    #[arg(long, env = "NEO_BACKOFF_BASE_MS", default_value_t = 1000)]
+    backoff_base_ms: i64,
+    /// Largest retry delay.
+    #[arg(long, env = "NEO_BACKOFF_CAP_MS", default_value_t = 60_000)]
+    backoff_cap_ms: i64,
+    /// Consecutive failed executions after which a backfill pauses itself.
+    #[arg(long, env = "NEO_BREAKER_THRESHOLD", default_value_t = 25)]
+    breaker_threshold: i64,
+    /// How long an asynchronous (202) webhook execution may take to report completion.
+    #[arg(long, env = "NEO_CALLBACK_DEADLINE_SECS", default_value_t = 3600)]
+    callback_deadline_secs: i64,
+    /// Default webhook timeout (a workflow's executor `timeout_ms` overrides it).
+    #[arg(long, env = "NEO_WEBHOOK_TIMEOUT_MS", default_value_t = 30_000)]
+    webhook_timeout_ms: u64,
+    /// How long SIGTERM waits for in-flight executions before releasing their leases.
+    #[arg(long, env = "NEO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+}
+
+impl OrchestratorArgs {
+    fn config(&self) -> anyhow::Result<neo_orchestrator::OrchestratorConfig> {
+        if self.lease_secs <= 0 || self.max_attempts <= 0 || self.breaker_threshold <= 0 {
+            bail!("--lease-secs, --max-attempts and --breaker-threshold must be positive");
+        }
+        Ok(neo_orchestrator::OrchestratorConfig {
+            lease: SignedDuration::from_secs(self.lease_secs),
+            poll_interval: std::time::Duration::from_millis(self.poll_interval_ms.max(10)),
+            max_attempts: self.max_attempts,
+            backoff_base: SignedDuration::from_millis(self.backoff_base_ms.max(0)),
+            backoff_cap: SignedDuration::from_millis(self.backoff_cap_ms.max(0)),
+            breaker_threshold: self.breaker_threshold,
+            callback_deadline: SignedDuration::from_secs(self.callback_deadline_secs.max(1)),
+            webhook_timeout: std::time::Duration::from_millis(self.webhook_timeout_ms.max(1)),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    orchestrator: OrchestratorArgs,
+}
+
 #[derive(clap::Args, Debug)]
 struct ServeArgs {
+    #[command(flatten)]
+    orchestrator: OrchestratorArgs,
     /// Address to listen on (`127.0.0.1:0` picks a free port; the log says which).
     #[arg(long, env = "NEO_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -67,8 +129,10 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the HTTP API (creates and migrates the database if needed).
+    /// Run the HTTP API and the orchestrator (creates and migrates the database if needed).
     Serve(ServeArgs),
+    /// Run the orchestrator alone (no HTTP API) against the same database.
+    Worker(WorkerArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(DbArgs),
     /// Manage API keys.
@@ -150,10 +214,14 @@ fn init_logs(to_stdout: bool) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logs(matches!(cli.command, Command::Serve(_)));
+    init_logs(matches!(
+        cli.command,
+        Command::Serve(_) | Command::Worker(_)
+    ));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve(a) => serve(a, clock).await,
+        Command::Worker(a) => worker(a, clock).await,
         Command::Migrate(db) => {
             neo_store::connect(&db.database_url).await?;
             println!("database at {} is migrated", db.database_url);
@@ -297,7 +365,11 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         max_body_bytes: a.max_body_bytes,
         entra,
     };
-    let state = AppState::new(store, clock, cfg).await?;
+    let orch_cfg = a.orchestrator.config()?;
+    let state = AppState::new(store.clone(), clock.clone(), cfg).await?;
+    let orchestrator = neo_orchestrator::Orchestrator::new(store, clock, orch_cfg);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let orch_task = tokio::spawn(orchestrator.run(state.wake.clone(), stop_rx));
     let app = neo_api::router(state);
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
@@ -307,7 +379,23 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop_tx.send(true);
+    let _ = orch_task.await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn worker(a: WorkerArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
+        .await
+        .with_context(|| format!("opening {}", a.db.database_url))?;
+    let orchestrator = neo_orchestrator::Orchestrator::new(store, clock, a.orchestrator.config()?);
+    tracing::info!(worker = orchestrator.worker_id(), database = %redact_url(&a.db.database_url), "worker started");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(orchestrator.run(Arc::new(tokio::sync::Notify::new()), stop_rx));
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = task.await;
     Ok(())
 }
 

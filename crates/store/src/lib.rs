@@ -230,6 +230,54 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<Option<bool>>;
 
+    // ---- dispatch (the orchestrator) ---------------------------------------------------
+    /// Ids of RUNNING backfills, and of other backfills that still have items in flight.
+    async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>>;
+    /// Claims up to `limit` pending items of a RUNNING backfill (never more than its
+    /// `max_in_flight` minus what is in flight), marking entities that already have a
+    /// succeeded execution of the workflow `skipped` (unless `reprocess`). One transaction.
+    async fn claim_items(
+        &self,
+        backfill_id: &str,
+        worker: &str,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<ClaimResult>;
+    /// Records outcomes (items, executions, counters, credit ledger, circuit breaker and
+    /// completion) in one transaction. An outcome for an item that was settled meanwhile is
+    /// ignored.
+    async fn settle(
+        &self,
+        outcomes: &[Outcome],
+        breaker_threshold: i64,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Extends the leases of every item `worker` holds.
+    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64>;
+    /// Puts items with expired leases back to pending and fails items whose completion
+    /// deadline passed.
+    async fn reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport>;
+    /// Puts every item `worker` holds back to pending (graceful shutdown).
+    async fn release_leases(&self, worker: &str, now: Timestamp) -> Result<u64>;
+    /// COMPLETED when RUNNING, snapshotted and every item settled. Returns true if it completed.
+    async fn complete_if_settled(&self, backfill_id: &str, now: Timestamp) -> Result<bool>;
+    /// `(ord, execution_id, lease owner)` of a backfill's in-flight items.
+    async fn in_flight_items(
+        &self,
+        backfill_id: &str,
+    ) -> Result<Vec<(i64, String, Option<String>)>>;
+    /// Adds entities to a backfill's snapshot (in order); `complete` marks the snapshot final.
+    async fn append_items(
+        &self,
+        backfill_id: &str,
+        items: &[(String, Option<String>)],
+        complete: bool,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Ends an active backfill FAILED with `error` (orchestrator-level failure).
+    async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;
+
     // ---- credits and idempotency --------------------------------------------------------
     /// Credits consumed by the tenant in `[from, to)`.
     async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64>;

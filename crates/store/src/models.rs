@@ -134,6 +134,13 @@ pub struct Backfill {
     pub parent_backfill_run_id: Option<String>,
 }
 
+impl Backfill {
+    /// `succeeded + failed`: skipped and cancelled entities are not processed.
+    pub fn processed_count(&self) -> i64 {
+        self.succeeded_count + self.failed_count
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewBackfill {
     pub id: String,
@@ -165,6 +172,8 @@ pub struct Item {
     pub attempts: i64,
     pub error: Option<String>,
     pub updated_at: Timestamp,
+    /// When a retried item may be dispatched again.
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -225,3 +234,64 @@ pub struct IdempotentResponse {
     pub response: Value,
     pub created_at: Timestamp,
 }
+
+/// An item claimed for dispatch: it is `in_flight` under the claimer's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub backfill_id: String,
+    pub tenant_id: String,
+    pub workflow_id: i64,
+    pub ord: i64,
+    pub entity_id: String,
+    pub entity_number: Option<String>,
+    /// Stable across re-dispatches of the same item: the executor's idempotency key.
+    pub execution_id: String,
+    /// 1 for the first dispatch.
+    pub attempt: i64,
+}
+
+/// What a claim did.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimResult {
+    pub claimed: Vec<Claimed>,
+    /// Items marked `skipped` because the workflow already succeeded on their entity.
+    pub skipped: u64,
+}
+
+/// The end of one dispatch of an item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    Succeeded,
+    Failed(String),
+    Cancelled(String),
+    /// A transient failure: the item goes back to pending until `at`.
+    Retry {
+        error: String,
+        at: Timestamp,
+    },
+    /// The executor accepted the work (HTTP 202) and reports later through the completion
+    /// endpoint; the item stays in flight until `deadline`.
+    AwaitCallback {
+        deadline: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub backfill_id: String,
+    pub ord: i64,
+    pub execution_id: String,
+    pub settlement: Settlement,
+}
+
+/// What a lease sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReapReport {
+    /// In-flight items whose lease expired, put back to pending.
+    pub requeued: u64,
+    /// Items that waited for an executor's completion past the deadline, now failed.
+    pub timed_out: u64,
+}
+
+/// The lease owner recorded for items waiting on an asynchronous completion.
+pub const CALLBACK_OWNER: &str = "@callback";

@@ -139,6 +139,7 @@ fn map_item(r: &SqliteRow) -> Result<Item> {
         attempts: r.try_get("attempts")?,
         error: r.try_get("error")?,
         updated_at: ts(r.try_get("updated_at")?),
+        next_attempt_at: ots(r.try_get("next_attempt_at")?),
     })
 }
 
@@ -260,6 +261,16 @@ async fn insert_items(
     ids: &[(String, Option<String>)],
     now: i64,
 ) -> Result<()> {
+    insert_items_from(tx, backfill_id, ids, 0, now).await
+}
+
+async fn insert_items_from(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    ids: &[(String, Option<String>)],
+    first_ord: i64,
+    now: i64,
+) -> Result<()> {
     // SQLite allows 32,766 bound parameters; 4 per row.
     for (chunk_no, chunk) in ids.chunks(2000).enumerate() {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -267,7 +278,7 @@ async fn insert_items(
         );
         qb.push_values(chunk.iter().enumerate(), |mut b, (i, (id, num))| {
             b.push_bind(backfill_id)
-                .push_bind((chunk_no * 2000 + i) as i64)
+                .push_bind(first_ord + (chunk_no * 2000 + i) as i64)
                 .push_bind(id)
                 .push_bind(num)
                 .push("'pending'")
@@ -796,8 +807,8 @@ impl Store for SqliteStore {
                 q.push_str(", completed_at = ?1_now");
             }
             if signal == Signal::Resume {
-                // Resume clears a pause reason (e.g. the circuit breaker's).
-                q.push_str(", error = NULL");
+                // Resume clears a pause reason (e.g. the circuit breaker's) and its streak.
+                q.push_str(", error = NULL, consecutive_failures = 0");
             }
             q.push_str(" WHERE id = ?");
             let q = q.replace("?1_now", &now_ms.to_string());
@@ -1023,67 +1034,323 @@ impl Store for SqliteStore {
         if e.status.is_final() {
             return Ok(Some(false));
         }
-        let now_ms = to_ms(now);
-        sqlx::query("UPDATE executions SET status = ?, error = ?, updated_at = ?, finished_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(error)
-            .bind(now_ms)
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(bid) = &e.backfill_id {
-            let item_status = match status {
-                ExecutionStatus::Succeeded => ItemStatus::Succeeded,
-                ExecutionStatus::Failed => ItemStatus::Failed,
-                ExecutionStatus::Skipped => ItemStatus::Skipped,
-                _ => ItemStatus::Cancelled,
-            };
-            let prev: Option<String> = sqlx::query_scalar("SELECT status FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
+        let settlement = match status {
+            ExecutionStatus::Succeeded => Settlement::Succeeded,
+            ExecutionStatus::Failed => Settlement::Failed(error.unwrap_or("failed").to_owned()),
+            _ => Settlement::Cancelled(error.unwrap_or("cancelled").to_owned()),
+        };
+        let item: Option<(String, i64)> = match &e.backfill_id {
+            Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
                 .bind(bid)
                 .bind(id)
                 .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(prev) = prev {
-                sqlx::query("UPDATE backfill_items SET status = ?, error = ?, updated_at = ? WHERE backfill_id = ? AND execution_id = ?")
-                    .bind(item_status.as_str())
-                    .bind(error)
-                    .bind(now_ms)
-                    .bind(bid)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                let from = if prev == "pending" {
-                    "pending_count"
-                } else {
-                    "in_flight_count"
+                .await?,
+            None => None,
+        };
+        let now_ms = to_ms(now);
+        match item {
+            Some((bid, ord)) => {
+                // Through the same path as the orchestrator: counters, breaker, completion.
+                let o = Outcome {
+                    backfill_id: bid.clone(),
+                    ord,
+                    execution_id: id.to_owned(),
+                    settlement,
                 };
-                let to = match item_status {
-                    ItemStatus::Succeeded => "succeeded_count",
-                    ItemStatus::Failed => "failed_count",
-                    ItemStatus::Skipped => "skipped_count",
-                    _ => "cancelled_count",
-                };
-                sqlx::query(&format!("UPDATE backfills SET {from} = {from} - 1, {to} = {to} + 1, updated_at = ? WHERE id = ?"))
-                    .bind(now_ms)
-                    .bind(bid)
-                    .execute(&mut *tx)
-                    .await?;
+                settle_one(&mut tx, &o, i64::MAX, now_ms).await?;
+                complete_in_tx(&mut tx, &bid, now_ms).await?;
             }
-        }
-        if status == ExecutionStatus::Succeeded {
-            sqlx::query("INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
-                         SELECT ?, ?, ?, credit_tier, ? FROM workflows WHERE id = ? ON CONFLICT (execution_id) DO NOTHING")
-                .bind(tenant_id)
-                .bind(id)
-                .bind(e.agent_id)
-                .bind(now_ms)
-                .bind(e.agent_id)
-                .execute(&mut *tx)
-                .await?;
+            None => finish_execution_row(&mut tx, id, &settlement, now_ms).await?,
         }
         tx.commit().await?;
         Ok(Some(true))
+    }
+
+    async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
+        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE b.state = 'RUNNING' OR (b.state IN ('PAUSED', 'CANCELLED', 'FAILED') AND b.in_flight_count > 0) ORDER BY b.id"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(map_backfill).collect()
+    }
+
+    async fn claim_items(
+        &self,
+        backfill_id: &str,
+        worker: &str,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<ClaimResult> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name \
+                                    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
+            .bind(backfill_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(ClaimResult::default());
+        };
+        let state: String = b.try_get("state")?;
+        let max: i64 = b.try_get("max_in_flight")?;
+        let in_flight: i64 = b.try_get("in_flight_count")?;
+        let n = (max - in_flight).min(limit as i64);
+        if state != "RUNNING" || n <= 0 {
+            return Ok(ClaimResult::default());
+        }
+        let tenant: String = b.try_get("tenant_id")?;
+        let workflow: i64 = b.try_get("target_workflow_id")?;
+        let reprocess: bool = b.try_get("reprocess")?;
+        let wf_name: Option<String> = b.try_get("wf_name")?;
+        let rows: Vec<(i64, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT ord, entity_id, entity_number, execution_id, attempts FROM backfill_items \
+             WHERE backfill_id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY ord LIMIT ?",
+        )
+        .bind(backfill_id)
+        .bind(now_ms)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(ClaimResult::default());
+        }
+        let mut done_before = std::collections::HashSet::new();
+        if !reprocess {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT DISTINCT entity_id FROM executions WHERE tenant_id = ");
+            qb.push_bind(&tenant)
+                .push(" AND agent_id = ")
+                .push_bind(workflow);
+            qb.push(" AND status = 'succeeded' AND entity_id IN (");
+            let mut sep = qb.separated(", ");
+            for r in &rows {
+                sep.push_bind(&r.1);
+            }
+            qb.push(")");
+            let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            done_before.extend(found);
+        }
+        let mut out = ClaimResult::default();
+        for (ord, entity_id, entity_number, execution_id, attempts) in rows {
+            if done_before.contains(&entity_id) {
+                sqlx::query("UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ? WHERE backfill_id = ? AND ord = ?")
+                    .bind(now_ms)
+                    .bind(backfill_id)
+                    .bind(ord)
+                    .execute(&mut *tx)
+                    .await?;
+                out.skipped += 1;
+                continue;
+            }
+            let exec_id = match execution_id {
+                Some(id) => {
+                    sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?")
+                        .bind(now_ms)
+                        .bind(now_ms)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    id
+                }
+                None => {
+                    let id = format!("ex_{}", uuid::Uuid::now_v7().simple());
+                    sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
+                                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 1, ?, ?, ?)")
+                        .bind(&id)
+                        .bind(&tenant)
+                        .bind(workflow)
+                        .bind(&wf_name)
+                        .bind(backfill_id)
+                        .bind(&entity_id)
+                        .bind(&entity_number)
+                        .bind(now_ms)
+                        .bind(now_ms)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                    id
+                }
+            };
+            sqlx::query("UPDATE backfill_items SET status = 'in_flight', attempts = attempts + 1, execution_id = ?, lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL, updated_at = ? WHERE backfill_id = ? AND ord = ?")
+                .bind(&exec_id)
+                .bind(worker)
+                .bind(to_ms(lease_until))
+                .bind(now_ms)
+                .bind(backfill_id)
+                .bind(ord)
+                .execute(&mut *tx)
+                .await?;
+            out.claimed.push(Claimed {
+                backfill_id: backfill_id.to_owned(),
+                tenant_id: tenant.clone(),
+                workflow_id: workflow,
+                ord,
+                entity_id,
+                entity_number,
+                execution_id: exec_id,
+                attempt: attempts + 1,
+            });
+        }
+        let claimed = out.claimed.len() as i64;
+        let skipped = out.skipped as i64;
+        sqlx::query("UPDATE backfills SET pending_count = pending_count - ?, in_flight_count = in_flight_count + ?, skipped_count = skipped_count + ?, updated_at = ? WHERE id = ?")
+            .bind(claimed + skipped)
+            .bind(claimed)
+            .bind(skipped)
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn settle(
+        &self,
+        outcomes: &[Outcome],
+        breaker_threshold: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let mut touched = std::collections::BTreeSet::new();
+        for o in outcomes {
+            if settle_one(&mut tx, o, breaker_threshold, now_ms).await? {
+                touched.insert(o.backfill_id.clone());
+            }
+        }
+        for b in touched {
+            complete_in_tx(&mut tx, &b, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64> {
+        Ok(sqlx::query("UPDATE backfill_items SET lease_expires_at = ? WHERE status = 'in_flight' AND lease_owner = ?")
+            .bind(to_ms(lease_until))
+            .bind(worker)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
+    }
+
+    async fn reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport> {
+        let now_ms = to_ms(now);
+        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items WHERE status = 'in_flight' AND lease_expires_at < ?",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.read)
+        .await?;
+        if expired.is_empty() {
+            return Ok(ReapReport::default());
+        }
+        let mut tx = self.tx().await?;
+        let mut report = ReapReport::default();
+        let mut touched = std::collections::BTreeSet::new();
+        for (bid, ord, owner, exec) in expired {
+            let exec = exec.unwrap_or_default();
+            if owner.as_deref() == Some(CALLBACK_OWNER) {
+                let o = Outcome {
+                    backfill_id: bid.clone(),
+                    ord,
+                    execution_id: exec,
+                    settlement: Settlement::Failed(
+                        "the executor did not report completion before the deadline".into(),
+                    ),
+                };
+                if settle_one(&mut tx, &o, i64::MAX, now_ms).await? {
+                    report.timed_out += 1;
+                    touched.insert(bid);
+                }
+            } else if requeue(&mut tx, &bid, ord, now_ms, Some(now_ms)).await? {
+                report.requeued += 1;
+            }
+        }
+        for b in touched {
+            complete_in_tx(&mut tx, &b, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn release_leases(&self, worker: &str, now: Timestamp) -> Result<u64> {
+        let now_ms = to_ms(now);
+        let held: Vec<(String, i64)> = sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE status = 'in_flight' AND lease_owner = ?")
+            .bind(worker)
+            .fetch_all(&self.write)
+            .await?;
+        let mut tx = self.tx().await?;
+        let mut n = 0;
+        for (bid, ord) in held {
+            if requeue(&mut tx, &bid, ord, now_ms, None).await? {
+                n += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn complete_if_settled(&self, backfill_id: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let done = complete_in_tx(&mut tx, backfill_id, to_ms(now)).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn in_flight_items(
+        &self,
+        backfill_id: &str,
+    ) -> Result<Vec<(i64, String, Option<String>)>> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as("SELECT ord, execution_id, lease_owner FROM backfill_items WHERE backfill_id = ? AND status = 'in_flight' ORDER BY ord")
+            .bind(backfill_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(o, e, w)| (o, e.unwrap_or_default(), w))
+            .collect())
+    }
+
+    async fn append_items(
+        &self,
+        backfill_id: &str,
+        items: &[(String, Option<String>)],
+        complete: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let start: i64 = sqlx::query_scalar("SELECT total_items FROM backfills WHERE id = ?")
+            .bind(backfill_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
+        let n = items.len() as i64;
+        sqlx::query("UPDATE backfills SET total_items = total_items + ?, pending_count = pending_count + ?, snapshot_complete = ?, \
+                     total_estimated = CASE WHEN ? THEN total_items + ? ELSE total_estimated END, updated_at = ? WHERE id = ?")
+            .bind(n)
+            .bind(n)
+            .bind(complete)
+            .bind(complete)
+            .bind(n)
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.tx().await?;
+        fail_backfill(&mut tx, backfill_id, error, to_ms(now)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64> {
@@ -1157,4 +1424,215 @@ async fn fail_backfill(
         .execute(&mut **tx)
         .await?;
     cancel_pending(tx, id, now).await
+}
+
+/// Final status of an execution row, and the credit ledger entry of a success.
+async fn finish_execution_row(
+    tx: &mut Transaction<'_, Sqlite>,
+    exec_id: &str,
+    s: &Settlement,
+    now: i64,
+) -> Result<()> {
+    let (status, error) = match s {
+        Settlement::Succeeded => ("succeeded", None),
+        Settlement::Failed(e) => ("failed", Some(e.as_str())),
+        Settlement::Cancelled(e) => ("cancelled", Some(e.as_str())),
+        Settlement::Retry { error, .. } => ("queued", Some(error.as_str())),
+        Settlement::AwaitCallback { .. } => ("running", None),
+    };
+    let finished = matches!(
+        s,
+        Settlement::Succeeded | Settlement::Failed(_) | Settlement::Cancelled(_)
+    )
+    .then_some(now);
+    sqlx::query("UPDATE executions SET status = ?, error = ?, updated_at = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?")
+        .bind(status)
+        .bind(error)
+        .bind(now)
+        .bind(finished)
+        .bind(exec_id)
+        .execute(&mut **tx)
+        .await?;
+    if *s == Settlement::Succeeded {
+        sqlx::query("INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+                     SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), ? FROM executions e LEFT JOIN workflows w ON w.id = e.agent_id WHERE e.id = ? \
+                     ON CONFLICT (execution_id) DO NOTHING")
+            .bind(now)
+            .bind(exec_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Applies one outcome to its item, execution and backfill counters. Returns false if the
+/// item was settled meanwhile (a late or duplicate outcome).
+async fn settle_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    o: &Outcome,
+    breaker_threshold: i64,
+    now: i64,
+) -> Result<bool> {
+    let cur: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
+    )
+    .bind(&o.backfill_id)
+    .bind(o.ord)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((status, exec)) = cur else {
+        return Ok(false);
+    };
+    if exec.as_deref() != Some(o.execution_id.as_str())
+        || !(status == "in_flight" || status == "pending")
+    {
+        return Ok(false);
+    }
+    let from = if status == "in_flight" {
+        "in_flight_count"
+    } else {
+        "pending_count"
+    };
+    /// How an outcome changes its item.
+    struct Change<'a> {
+        counter: &'static str,
+        status: &'static str,
+        error: Option<&'a str>,
+        next_attempt_at: Option<i64>,
+        lease_owner: Option<&'static str>,
+        lease_expires_at: Option<i64>,
+    }
+    let plain = |counter, status, error| Change {
+        counter,
+        status,
+        error,
+        next_attempt_at: None,
+        lease_owner: None,
+        lease_expires_at: None,
+    };
+    let c = match &o.settlement {
+        Settlement::Succeeded => plain("succeeded_count", "succeeded", None),
+        Settlement::Failed(e) => plain("failed_count", "failed", Some(e.as_str())),
+        Settlement::Cancelled(e) => plain("cancelled_count", "cancelled", Some(e.as_str())),
+        Settlement::Retry { error, at } => Change {
+            next_attempt_at: Some(to_ms(*at)),
+            ..plain("pending_count", "pending", Some(error.as_str()))
+        },
+        Settlement::AwaitCallback { deadline } => Change {
+            lease_owner: Some(CALLBACK_OWNER),
+            lease_expires_at: Some(to_ms(*deadline)),
+            ..plain("in_flight_count", "in_flight", None)
+        },
+    };
+    let to = c.counter;
+    sqlx::query("UPDATE backfill_items SET status = ?, error = ?, next_attempt_at = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE backfill_id = ? AND ord = ?")
+        .bind(c.status)
+        .bind(c.error)
+        .bind(c.next_attempt_at)
+        .bind(c.lease_owner)
+        .bind(c.lease_expires_at)
+        .bind(now)
+        .bind(&o.backfill_id)
+        .bind(o.ord)
+        .execute(&mut **tx)
+        .await?;
+    finish_execution_row(tx, &o.execution_id, &o.settlement, now).await?;
+    let streak = match &o.settlement {
+        Settlement::Succeeded => "0",
+        Settlement::Failed(_) => "consecutive_failures + 1",
+        _ => "consecutive_failures",
+    };
+    if from != to {
+        sqlx::query(&format!("UPDATE backfills SET {from} = {from} - 1, {to} = {to} + 1, consecutive_failures = {streak}, updated_at = ? WHERE id = ?"))
+            .bind(now)
+            .bind(&o.backfill_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if matches!(o.settlement, Settlement::Failed(_)) {
+        sqlx::query("UPDATE backfills SET state = 'PAUSED', updated_at = ?, \
+                     error = 'circuit breaker: ' || consecutive_failures || ' consecutive failed executions; the backfill paused itself. Fix the workflow, then resume.' \
+                     WHERE id = ? AND state = 'RUNNING' AND consecutive_failures >= ?")
+            .bind(now)
+            .bind(&o.backfill_id)
+            .bind(breaker_threshold)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(true)
+}
+
+/// Puts an in-flight item back to pending (keeping its execution id, so a re-dispatch carries
+/// the same idempotency key). `expired_only` restricts it to an expired lease.
+async fn requeue(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    ord: i64,
+    now: i64,
+    expired_before: Option<i64>,
+) -> Result<bool> {
+    let n = sqlx::query("UPDATE backfill_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
+                         WHERE backfill_id = ? AND ord = ? AND status = 'in_flight' AND (? IS NULL OR lease_expires_at < ?)")
+        .bind(now)
+        .bind(backfill_id)
+        .bind(ord)
+        .bind(expired_before)
+        .bind(expired_before)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    let state: String = sqlx::query_scalar("SELECT state FROM backfills WHERE id = ?")
+        .bind(backfill_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if state == "CANCELLED" || state == "FAILED" {
+        // Nothing will dispatch it again: the item ends cancelled.
+        let exec: Option<String> = sqlx::query_scalar(
+            "SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
+        )
+        .bind(backfill_id)
+        .bind(ord)
+        .fetch_one(&mut **tx)
+        .await?;
+        let o = Outcome {
+            backfill_id: backfill_id.to_owned(),
+            ord,
+            execution_id: exec.unwrap_or_default(),
+            settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+        };
+        settle_one(tx, &o, i64::MAX, now).await?;
+        return Ok(true);
+    }
+    sqlx::query("UPDATE executions SET status = 'queued', updated_at = ? WHERE id = (SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?)")
+        .bind(now)
+        .bind(backfill_id)
+        .bind(ord)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - 1, pending_count = pending_count + 1, updated_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(backfill_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+/// COMPLETED when RUNNING, snapshotted and every item settled.
+async fn complete_in_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let n = sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = ?, updated_at = ? \
+                         WHERE id = ? AND state = 'RUNNING' AND snapshot_complete = 1 AND pending_count = 0 AND in_flight_count = 0")
+        .bind(now)
+        .bind(now)
+        .bind(backfill_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }

@@ -117,7 +117,7 @@ pub fn check_executor(v: &Value) -> Result<Value, ApiError> {
         }
         Some("simulated") => {
             if let Some(l) = o.get("latency_ms") {
-                if !l.as_u64().is_some_and(|l| l <= 600_000) {
+                if l.as_u64().is_none_or(|l| l > 600_000) {
                     return Err(ApiError::field(
                         &f("latency_ms"),
                         "latency_ms must be from 0 to 600000",

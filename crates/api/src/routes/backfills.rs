@@ -160,7 +160,7 @@ async fn create_inner(
     let cost = BackfillCostEstimate::new(wf.credit_tier, b.total_estimated.unwrap_or(0));
     let warnings = credit_warnings(app, p, &cost).await?;
     Ok(Ok::created(CreateBackfillResponse {
-        backfill: b.into(),
+        backfill: PublicBackfill::at(b, now),
         cost_estimate: cost,
     })
     .warnings(warnings))
@@ -390,7 +390,14 @@ pub async fn list(
                 .map(|b| app.cursors.encode(LIST_BACKFILLS, &b.id))
         })
         .flatten();
-    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+    let now = app.clock.now();
+    Ok(Ok::new(
+        page.items
+            .into_iter()
+            .map(|b| PublicBackfill::at(b, now))
+            .collect(),
+    )
+    .page(page.has_more, next))
 }
 
 /// Get a backfill.
@@ -409,7 +416,7 @@ pub async fn get(
         .backfill(p.tenant_id(), &id)
         .await?
         .ok_or_else(ApiError::backfill_not_found)?;
-    Ok(Ok::new(b.into()))
+    Ok(Ok::new(PublicBackfill::at(b, app.clock.now())))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -592,7 +599,7 @@ pub async fn rerun_failed(
         let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
         let warnings = credit_warnings(&app, &p, &cost).await?;
         Ok(Ok::created(CreateBackfillResponse {
-            backfill: b.into(),
+            backfill: PublicBackfill::at(b, now),
             cost_estimate: cost,
         })
         .warnings(warnings))

@@ -10,7 +10,10 @@ async fn create_returns_backfill_and_cost_estimate() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app
-        .workflow_with(&key, json!({"name": "Triage", "credit_tier": 2, "executor": {"type": "simulated"}}))
+        .workflow_with(
+            &key,
+            json!({"name": "Triage", "credit_tier": 2, "executor": {"type": "simulated"}}),
+        )
         .await;
     let windows = json!({"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}],
                          "friday": [{"run_start_time": "20:00:00", "run_end_time": "23:30"}]});
@@ -60,18 +63,31 @@ async fn defaults_and_draft() {
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
     let r = app
-        .post(&key, "/public-api/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1"]}, "draft": true}))
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1"]}, "draft": true}),
+        )
         .await;
     let b = &r.body["data"]["backfill"];
     assert_eq!(b["state"], "DRAFT");
     assert!(b["started_at"].is_null());
     assert_eq!(b["timezone"], "UTC");
     assert_eq!(b["max_in_flight"], 5);
-    assert_eq!(b["daily_execution_windows"], json!({}), "omitted windows = always open");
+    assert_eq!(
+        b["daily_execution_windows"],
+        json!({}),
+        "omitted windows = always open"
+    );
     let id = b["id"].as_str().unwrap();
-    let s = app.post_empty(&key, &format!("/public-api/backfills/{id}/start")).await;
+    let s = app
+        .post_empty(&key, &format!("/public-api/backfills/{id}/start"))
+        .await;
     assert_eq!(s.status, 202);
-    assert_eq!(s.body["data"], json!({"backfill_id": id, "signal": "start", "message": "backfill is now RUNNING"}));
+    assert_eq!(
+        s.body["data"],
+        json!({"backfill_id": id, "signal": "start", "message": "backfill is now RUNNING"})
+    );
     let g = app.get(&key, &format!("/public-api/backfills/{id}")).await;
     assert_eq!(g.body["data"]["state"], "RUNNING");
     assert_eq!(g.body["data"]["started_at"], T0);
@@ -115,7 +131,12 @@ async fn signals_follow_the_state_machine() {
     let wf = app.workflow(&key, "Triage").await;
     let id = app.backfill(&key, wf, &["1", "2", "3"]).await;
     let sig = |s: &str| format!("/public-api/backfills/{id}/{s}");
-    let state = || async { app.get(&key, &format!("/public-api/backfills/{id}")).await.body["data"].clone() };
+    let state = || async {
+        app.get(&key, &format!("/public-api/backfills/{id}"))
+            .await
+            .body["data"]
+            .clone()
+    };
 
     let r = app.post_empty(&key, &sig("pause")).await;
     assert_eq!(r.status, 202);
@@ -123,8 +144,13 @@ async fn signals_follow_the_state_machine() {
     assert_eq!(state().await["state"], "PAUSED", "visible on the next GET");
     let r = app.post_empty(&key, &sig("pause")).await;
     assert_eq!(r.status, 202, "pause of a paused backfill is a no-op");
-    assert!(r.body["data"]["message"].as_str().unwrap().contains("already"));
-    app.post_empty(&key, &sig("start")).await.assert_error(409, "signal_not_applicable");
+    assert!(r.body["data"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already"));
+    app.post_empty(&key, &sig("start"))
+        .await
+        .assert_error(409, "signal_not_applicable");
     assert_eq!(app.post_empty(&key, &sig("resume")).await.status, 202);
     assert_eq!(state().await["state"], "RUNNING");
     assert_eq!(app.post_empty(&key, &sig("resume")).await.status, 202);
@@ -136,14 +162,28 @@ async fn signals_follow_the_state_machine() {
     assert_eq!(b["completed_at"], T0);
     assert_eq!(b["pending_count"], 0);
     assert_eq!(b["cancelled_count"], 3);
-    let items = app.get(&key, &format!("/public-api/backfills/{id}/items")).await;
-    assert!(items.body["data"].as_array().unwrap().iter().all(|i| i["status"] == "cancelled"));
+    let items = app
+        .get(&key, &format!("/public-api/backfills/{id}/items"))
+        .await;
+    assert!(items.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "cancelled"));
 
-    assert_eq!(app.post_empty(&key, &sig("cancel")).await.status, 202, "cancel of CANCELLED is a no-op");
+    assert_eq!(
+        app.post_empty(&key, &sig("cancel")).await.status,
+        202,
+        "cancel of CANCELLED is a no-op"
+    );
     for s in ["start", "pause", "resume"] {
-        app.post_empty(&key, &sig(s)).await.assert_error(409, "backfill_not_active");
+        app.post_empty(&key, &sig(s))
+            .await
+            .assert_error(409, "backfill_not_active");
     }
-    app.post_empty(&key, "/public-api/backfills/bf_missing/pause").await.assert_error(404, "backfill_not_found");
+    app.post_empty(&key, "/public-api/backfills/bf_missing/pause")
+        .await
+        .assert_error(404, "backfill_not_found");
 }
 
 #[tokio::test]
@@ -154,14 +194,25 @@ async fn terminal_backfills_take_no_signal_and_drafts_cannot_pause() {
     let id = app.backfill(&key, wf, &["1"]).await;
     app.settle(&id, &[("1", "succeeded")], "COMPLETED").await;
     for s in ["start", "pause", "resume", "cancel"] {
-        app.post_empty(&key, &format!("/public-api/backfills/{id}/{s}")).await.assert_error(409, "backfill_not_active");
+        app.post_empty(&key, &format!("/public-api/backfills/{id}/{s}"))
+            .await
+            .assert_error(409, "backfill_not_active");
     }
     let r = app
-        .post(&key, "/public-api/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["9"]}, "draft": true}))
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["9"]}, "draft": true}),
+        )
         .await;
-    let draft = r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned();
+    let draft = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for s in ["pause", "resume"] {
-        app.post_empty(&key, &format!("/public-api/backfills/{draft}/{s}")).await.assert_error(409, "signal_not_applicable");
+        app.post_empty(&key, &format!("/public-api/backfills/{draft}/{s}"))
+            .await
+            .assert_error(409, "signal_not_applicable");
     }
 }
 
@@ -171,16 +222,32 @@ async fn only_a_draft_can_be_deleted() {
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
     let running = app.backfill(&key, wf, &["1"]).await;
-    app.delete(&key, &format!("/public-api/backfills/{running}")).await.assert_error(409, "backfill_not_draft");
-    app.post_empty(&key, &format!("/public-api/backfills/{running}/cancel")).await;
-    let r = app
-        .post(&key, "/public-api/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1"]}, "draft": true}))
+    app.delete(&key, &format!("/public-api/backfills/{running}"))
+        .await
+        .assert_error(409, "backfill_not_draft");
+    app.post_empty(&key, &format!("/public-api/backfills/{running}/cancel"))
         .await;
-    let draft = r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned();
-    let d = app.delete(&key, &format!("/public-api/backfills/{draft}")).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1"]}, "draft": true}),
+        )
+        .await;
+    let draft = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let d = app
+        .delete(&key, &format!("/public-api/backfills/{draft}"))
+        .await;
     assert_eq!(d.status, 204);
-    app.get(&key, &format!("/public-api/backfills/{draft}")).await.assert_error(404, "backfill_not_found");
-    app.delete(&key, &format!("/public-api/backfills/{draft}")).await.assert_error(404, "backfill_not_found");
+    app.get(&key, &format!("/public-api/backfills/{draft}"))
+        .await
+        .assert_error(404, "backfill_not_found");
+    app.delete(&key, &format!("/public-api/backfills/{draft}"))
+        .await
+        .assert_error(404, "backfill_not_found");
 }
 
 #[tokio::test]
@@ -191,13 +258,26 @@ async fn items_are_in_snapshot_order_and_filter_by_status() {
     let ids: Vec<String> = (0..12).map(|i| format!("T{i}")).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let id = app.backfill(&key, wf, &refs).await;
-    app.settle(&id, &[("T1", "failed"), ("T4", "failed"), ("T5", "skipped")], "RUNNING").await;
+    app.settle(
+        &id,
+        &[("T1", "failed"), ("T4", "failed"), ("T5", "skipped")],
+        "RUNNING",
+    )
+    .await;
 
     let mut seen = vec![];
     let mut cursor: Option<String> = None;
     loop {
-        let q = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let r = app.get(&key, &format!("/public-api/backfills/{id}/items?page_size=5{q}")).await;
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let r = app
+            .get(
+                &key,
+                &format!("/public-api/backfills/{id}/items?page_size=5{q}"),
+            )
+            .await;
         assert_eq!(r.status, 200);
         for i in r.body["data"].as_array().unwrap() {
             seen.push(i["entity_id"].as_str().unwrap().to_owned());
@@ -206,27 +286,54 @@ async fn items_are_in_snapshot_order_and_filter_by_status() {
             assert!(r.body["meta"]["pagination"]["next_cursor"].is_null());
             break;
         }
-        cursor = r.body["meta"]["pagination"]["next_cursor"].as_str().map(str::to_owned);
+        cursor = r.body["meta"]["pagination"]["next_cursor"]
+            .as_str()
+            .map(str::to_owned);
     }
     assert_eq!(seen, ids);
 
-    let r = app.get(&key, &format!("/public-api/backfills/{id}/items?status=failed,skipped")).await;
+    let r = app
+        .get(
+            &key,
+            &format!("/public-api/backfills/{id}/items?status=failed,skipped"),
+        )
+        .await;
     let got: Vec<(&str, &str)> = r.body["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["entity_id"].as_str().unwrap(), i["status"].as_str().unwrap()))
+        .map(|i| {
+            (
+                i["entity_id"].as_str().unwrap(),
+                i["status"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(got, vec![("T1", "failed"), ("T4", "failed"), ("T5", "skipped")]);
+    assert_eq!(
+        got,
+        vec![("T1", "failed"), ("T4", "failed"), ("T5", "skipped")]
+    );
     let failed = &r.body["data"][0];
     assert_eq!(failed["error"], "executor said no");
     assert_eq!(failed["attempts"], 1);
 
-    let b = app.get(&key, &format!("/public-api/backfills/{id}")).await.body["data"].clone();
+    let b = app
+        .get(&key, &format!("/public-api/backfills/{id}"))
+        .await
+        .body["data"]
+        .clone();
     assert_eq!(b["failed_count"], 2);
     assert_eq!(b["skipped_count"], 1);
-    assert_eq!(b["processed_count"], 2, "processed = succeeded + failed; skipped are not processed");
-    let r = app.get(&key, &format!("/public-api/backfills/{id}/items?status=lost")).await;
+    assert_eq!(
+        b["processed_count"], 2,
+        "processed = succeeded + failed; skipped are not processed"
+    );
+    let r = app
+        .get(
+            &key,
+            &format!("/public-api/backfills/{id}/items?status=lost"),
+        )
+        .await;
     r.assert_error(400, "bad_request");
     assert_eq!(r.field(), "status");
 }
@@ -236,7 +343,10 @@ async fn rerun_failed_creates_a_child_over_the_failed_items() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app
-        .workflow_with(&key, json!({"name": "Triage", "credit_tier": 3, "executor": {"type": "simulated"}}))
+        .workflow_with(
+            &key,
+            json!({"name": "Triage", "credit_tier": 3, "executor": {"type": "simulated"}}),
+        )
         .await;
     let windows = json!({"tuesday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]});
     let r = app
@@ -247,11 +357,26 @@ async fn rerun_failed_creates_a_child_over_the_failed_items() {
                    "daily_execution_windows": windows, "timezone": "America/New_York", "max_in_flight": 9}),
         )
         .await;
-    let src = r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned();
-    app.settle(&src, &[("a", "succeeded"), ("b", "failed"), ("c", "skipped"), ("d", "failed"), ("e", "succeeded")], "COMPLETED")
-        .await;
+    let src = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.settle(
+        &src,
+        &[
+            ("a", "succeeded"),
+            ("b", "failed"),
+            ("c", "skipped"),
+            ("d", "failed"),
+            ("e", "succeeded"),
+        ],
+        "COMPLETED",
+    )
+    .await;
 
-    let r = app.post_empty(&key, &format!("/public-api/backfills/{src}/rerun-failed")).await;
+    let r = app
+        .post_empty(&key, &format!("/public-api/backfills/{src}/rerun-failed"))
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let child = &r.body["data"]["backfill"];
     assert_ne!(child["id"], src);
@@ -267,13 +392,26 @@ async fn rerun_failed_creates_a_child_over_the_failed_items() {
         json!({"total_entities": 2, "credits_per_entity": 3, "total_credits_estimated": 6})
     );
     let child_id = child["id"].as_str().unwrap();
-    let items = app.get(&key, &format!("/public-api/backfills/{child_id}/items")).await;
-    let ids: Vec<&str> = items.body["data"].as_array().unwrap().iter().map(|i| i["entity_id"].as_str().unwrap()).collect();
+    let items = app
+        .get(&key, &format!("/public-api/backfills/{child_id}/items"))
+        .await;
+    let ids: Vec<&str> = items.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["entity_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["b", "d"], "only the failed items, in order");
-    assert!(items.body["data"].as_array().unwrap().iter().all(|i| i["status"] == "pending"));
+    assert!(items.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["status"] == "pending"));
 
     // Another rerun while the child is active: the workflow already has an active backfill.
-    app.post_empty(&key, &format!("/public-api/backfills/{src}/rerun-failed")).await.assert_error(409, "backfill_already_active");
+    app.post_empty(&key, &format!("/public-api/backfills/{src}/rerun-failed"))
+        .await
+        .assert_error(409, "backfill_already_active");
 }
 
 #[tokio::test]
@@ -285,37 +423,71 @@ async fn rerun_failed_refuses_ineligible_sources() {
     // Non-terminal source (RUNNING), even with failures.
     let running = app.backfill(&key, wf, &["1", "2"]).await;
     app.settle(&running, &[("1", "failed")], "RUNNING").await;
-    app.post_empty(&key, &format!("/public-api/backfills/{running}/rerun-failed")).await.assert_error(409, "backfill_not_rerunnable");
+    app.post_empty(
+        &key,
+        &format!("/public-api/backfills/{running}/rerun-failed"),
+    )
+    .await
+    .assert_error(409, "backfill_not_rerunnable");
     // PAUSED is not terminal either.
-    app.post_empty(&key, &format!("/public-api/backfills/{running}/pause")).await;
-    app.post_empty(&key, &format!("/public-api/backfills/{running}/rerun-failed")).await.assert_error(409, "backfill_not_rerunnable");
-    app.post_empty(&key, &format!("/public-api/backfills/{running}/cancel")).await;
+    app.post_empty(&key, &format!("/public-api/backfills/{running}/pause"))
+        .await;
+    app.post_empty(
+        &key,
+        &format!("/public-api/backfills/{running}/rerun-failed"),
+    )
+    .await
+    .assert_error(409, "backfill_not_rerunnable");
+    app.post_empty(&key, &format!("/public-api/backfills/{running}/cancel"))
+        .await;
 
     // Terminal with failed_count == 0.
     let clean = app.backfill(&key, wf, &["3"]).await;
     app.settle(&clean, &[("3", "succeeded")], "COMPLETED").await;
-    app.post_empty(&key, &format!("/public-api/backfills/{clean}/rerun-failed")).await.assert_error(409, "backfill_not_rerunnable");
+    app.post_empty(&key, &format!("/public-api/backfills/{clean}/rerun-failed"))
+        .await
+        .assert_error(409, "backfill_not_rerunnable");
 
     // CANCELLED and FAILED sources with failures are eligible.
     let cancelled = app.backfill(&key, wf, &["4", "5"]).await;
-    app.settle(&cancelled, &[("4", "failed")], "CANCELLED").await;
-    let r = app.post_empty(&key, &format!("/public-api/backfills/{cancelled}/rerun-failed")).await;
+    app.settle(&cancelled, &[("4", "failed")], "CANCELLED")
+        .await;
+    let r = app
+        .post_empty(
+            &key,
+            &format!("/public-api/backfills/{cancelled}/rerun-failed"),
+        )
+        .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
-    let child = r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned();
+    let child = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Terminal source with failures, but another backfill of the workflow is active (the child).
     let done = {
-        app.post_empty(&key, &format!("/public-api/backfills/{child}/cancel")).await;
+        app.post_empty(&key, &format!("/public-api/backfills/{child}/cancel"))
+            .await;
         let b = app.backfill(&key, wf, &["7", "8"]).await;
         app.settle(&b, &[("7", "failed")], "FAILED").await;
         b
     };
     let blocker = app.backfill(&key, wf, &["9"]).await;
-    app.post_empty(&key, &format!("/public-api/backfills/{done}/rerun-failed")).await.assert_error(409, "backfill_already_active");
-    app.post_empty(&key, &format!("/public-api/backfills/{blocker}/cancel")).await;
-    assert_eq!(app.post_empty(&key, &format!("/public-api/backfills/{done}/rerun-failed")).await.status, 201);
+    app.post_empty(&key, &format!("/public-api/backfills/{done}/rerun-failed"))
+        .await
+        .assert_error(409, "backfill_already_active");
+    app.post_empty(&key, &format!("/public-api/backfills/{blocker}/cancel"))
+        .await;
+    assert_eq!(
+        app.post_empty(&key, &format!("/public-api/backfills/{done}/rerun-failed"))
+            .await
+            .status,
+        201
+    );
 
-    app.post_empty(&key, "/public-api/backfills/bf_nope/rerun-failed").await.assert_error(404, "backfill_not_found");
+    app.post_empty(&key, "/public-api/backfills/bf_nope/rerun-failed")
+        .await
+        .assert_error(404, "backfill_not_found");
 }
 
 #[tokio::test]
@@ -325,19 +497,35 @@ async fn idempotency_key_replays_the_first_response() {
     let wf = app.workflow(&key, "Triage").await;
     let body = json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1", "2"]}});
     let send = |b: serde_json::Value, k: &str| {
-        app.send(app.client.post(app.url("/public-api/backfills")).bearer_auth(&key).header("idempotency-key", k).json(&b))
+        app.send(
+            app.client
+                .post(app.url("/public-api/backfills"))
+                .bearer_auth(&key)
+                .header("idempotency-key", k)
+                .json(&b),
+        )
     };
     let first = send(body.clone(), "k-1").await;
     assert_eq!(first.status, 201);
     let again = send(body.clone(), "k-1").await;
-    assert_eq!(again.status, 201, "not 409 backfill_already_active: the first response is replayed");
+    assert_eq!(
+        again.status, 201,
+        "not 409 backfill_already_active: the first response is replayed"
+    );
     assert_eq!(again.body, first.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    let other = send(json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["3"]}}), "k-1").await;
+    let other = send(
+        json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["3"]}}),
+        "k-1",
+    )
+    .await;
     other.assert_error(409, "idempotency_key_reused");
     // After 24 h the key is free again (and this body now conflicts with the active backfill).
-    app.clock.advance(jiff::SignedDuration::from_hours(24) + jiff::SignedDuration::from_secs(1));
-    send(body, "k-1").await.assert_error(409, "backfill_already_active");
+    app.clock
+        .advance(jiff::SignedDuration::from_hours(24) + jiff::SignedDuration::from_secs(1));
+    send(body, "k-1")
+        .await
+        .assert_error(409, "backfill_already_active");
     let list = app.get(&key, "/public-api/backfills").await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
 }
@@ -348,8 +536,17 @@ async fn deleting_the_workflow_fails_its_active_backfill() {
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
     let id = app.backfill(&key, wf, &["1", "2"]).await;
-    assert_eq!(app.delete(&key, &format!("/public-api/agents/{wf}")).await.status, 204);
-    let b = app.get(&key, &format!("/public-api/backfills/{id}")).await.body["data"].clone();
+    assert_eq!(
+        app.delete(&key, &format!("/public-api/agents/{wf}"))
+            .await
+            .status,
+        204
+    );
+    let b = app
+        .get(&key, &format!("/public-api/backfills/{id}"))
+        .await
+        .body["data"]
+        .clone();
     assert_eq!(b["state"], "FAILED");
     assert_eq!(b["error"], "the target workflow was deleted");
     assert!(b["target_workflow_name"].is_null());
@@ -361,17 +558,32 @@ async fn credit_warning_when_the_estimate_exceeds_the_allowance() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app
-        .workflow_with(&key, json!({"name": "Big", "credit_tier": 3, "executor": {"type": "simulated"}}))
+        .workflow_with(
+            &key,
+            json!({"name": "Big", "credit_tier": 3, "executor": {"type": "simulated"}}),
+        )
         .await;
     let ids: Vec<String> = (0..4000).map(|i| i.to_string()).collect();
-    let r = app.post(&key, "/public-api/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ids}})).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ids}}),
+        )
+        .await;
     assert_eq!(r.status, 201);
-    assert_eq!(r.body["data"]["cost_estimate"]["total_credits_estimated"], 12000);
+    assert_eq!(
+        r.body["data"]["cost_estimate"]["total_credits_estimated"],
+        12000
+    );
     let w = r.body["meta"]["warnings"].as_array().unwrap();
     assert_eq!(w.len(), 1);
     assert!(w[0].as_str().unwrap().contains("12000"), "{w:?}");
     let c = app.get(&key, "/public-api/billing/credits").await;
-    assert_eq!(c.body["data"], json!({"month": "2026-11", "credits_used": 0, "monthly_allowance": 10000, "credits_remaining": 10000}));
+    assert_eq!(
+        c.body["data"],
+        json!({"month": "2026-11", "credits_used": 0, "monthly_allowance": 10000, "credits_remaining": 10000})
+    );
 }
 
 #[tokio::test]
@@ -382,12 +594,39 @@ async fn list_filters_by_state_and_workflow() {
     let w2 = app.workflow(&key, "Two").await;
     let a = app.backfill(&key, w1, &["1"]).await;
     let b = app.backfill(&key, w2, &["1"]).await;
-    app.post_empty(&key, &format!("/public-api/backfills/{a}/pause")).await;
+    app.post_empty(&key, &format!("/public-api/backfills/{a}/pause"))
+        .await;
     let ids = |r: Resp| -> Vec<String> {
-        r.body["data"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect()
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(ids(app.get(&key, "/public-api/backfills").await), vec![b.clone(), a.clone()], "newest first");
-    assert_eq!(ids(app.get(&key, "/public-api/backfills?state=PAUSED").await), vec![a.clone()]);
-    assert_eq!(ids(app.get(&key, "/public-api/backfills?state=RUNNING,PAUSED").await).len(), 2);
-    assert_eq!(ids(app.get(&key, &format!("/public-api/backfills?target_workflow_id={w2}")).await), vec![b]);
+    assert_eq!(
+        ids(app.get(&key, "/public-api/backfills").await),
+        vec![b.clone(), a.clone()],
+        "newest first"
+    );
+    assert_eq!(
+        ids(app.get(&key, "/public-api/backfills?state=PAUSED").await),
+        vec![a.clone()]
+    );
+    assert_eq!(
+        ids(app
+            .get(&key, "/public-api/backfills?state=RUNNING,PAUSED")
+            .await)
+        .len(),
+        2
+    );
+    assert_eq!(
+        ids(app
+            .get(
+                &key,
+                &format!("/public-api/backfills?target_workflow_id={w2}")
+            )
+            .await),
+        vec![b]
+    );
 }

@@ -17,9 +17,17 @@ async fn unknown_route_is_404_envelope() {
 async fn wrong_method_is_405_envelope() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
-    let r = app.send(app.client.put(app.url("/public-api/backfills")).bearer_auth(&key)).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/backfills"))
+                .bearer_auth(&key),
+        )
+        .await;
     r.assert_error(405, "method_not_allowed");
-    let r = app.send(app.client.delete(app.url("/public-api/health"))).await;
+    let r = app
+        .send(app.client.delete(app.url("/public-api/health")))
+        .await;
     r.assert_error(405, "method_not_allowed");
 }
 
@@ -54,7 +62,12 @@ async fn wrong_content_type_is_415_envelope() {
         .await;
     r.assert_error(415, "unsupported_media_type");
     let r = app
-        .send(app.client.post(app.url("/public-api/agents")).bearer_auth(&key).body("{}"))
+        .send(
+            app.client
+                .post(app.url("/public-api/agents"))
+                .bearer_auth(&key)
+                .body("{}"),
+        )
         .await;
     r.assert_error(415, "unsupported_media_type");
 }
@@ -65,7 +78,11 @@ async fn oversized_body_is_413_envelope() {
     let key = app.key("acme").await;
     let ids: Vec<String> = (0..500).map(|i| format!("{i:08}")).collect();
     let r = app
-        .post(&key, "/public-api/backfills", json!({"target_workflow_id": 1, "filter_spec": {"entity_ids": ids}}))
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": 1, "filter_spec": {"entity_ids": ids}}),
+        )
         .await;
     r.assert_error(413, "payload_too_large");
 }
@@ -86,17 +103,23 @@ async fn bad_query_parameters_are_400_envelope() {
     r.assert_error(400, "bad_request");
     assert_eq!(r.field(), "page_size");
     for bad in ["0", "201"] {
-        let r = app.get(&key, &format!("/public-api/backfills?page_size={bad}")).await;
+        let r = app
+            .get(&key, &format!("/public-api/backfills?page_size={bad}"))
+            .await;
         r.assert_error(400, "bad_request");
         assert_eq!(r.field(), "page_size");
     }
     let r = app.get(&key, "/public-api/backfills?state=SLEEPING").await;
     r.assert_error(400, "bad_request");
     assert_eq!(r.field(), "state");
-    let r = app.get(&key, "/public-api/backfills?target_workflow_id=x").await;
+    let r = app
+        .get(&key, "/public-api/backfills?target_workflow_id=x")
+        .await;
     r.assert_error(400, "bad_request");
     assert_eq!(r.field(), "target_workflow_id");
-    let r = app.get(&key, "/public-api/billing/credits?month=2026-13").await;
+    let r = app
+        .get(&key, "/public-api/billing/credits?month=2026-13")
+        .await;
     r.assert_error(400, "bad_request");
     assert_eq!(r.field(), "month");
 }
@@ -107,7 +130,13 @@ async fn handler_panic_is_500_envelope_and_the_server_goes_on() {
     let key = app.key("acme").await;
     let r = app.get(&key, "/public-api/__test/panic").await;
     r.assert_error(500, "internal_error");
-    assert!(!r.body["error"]["message"].as_str().unwrap().contains("boom"), "panic text must not leak");
+    assert!(
+        !r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("boom"),
+        "panic text must not leak"
+    );
     let r = app.get(&key, "/public-api/tenant").await;
     assert_eq!(r.status, 200);
 }
@@ -115,13 +144,24 @@ async fn handler_panic_is_500_envelope_and_the_server_goes_on() {
 #[tokio::test]
 async fn missing_or_invalid_credentials_are_401_envelope() {
     let app = TestApp::spawn().await;
-    let r = app.send(app.client.get(app.url("/public-api/backfills"))).await;
+    let r = app
+        .send(app.client.get(app.url("/public-api/backfills")))
+        .await;
     r.assert_error(401, "unauthorized");
     assert!(r.header("x-ratelimit-limit").is_none());
-    let r = app.get("neo_sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "/public-api/backfills").await;
+    let r = app
+        .get(
+            "neo_sk_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "/public-api/backfills",
+        )
+        .await;
     r.assert_error(401, "unauthorized");
     let r = app
-        .send(app.client.get(app.url("/public-api/backfills")).header("authorization", "Basic Zm9vOmJhcg=="))
+        .send(
+            app.client
+                .get(app.url("/public-api/backfills"))
+                .header("authorization", "Basic Zm9vOmJhcg=="),
+        )
         .await;
     r.assert_error(401, "unauthorized");
 }
@@ -137,20 +177,26 @@ async fn expired_and_revoked_keys_are_401() {
     app.store.insert_api_key(minted.row).await.unwrap();
     assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
     app.clock.advance(jiff::SignedDuration::from_secs(60));
-    app.get(&key, "/public-api/tenant").await.assert_error(401, "unauthorized");
+    app.get(&key, "/public-api/tenant")
+        .await
+        .assert_error(401, "unauthorized");
 
     let key2 = app.key("acme").await;
     let keys = app.store.list_api_keys(&t.id).await.unwrap();
     let id2 = keys.iter().find(|k| k.id != id).unwrap().id.clone();
     assert_eq!(app.get(&key2, "/public-api/tenant").await.status, 200);
     app.store.revoke_api_key(&id2, app.now()).await.unwrap();
-    app.get(&key2, "/public-api/tenant").await.assert_error(401, "unauthorized");
+    app.get(&key2, "/public-api/tenant")
+        .await
+        .assert_error(401, "unauthorized");
 }
 
 #[tokio::test]
 async fn success_envelope_has_request_id_and_timings() {
     let app = TestApp::spawn().await;
-    let r = app.send(app.client.get(app.url("/public-api/health"))).await;
+    let r = app
+        .send(app.client.get(app.url("/public-api/health")))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["database"], "ok");
     let rid = r.body["meta"]["request_id"].as_str().unwrap();

@@ -18,7 +18,14 @@ async fn setup(app: &TestApp) -> (String, i64, String) {
     (key, wf, t.id)
 }
 
-async fn execution(app: &TestApp, tenant: &str, wf: i64, id: &str, entity: &str, status: ExecutionStatus) {
+async fn execution(
+    app: &TestApp,
+    tenant: &str,
+    wf: i64,
+    id: &str,
+    entity: &str,
+    status: ExecutionStatus,
+) {
     app.store
         .insert_execution(neo_store::NewExecution {
             id: id.into(),
@@ -55,7 +62,14 @@ async fn signed_completion_settles_a_running_execution_and_debits_credits() {
     execution(&app, &tenant, wf, "ex_2", "200", ExecutionStatus::Running).await;
 
     // Wrong secret, stale timestamp and missing headers are refused; nothing changes.
-    app.send(signed(&app, "ex_1", r#"{"status":"succeeded"}"#, "not-the-secret-at-all")).await.assert_error(401, "unauthorized");
+    app.send(signed(
+        &app,
+        "ex_1",
+        r#"{"status":"succeeded"}"#,
+        "not-the-secret-at-all",
+    ))
+    .await
+    .assert_error(401, "unauthorized");
     let stale = {
         let ts = app.now().as_second() - 301;
         let body = r#"{"status":"succeeded"}"#;
@@ -63,26 +77,49 @@ async fn signed_completion_settles_a_running_execution_and_debits_credits() {
             .post(app.url("/public-api/executions/ex_1/complete"))
             .header("content-type", "application/json")
             .header("x-neo-timestamp", ts.to_string())
-            .header("x-neo-signature", neo_domain::signature::sign(SECRET.as_bytes(), ts, body.as_bytes()))
+            .header(
+                "x-neo-signature",
+                neo_domain::signature::sign(SECRET.as_bytes(), ts, body.as_bytes()),
+            )
             .body(body)
     };
     app.send(stale).await.assert_error(401, "unauthorized");
-    app.send(app.client.post(app.url("/public-api/executions/ex_1/complete")).json(&json!({"status": "succeeded"})))
-        .await
-        .assert_error(401, "unauthorized");
-    assert_eq!(app.get(&key, "/public-api/executions/ex_1").await.body["data"]["status"], "running");
+    app.send(
+        app.client
+            .post(app.url("/public-api/executions/ex_1/complete"))
+            .json(&json!({"status": "succeeded"})),
+    )
+    .await
+    .assert_error(401, "unauthorized");
+    assert_eq!(
+        app.get(&key, "/public-api/executions/ex_1").await.body["data"]["status"],
+        "running"
+    );
 
-    let r = app.send(signed(&app, "ex_1", r#"{"status":"succeeded"}"#, SECRET)).await;
+    let r = app
+        .send(signed(&app, "ex_1", r#"{"status":"succeeded"}"#, SECRET))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["data"]["status"], "succeeded");
-    let r = app.send(signed(&app, "ex_2", r#"{"status":"failed","error":"ticket locked"}"#, SECRET)).await;
+    let r = app
+        .send(signed(
+            &app,
+            "ex_2",
+            r#"{"status":"failed","error":"ticket locked"}"#,
+            SECRET,
+        ))
+        .await;
     assert_eq!(r.body["data"]["status"], "failed");
     assert_eq!(r.body["data"]["error"], "ticket locked");
     // A second completion is a conflict.
-    app.send(signed(&app, "ex_1", r#"{"status":"failed"}"#, SECRET)).await.assert_error(409, "execution_already_final");
+    app.send(signed(&app, "ex_1", r#"{"status":"failed"}"#, SECRET))
+        .await
+        .assert_error(409, "execution_already_final");
     // A bad status is a validation error (after the signature checks out).
     execution(&app, &tenant, wf, "ex_3", "300", ExecutionStatus::Running).await;
-    let r = app.send(signed(&app, "ex_3", r#"{"status":"done"}"#, SECRET)).await;
+    let r = app
+        .send(signed(&app, "ex_3", r#"{"status":"done"}"#, SECRET))
+        .await;
     r.assert_error(422, "validation_error");
     assert_eq!(r.field(), "status");
 
@@ -90,7 +127,9 @@ async fn signed_completion_settles_a_running_execution_and_debits_credits() {
     let c = app.get(&key, "/public-api/billing/credits").await;
     assert_eq!(c.body["data"]["credits_used"], 2);
     assert_eq!(c.body["data"]["credits_remaining"], 9998);
-    let c = app.get(&key, "/public-api/billing/credits?month=2026-10").await;
+    let c = app
+        .get(&key, "/public-api/billing/credits?month=2026-10")
+        .await;
     assert_eq!(c.body["data"]["credits_used"], 0);
     assert_eq!(c.body["data"]["month"], "2026-10");
 }
@@ -104,29 +143,65 @@ async fn list_filters_retry_and_cancel() {
     execution(&app, &tenant, wf, "ex_c", "1", ExecutionStatus::Succeeded).await;
 
     let ids = |r: Resp| -> Vec<String> {
-        r.body["data"].as_array().unwrap().iter().map(|e| e["execution_id"].as_str().unwrap().to_owned()).collect()
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["execution_id"].as_str().unwrap().to_owned())
+            .collect()
     };
-    assert_eq!(ids(app.get(&key, "/public-api/executions?entity_id=1").await), vec!["ex_c", "ex_a"]);
-    assert_eq!(ids(app.get(&key, "/public-api/executions?status=failed,queued").await), vec!["ex_b", "ex_a"]);
-    assert_eq!(ids(app.get(&key, "/public-api/executions?entity_number=%232").await), vec!["ex_b"]);
-    assert_eq!(ids(app.get(&key, &format!("/public-api/executions?agent_id={wf}&page_size=1")).await), vec!["ex_c"]);
+    assert_eq!(
+        ids(app.get(&key, "/public-api/executions?entity_id=1").await),
+        vec!["ex_c", "ex_a"]
+    );
+    assert_eq!(
+        ids(app
+            .get(&key, "/public-api/executions?status=failed,queued")
+            .await),
+        vec!["ex_b", "ex_a"]
+    );
+    assert_eq!(
+        ids(app
+            .get(&key, "/public-api/executions?entity_number=%232")
+            .await),
+        vec!["ex_b"]
+    );
+    assert_eq!(
+        ids(app
+            .get(
+                &key,
+                &format!("/public-api/executions?agent_id={wf}&page_size=1")
+            )
+            .await),
+        vec!["ex_c"]
+    );
     let e = app.get(&key, "/public-api/executions/ex_a").await.body["data"].clone();
     assert_eq!(e["agent_id"], wf);
     assert_eq!(e["agent_name"], "Hook");
     assert_eq!(e["entity_number"], "#1");
 
     // Retry: only failed or cancelled.
-    app.post_empty(&key, "/public-api/executions/ex_c/retry").await.assert_error(409, "execution_not_retryable");
-    let r = app.post_empty(&key, "/public-api/executions/ex_a/retry").await;
+    app.post_empty(&key, "/public-api/executions/ex_c/retry")
+        .await
+        .assert_error(409, "execution_not_retryable");
+    let r = app
+        .post_empty(&key, "/public-api/executions/ex_a/retry")
+        .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.body["data"]["status"], "queued");
     assert_eq!(r.body["data"]["retry_of"], "ex_a");
     assert_eq!(r.body["data"]["entity_id"], "1");
 
     // Cancel: only a non-final execution.
-    let r = app.post_empty(&key, "/public-api/executions/ex_b/cancel").await;
+    let r = app
+        .post_empty(&key, "/public-api/executions/ex_b/cancel")
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["status"], "cancelled");
-    app.post_empty(&key, "/public-api/executions/ex_b/cancel").await.assert_error(409, "execution_already_final");
-    app.get(&key, "/public-api/executions/ex_zzz").await.assert_error(404, "not_found");
+    app.post_empty(&key, "/public-api/executions/ex_b/cancel")
+        .await
+        .assert_error(409, "execution_already_final");
+    app.get(&key, "/public-api/executions/ex_zzz")
+        .await
+        .assert_error(404, "not_found");
 }

@@ -34,7 +34,9 @@ impl Resp {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
     pub fn field(&self) -> &str {
-        self.body["error"]["details"]["field"].as_str().unwrap_or("")
+        self.body["error"]["details"]["field"]
+            .as_str()
+            .unwrap_or("")
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -45,7 +47,9 @@ impl Resp {
         assert_eq!(self.status, status, "status of {:?}", self.body);
         assert_eq!(self.code(), code, "code of {:?}", self.body);
         assert!(self.body["error"]["message"].is_string(), "{:?}", self.body);
-        let rid = self.body["meta"]["request_id"].as_str().expect("request_id");
+        let rid = self.body["meta"]["request_id"]
+            .as_str()
+            .expect("request_id");
         uuid::Uuid::parse_str(rid).expect("request_id is a uuid");
     }
 }
@@ -111,29 +115,46 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
         };
-        Resp { status, body, headers }
+        Resp {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Resp {
-        self.send(self.client.get(self.url(path)).bearer_auth(key)).await
+        self.send(self.client.get(self.url(path)).bearer_auth(key))
+            .await
     }
 
     pub async fn post(&self, key: &str, path: &str, body: Value) -> Resp {
-        self.send(self.client.post(self.url(path)).bearer_auth(key).json(&body))
-            .await
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(key)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn post_empty(&self, key: &str, path: &str) -> Resp {
-        self.send(self.client.post(self.url(path)).bearer_auth(key)).await
-    }
-
-    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
-        self.send(self.client.patch(self.url(path)).bearer_auth(key).json(&body))
+        self.send(self.client.post(self.url(path)).bearer_auth(key))
             .await
     }
 
+    pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(key)
+                .json(&body),
+        )
+        .await
+    }
+
     pub async fn delete(&self, key: &str, path: &str) -> Resp {
-        self.send(self.client.delete(self.url(path)).bearer_auth(key)).await
+        self.send(self.client.delete(self.url(path)).bearer_auth(key))
+            .await
     }
 
     /// Creates an enabled simulated workflow and returns its id.
@@ -158,7 +179,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
-        r.body["data"]["backfill"]["id"].as_str().unwrap().to_owned()
+        r.body["data"]["backfill"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Test fixture: settles items of a backfill directly in the database and ends it in

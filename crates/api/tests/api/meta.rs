@@ -10,15 +10,35 @@ async fn integration_secrets_are_write_only() {
     let key = app.key("acme").await;
     let body = json!({"site_url": "https://api-na.myconnectwise.net", "company_id": "acme",
                       "public_key": "pubkey", "private_key": "PRIVATE-cw-secret-1", "client_id": "CLIENT-guid-secret-2"});
-    let r = app.send(app.client.put(app.url("/public-api/integrations/connectwise")).bearer_auth(&key).json(&body)).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/connectwise"))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["data"]["psa"], "connectwise");
-    assert_eq!(r.body["data"]["config"], json!({"site_url": "https://api-na.myconnectwise.net", "company_id": "acme", "public_key": "pubkey"}));
-    assert_eq!(r.body["data"]["secrets_set"], json!(["client_id", "private_key"]));
+    assert_eq!(
+        r.body["data"]["config"],
+        json!({"site_url": "https://api-na.myconnectwise.net", "company_id": "acme", "public_key": "pubkey"})
+    );
+    assert_eq!(
+        r.body["data"]["secrets_set"],
+        json!(["client_id", "private_key"])
+    );
     let list = app.get(&key, "/public-api/integrations").await;
     let tenant = app.get(&key, "/public-api/tenant").await;
-    for text in [r.body.to_string(), list.body.to_string(), tenant.body.to_string()] {
-        assert!(!text.contains("PRIVATE-cw-secret-1") && !text.contains("CLIENT-guid-secret-2"), "{text}");
+    for text in [
+        r.body.to_string(),
+        list.body.to_string(),
+        tenant.body.to_string(),
+    ] {
+        assert!(
+            !text.contains("PRIVATE-cw-secret-1") && !text.contains("CLIENT-guid-secret-2"),
+            "{text}"
+        );
     }
     assert_eq!(tenant.body["data"]["integration"], "connectwise");
     // The connector can read them.
@@ -29,38 +49,97 @@ async fn integration_secrets_are_write_only() {
     // Validation: missing secret, unknown member, unknown PSA.
     let mut missing = body.clone();
     missing.as_object_mut().unwrap().remove("private_key");
-    let r = app.send(app.client.put(app.url("/public-api/integrations/connectwise")).bearer_auth(&key).json(&missing)).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/connectwise"))
+                .bearer_auth(&key)
+                .json(&missing),
+        )
+        .await;
     r.assert_error(422, "validation_error");
     assert_eq!(r.field(), "private_key");
-    let r = app.send(app.client.put(app.url("/public-api/integrations/autotask")).bearer_auth(&key).json(&body)).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/autotask"))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+        .await;
     r.assert_error(422, "validation_error");
-    let r = app.send(app.client.put(app.url("/public-api/integrations/freshdesk")).bearer_auth(&key).json(&body)).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/freshdesk"))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+        .await;
     r.assert_error(404, "not_found");
 
-    assert_eq!(app.delete(&key, "/public-api/integrations/connectwise").await.status, 204);
-    assert_eq!(app.get(&key, "/public-api/integrations").await.body["data"], json!([]));
-    app.delete(&key, "/public-api/integrations/connectwise").await.assert_error(404, "not_found");
+    assert_eq!(
+        app.delete(&key, "/public-api/integrations/connectwise")
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.get(&key, "/public-api/integrations").await.body["data"],
+        json!([])
+    );
+    app.delete(&key, "/public-api/integrations/connectwise")
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[tokio::test]
 async fn removing_the_integration_fails_psa_backfills_only() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
-    let body = json!({"username": "api@acme", "secret": "autotask-secret", "integration_code": "CODE123"});
-    assert_eq!(app.send(app.client.put(app.url("/public-api/integrations/autotask")).bearer_auth(&key).json(&body)).await.status, 200);
+    let body =
+        json!({"username": "api@acme", "secret": "autotask-secret", "integration_code": "CODE123"});
+    assert_eq!(
+        app.send(
+            app.client
+                .put(app.url("/public-api/integrations/autotask"))
+                .bearer_auth(&key)
+                .json(&body)
+        )
+        .await
+        .status,
+        200
+    );
     let w1 = app.workflow(&key, "Query").await;
     let w2 = app.workflow(&key, "List").await;
     let q = app
         .post(&key, "/public-api/backfills", json!({"target_workflow_id": w1, "filter_spec": {"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}}))
         .await;
     assert_eq!(q.status, 201, "{:?}", q.body);
-    let qid = q.body["data"]["backfill"]["id"].as_str().unwrap().to_owned();
+    let qid = q.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let lid = app.backfill(&key, w2, &["1"]).await;
-    assert_eq!(app.delete(&key, "/public-api/integrations/autotask").await.status, 204);
-    let qb = app.get(&key, &format!("/public-api/backfills/{qid}")).await.body["data"].clone();
+    assert_eq!(
+        app.delete(&key, "/public-api/integrations/autotask")
+            .await
+            .status,
+        204
+    );
+    let qb = app
+        .get(&key, &format!("/public-api/backfills/{qid}"))
+        .await
+        .body["data"]
+        .clone();
     assert_eq!(qb["state"], "FAILED");
     assert_eq!(qb["error"], "the tenant's PSA integration was removed");
-    assert_eq!(app.get(&key, &format!("/public-api/backfills/{lid}")).await.body["data"]["state"], "RUNNING");
+    assert_eq!(
+        app.get(&key, &format!("/public-api/backfills/{lid}"))
+            .await
+            .body["data"]["state"],
+        "RUNNING"
+    );
 }
 
 #[tokio::test]
@@ -69,14 +148,21 @@ async fn tenant_openapi_and_metrics() {
     let key = app.key("acme").await;
     let t = app.get(&key, "/public-api/tenant").await;
     assert_eq!(t.body["data"]["name"], "acme");
-    assert_eq!(t.body["data"]["rate_limit"], json!({"limit": 1200, "window_seconds": 60}));
+    assert_eq!(
+        t.body["data"]["rate_limit"],
+        json!({"limit": 1200, "window_seconds": 60})
+    );
     assert!(t.body["data"]["integration"].is_null());
 
-    let doc = app.send(app.client.get(app.url("/public-api/openapi.json"))).await;
+    let doc = app
+        .send(app.client.get(app.url("/public-api/openapi.json")))
+        .await;
     assert_eq!(doc.status, 200);
     assert_eq!(doc.body["openapi"], "3.1.0");
     assert_eq!(doc.body["info"]["title"], "Neo Public API");
-    assert!(doc.body["paths"]["/public-api/backfills/{backfill_id}/rerun-failed"]["post"].is_object());
+    assert!(
+        doc.body["paths"]["/public-api/backfills/{backfill_id}/rerun-failed"]["post"].is_object()
+    );
 
     let m = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(m.status(), 200);

@@ -51,8 +51,13 @@ async fn pages_through_1000_backfills_with_page_size_7() {
     let mut cursor: Option<String> = None;
     let mut pages = 0;
     loop {
-        let q = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let r = app.get(&key, &format!("/public-api/backfills?page_size=7{q}")).await;
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let r = app
+            .get(&key, &format!("/public-api/backfills?page_size=7{q}"))
+            .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         pages += 1;
         let data = r.body["data"].as_array().unwrap();
@@ -87,16 +92,34 @@ async fn tampered_cursor_is_400_invalid_cursor() {
         app.backfill(&key, wf, &["1"]).await;
     }
     let r = app.get(&key, "/public-api/backfills?page_size=1").await;
-    let cursor = r.body["meta"]["pagination"]["next_cursor"].as_str().unwrap().to_owned();
-    assert_eq!(app.get(&key, &format!("/public-api/backfills?page_size=1&cursor={cursor}")).await.status, 200);
+    let cursor = r.body["meta"]["pagination"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get(
+            &key,
+            &format!("/public-api/backfills?page_size=1&cursor={cursor}")
+        )
+        .await
+        .status,
+        200
+    );
 
     let (payload, sig) = cursor.split_once('.').unwrap();
     // Flip one character of the payload: still base64, no longer signed.
     let mut chars: Vec<char> = payload.chars().collect();
     chars[2] = if chars[2] == 'A' { 'B' } else { 'A' };
     let tampered: String = chars.into_iter().collect();
-    for bad in [format!("{tampered}.{sig}"), "not-a-cursor".to_owned(), format!("{payload}.AAAA"), String::new() + "%00"] {
-        let r = app.get(&key, &format!("/public-api/backfills?cursor={bad}")).await;
+    for bad in [
+        format!("{tampered}.{sig}"),
+        "not-a-cursor".to_owned(),
+        format!("{payload}.AAAA"),
+        String::new() + "%00",
+    ] {
+        let r = app
+            .get(&key, &format!("/public-api/backfills?cursor={bad}"))
+            .await;
         r.assert_error(400, "invalid_cursor");
         assert_eq!(r.field(), "cursor");
     }

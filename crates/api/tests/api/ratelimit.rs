@@ -12,7 +12,9 @@ async fn over_the_limit_is_429_with_retry_after_and_headers() {
     })
     .await;
     let key = app.key("acme").await;
-    let reset = (app.now() + SignedDuration::from_secs(60)).as_second().to_string();
+    let reset = (app.now() + SignedDuration::from_secs(60))
+        .as_second()
+        .to_string();
     for remaining in ["2", "1", "0"] {
         let r = app.get(&key, "/public-api/tenant").await;
         assert_eq!(r.status, 200);
@@ -29,7 +31,9 @@ async fn over_the_limit_is_429_with_retry_after_and_headers() {
 
     // The limit is per tenant, shared by all its keys; another tenant is not affected.
     let key2 = app.key("acme").await;
-    app.get(&key2, "/public-api/tenant").await.assert_error(429, "rate_limited");
+    app.get(&key2, "/public-api/tenant")
+        .await
+        .assert_error(429, "rate_limited");
     let other = app.key("globex").await;
     assert_eq!(app.get(&other, "/public-api/tenant").await.status, 200);
 

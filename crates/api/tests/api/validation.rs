@@ -24,21 +24,41 @@ async fn create_validation_rules_name_the_field() {
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("unknown timezone", with(base(wf), "timezone", json!("Mars/Olympus_Mons")), "timezone"),
-        ("timezone not a string", with(base(wf), "timezone", json!(5)), "timezone"),
+        (
+            "unknown timezone",
+            with(base(wf), "timezone", json!("Mars/Olympus_Mons")),
+            "timezone",
+        ),
+        (
+            "timezone not a string",
+            with(base(wf), "timezone", json!(5)),
+            "timezone",
+        ),
         (
             "start time not HH:MM",
-            with(base(wf), "daily_execution_windows", json!({"monday": [win("7pm", "23:00")]})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"monday": [win("7pm", "23:00")]}),
+            ),
             "daily_execution_windows.monday[0].run_start_time",
         ),
         (
             "end time out of range",
-            with(base(wf), "daily_execution_windows", json!({"friday": [win("22:00", "24:00")]})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"friday": [win("22:00", "24:00")]}),
+            ),
             "daily_execution_windows.friday[0].run_end_time",
         ),
         (
             "seconds out of range",
-            with(base(wf), "daily_execution_windows", json!({"tuesday": [win("22:00:61", "23:00")]})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"tuesday": [win("22:00:61", "23:00")]}),
+            ),
             "daily_execution_windows.tuesday[0].run_start_time",
         ),
         (
@@ -52,24 +72,56 @@ async fn create_validation_rules_name_the_field() {
         ),
         (
             "start equals end",
-            with(base(wf), "daily_execution_windows", json!({"sunday": [win("09:00", "09:00:00")]})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"sunday": [win("09:00", "09:00:00")]}),
+            ),
             "daily_execution_windows.sunday[0].run_end_time",
         ),
         (
             "windows given but every day empty",
-            with(base(wf), "daily_execution_windows", json!({"monday": [], "tuesday": []})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"monday": [], "tuesday": []}),
+            ),
             "daily_execution_windows",
         ),
         (
             "unknown weekday",
-            with(base(wf), "daily_execution_windows", json!({"mon": [win("09:00", "10:00")]})),
+            with(
+                base(wf),
+                "daily_execution_windows",
+                json!({"mon": [win("09:00", "10:00")]}),
+            ),
             "daily_execution_windows.mon",
         ),
-        ("max_in_flight zero", with(base(wf), "max_in_flight", json!(0)), "max_in_flight"),
-        ("max_in_flight over 100", with(base(wf), "max_in_flight", json!(101)), "max_in_flight"),
-        ("max_in_flight not an integer", with(base(wf), "max_in_flight", json!("5")), "max_in_flight"),
-        ("filter_spec not an object", with(base(wf), "filter_spec", json!([1, 2])), "filter_spec"),
-        ("filter_spec empty", with(base(wf), "filter_spec", json!({})), "filter_spec"),
+        (
+            "max_in_flight zero",
+            with(base(wf), "max_in_flight", json!(0)),
+            "max_in_flight",
+        ),
+        (
+            "max_in_flight over 100",
+            with(base(wf), "max_in_flight", json!(101)),
+            "max_in_flight",
+        ),
+        (
+            "max_in_flight not an integer",
+            with(base(wf), "max_in_flight", json!("5")),
+            "max_in_flight",
+        ),
+        (
+            "filter_spec not an object",
+            with(base(wf), "filter_spec", json!([1, 2])),
+            "filter_spec",
+        ),
+        (
+            "filter_spec empty",
+            with(base(wf), "filter_spec", json!({})),
+            "filter_spec",
+        ),
         (
             "filter rule with an unknown alias",
             with(
@@ -113,11 +165,31 @@ async fn create_validation_rules_name_the_field() {
             with(base(wf), "filter_spec", json!({"entity_ids": ["1", 2]})),
             "filter_spec.entity_ids[1]",
         ),
-        ("missing target_workflow_id", json!({"filter_spec": {"entity_ids": ["1"]}}), "target_workflow_id"),
-        ("missing filter_spec", json!({"target_workflow_id": wf}), "filter_spec"),
-        ("unknown entity_type", with(base(wf), "entity_type", json!("spaceship")), "entity_type"),
-        ("entity_type other than the workflow's", with(base(wf), "entity_type", json!("company")), "entity_type"),
-        ("unknown member", with(base(wf), "priority", json!(1)), "priority"),
+        (
+            "missing target_workflow_id",
+            json!({"filter_spec": {"entity_ids": ["1"]}}),
+            "target_workflow_id",
+        ),
+        (
+            "missing filter_spec",
+            json!({"target_workflow_id": wf}),
+            "filter_spec",
+        ),
+        (
+            "unknown entity_type",
+            with(base(wf), "entity_type", json!("spaceship")),
+            "entity_type",
+        ),
+        (
+            "entity_type other than the workflow's",
+            with(base(wf), "entity_type", json!("company")),
+            "entity_type",
+        ),
+        (
+            "unknown member",
+            with(base(wf), "priority", json!(1)),
+            "priority",
+        ),
     ];
     for (name, body, field) in cases {
         let r = app.post(&key, "/public-api/backfills", body).await;
@@ -139,9 +211,14 @@ async fn target_workflow_checks() {
     r.assert_error(404, "workflow_not_found");
 
     let disabled = app
-        .workflow_with(&key, json!({"name": "Off", "state": "DISABLED", "executor": {"type": "simulated"}}))
+        .workflow_with(
+            &key,
+            json!({"name": "Off", "state": "DISABLED", "executor": {"type": "simulated"}}),
+        )
         .await;
-    app.post(&key, "/public-api/backfills", base(disabled)).await.assert_error(409, "workflow_not_enabled");
+    app.post(&key, "/public-api/backfills", base(disabled))
+        .await
+        .assert_error(409, "workflow_not_enabled");
 
     let conv = app
         .workflow_with(&key, json!({"name": "Chat", "autonomy_type": "CONVERSATIONAL", "executor": {"type": "simulated"}}))
@@ -150,13 +227,28 @@ async fn target_workflow_checks() {
     r.assert_error(422, "invalid_for_conversational");
 
     let wf = app.workflow(&key, "Triage").await;
-    assert_eq!(app.post(&key, "/public-api/backfills", base(wf)).await.status, 201);
-    app.post(&key, "/public-api/backfills", base(wf)).await.assert_error(409, "backfill_already_active");
+    assert_eq!(
+        app.post(&key, "/public-api/backfills", base(wf))
+            .await
+            .status,
+        201
+    );
+    app.post(&key, "/public-api/backfills", base(wf))
+        .await
+        .assert_error(409, "backfill_already_active");
     // A DRAFT counts as active too.
     let wf2 = app.workflow(&key, "Triage 2").await;
-    let r = app.post(&key, "/public-api/backfills", with(base(wf2), "draft", json!(true))).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            with(base(wf2), "draft", json!(true)),
+        )
+        .await;
     assert_eq!(r.body["data"]["backfill"]["state"], "DRAFT");
-    app.post(&key, "/public-api/backfills", base(wf2)).await.assert_error(409, "backfill_already_active");
+    app.post(&key, "/public-api/backfills", base(wf2))
+        .await
+        .assert_error(409, "backfill_already_active");
 }
 
 #[tokio::test]
@@ -165,10 +257,20 @@ async fn a_psa_filter_needs_an_integration() {
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
     let query = json!({"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}});
-    let r = app.post(&key, "/public-api/backfills", with(base(wf), "filter_spec", query.clone())).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            with(base(wf), "filter_spec", query.clone()),
+        )
+        .await;
     r.assert_error(409, "integration_not_configured");
     let r = app
-        .post(&key, "/public-api/backfills/verify", json!({"entity_type": "ticket", "filter_spec": query}))
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"entity_type": "ticket", "filter_spec": query}),
+        )
         .await;
     r.assert_error(409, "integration_not_configured");
 }
@@ -178,15 +280,39 @@ async fn agent_validation_names_the_field() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"name": "", "executor": {"type": "simulated"}}), "name"),
-        (json!({"name": "x".repeat(201), "executor": {"type": "simulated"}}), "name"),
-        (json!({"name": "a", "credit_tier": 4, "executor": {"type": "simulated"}}), "credit_tier"),
+        (
+            json!({"name": "", "executor": {"type": "simulated"}}),
+            "name",
+        ),
+        (
+            json!({"name": "x".repeat(201), "executor": {"type": "simulated"}}),
+            "name",
+        ),
+        (
+            json!({"name": "a", "credit_tier": 4, "executor": {"type": "simulated"}}),
+            "credit_tier",
+        ),
         (json!({"name": "a"}), "executor"),
-        (json!({"name": "a", "executor": {"type": "ftp"}}), "executor.type"),
-        (json!({"name": "a", "executor": {"type": "webhook", "url": "ftp://x", "secret": "0123456789abcdef"}}), "executor.url"),
-        (json!({"name": "a", "executor": {"type": "webhook", "url": "https://hooks.example.com/x", "secret": "short"}}), "executor.secret"),
-        (json!({"name": "a", "executor": {"type": "simulated", "failure_rate": 1.5}}), "executor.failure_rate"),
-        (json!({"name": "a", "autonomy_type": "SENTIENT", "executor": {"type": "simulated"}}), "autonomy_type"),
+        (
+            json!({"name": "a", "executor": {"type": "ftp"}}),
+            "executor.type",
+        ),
+        (
+            json!({"name": "a", "executor": {"type": "webhook", "url": "ftp://x", "secret": "0123456789abcdef"}}),
+            "executor.url",
+        ),
+        (
+            json!({"name": "a", "executor": {"type": "webhook", "url": "https://hooks.example.com/x", "secret": "short"}}),
+            "executor.secret",
+        ),
+        (
+            json!({"name": "a", "executor": {"type": "simulated", "failure_rate": 1.5}}),
+            "executor.failure_rate",
+        ),
+        (
+            json!({"name": "a", "autonomy_type": "SENTIENT", "executor": {"type": "simulated"}}),
+            "autonomy_type",
+        ),
     ];
     for (body, field) in cases {
         let r = app.post(&key, "/public-api/agents", body.clone()).await;
@@ -200,7 +326,11 @@ async fn verify_classifies_ok_warning_error() {
     let app = TestApp::spawn_with(|c| c.verify_soft_limit = 3).await;
     let key = app.key("acme").await;
     let r = app
-        .post(&key, "/public-api/backfills/verify", json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ["1", "2"]}}))
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ["1", "2"]}}),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["level"], "OK");
@@ -208,7 +338,11 @@ async fn verify_classifies_ok_warning_error() {
     assert_eq!(r.body["data"]["success"], true);
 
     let r = app
-        .post(&key, "/public-api/backfills/verify", json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ["1", "2", "3", "4"]}}))
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ["1", "2", "3", "4"]}}),
+        )
         .await;
     assert_eq!(r.body["data"]["level"], "WARNING");
     assert_eq!(r.body["meta"]["warnings"].as_array().unwrap().len(), 1);
@@ -223,9 +357,18 @@ async fn verify_classifies_ok_warning_error() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"]["level"], "ERROR");
     assert_eq!(r.body["data"]["success"], false);
-    assert_eq!(r.body["data"]["field"], "filter_spec.conditions.rules[0].field");
+    assert_eq!(
+        r.body["data"]["field"],
+        "filter_spec.conditions.rules[0].field"
+    );
 
-    let r = app.post(&key, "/public-api/backfills/verify", json!({"filter_spec": {"entity_ids": ["1"]}})).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"filter_spec": {"entity_ids": ["1"]}}),
+        )
+        .await;
     r.assert_error(422, "validation_error");
     assert_eq!(r.field(), "entity_type");
 }

@@ -1,0 +1,618 @@
+//! The orchestrator: a durable loop that drives every RUNNING backfill. Each tick it puts
+//! expired leases back, resolves snapshots, and — inside a window, under `max_in_flight` —
+//! claims pending items under a short lease (one transaction), runs their executions outside
+//! any transaction, and settles the outcomes in batches (one transaction each). Signals are
+//! read from the database on every claim, so pause and cancel take effect at once; a
+//! [`tokio::sync::Notify`] wakes the loop on changes made in the same process, and a short poll
+//! interval covers changes made by other processes.
+
+pub mod executor;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::SignedDuration;
+use neo_domain::backfill::BackfillRunState;
+use neo_domain::clock::Clock;
+use neo_domain::windows::Schedule;
+use neo_store::{Backfill, Claimed, Outcome, Settlement, Store, Workflow, CALLBACK_OWNER};
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::executor::{ExecResult, ExecutorConfig};
+
+#[derive(Debug, Clone)]
+pub struct OrchestratorConfig {
+    /// How long a claim holds an item before another worker may take it back.
+    pub lease: SignedDuration,
+    /// How often the loop looks at the database when nothing woke it.
+    pub poll_interval: Duration,
+    /// Attempts per item before a transient failure becomes a failure.
+    pub max_attempts: i64,
+    pub backoff_base: SignedDuration,
+    pub backoff_cap: SignedDuration,
+    /// Consecutive failed executions after which a backfill pauses itself.
+    pub breaker_threshold: i64,
+    /// How long an asynchronous (202) webhook execution may take to report completion.
+    pub callback_deadline: SignedDuration,
+    /// Default webhook timeout (a workflow's `timeout_ms` overrides it).
+    pub webhook_timeout: Duration,
+    /// How long a graceful shutdown waits for in-flight executions.
+    pub shutdown_grace: Duration,
+    /// Items claimed per round trip.
+    pub claim_batch: usize,
+    /// Seed of the retry jitter (random when `None`).
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        Self {
+            lease: SignedDuration::from_secs(30),
+            poll_interval: Duration::from_millis(250),
+            max_attempts: 5,
+            backoff_base: SignedDuration::from_secs(1),
+            backoff_cap: SignedDuration::from_secs(60),
+            breaker_threshold: 25,
+            callback_deadline: SignedDuration::from_hours(1),
+            webhook_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+            claim_batch: 100,
+            jitter_seed: None,
+        }
+    }
+}
+
+/// A page of a snapshot: `(entity id, entity number)` in order.
+pub type SnapshotPage = Vec<(String, Option<String>)>;
+
+/// Where the entities of a backfill whose snapshot is not complete come from (the PSA
+/// connectors). A backfill over an explicit id list is snapshotted at create and never asks.
+#[async_trait::async_trait]
+pub trait EntitySource: Send + Sync + 'static {
+    /// The next entities of the snapshot, and whether the snapshot is complete after them.
+    async fn next_page(&self, backfill: &Backfill) -> Result<(SnapshotPage, bool), String>;
+}
+
+/// The source used until the PSA connectors exist: it fails the backfill with a clear error.
+pub struct NoPsaSource;
+
+#[async_trait::async_trait]
+impl EntitySource for NoPsaSource {
+    async fn next_page(&self, _: &Backfill) -> Result<(SnapshotPage, bool), String> {
+        Err("PSA enumeration is not available in this build: only backfills over entity_ids can run".into())
+    }
+}
+
+type Key = (String, i64);
+
+struct Running {
+    abort: tokio::task::AbortHandle,
+    execution_id: String,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cfg: OrchestratorConfig,
+    source: Arc<dyn EntitySource>,
+    worker: String,
+    http: reqwest::Client,
+    running: Mutex<HashMap<Key, Running>>,
+    /// Dispatched executions whose outcome is not settled yet.
+    outstanding: AtomicUsize,
+    idle: Notify,
+    kick: Notify,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    outcomes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome>>,
+    rng: Mutex<rand::rngs::StdRng>,
+    stopping: AtomicBool,
+}
+
+/// A handle on the orchestrator; cheap to clone.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+/// What one tick did (for tests and logs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub dispatched: usize,
+    pub skipped: u64,
+    pub requeued: u64,
+    pub cancelled: usize,
+}
+
+impl Orchestrator {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cfg: OrchestratorConfig) -> Self {
+        Self::with_source(store, clock, cfg, Arc::new(NoPsaSource))
+    }
+
+    pub fn with_source(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cfg: OrchestratorConfig,
+        source: Arc<dyn EntitySource>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rng = match cfg.jitter_seed {
+            Some(s) => rand::rngs::StdRng::seed_from_u64(s),
+            None => rand::rngs::StdRng::from_entropy(),
+        };
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let worker = format!(
+            "{host}-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                cfg,
+                source,
+                worker,
+                http: reqwest::Client::builder()
+                    .pool_max_idle_per_host(256)
+                    .build()
+                    .expect("http client"),
+                running: Mutex::new(HashMap::new()),
+                outstanding: AtomicUsize::new(0),
+                idle: Notify::new(),
+                kick: Notify::new(),
+                outcomes: tx,
+                outcomes_rx: tokio::sync::Mutex::new(rx),
+                rng: Mutex::new(rng),
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.inner.worker
+    }
+
+    /// One pass over every backfill that needs the orchestrator. Dispatches run in the
+    /// background; [`Orchestrator::drain`] waits for them.
+    pub async fn tick(&self) -> anyhow::Result<TickReport> {
+        let i = &self.inner;
+        let now = i.clock.now();
+        let mut report = TickReport::default();
+        let reap = i.store.reap_expired_leases(now).await?;
+        if reap.requeued + reap.timed_out > 0 {
+            metrics::counter!("neo_leases_expired_total").increment(reap.requeued + reap.timed_out);
+            tracing::info!(
+                requeued = reap.requeued,
+                timed_out = reap.timed_out,
+                "expired leases"
+            );
+        }
+        report.requeued = reap.requeued;
+        for b in i.store.dispatchable_backfills().await? {
+            match b.state {
+                BackfillRunState::Running => {
+                    let (d, s) = self.drive(&b).await?;
+                    report.dispatched += d;
+                    report.skipped += s;
+                }
+                BackfillRunState::Cancelled | BackfillRunState::Failed => {
+                    report.cancelled += self.cancel_outstanding(&b).await?;
+                }
+                _ => {} // PAUSED: in-flight executions finish; nothing new starts.
+            }
+        }
+        Ok(report)
+    }
+
+    async fn drive(&self, b: &Backfill) -> anyhow::Result<(usize, u64)> {
+        let i = &self.inner;
+        let now = i.clock.now();
+        if !b.snapshot_complete {
+            match i.source.next_page(b).await {
+                Ok((items, complete)) => {
+                    i.store.append_items(&b.id, &items, complete, now).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(backfill = %b.id, error = %e, "snapshot failed");
+                    i.store.fail_backfill(&b.id, &e, now).await?;
+                    return Ok((0, 0));
+                }
+            }
+        }
+        let open = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
+            Ok(s) => s.inside(now),
+            Err(e) => {
+                i.store
+                    .fail_backfill(&b.id, &format!("invalid schedule: {}", e.message), now)
+                    .await?;
+                return Ok((0, 0));
+            }
+        };
+        metrics::gauge!("neo_backfill_window_open", "backfill" => b.id.clone()).set(if open {
+            1.0
+        } else {
+            0.0
+        });
+        if !open || i.stopping.load(Ordering::SeqCst) {
+            return Ok((0, 0));
+        }
+        let Some(wf) = i.store.workflow(&b.tenant_id, b.target_workflow_id).await? else {
+            i.store
+                .fail_backfill(&b.id, "the target workflow was deleted", now)
+                .await?;
+            return Ok((0, 0));
+        };
+        let exec = match ExecutorConfig::parse(&wf.executor) {
+            Ok(e) => e,
+            Err(e) => {
+                i.store
+                    .fail_backfill(
+                        &b.id,
+                        &format!("the workflow's executor is invalid: {e}"),
+                        now,
+                    )
+                    .await?;
+                return Ok((0, 0));
+            }
+        };
+        let wf = Arc::new(wf);
+        let (mut dispatched, mut skipped) = (0, 0);
+        loop {
+            let now = i.clock.now();
+            let res = i
+                .store
+                .claim_items(&b.id, &i.worker, i.cfg.claim_batch, now, now + i.cfg.lease)
+                .await?;
+            skipped += res.skipped;
+            if res.claimed.is_empty() {
+                if res.skipped == 0 {
+                    break;
+                }
+                continue;
+            }
+            for c in res.claimed {
+                dispatched += 1;
+                self.spawn_dispatch(
+                    c,
+                    wf.clone(),
+                    exec.clone(),
+                    b.entity_type.as_str().to_owned(),
+                );
+            }
+        }
+        if dispatched == 0 {
+            i.store.complete_if_settled(&b.id, i.clock.now()).await?;
+        }
+        Ok((dispatched, skipped))
+    }
+
+    fn spawn_dispatch(
+        &self,
+        c: Claimed,
+        wf: Arc<Workflow>,
+        exec: ExecutorConfig,
+        entity_type: String,
+    ) {
+        let inner = self.inner.clone();
+        inner.outstanding.fetch_add(1, Ordering::SeqCst);
+        let key = (c.backfill_id.clone(), c.ord);
+        let wf_label = wf.id.to_string();
+        metrics::counter!("neo_executions_dispatched_total", "workflow" => wf_label.clone())
+            .increment(1);
+        metrics::gauge!("neo_items_in_flight").increment(1.0);
+        let mut running = inner.running.lock().expect("poisoned");
+        let task_inner = inner.clone();
+        let task_key = key.clone();
+        let exec_id = c.execution_id.clone();
+        let handle = tokio::spawn(async move {
+            let i = task_inner;
+            let started = Instant::now();
+            let result = run_execution(&i, &c, &wf, &exec, &entity_type).await;
+            metrics::histogram!("neo_dispatch_latency_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let now = i.clock.now();
+            let settlement = match result {
+                ExecResult::Succeeded => {
+                    metrics::counter!("neo_executions_succeeded_total", "workflow" => wf_label)
+                        .increment(1);
+                    Settlement::Succeeded
+                }
+                ExecResult::Failed(e) => {
+                    metrics::counter!("neo_executions_failed_total", "workflow" => wf_label)
+                        .increment(1);
+                    Settlement::Failed(e)
+                }
+                ExecResult::Accepted => Settlement::AwaitCallback {
+                    deadline: now + i.cfg.callback_deadline,
+                },
+                ExecResult::Transient { error, retry_after } => {
+                    if c.attempt >= i.cfg.max_attempts {
+                        metrics::counter!("neo_executions_failed_total", "workflow" => wf_label)
+                            .increment(1);
+                        Settlement::Failed(format!(
+                            "{error} (gave up after {} attempts)",
+                            c.attempt
+                        ))
+                    } else {
+                        metrics::counter!("neo_executions_retried_total", "workflow" => wf_label)
+                            .increment(1);
+                        let unit: f64 = i.rng.lock().expect("poisoned").gen();
+                        let delay = executor::backoff(
+                            c.attempt,
+                            i.cfg.backoff_base,
+                            i.cfg.backoff_cap,
+                            retry_after,
+                            unit,
+                        );
+                        Settlement::Retry {
+                            error,
+                            at: now + delay,
+                        }
+                    }
+                }
+            };
+            i.running.lock().expect("poisoned").remove(&task_key);
+            let _ = i.outcomes.send(Outcome {
+                backfill_id: c.backfill_id,
+                ord: c.ord,
+                execution_id: c.execution_id,
+                settlement,
+            });
+        });
+        running.insert(
+            key,
+            Running {
+                abort: handle.abort_handle(),
+                execution_id: exec_id,
+            },
+        );
+    }
+
+    /// Cancels what is outstanding for a backfill that ended: aborts this worker's running
+    /// executions and sends a cancel call for asynchronous webhook executions.
+    async fn cancel_outstanding(&self, b: &Backfill) -> anyhow::Result<usize> {
+        let i = &self.inner;
+        let mut n = 0;
+        let mine: Vec<(Key, Running)> = {
+            let mut running = i.running.lock().expect("poisoned");
+            let keys: Vec<Key> = running.keys().filter(|k| k.0 == b.id).cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| running.remove(&k).map(|r| (k, r)))
+                .collect()
+        };
+        for ((bid, ord), r) in mine {
+            r.abort.abort();
+            n += 1;
+            let _ = i.outcomes.send(Outcome {
+                backfill_id: bid,
+                ord,
+                execution_id: r.execution_id,
+                settlement: Settlement::Cancelled(format!("the backfill is {}", b.state)),
+            });
+        }
+        let waiting: Vec<(i64, String)> = i
+            .store
+            .in_flight_items(&b.id)
+            .await?
+            .into_iter()
+            .filter(|(_, _, owner)| owner.as_deref() == Some(CALLBACK_OWNER))
+            .map(|(o, e, _)| (o, e))
+            .collect();
+        if !waiting.is_empty() {
+            let wf = i.store.workflow(&b.tenant_id, b.target_workflow_id).await?;
+            let hook = wf.and_then(|w| match ExecutorConfig::parse(&w.executor) {
+                Ok(ExecutorConfig::Webhook { url, secret, .. }) => Some((url, secret)),
+                _ => None,
+            });
+            let mut outcomes = Vec::new();
+            for (ord, exec) in waiting {
+                if let Some((url, secret)) = &hook {
+                    executor::cancel_webhook(&i.http, i.clock.as_ref(), url, secret, &exec).await;
+                }
+                outcomes.push(Outcome {
+                    backfill_id: b.id.clone(),
+                    ord,
+                    execution_id: exec,
+                    settlement: Settlement::Cancelled(format!("the backfill is {}", b.state)),
+                });
+            }
+            n += outcomes.len();
+            i.store
+                .settle(&outcomes, i.cfg.breaker_threshold, i.clock.now())
+                .await?;
+        }
+        Ok(n)
+    }
+
+    /// Settles every outcome received so far, in one transaction. Returns how many.
+    pub async fn settle_pending(&self) -> anyhow::Result<usize> {
+        let i = &self.inner;
+        let mut rx = i.outcomes_rx.lock().await;
+        let mut batch = Vec::new();
+        while let Ok(o) = rx.try_recv() {
+            batch.push(o);
+        }
+        drop(rx);
+        self.settle_batch(batch).await
+    }
+
+    async fn settle_batch(&self, batch: Vec<Outcome>) -> anyhow::Result<usize> {
+        let i = &self.inner;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        i.store
+            .settle(&batch, i.cfg.breaker_threshold, i.clock.now())
+            .await?;
+        metrics::gauge!("neo_items_in_flight").decrement(n as f64);
+        if i.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
+            i.idle.notify_waiters();
+        }
+        i.kick.notify_one();
+        Ok(n)
+    }
+
+    /// Waits until every dispatched execution has finished and its outcome is settled.
+    pub async fn drain(&self) -> anyhow::Result<()> {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            self.settle_pending().await?;
+            if self.inner.outstanding.load(Ordering::SeqCst) == 0 {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = &mut idle => {}
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true: ticks when woken (`wake`, a settled batch) or every
+    /// poll interval, settles outcomes as they arrive, heartbeats leases. On shutdown it stops
+    /// claiming, waits up to the grace period for in-flight executions, and releases the
+    /// leases of what is left.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        let i = self.inner.clone();
+        tracing::info!(worker = %i.worker, "orchestrator started");
+        let settler = {
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut rx = me.inner.outcomes_rx.lock().await;
+                while let Some(first) = rx.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < 1000 {
+                        match rx.try_recv() {
+                            Ok(o) => batch.push(o),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut attempt = 0u32;
+                    loop {
+                        match me.settle_batch(batch.clone()).await {
+                            Ok(_) => break,
+                            Err(e) => {
+                                // Never lose an outcome: retry until the database answers.
+                                attempt += 1;
+                                tracing::error!(error = %e, attempt, "settling outcomes failed; retrying");
+                                tokio::time::sleep(Duration::from_millis(
+                                    200 * u64::from(attempt.min(25)),
+                                ))
+                                .await;
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let heartbeat = {
+            let i = i.clone();
+            tokio::spawn(async move {
+                let every = Duration::from_millis((i.cfg.lease.as_millis() / 3).max(50) as u64);
+                loop {
+                    tokio::time::sleep(every).await;
+                    let until = i.clock.now() + i.cfg.lease;
+                    if let Err(e) = i.store.heartbeat(&i.worker, until).await {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                    }
+                }
+            })
+        };
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "orchestrator tick failed");
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = i.kick.notified() => {}
+                _ = tokio::time::sleep(i.cfg.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Graceful shutdown.
+        i.stopping.store(true, Ordering::SeqCst);
+        tracing::info!(
+            in_flight = i.outstanding.load(Ordering::SeqCst),
+            "orchestrator stopping"
+        );
+        let _ = tokio::time::timeout(i.cfg.shutdown_grace, async {
+            while i.outstanding.load(Ordering::SeqCst) > 0 {
+                let idle = i.idle.notified();
+                if i.outstanding.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), idle).await;
+            }
+        })
+        .await;
+        let left: Vec<Running> = i
+            .running
+            .lock()
+            .expect("poisoned")
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for r in &left {
+            r.abort.abort();
+        }
+        heartbeat.abort();
+        settler.abort();
+        let _ = self.settle_pending().await;
+        match i.store.release_leases(&i.worker, i.clock.now()).await {
+            Ok(n) => tracing::info!(released = n, "orchestrator stopped"),
+            Err(e) => {
+                tracing::error!(error = %e, "releasing leases failed; they expire on their own")
+            }
+        }
+    }
+}
+
+async fn run_execution(
+    i: &Inner,
+    c: &Claimed,
+    wf: &Workflow,
+    exec: &ExecutorConfig,
+    entity_type: &str,
+) -> ExecResult {
+    match exec {
+        ExecutorConfig::Simulated {
+            latency,
+            failure_rate,
+            seed,
+        } => {
+            if !latency.is_zero() {
+                tokio::time::sleep(*latency).await;
+            }
+            if executor::simulated_fails(*seed, &c.entity_id, *failure_rate) {
+                ExecResult::Failed("simulated failure".into())
+            } else {
+                ExecResult::Succeeded
+            }
+        }
+        ExecutorConfig::Webhook {
+            url,
+            secret,
+            timeout,
+        } => {
+            let body = executor::webhook_body(c, &wf.name, entity_type);
+            executor::call_webhook(
+                &i.http,
+                i.clock.as_ref(),
+                url,
+                secret,
+                timeout.unwrap_or(i.cfg.webhook_timeout),
+                &c.execution_id,
+                &body,
+            )
+            .await
+        }
+    }
+}

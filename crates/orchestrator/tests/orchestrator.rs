@@ -1,0 +1,889 @@
+//! Orchestrator tests against a real SQLite file, real HTTP webhook receivers on loopback and
+//! an injected manual clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use jiff::{SignedDuration, Timestamp};
+use neo_domain::backfill::{
+    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, Signal, WorkflowState,
+};
+use neo_domain::clock::{Clock, ManualClock};
+use neo_domain::windows::WorkflowDailyExecutionWindows;
+use neo_orchestrator::{Orchestrator, OrchestratorConfig};
+use neo_store::{Backfill, NewBackfill, NewWorkflow, Store};
+use serde_json::{json, Value};
+
+const T0: &str = "2026-11-30T12:00:00Z"; // a Monday
+
+struct Env {
+    store: Arc<dyn Store>,
+    clock: ManualClock,
+    tenant: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = neo_store::connect(&format!("sqlite://{}", dir.path().join("neo.db").display()))
+        .await
+        .unwrap();
+    let clock = ManualClock::new(T0.parse().unwrap());
+    let tenant = store.ensure_tenant("acme", clock.now()).await.unwrap().id;
+    Env {
+        store,
+        clock,
+        tenant,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn orchestrator(&self, f: impl FnOnce(&mut OrchestratorConfig)) -> Orchestrator {
+        let mut cfg = OrchestratorConfig {
+            jitter_seed: Some(7),
+            poll_interval: Duration::from_millis(20),
+            ..Default::default()
+        };
+        f(&mut cfg);
+        Orchestrator::new(self.store.clone(), Arc::new(self.clock.clone()), cfg)
+    }
+
+    async fn workflow(&self, executor: Value) -> i64 {
+        self.store
+            .insert_workflow(
+                &self.tenant,
+                NewWorkflow {
+                    name: "Triage".into(),
+                    description: None,
+                    autonomy_type: AutonomyType::ChainedActions,
+                    entity_type: EntityType::Ticket,
+                    state: WorkflowState::Enabled,
+                    credit_tier: 2,
+                    executor,
+                },
+                self.clock.now(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn backfill(&self, wf: i64, n: usize, max_in_flight: i64) -> Backfill {
+        self.backfill_with(
+            wf,
+            (0..n).map(|i| format!("E{i}")).collect(),
+            max_in_flight,
+            WorkflowDailyExecutionWindows::default(),
+            false,
+        )
+        .await
+    }
+
+    async fn backfill_with(
+        &self,
+        wf: i64,
+        ids: Vec<String>,
+        max_in_flight: i64,
+        windows: WorkflowDailyExecutionWindows,
+        reprocess: bool,
+    ) -> Backfill {
+        self.store
+            .create_backfill(NewBackfill {
+                id: format!("bf_{}", uuid::Uuid::now_v7().simple()),
+                tenant_id: self.tenant.clone(),
+                state: BackfillRunState::Running,
+                target_workflow_id: wf,
+                entity_type: EntityType::Ticket,
+                filter_spec: json!({"entity_ids": ids}),
+                daily_execution_windows: windows,
+                timezone: "Europe/London".into(),
+                max_in_flight,
+                reprocess,
+                total_estimated: Some(ids.len() as i64),
+                credits_per_entity: 2,
+                created_by: "test".into(),
+                created_at: self.clock.now(),
+                entity_ids: Some(ids),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, id: &str) -> Backfill {
+        self.store
+            .backfill(&self.tenant, id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn items(&self, id: &str) -> Vec<neo_store::Item> {
+        self.store
+            .list_items(&self.tenant, id, &[], None, 200_000)
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Polls until `f` holds (the orchestrator runs in the background), failing after `limit`.
+    async fn wait_for(&self, id: &str, limit: Duration, f: impl Fn(&Backfill) -> bool) -> Backfill {
+        let start = Instant::now();
+        loop {
+            let b = self.get(id).await;
+            if f(&b) {
+                return b;
+            }
+            assert!(start.elapsed() < limit, "timed out; backfill is {b:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn assert_consistent(b: &Backfill, items: &[neo_store::Item]) {
+    let count = |s: ItemStatus| items.iter().filter(|i| i.status == s).count() as i64;
+    assert_eq!(b.pending_count, count(ItemStatus::Pending), "pending");
+    assert_eq!(b.in_flight_count, count(ItemStatus::InFlight), "in flight");
+    assert_eq!(b.succeeded_count, count(ItemStatus::Succeeded), "succeeded");
+    assert_eq!(b.failed_count, count(ItemStatus::Failed), "failed");
+    assert_eq!(b.skipped_count, count(ItemStatus::Skipped), "skipped");
+    assert_eq!(b.cancelled_count, count(ItemStatus::Cancelled), "cancelled");
+    assert_eq!(b.total_items, items.len() as i64);
+}
+
+// ---- a recording webhook receiver ------------------------------------------------------------
+
+#[derive(Default)]
+struct Receiver {
+    current: AtomicUsize,
+    max: AtomicUsize,
+    /// (arrival, idempotency key, entity id)
+    log: Mutex<Vec<(Instant, String, String)>>,
+    /// Scripted answers, used in order; then 200.
+    script: Mutex<VecDeque<(u16, Option<&'static str>)>>,
+    latency: Mutex<Duration>,
+}
+
+async fn receive(
+    State(r): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let now = r.current.fetch_add(1, Ordering::SeqCst) + 1;
+    r.max.fetch_max(now, Ordering::SeqCst);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let key = headers
+        .get("idempotency-key")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(key, v["execution_id"].as_str().unwrap());
+    r.log.lock().unwrap().push((
+        Instant::now(),
+        key,
+        v["entity"]["id"].as_str().unwrap().to_owned(),
+    ));
+    let latency = *r.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let next = r.script.lock().unwrap().pop_front();
+    r.current.fetch_sub(1, Ordering::SeqCst);
+    let (code, retry_after) = next.unwrap_or((200, None));
+    let mut h = HeaderMap::new();
+    if let Some(ra) = retry_after {
+        h.insert("retry-after", ra.parse().unwrap());
+    }
+    (
+        StatusCode::from_u16(code).unwrap(),
+        h,
+        axum::Json(json!({"status": "succeeded"})),
+    )
+}
+
+async fn receiver(latency: Duration) -> (Arc<Receiver>, String) {
+    let r = Arc::new(Receiver::default());
+    *r.latency.lock().unwrap() = latency;
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(r.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (r, format!("http://{addr}/hook"))
+}
+
+fn hook(url: &str) -> Value {
+    json!({"type": "webhook", "url": url, "secret": "whsec_0123456789abcdef"})
+}
+
+fn run(
+    o: &Orchestrator,
+) -> (
+    Arc<tokio::sync::Notify>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let h = tokio::spawn(o.clone().run(wake.clone(), rx));
+    (wake, tx, h)
+}
+
+// ---- tests -------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_never_exceeds_max_in_flight() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::from_millis(15)).await;
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 500, 7).await;
+    let o = e.orchestrator(|_| {});
+    let (_wake, stop, h) = run(&o);
+    let done = e
+        .wait_for(&b.id, Duration::from_secs(60), |b| {
+            b.state == BackfillRunState::Completed
+        })
+        .await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    assert_eq!(
+        r.max.load(Ordering::SeqCst),
+        7,
+        "the executor saw exactly max_in_flight at once"
+    );
+    assert_eq!(done.succeeded_count, 500);
+    assert_eq!(done.processed_count(), 500);
+    assert!(done.completed_at.is_some());
+    assert_eq!(r.log.lock().unwrap().len(), 500);
+    assert_consistent(&done, &e.items(&b.id).await);
+    // Each success debited the workflow's credit tier.
+    let used = e
+        .store
+        .credits_used(
+            &e.tenant,
+            e.clock.now() - SignedDuration::from_hours(1),
+            e.clock.now() + SignedDuration::from_hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(used, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_dispatch_within_a_second_and_resume_continues() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::from_millis(200)).await;
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 60, 4).await;
+    let o = e.orchestrator(|c| c.poll_interval = Duration::from_millis(250));
+    let (wake, stop, h) = run(&o);
+    e.wait_for(&b.id, Duration::from_secs(20), |b| b.succeeded_count >= 4)
+        .await;
+    let (_, outcome) = e
+        .store
+        .signal_backfill(&e.tenant, &b.id, Signal::Pause, "test", e.clock.now())
+        .await
+        .unwrap();
+    let paused_at = Instant::now();
+    wake.notify_waiters();
+    assert!(matches!(
+        outcome,
+        neo_domain::backfill::SignalOutcome::Transition(BackfillRunState::Paused)
+    ));
+    // In-flight executions finish...
+    let p = e
+        .wait_for(&b.id, Duration::from_secs(5), |b| b.in_flight_count == 0)
+        .await;
+    assert_eq!(p.state, BackfillRunState::Paused);
+    let seen = r.log.lock().unwrap().len();
+    let last_arrival = r
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _, _)| *t)
+        .max()
+        .unwrap();
+    assert!(
+        last_arrival < paused_at + Duration::from_secs(1),
+        "a request started more than 1 s after pause"
+    );
+    assert_eq!(
+        p.succeeded_count as usize, seen,
+        "every dispatched execution finished"
+    );
+    // ...and nothing new starts (four poll intervals of the loop).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(r.log.lock().unwrap().len(), seen);
+    assert!(e.get(&b.id).await.pending_count > 0);
+
+    e.store
+        .signal_backfill(&e.tenant, &b.id, Signal::Resume, "test", e.clock.now())
+        .await
+        .unwrap();
+    wake.notify_waiters();
+    let done = e
+        .wait_for(&b.id, Duration::from_secs(30), |b| {
+            b.state == BackfillRunState::Completed
+        })
+        .await;
+    assert_eq!(done.succeeded_count, 60);
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    assert_consistent(&done, &e.items(&b.id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_cancelled_with_no_dispatch_after_it() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::from_millis(300)).await;
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 40, 5).await;
+    let o = e.orchestrator(|_| {});
+    let (wake, stop, h) = run(&o);
+    e.wait_for(&b.id, Duration::from_secs(10), |b| b.in_flight_count == 5)
+        .await;
+    e.store
+        .signal_backfill(&e.tenant, &b.id, Signal::Cancel, "test", e.clock.now())
+        .await
+        .unwrap();
+    let cancelled_at = Instant::now();
+    wake.notify_waiters();
+    let c = e
+        .wait_for(&b.id, Duration::from_secs(1), |b| b.in_flight_count == 0)
+        .await;
+    assert_eq!(c.state, BackfillRunState::Cancelled);
+    assert!(c.completed_at.is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = r.log.lock().unwrap().clone();
+    assert!(
+        log.iter()
+            .all(|(t, _, _)| *t < cancelled_at + Duration::from_millis(100)),
+        "dispatch after cancel"
+    );
+    let c = e.get(&b.id).await;
+    assert_eq!(c.pending_count, 0);
+    assert_eq!(
+        c.succeeded_count + c.failed_count + c.cancelled_count + c.skipped_count,
+        40
+    );
+    assert_consistent(&c, &e.items(&b.id).await);
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn webhook_retries_honour_backoff_and_retry_after() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    r.script
+        .lock()
+        .unwrap()
+        .extend([(503, None), (429, Some("2"))]);
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 1, 1).await;
+    let o = e.orchestrator(|c| {
+        c.backoff_base = SignedDuration::from_secs(1);
+        c.backoff_cap = SignedDuration::from_secs(60);
+    });
+    let t0 = e.clock.now();
+
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let item = &e.items(&b.id).await[0];
+    assert_eq!(item.status, ItemStatus::Pending);
+    assert_eq!(item.attempts, 1);
+    assert_eq!(
+        item.error.as_deref(),
+        Some("the executor answered HTTP 503")
+    );
+    let retry1 = item.next_attempt_at.unwrap();
+    assert!(
+        retry1 >= t0 && retry1 <= t0 + SignedDuration::from_secs(1),
+        "full jitter within base: {retry1}"
+    );
+    if retry1 > t0 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+        assert_eq!(
+            r.log.lock().unwrap().len(),
+            1,
+            "no attempt before the backoff elapsed"
+        );
+    }
+
+    e.clock.set(retry1);
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let item = &e.items(&b.id).await[0];
+    assert_eq!(item.attempts, 2);
+    assert_eq!(
+        item.next_attempt_at,
+        Some(retry1 + SignedDuration::from_secs(2)),
+        "Retry-After: 2 honoured"
+    );
+
+    e.clock.set(retry1 + SignedDuration::from_millis(1999));
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    assert_eq!(r.log.lock().unwrap().len(), 2);
+
+    e.clock.set(retry1 + SignedDuration::from_secs(2));
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let log = r.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter().all(|(_, k, _)| *k == log[0].1),
+        "every attempt carries the same Idempotency-Key"
+    );
+    let done = e.get(&b.id).await;
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!(done.succeeded_count, 1);
+    let ex = e
+        .store
+        .execution(&e.tenant, &log[0].1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ex.status, ExecutionStatus::Succeeded);
+    assert_eq!(ex.attempts, 3);
+}
+
+#[tokio::test]
+async fn permanent_4xx_fails_after_one_attempt_and_exhausted_retries_fail() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    r.script
+        .lock()
+        .unwrap()
+        .extend([(400, None), (500, None), (500, None)]);
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 2, 1).await;
+    let o = e.orchestrator(|c| {
+        c.max_attempts = 2;
+        c.backoff_base = SignedDuration::ZERO;
+    });
+    for _ in 0..4 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+    }
+    let items = e.items(&b.id).await;
+    assert_eq!(items[0].status, ItemStatus::Failed);
+    assert_eq!(items[0].attempts, 1);
+    assert_eq!(
+        items[0].error.as_deref(),
+        Some("the executor answered HTTP 400")
+    );
+    assert_eq!(items[1].status, ItemStatus::Failed);
+    assert_eq!(items[1].attempts, 2);
+    assert!(items[1]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("gave up after 2 attempts"));
+    assert_eq!(r.log.lock().unwrap().len(), 3);
+    let done = e.get(&b.id).await;
+    assert_eq!(
+        done.state,
+        BackfillRunState::Completed,
+        "failures do not make it FAILED"
+    );
+    assert_eq!(done.failed_count, 2);
+}
+
+#[tokio::test]
+async fn rerun_failed_end_to_end_with_a_30_percent_failing_executor() {
+    let e = env().await;
+    let wf = e
+        .workflow(json!({"type": "simulated", "failure_rate": 0.3, "seed": 42}))
+        .await;
+    let b = e.backfill(wf, 300, 20).await;
+    let o = e.orchestrator(|c| c.breaker_threshold = 1000);
+    for _ in 0..100 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+        if e.get(&b.id).await.state == BackfillRunState::Completed {
+            break;
+        }
+    }
+    let parent = e.get(&b.id).await;
+    assert_eq!(parent.state, BackfillRunState::Completed);
+    assert!(
+        (60..=120).contains(&parent.failed_count),
+        "{}",
+        parent.failed_count
+    );
+    assert_eq!(parent.succeeded_count + parent.failed_count, 300);
+    let failed: Vec<String> = e
+        .items(&b.id)
+        .await
+        .into_iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .map(|i| i.entity_id)
+        .collect();
+
+    let child = e
+        .store
+        .rerun_failed(&e.tenant, &b.id, "bf_child", "test", e.clock.now())
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+        if e.get(&child.id).await.state == BackfillRunState::Completed {
+            break;
+        }
+    }
+    let child = e.get(&child.id).await;
+    assert_eq!(child.state, BackfillRunState::Completed);
+    assert_eq!(child.parent_backfill_run_id.as_deref(), Some(b.id.as_str()));
+    assert_eq!(
+        child.succeeded_count + child.failed_count,
+        parent.failed_count
+    );
+    let dispatched: Vec<String> = e
+        .store
+        .list_executions(
+            &e.tenant,
+            &neo_store::ExecutionFilter {
+                backfill_id: Some(child.id.clone()),
+                ..Default::default()
+            },
+            None,
+            10_000,
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|x| x.entity_id)
+        .collect();
+    let mut a = dispatched.clone();
+    a.sort();
+    let mut f = failed.clone();
+    f.sort();
+    assert_eq!(
+        a, f,
+        "the child dispatched exactly the parent's failed items"
+    );
+}
+
+#[tokio::test]
+async fn circuit_breaker_pauses_a_backfill_whose_executor_always_fails() {
+    let e = env().await;
+    let wf = e
+        .workflow(json!({"type": "simulated", "failure_rate": 1.0, "seed": 1}))
+        .await;
+    let b = e.backfill(wf, 100, 1).await;
+    let o = e.orchestrator(|c| c.breaker_threshold = 10);
+    for _ in 0..30 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+    }
+    let p = e.get(&b.id).await;
+    assert_eq!(p.state, BackfillRunState::Paused);
+    assert_eq!(p.failed_count, 10);
+    let err = p.error.clone().unwrap();
+    assert!(
+        err.contains("circuit breaker") && err.contains("10 consecutive failed executions"),
+        "{err}"
+    );
+    let (r, _) = e
+        .store
+        .signal_backfill(&e.tenant, &b.id, Signal::Resume, "test", e.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(r.state, BackfillRunState::Running);
+    assert!(r.error.is_none(), "resume clears the breaker's error");
+    for _ in 0..30 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+    }
+    assert_eq!(
+        e.get(&b.id).await.failed_count,
+        20,
+        "a fresh streak after resume"
+    );
+}
+
+#[tokio::test]
+async fn entities_with_a_succeeded_execution_are_skipped_unless_reprocess() {
+    let e = env().await;
+    let wf = e.workflow(json!({"type": "simulated"})).await;
+    let first = e
+        .backfill_with(
+            wf,
+            vec!["A".into(), "B".into()],
+            5,
+            Default::default(),
+            false,
+        )
+        .await;
+    let o = e.orchestrator(|_| {});
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    assert_eq!(e.get(&first.id).await.state, BackfillRunState::Completed);
+
+    let second = e
+        .backfill_with(
+            wf,
+            vec!["A".into(), "B".into(), "C".into()],
+            5,
+            Default::default(),
+            false,
+        )
+        .await;
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let s = e.get(&second.id).await;
+    assert_eq!(
+        (
+            s.state,
+            s.skipped_count,
+            s.succeeded_count,
+            s.processed_count()
+        ),
+        (BackfillRunState::Completed, 2, 1, 1)
+    );
+
+    let third = e
+        .backfill_with(wf, vec!["A".into()], 5, Default::default(), true)
+        .await;
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let t = e.get(&third.id).await;
+    assert_eq!(
+        (t.skipped_count, t.succeeded_count),
+        (0, 1),
+        "reprocess runs it again"
+    );
+}
+
+#[tokio::test]
+async fn dispatch_only_inside_windows() {
+    let e = env().await;
+    let wf = e.workflow(json!({"type": "simulated"})).await;
+    // Monday 22:00 → 06:00 London; the clock says Monday 12:00 UTC (12:00 London, winter).
+    let windows: WorkflowDailyExecutionWindows = serde_json::from_value(
+        json!({"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]}),
+    )
+    .unwrap();
+    let b = e
+        .backfill_with(wf, vec!["1".into(), "2".into()], 5, windows, false)
+        .await;
+    let o = e.orchestrator(|_| {});
+    let rep = o.tick().await.unwrap();
+    assert_eq!(rep.dispatched, 0);
+    assert_eq!(e.get(&b.id).await.state, BackfillRunState::Running);
+    e.clock.set("2026-11-30T21:59:59Z".parse().unwrap());
+    assert_eq!(o.tick().await.unwrap().dispatched, 0);
+    e.clock.set("2026-11-30T22:00:00Z".parse().unwrap());
+    assert_eq!(o.tick().await.unwrap().dispatched, 2);
+    o.drain().await.unwrap();
+    assert_eq!(e.get(&b.id).await.state, BackfillRunState::Completed);
+}
+
+#[tokio::test]
+async fn an_expired_lease_puts_the_item_back_with_the_same_execution_id() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 3, 3).await;
+    // A worker that claims and dies.
+    let now = e.clock.now();
+    let dead = e
+        .store
+        .claim_items(
+            &b.id,
+            "dead-worker",
+            2,
+            now,
+            now + SignedDuration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.claimed.len(), 2);
+    let o = e.orchestrator(|_| {});
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    assert_eq!(
+        r.log.lock().unwrap().len(),
+        1,
+        "only the unclaimed item; the others are leased"
+    );
+    e.clock.advance(SignedDuration::from_secs(31));
+    let rep = o.tick().await.unwrap();
+    assert_eq!(rep.requeued, 2);
+    o.drain().await.unwrap();
+    let done = e.get(&b.id).await;
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!(done.succeeded_count, 3);
+    let log = r.log.lock().unwrap().clone();
+    let keys: HashMap<String, String> = log
+        .iter()
+        .map(|(_, k, ent)| (ent.clone(), k.clone()))
+        .collect();
+    for c in &dead.claimed {
+        assert_eq!(
+            keys[&c.entity_id], c.execution_id,
+            "re-dispatch keeps the Idempotency-Key"
+        );
+    }
+    assert_consistent(&done, &e.items(&b.id).await);
+}
+
+#[tokio::test]
+async fn accepted_executions_wait_for_completion_until_the_deadline() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    r.script.lock().unwrap().extend([(202, None), (202, None)]);
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 2, 2).await;
+    let o = e.orchestrator(|c| c.callback_deadline = SignedDuration::from_secs(600));
+    o.tick().await.unwrap();
+    o.drain().await.unwrap();
+    let items = e.items(&b.id).await;
+    assert!(items.iter().all(|i| i.status == ItemStatus::InFlight));
+    // The executor reports one of them.
+    let ex = items[0].execution_id.clone().unwrap();
+    assert_eq!(
+        e.store
+            .finish_execution(
+                &e.tenant,
+                &ex,
+                ExecutionStatus::Succeeded,
+                None,
+                e.clock.now()
+            )
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    // The other never does: after the deadline it fails.
+    e.clock.advance(SignedDuration::from_secs(601));
+    o.tick().await.unwrap();
+    let done = e.get(&b.id).await;
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!((done.succeeded_count, done.failed_count), (1, 1));
+    let failed = e
+        .items(&b.id)
+        .await
+        .into_iter()
+        .find(|i| i.status == ItemStatus::Failed)
+        .unwrap();
+    assert!(failed.error.unwrap().contains("deadline"));
+}
+
+#[tokio::test]
+async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
+    type Page = Vec<(String, Option<String>)>;
+    struct Pages(Mutex<Vec<Page>>);
+    #[async_trait::async_trait]
+    impl neo_orchestrator::EntitySource for Pages {
+        async fn next_page(&self, _: &Backfill) -> Result<(Page, bool), String> {
+            let mut p = self.0.lock().unwrap();
+            if p.is_empty() {
+                return Err("PSA said no".into());
+            }
+            let page = p.remove(0);
+            Ok((page, p.is_empty()))
+        }
+    }
+    let e = env().await;
+    let wf = e.workflow(json!({"type": "simulated"})).await;
+    // A PSA-query backfill: no snapshot at create.
+    let b = e
+        .store
+        .create_backfill(NewBackfill {
+            id: "bf_query".into(),
+            tenant_id: e.tenant.clone(),
+            state: BackfillRunState::Running,
+            target_workflow_id: wf,
+            entity_type: EntityType::Ticket,
+            filter_spec: json!({"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}),
+            daily_execution_windows: Default::default(),
+            timezone: "UTC".into(),
+            max_in_flight: 10,
+            reprocess: false,
+            total_estimated: None,
+            credits_per_entity: 2,
+            created_by: "test".into(),
+            created_at: e.clock.now(),
+            entity_ids: None,
+        })
+        .await
+        .unwrap();
+    let pages = vec![
+        vec![
+            ("10".to_string(), Some("#10".to_string())),
+            ("11".into(), None),
+        ],
+        vec![("12".to_string(), None)],
+    ];
+    let o = Orchestrator::with_source(
+        e.store.clone(),
+        Arc::new(e.clock.clone()),
+        OrchestratorConfig::default(),
+        Arc::new(Pages(Mutex::new(pages))),
+    );
+    for _ in 0..3 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+    }
+    let done = e.get(&b.id).await;
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!(
+        (done.total_items, done.succeeded_count, done.total_estimated),
+        (3, 3, Some(3))
+    );
+    let ids: Vec<String> = e
+        .items(&b.id)
+        .await
+        .into_iter()
+        .map(|i| i.entity_id)
+        .collect();
+    assert_eq!(ids, vec!["10", "11", "12"]);
+
+    // Without a source the backfill fails with a clear error.
+    let wf2 = e.workflow(json!({"type": "simulated"})).await;
+    let mut nb = b.clone();
+    nb.id = "bf_query2".into();
+    let b2 = e
+        .store
+        .create_backfill(NewBackfill {
+            id: nb.id.clone(),
+            tenant_id: e.tenant.clone(),
+            state: BackfillRunState::Running,
+            target_workflow_id: wf2,
+            entity_type: EntityType::Ticket,
+            filter_spec: nb.filter_spec.clone(),
+            daily_execution_windows: Default::default(),
+            timezone: "UTC".into(),
+            max_in_flight: 10,
+            reprocess: false,
+            total_estimated: None,
+            credits_per_entity: 2,
+            created_by: "test".into(),
+            created_at: e.clock.now(),
+            entity_ids: None,
+        })
+        .await
+        .unwrap();
+    let plain = e.orchestrator(|_| {});
+    plain.tick().await.unwrap();
+    let f = e.get(&b2.id).await;
+    assert_eq!(f.state, BackfillRunState::Failed);
+    assert!(f
+        .error
+        .unwrap()
+        .contains("PSA enumeration is not available"));
+    let _: Timestamp = e.clock.now();
+}
