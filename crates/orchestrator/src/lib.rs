@@ -283,7 +283,9 @@ impl Orchestrator {
                 );
             }
         }
-        if dispatched == 0 {
+        // Settles complete a backfill as they land; a backfill whose last items were all
+        // skipped (or that had nothing left when this tick read it) completes here.
+        if dispatched == 0 && (skipped > 0 || (b.pending_count == 0 && b.in_flight_count == 0)) {
             i.store.complete_if_settled(&b.id, i.clock.now()).await?;
         }
         Ok((dispatched, skipped))
