@@ -2,87 +2,18 @@
 //! with every item executed at least once, counts exact, and every duplicate delivery carrying
 //! the same `Idempotency-Key`. And SIGTERM: in-flight executions finish, leases are released.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use common::{serve, setup};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
-
-/// A `serve` child process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Option<Child>,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
-        .env("NEO_LEASE_SECS", "2")
-        .env("NEO_POLL_INTERVAL_MS", "50")
-        .env("NEO_LOG", "warn,neo_orchestrator=info,neo_backfill=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["fields"]["message"] == "listening" {
-                        let _ = tx.send(v["fields"]["addr"].as_str().unwrap().to_owned());
-                        sent = true;
-                    }
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve did not log its address");
-    Server {
-        child: Some(child),
-        base: format!("http://{addr}/public-api"),
-    }
-}
-
-fn create_key(db: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["keys", "create", "--tenant", "acme", "--database-url", db])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
 
 #[derive(Default)]
 struct Log {
@@ -119,87 +50,6 @@ async fn receiver(latency_ms: u64) -> (Arc<Log>, String) {
     let url = format!("http://{}/hook", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
     (log, url)
-}
-
-struct Api {
-    http: reqwest::Client,
-    key: String,
-}
-
-impl Api {
-    async fn post(&self, base: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-
-    async fn get(&self, base: &str, path: &str) -> Value {
-        self.http
-            .get(format!("{base}{path}"))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_backfill(
-        &self,
-        base: &str,
-        id: &str,
-        limit: Duration,
-        f: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let start = Instant::now();
-        loop {
-            let b = self.get(base, &format!("/backfills/{id}")).await["data"].clone();
-            if f(&b) {
-                return b;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "timed out waiting; backfill is {b}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-async fn setup(
-    db: &str,
-    server: &Server,
-    url: &str,
-    n: usize,
-    max_in_flight: i64,
-) -> (Api, String) {
-    let api = Api {
-        http: reqwest::Client::new(),
-        key: create_key(db),
-    };
-    let wf = api
-        .post(&server.base, "/agents", json!({"name": "Hook", "executor": {"type": "webhook", "url": url, "secret": "whsec_0123456789abcdef"}}))
-        .await["data"]["id"]
-        .as_i64()
-        .unwrap();
-    let ids: Vec<String> = (0..n).map(|i| format!("T{i:05}")).collect();
-    let b = api
-        .post(&server.base, "/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ids}, "max_in_flight": max_in_flight}))
-        .await;
-    (
-        api,
-        b["data"]["backfill"]["id"].as_str().unwrap().to_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,161 @@
+//! Shared by the binary's integration tests: start `serve` as a child process, create keys
+//! with the CLI, call the API.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
+
+/// A `serve` child process, killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
+        .env("NEO_LEASE_SECS", "2")
+        .env("NEO_POLL_INTERVAL_MS", "50")
+        .env("NEO_LOG", "warn,neo_orchestrator=info,neo_backfill=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if v["fields"]["message"] == "listening" {
+                        let _ = tx.send(v["fields"]["addr"].as_str().unwrap().to_owned());
+                        sent = true;
+                    }
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("serve did not log its address");
+    Server {
+        child: Some(child),
+        base: format!("http://{addr}/public-api"),
+    }
+}
+
+pub fn create_key(db: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["keys", "create", "--tenant", "acme", "--database-url", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+pub struct Api {
+    pub http: reqwest::Client,
+    pub key: String,
+}
+
+impl Api {
+    pub async fn post(&self, base: &str, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    pub async fn get(&self, base: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn wait_backfill(
+        &self,
+        base: &str,
+        id: &str,
+        limit: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let b = self.get(base, &format!("/backfills/{id}")).await["data"].clone();
+            if f(&b) {
+                return b;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out waiting; backfill is {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub async fn setup(
+    db: &str,
+    server: &Server,
+    url: &str,
+    n: usize,
+    max_in_flight: i64,
+) -> (Api, String) {
+    let api = Api {
+        http: reqwest::Client::new(),
+        key: create_key(db),
+    };
+    let wf = api
+        .post(&server.base, "/agents", json!({"name": "Hook", "executor": {"type": "webhook", "url": url, "secret": "whsec_0123456789abcdef"}}))
+        .await["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let ids: Vec<String> = (0..n).map(|i| format!("T{i:05}")).collect();
+    let b = api
+        .post(&server.base, "/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ids}, "max_in_flight": max_in_flight}))
+        .await;
+    (
+        api,
+        b["data"]["backfill"]["id"].as_str().unwrap().to_owned(),
+    )
+}
