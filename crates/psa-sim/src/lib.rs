@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the PSA simulator is being written.
