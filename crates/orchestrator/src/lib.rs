@@ -65,24 +65,40 @@ impl Default for OrchestratorConfig {
     }
 }
 
-/// A page of a snapshot: `(entity id, entity number)` in order.
-pub type SnapshotPage = Vec<(String, Option<String>)>;
+/// The next part of a snapshot: `(entity id, entity number)` in order, where enumeration
+/// resumes after them, and whether the snapshot is complete.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourcePage {
+    pub items: Vec<(String, Option<String>)>,
+    pub checkpoint: Option<serde_json::Value>,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// Try again on a later tick (the PSA throttles or is briefly unavailable): slow down,
+    /// never fail entities.
+    Retry(String),
+    /// Enumeration cannot succeed (bad credentials, a query the PSA refuses, retries
+    /// exhausted): the backfill ends FAILED with this error.
+    Fatal(String),
+}
 
 /// Where the entities of a backfill whose snapshot is not complete come from (the PSA
 /// connectors). A backfill over an explicit id list is snapshotted at create and never asks.
 #[async_trait::async_trait]
 pub trait EntitySource: Send + Sync + 'static {
-    /// The next entities of the snapshot, and whether the snapshot is complete after them.
-    async fn next_page(&self, backfill: &Backfill) -> Result<(SnapshotPage, bool), String>;
+    /// The next page of the snapshot, resuming from `backfill.snapshot_checkpoint`.
+    async fn next_page(&self, backfill: &Backfill) -> Result<SourcePage, SourceError>;
 }
 
-/// The source used until the PSA connectors exist: it fails the backfill with a clear error.
+/// A source for processes without PSA access: it fails the backfill with a clear error.
 pub struct NoPsaSource;
 
 #[async_trait::async_trait]
 impl EntitySource for NoPsaSource {
-    async fn next_page(&self, _: &Backfill) -> Result<(SnapshotPage, bool), String> {
-        Err("PSA enumeration is not available in this build: only backfills over entity_ids can run".into())
+    async fn next_page(&self, _: &Backfill) -> Result<SourcePage, SourceError> {
+        Err(SourceError::Fatal("PSA enumeration is not available in this process".into()))
     }
 }
 
@@ -212,10 +228,15 @@ impl Orchestrator {
         let now = i.clock.now();
         if !b.snapshot_complete {
             match i.source.next_page(b).await {
-                Ok((items, complete)) => {
-                    i.store.append_items(&b.id, &items, complete, now).await?;
+                Ok(p) => {
+                    i.store
+                        .append_items(&b.id, &p.items, p.checkpoint.as_ref(), p.complete, now)
+                        .await?;
                 }
-                Err(e) => {
+                Err(SourceError::Retry(e)) => {
+                    tracing::warn!(backfill = %b.id, error = %e, "snapshot page deferred");
+                }
+                Err(SourceError::Fatal(e)) => {
                     tracing::warn!(backfill = %b.id, error = %e, "snapshot failed");
                     i.store.fail_backfill(&b.id, &e, now).await?;
                     return Ok((0, 0));

@@ -267,11 +267,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         backfill_id: &str,
     ) -> Result<Vec<(i64, String, Option<String>)>>;
-    /// Adds entities to a backfill's snapshot (in order); `complete` marks the snapshot final.
+    /// Adds entities to a backfill's snapshot (in order) and records where enumeration resumes,
+    /// in one transaction; `complete` marks the snapshot final.
     async fn append_items(
         &self,
         backfill_id: &str,
         items: &[(String, Option<String>)],
+        checkpoint: Option<&Value>,
         complete: bool,
         now: Timestamp,
     ) -> Result<()>;

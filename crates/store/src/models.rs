@@ -118,6 +118,8 @@ pub struct Backfill {
     pub total_estimated: Option<i64>,
     pub total_items: i64,
     pub snapshot_complete: bool,
+    /// Where enumeration of the snapshot resumes (connector-defined, e.g. `{"last_id": 1234}`).
+    pub snapshot_checkpoint: Option<Value>,
     pub pending_count: i64,
     pub in_flight_count: i64,
     pub succeeded_count: i64,

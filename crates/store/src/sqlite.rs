@@ -71,6 +71,11 @@ fn map_backfill(r: &SqliteRow) -> Result<Backfill> {
         total_estimated: r.try_get("total_estimated")?,
         total_items: r.try_get("total_items")?,
         snapshot_complete: r.try_get("snapshot_complete")?,
+        snapshot_checkpoint: r
+            .try_get::<Option<String>, _>("snapshot_checkpoint")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| StoreError::Db(e.into()))?,
         pending_count: r.try_get("pending_count")?,
         in_flight_count: r.try_get("in_flight_count")?,
         succeeded_count: r.try_get("succeeded_count")?,
@@ -1320,6 +1325,7 @@ impl Store for SqliteStore {
         &self,
         backfill_id: &str,
         items: &[(String, Option<String>)],
+        checkpoint: Option<&Value>,
         complete: bool,
         now: Timestamp,
     ) -> Result<()> {
@@ -1332,10 +1338,12 @@ impl Store for SqliteStore {
         insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
         let n = items.len() as i64;
         sqlx::query("UPDATE backfills SET total_items = total_items + ?, pending_count = pending_count + ?, snapshot_complete = ?, \
+                     snapshot_checkpoint = COALESCE(?, snapshot_checkpoint), \
                      total_estimated = CASE WHEN ? THEN total_items + ? ELSE total_estimated END, updated_at = ? WHERE id = ?")
             .bind(n)
             .bind(n)
             .bind(complete)
+            .bind(checkpoint.map(|c| c.to_string()))
             .bind(complete)
             .bind(n)
             .bind(now_ms)
