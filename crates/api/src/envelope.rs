@@ -19,7 +19,7 @@ pub struct Pagination {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuccessMeta {
-    #[schema(required = false)]
+    #[schema(required = false, value_type = Pagination)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
     #[schema(value_type = String, format = "uuid")]

@@ -46,6 +46,8 @@ pub struct ApiConfig {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     pub entra: Option<EntraConfig>,
+    /// Retry and throttling policy of PSA reads (verify and create count with the connector).
+    pub psa_policy: neo_psa::http::HttpPolicy,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +58,7 @@ impl Default for ApiConfig {
             verify_soft_limit: 1000,
             max_body_bytes: 4 * 1024 * 1024,
             entra: None,
+            psa_policy: neo_psa::http::HttpPolicy::default(),
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct AppState {
     pub cfg: Arc<ApiConfig>,
     pub openapi_json: Arc<String>,
     pub metrics: PrometheusHandle,
+    /// Shared HTTP client of the PSA connectors.
+    pub psa_http: reqwest::Client,
     /// Notified on every change the orchestrator should react to at once (signals, creates).
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -95,6 +100,7 @@ impl AppState {
             cfg: Arc::new(cfg),
             openapi_json: Arc::new(openapi::document_json()),
             metrics: metrics_handle(),
+            psa_http: reqwest::Client::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
         })
     }

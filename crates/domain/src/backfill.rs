@@ -3,8 +3,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// `$s` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
+// invisible group, which utoipa's `ToSchema` does not read in `#[serde(rename = ...)]` (the
+// OpenAPI enum then showed the Rust variant names instead of the wire values).
 macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:tt),+ $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         $(#[$m])*
         pub enum $name {

@@ -544,8 +544,9 @@ impl Parser<'_> {
                 if span.is_negative() || span.is_zero() {
                     return Err(err(path, "$ago takes a positive duration"));
                 }
-                self.now
-                    .to_zoned(jiff::tz::TimeZone::UTC)
+                // Whole seconds: the stored spec shows `YYYY-MM-DDTHH:MM:SSZ`, and a PSA compiles it exactly.
+                let now = jiff::Timestamp::from_second(self.now.as_second()).unwrap_or(self.now);
+                now.to_zoned(jiff::tz::TimeZone::UTC)
                     .checked_sub(span)
                     .map(|z| z.timestamp())
                     .map_err(|_| err(path, "$ago reaches before the supported range"))

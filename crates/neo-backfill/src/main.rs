@@ -12,6 +12,8 @@ use neo_api::{ApiConfig, AppState};
 use neo_domain::clock::{rfc3339, Clock, SystemClock};
 use neo_store::Store;
 
+mod demo;
+
 const DEFAULT_DB: &str = "sqlite://./neo-backfill.db";
 
 #[derive(Parser, Debug)]
@@ -147,6 +149,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Everything in one command: a PSA simulator, the service, a demo tenant, workflow and
+    /// backfill, with progress in the terminal.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,6 +219,10 @@ fn init_logs(to_stdout: bool) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("NEO_LOG").is_none() {
+        // The demo's terminal is for its progress; logs only for warnings.
+        std::env::set_var("NEO_LOG", "warn");
+    }
     init_logs(matches!(
         cli.command,
         Command::Serve(_) | Command::Worker(_)
@@ -222,6 +231,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve(a, clock).await,
         Command::Worker(a) => worker(a, clock).await,
+        Command::Demo(a) => demo::run(a).await,
         Command::Migrate(db) => {
             neo_store::connect(&db.database_url).await?;
             println!("database at {} is migrated", db.database_url);
@@ -364,32 +374,75 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         verify_soft_limit: a.verify_soft_limit,
         max_body_bytes: a.max_body_bytes,
         entra,
+        ..Default::default()
     };
-    let orch_cfg = a.orchestrator.config()?;
-    let state = AppState::new(store.clone(), clock.clone(), cfg).await?;
-    let orchestrator = neo_orchestrator::Orchestrator::new(store, clock, orch_cfg);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let orch_task = tokio::spawn(orchestrator.run(state.wake.clone(), stop_rx));
-    let app = neo_api::router(state);
-    let listener = tokio::net::TcpListener::bind(a.listen)
-        .await
-        .with_context(|| format!("binding {}", a.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(addr = %addr, database = %redact_url(&a.db.database_url), "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    let _ = stop_tx.send(true);
-    let _ = orch_task.await;
-    tracing::info!("stopped");
-    Ok(())
+    let service = Service::start(store, clock, cfg, a.orchestrator.config()?, a.listen).await?;
+    tracing::info!(addr = %service.addr, database = %redact_url(&a.db.database_url), "listening");
+    service.run_until(shutdown_signal()).await
+}
+
+/// The HTTP API and the orchestrator on one store: what `serve` and `demo` run.
+pub struct Service {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+    orchestrator: neo_orchestrator::Orchestrator,
+}
+
+impl Service {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cfg: ApiConfig,
+        orch_cfg: neo_orchestrator::OrchestratorConfig,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let source = Arc::new(neo_psa::source::PsaSource::new(
+            store.clone(),
+            cfg.psa_policy.clone(),
+        ));
+        let state = AppState::new(store.clone(), clock.clone(), cfg).await?;
+        let orchestrator =
+            neo_orchestrator::Orchestrator::with_source(store, clock, orch_cfg, source);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        Ok(Self {
+            addr: listener.local_addr()?,
+            state,
+            listener,
+            orchestrator,
+        })
+    }
+
+    /// Serves until `stop` resolves, then stops the orchestrator gracefully.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let orch_task = tokio::spawn(self.orchestrator.run(self.state.wake.clone(), stop_rx));
+        let app = neo_api::router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop)
+            .await?;
+        let _ = stop_tx.send(true);
+        let _ = orch_task.await;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }
 
 async fn worker(a: WorkerArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
         .await
         .with_context(|| format!("opening {}", a.db.database_url))?;
-    let orchestrator = neo_orchestrator::Orchestrator::new(store, clock, a.orchestrator.config()?);
+    let source = Arc::new(neo_psa::source::PsaSource::new(
+        store.clone(),
+        neo_psa::http::HttpPolicy::default(),
+    ));
+    let orchestrator =
+        neo_orchestrator::Orchestrator::with_source(store, clock, a.orchestrator.config()?, source);
     tracing::info!(worker = orchestrator.worker_id(), database = %redact_url(&a.db.database_url), "worker started");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(orchestrator.run(Arc::new(tokio::sync::Notify::new()), stop_rx));
@@ -407,7 +460,7 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

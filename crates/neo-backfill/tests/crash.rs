@@ -20,6 +20,8 @@ struct Log {
     /// entity id → idempotency keys of every delivery
     deliveries: Mutex<HashMap<String, Vec<String>>>,
     total: AtomicUsize,
+    current: AtomicUsize,
+    max: AtomicUsize,
 }
 
 async fn hook(
@@ -36,8 +38,11 @@ async fn hook(
         .entry(entity)
         .or_default()
         .push(key);
+    let now = log.current.fetch_add(1, Ordering::SeqCst) + 1;
+    log.max.fetch_max(now, Ordering::SeqCst);
     log.total.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(latency)).await;
+    log.current.fetch_sub(1, Ordering::SeqCst);
     axum::Json(json!({"status": "succeeded"}))
 }
 
@@ -179,5 +184,35 @@ async fn sigterm_lets_in_flight_executions_finish_and_releases_leases() {
     assert!(
         deliveries.values().all(|k| k.len() == 1),
         "a graceful stop redelivers nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_shares_the_work_and_the_cap_holds_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("neo.db").display());
+    let (log, url) = receiver(20).await;
+    let server = serve(&db, &[]);
+    let mut worker = Command::new(common::BIN)
+        .args(["worker", "--database-url", &db])
+        .env("NEO_POLL_INTERVAL_MS", "20")
+        .env("NEO_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (api, id) = setup(&db, &server, &url, 300, 6).await;
+    let done = api
+        .wait_backfill(&server.base, &id, Duration::from_secs(60), |b| {
+            b["state"] == "COMPLETED"
+        })
+        .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert_eq!(done["succeeded_count"], 300);
+    assert_eq!(log.deliveries.lock().unwrap().len(), 300);
+    assert!(
+        log.max.load(Ordering::SeqCst) <= 6,
+        "max_in_flight holds across serve and worker: {}",
+        log.max.load(Ordering::SeqCst)
     );
 }

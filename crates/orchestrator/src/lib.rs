@@ -98,7 +98,9 @@ pub struct NoPsaSource;
 #[async_trait::async_trait]
 impl EntitySource for NoPsaSource {
     async fn next_page(&self, _: &Backfill) -> Result<SourcePage, SourceError> {
-        Err(SourceError::Fatal("PSA enumeration is not available in this process".into()))
+        Err(SourceError::Fatal(
+            "PSA enumeration is not available in this process".into(),
+        ))
     }
 }
 

@@ -788,16 +788,27 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
     struct Pages(Mutex<Vec<Page>>);
     #[async_trait::async_trait]
     impl neo_orchestrator::EntitySource for Pages {
-        async fn next_page(&self, b: &Backfill) -> Result<neo_orchestrator::SourcePage, neo_orchestrator::SourceError> {
+        async fn next_page(
+            &self,
+            b: &Backfill,
+        ) -> Result<neo_orchestrator::SourcePage, neo_orchestrator::SourceError> {
             let mut p = self.0.lock().unwrap();
             if p.is_empty() {
                 return Err(neo_orchestrator::SourceError::Fatal("PSA said no".into()));
             }
             let page = p.remove(0);
             // The checkpoint of the previous page is handed back.
-            let expect = if p.is_empty() { Some(json!({"page": 1})) } else { None };
+            let expect = if p.is_empty() {
+                Some(json!({"page": 1}))
+            } else {
+                None
+            };
             assert_eq!(b.snapshot_checkpoint, expect);
-            Ok(neo_orchestrator::SourcePage { items: page, checkpoint: Some(json!({"page": 1})), complete: p.is_empty() })
+            Ok(neo_orchestrator::SourcePage {
+                items: page,
+                checkpoint: Some(json!({"page": 1})),
+                complete: p.is_empty(),
+            })
         }
     }
     let e = env().await;

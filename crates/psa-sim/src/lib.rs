@@ -1,1 +1,225 @@
-//! PLACEHOLDER: the PSA simulator is being written.
+//! A loopback PSA simulator speaking the ConnectWise PSA and Autotask REST wire formats (see
+//! `/work/shared/spec/PSA.md` §7), for integration tests and the demo.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sim = psa_sim::spawn(psa_sim::SimConfig::default()).await?;
+//! // ConnectWise: {base}/v4_6_release/apis/3.0/service/tickets …   Autotask: {base}/ATServicesRest/V1.0/Tickets/query …
+//! sim.inject(psa_sim::Fault::status(429).retry_after("1").path_prefix("/v4_6_release"));
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`data`] (seeded data set and the two JSON views), `cw` + `cw_conditions` (ConnectWise), `autotask` +
+//! `at_filter` (Autotask), `admin` (`/__sim/…`), `server` (listener, request log and fault middleware).
+
+mod admin;
+mod at_filter;
+mod autotask;
+mod config;
+mod cw;
+mod cw_conditions;
+pub mod data;
+mod eval;
+mod faults;
+mod http_util;
+mod server;
+mod state;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use autotask::REST_ROOT as AT_REST_ROOT;
+pub use config::{EmptyLink, Limits, RateLimit, SimConfig, ThreadLimitMode};
+pub use cw::{API_PREFIX as CW_API_PREFIX, API_VERSION as CW_API_VERSION, CODEBASE as CW_CODEBASE};
+pub use cw_conditions::BAD_LITERAL_MESSAGE as CW_BAD_LITERAL_MESSAGE;
+pub use data::{at_json, cw_json, Board, Company, Dataset, Member, Priority, Status, Ticket};
+pub use faults::{Fault, FaultState};
+pub use state::{LoggedRequest, Stats};
+
+use server::{ConnMeta, SimListener};
+use state::{lock, SimState};
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts a simulator on `127.0.0.1:0`.
+pub async fn spawn(cfg: SimConfig) -> anyhow::Result<SimHandle> {
+    spawn_on(cfg, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await
+}
+
+/// Starts a simulator on `addr`.
+pub async fn spawn_on(cfg: SimConfig, addr: SocketAddr) -> anyhow::Result<SimHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let host = if local.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        local.ip()
+    };
+    let base_url = format!("http://{}", SocketAddr::new(host, local.port()));
+    let state = Arc::new(SimState::new(cfg, base_url.clone()));
+    let app = server::app(state.clone()).into_make_service_with_connect_info::<ConnMeta>();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(SimListener(listener), app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%base_url, "psa-sim listening");
+    Ok(SimHandle {
+        base_url,
+        addr: local,
+        state,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
+impl SimHandle {
+    /// The configuration the simulator was started with (credentials included).
+    pub fn config(&self) -> &SimConfig {
+        &self.state.cfg
+    }
+
+    /// `{base}/v4_6_release/apis/3.0`.
+    pub fn cw_api_url(&self) -> String {
+        format!("{}{}", self.base_url, cw::API_PREFIX)
+    }
+
+    /// `{base}/ATServicesRest/V1.0` (what zoneInformation's `url` plus `V1.0` gives).
+    pub fn at_api_url(&self) -> String {
+        format!("{}{}V1.0", self.base_url, autotask::REST_ROOT)
+    }
+
+    /// The `Authorization` header value for the configured ConnectWise credentials.
+    pub fn cw_authorization(&self) -> String {
+        use base64::Engine;
+        let cfg = &self.state.cfg;
+        let raw = format!(
+            "{}+{}:{}",
+            cfg.cw_company, cfg.cw_public_key, cfg.cw_private_key
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+
+    /// The seeded tickets, ordered by id.
+    pub fn tickets(&self) -> Vec<Ticket> {
+        self.state.data().tickets.clone()
+    }
+
+    /// The whole data set (boards, statuses, priorities, companies, members, tickets).
+    pub fn dataset(&self) -> Arc<Dataset> {
+        self.state.data()
+    }
+
+    /// The ticket as ConnectWise returns it.
+    pub fn cw_json(t: &Ticket) -> serde_json::Value {
+        data::cw_json(t)
+    }
+
+    /// The ticket as Autotask returns it.
+    pub fn at_json(t: &Ticket) -> serde_json::Value {
+        data::at_json(t)
+    }
+
+    /// The request log (admin requests excluded), oldest first.
+    pub async fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.state.log).entries.iter().cloned().collect()
+    }
+
+    /// Empties the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.state.log).entries.clear();
+    }
+
+    /// Installs a fault (as `POST /__sim/faults` does) and returns its id.
+    ///
+    /// # Panics
+    /// When the fault is contradictory (see [`Fault::validate`]); use [`SimHandle::try_inject`] to get the error.
+    pub fn inject(&self, fault: Fault) -> u64 {
+        match self.try_inject(fault) {
+            Ok(id) => id,
+            Err(e) => panic!("invalid fault: {e}"),
+        }
+    }
+
+    /// Installs a fault after validating it.
+    pub fn try_inject(&self, fault: Fault) -> Result<u64, String> {
+        fault.validate()?;
+        Ok(self.state.inject(fault))
+    }
+
+    /// The installed faults with their counters.
+    pub fn faults(&self) -> Vec<FaultState> {
+        lock(&self.state.faults).0.active.clone()
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.state.faults).0.clear();
+    }
+
+    /// The current limits.
+    pub fn limits(&self) -> Limits {
+        self.state.limits()
+    }
+
+    /// Replaces the limits (and resets the throttle buckets and thread slots).
+    pub fn set_limits(&self, limits: Limits) {
+        self.state.set_limits(limits);
+    }
+
+    /// Moves the virtual clock forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.clock.advance(by);
+    }
+
+    /// Counters, as `GET /__sim/stats` reports them.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// Back to the initial state: log, faults, limits, throttle counters. The data set is kept.
+    pub fn reset(&self) {
+        self.state.reset(None, None);
+    }
+
+    /// Stops the server and waits for it (in-flight connections get a graceful close).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,16 +1,22 @@
 //! PSA connectors and the `filter_spec` compiler (SPEC §5, PSA.md §6).
 //!
 //! `compile` turns a validated filter tree into a PSA's native query plus a *residual*: the
-//! part of the tree the PSA cannot express, evaluated locally on fetched rows. Connectors
-//! count and enumerate by ascending id with a resumable checkpoint.
+//! part of the tree the PSA cannot express, evaluated locally on fetched rows. The connectors
+//! (`connectwise`, `autotask`, behind [`client::PsaClient`]) count and enumerate by ascending
+//! id; [`source::PsaSource`] feeds the orchestrator one page at a time from a persisted
+//! checkpoint.
 
+pub mod autotask;
+pub mod client;
 pub mod compile;
+pub mod connectwise;
+pub mod http;
+pub mod source;
 
 use serde::{Deserialize, Serialize};
 
 /// The PSA systems neo-backfill connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Psa {
     #[serde(rename = "connectwise")]
     ConnectWise,

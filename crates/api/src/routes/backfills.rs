@@ -127,8 +127,15 @@ async fn create_inner(
             (Some(ids), Some(n))
         }
         FilterSpec::Query { .. } => {
-            require_integration(app, p).await?;
-            (None, req.total_estimated)
+            let integration = require_integration(app, p).await?;
+            let (_, count) = psa_count(app, p, &integration, entity_type, &req.filter_spec, now)
+                .await
+                .map_err(|e| match e {
+                    PsaCheck::Invalid(e) => ApiError::validation(e),
+                    PsaCheck::Psa(e) => psa_error(e),
+                })?;
+            // The server's own count wins (an upper bound when part of the filter runs locally).
+            (None, Some(count.count as i64))
         }
     };
     let b = app
@@ -164,6 +171,80 @@ async fn create_inner(
         cost_estimate: cost,
     })
     .warnings(warnings))
+}
+
+/// Why a PSA filter could not be counted.
+enum PsaCheck {
+    /// Invalid for this PSA (an unknown native field, a wrong value type).
+    Invalid(neo_domain::FieldError),
+    Psa(neo_psa::http::PsaError),
+}
+
+/// Validates a PSA filter against the PSA's field catalogue and counts it with the connector.
+async fn psa_count(
+    app: &AppState,
+    p: &Principal,
+    integration: &neo_store::Integration,
+    entity: EntityType,
+    filter_spec: &serde_json::Value,
+    now: jiff::Timestamp,
+) -> Result<(serde_json::Value, neo_psa::client::Count), PsaCheck> {
+    let psa = neo_psa::Psa::parse(&integration.psa).ok_or_else(|| {
+        PsaCheck::Psa(neo_psa::http::PsaError::Rejected(format!(
+            "unknown PSA {}",
+            integration.psa
+        )))
+    })?;
+    let catalogue = neo_psa::compile::catalogue(psa, entity);
+    let (spec, stored) = filter::parse(filter_spec, now, catalogue).map_err(PsaCheck::Invalid)?;
+    let FilterSpec::Query { root, .. } = spec else {
+        unreachable!("called for rule-group filters only")
+    };
+    let secrets = app
+        .store
+        .integration_secrets(p.tenant_id())
+        .await
+        .map_err(|e| {
+            PsaCheck::Psa(neo_psa::http::PsaError::Unavailable(format!(
+                "database: {e}"
+            )))
+        })?
+        .unwrap_or_default();
+    let client = neo_psa::client::PsaClient::connect(
+        &integration.psa,
+        &integration.config,
+        &secrets,
+        app.psa_http.clone(),
+        app.cfg.psa_policy.clone(),
+    )
+    .await
+    .map_err(PsaCheck::Psa)?;
+    let count = client.count(entity, &root).await.map_err(PsaCheck::Psa)?;
+    Result::Ok((stored, count))
+}
+
+fn psa_error(e: neo_psa::http::PsaError) -> ApiError {
+    use neo_psa::http::PsaError as E;
+    match e {
+        E::Rejected(m) => {
+            ApiError::field("filter_spec", format!("the PSA refused the filter: {m}"))
+        }
+        E::Unavailable(m) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "psa_unavailable",
+            format!("the PSA is unavailable: {m}"),
+        ),
+        E::Auth(m) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "psa_unavailable",
+            format!("the PSA refused the integration's credentials: {m}"),
+        ),
+        E::Protocol(m) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "psa_unavailable",
+            format!("unexpected answer from the PSA: {m}"),
+        ),
+    }
 }
 
 fn already_active(e: StoreError) -> ApiError {
@@ -294,7 +375,6 @@ pub async fn verify(
     body: ApiJson<VerifyBackfillRequest>,
 ) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
     let req = body.value;
-    let _ = req.entity_type;
     let error = |message: String, field: Option<String>| {
         Ok(Ok::new(VerifyBackfillResponse {
             matching_entities: None,
@@ -304,28 +384,43 @@ pub async fn verify(
             field,
         }))
     };
-    let spec = match filter::parse(&req.filter_spec, app.clock.now(), None) {
+    let now = app.clock.now();
+    let spec = match filter::parse(&req.filter_spec, now, None) {
         Result::Ok((spec, _)) => spec,
         Err(e) => return error(format!("invalid filter: {}", e.message), Some(e.field)),
     };
-    let count = match spec {
-        FilterSpec::EntityIds(ids) => ids.len() as i64,
+    let (count, exact) = match spec {
+        FilterSpec::EntityIds(ids) => (ids.len() as i64, true),
         FilterSpec::Query { .. } => {
             let integration = require_integration(&app, &p).await?;
-            return error(
-                format!(
-                    "counting with the {} connector is not available in this build yet; use entity_ids",
-                    integration.psa
-                ),
-                None,
-            );
+            match psa_count(
+                &app,
+                &p,
+                &integration,
+                req.entity_type,
+                &req.filter_spec,
+                now,
+            )
+            .await
+            {
+                Result::Ok((_, c)) => (c.count as i64, c.exact),
+                Err(PsaCheck::Invalid(e)) => {
+                    return error(format!("invalid filter: {}", e.message), Some(e.field))
+                }
+                Err(PsaCheck::Psa(e)) => return error(format!("the PSA query failed: {e}"), None),
+            }
         }
     };
     let soft = app.cfg.verify_soft_limit;
     if count == 0 {
         return error("the filter matches no entity".into(), None);
     }
-    let (level, message, warnings) = if count > soft {
+    let (level, message, warnings) = if !exact {
+        let m = format!(
+            "at most {count} entities match: the PSA cannot evaluate the whole filter, so the count is an upper bound"
+        );
+        (VerifyLevel::Warning, m.clone(), vec![m])
+    } else if count > soft {
         let m = format!("{count} entities match, more than the soft limit of {soft}");
         (VerifyLevel::Warning, m.clone(), vec![m])
     } else {

@@ -98,14 +98,23 @@ async fn relative_datetimes_are_frozen_at_create() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
-    app.send(
-        app.client
-            .put(app.url("/public-api/integrations/connectwise"))
-            .bearer_auth(&key)
-            .json(&json!({"site_url": "https://api-na.myconnectwise.net", "company_id": "acme",
-                          "public_key": "pub", "private_key": "priv-secret-value", "client_id": "client-guid-secret"})),
-    )
-    .await;
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 500,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.config().clone();
+    let put = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/connectwise"))
+                .bearer_auth(&key)
+                .json(&json!({"site_url": sim.base_url, "company_id": c.cw_company,
+                              "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id})),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
     let r = app
         .post(
             &key,
@@ -120,8 +129,15 @@ async fn relative_datetimes_are_frozen_at_create() {
         b["filter_spec"]["conditions"]["rules"][0]["value"],
         json!({"$datetime": "2026-10-29T21:07:35Z"})
     );
-    assert_eq!(b["total_estimated"], 40);
-    assert_eq!(r.body["data"]["cost_estimate"]["total_entities"], 40);
+    // The server's own count (from the PSA) wins over the client's 40.
+    let since: jiff::Timestamp = "2026-10-29T21:07:35Z".parse().unwrap();
+    let expected = sim
+        .tickets()
+        .iter()
+        .filter(|t| t.date_entered >= since)
+        .count();
+    assert_eq!(b["total_estimated"], expected);
+    assert_eq!(r.body["data"]["cost_estimate"]["total_entities"], expected);
 }
 
 #[tokio::test]

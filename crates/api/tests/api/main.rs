@@ -9,6 +9,7 @@ mod errors;
 mod executions;
 mod isolation;
 mod meta;
+mod openapi;
 mod pagination;
 mod ratelimit;
 mod validation;

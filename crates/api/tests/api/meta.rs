@@ -97,8 +97,15 @@ async fn integration_secrets_are_write_only() {
 async fn removing_the_integration_fails_psa_backfills_only() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
-    let body =
-        json!({"username": "api@acme", "secret": "autotask-secret", "integration_code": "CODE123"});
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 200,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.config().clone();
+    let body = json!({"zone_url": format!("{}/ATServicesRest/", sim.base_url), "username": c.at_username,
+                      "secret": c.at_secret, "integration_code": c.at_integration_code});
     assert_eq!(
         app.send(
             app.client

@@ -1,0 +1,490 @@
+//! The generated OpenAPI document: a snapshot of the whole document, its component schemas
+//! against the seed contract (`tests/fixtures/seed-rerun-failed.openapi.md`, a verbatim copy of
+//! the original), and security and error responses on every operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+/// The seed contract: a Markdown page with one YAML OpenAPI block.
+const SEED_MD: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/seed-rerun-failed.openapi.md"
+));
+
+/// The schemas of the seed that ours must match.
+const CONTRACT_SCHEMAS: &[&str] = &[
+    "PublicBackfill",
+    "CreateBackfillResponse",
+    "BackfillCostEstimate",
+    "WorkflowDailyExecutionWindows",
+    "WorkflowTimeWindow",
+    "EntityType",
+    "BackfillRunState",
+    "AutonomyType",
+    "SuccessMeta",
+    "Pagination",
+    "ErrorEnvelope",
+];
+
+/// Operations without a bearer credential.
+const PUBLIC_PATHS: &[&str] = &[
+    "/public-api/health",
+    "/public-api/openapi.json",
+    "/public-api/executions/{execution_id}/complete",
+];
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "options", "head", "trace",
+];
+
+const ERROR_ENVELOPE_REF: &str = "#/components/schemas/ErrorEnvelope";
+
+fn seed() -> Value {
+    let mut block = None;
+    let mut lines = SEED_MD.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("````yaml") {
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| l.trim_end() != "````")
+                .collect();
+            assert!(block.is_none(), "the seed has one YAML block");
+            block = Some(body.join("\n"));
+        }
+    }
+    let yaml = block.expect("a ````yaml block in the seed");
+    serde_yaml::from_str(&yaml).expect("the seed's YAML parses")
+}
+
+fn ours() -> Value {
+    serde_json::from_str(&neo_api::openapi::document_json()).expect("our document is JSON")
+}
+
+#[test]
+fn openapi_document_snapshot() {
+    insta::assert_snapshot!("openapi", neo_api::openapi::document_json());
+}
+
+// ---- schema comparison ------------------------------------------------------------------
+
+/// A schema with nullability taken out: `anyOf/oneOf: [X, {type: null}]` and
+/// `type: [X, "null"]` both become `X` with `nullable`.
+struct Norm<'a> {
+    nullable: bool,
+    types: BTreeSet<String>,
+    reference: Option<String>,
+    /// The schema that carries the remaining facets (`format`, `items`, `properties`, ...).
+    node: &'a Value,
+}
+
+fn is_null_schema(s: &Value) -> bool {
+    s.get("type").and_then(Value::as_str) == Some("null")
+}
+
+fn normalise<'a>(path: &str, s: &'a Value, diffs: &mut Vec<String>) -> Norm<'a> {
+    let mut nullable = false;
+    let mut node = s;
+    for key in ["anyOf", "oneOf"] {
+        if let Some(alts) = s.get(key).and_then(Value::as_array) {
+            let (nulls, rest): (Vec<&Value>, Vec<&Value>) =
+                alts.iter().partition(|a| is_null_schema(a));
+            nullable |= !nulls.is_empty();
+            if rest.len() == 1 {
+                node = rest[0];
+            } else {
+                diffs.push(format!(
+                    "{path}: cannot compare a {key} of {} non-null alternatives: {s}",
+                    rest.len()
+                ));
+            }
+        }
+    }
+    let mut types = BTreeSet::new();
+    match node.get("type") {
+        Some(Value::String(t)) => {
+            types.insert(t.clone());
+        }
+        Some(Value::Array(ts)) => {
+            types.extend(ts.iter().filter_map(|t| t.as_str()).map(str::to_owned))
+        }
+        _ => {}
+    }
+    nullable |= types.remove("null");
+    let reference = node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned());
+    Norm {
+        nullable,
+        types,
+        reference,
+        node,
+    }
+}
+
+fn string_set(v: Option<&Value>) -> Option<BTreeSet<String>> {
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string())
+            })
+            .collect()
+    })
+}
+
+fn fmt_set(s: &BTreeSet<String>) -> String {
+    format!("{:?}", s.iter().collect::<Vec<_>>())
+}
+
+/// Compares one schema of the seed with ours; pushes one message per difference.
+fn compare_schema(path: &str, seed: &Value, ours: &Value, diffs: &mut Vec<String>) {
+    let s = normalise(path, seed, diffs);
+    let o = normalise(path, ours, diffs);
+    if s.nullable != o.nullable {
+        diffs.push(format!(
+            "{path}: nullable: seed {} vs ours {}\n    seed: {seed}\n    ours: {ours}",
+            s.nullable, o.nullable
+        ));
+    }
+    if s.types != o.types {
+        diffs.push(format!(
+            "{path}: type: seed {} vs ours {}\n    seed: {seed}\n    ours: {ours}",
+            fmt_set(&s.types),
+            fmt_set(&o.types)
+        ));
+    }
+    if s.reference != o.reference {
+        diffs.push(format!(
+            "{path}: $ref: seed {:?} vs ours {:?}\n    seed: {seed}\n    ours: {ours}",
+            s.reference, o.reference
+        ));
+    }
+    let (se, oe) = (
+        string_set(s.node.get("enum")),
+        string_set(o.node.get("enum")),
+    );
+    if se != oe {
+        let show = |e: &Option<BTreeSet<String>>| e.as_ref().map(fmt_set).unwrap_or("none".into());
+        diffs.push(format!(
+            "{path}: enum: seed {} vs ours {}",
+            show(&se),
+            show(&oe)
+        ));
+    }
+    if let Some(f) = s.node.get("format") {
+        if o.node.get("format") != Some(f) {
+            diffs.push(format!(
+                "{path}: format: seed {f} vs ours {}",
+                o.node.get("format").unwrap_or(&Value::Null)
+            ));
+        }
+    }
+    match (s.node.get("items"), o.node.get("items")) {
+        (Some(si), Some(oi)) => compare_schema(&format!("{path}[]"), si, oi, diffs),
+        (None, None) => {}
+        (si, oi) => diffs.push(format!(
+            "{path}: items: seed {} vs ours {}",
+            si.unwrap_or(&Value::Null),
+            oi.unwrap_or(&Value::Null)
+        )),
+    }
+    // `additionalProperties`, where the seed constrains it (a schema or `false`; absent or
+    // `true` allows anything). Ours may say `false` where the seed is silent: request types
+    // with `deny_unknown_fields` document that they reject unknown members.
+    match s.node.get("additionalProperties") {
+        None | Some(Value::Bool(true)) => {}
+        Some(sa) => match o.node.get("additionalProperties") {
+            Some(oa) if sa.is_object() && oa.is_object() => {
+                compare_schema(&format!("{path}{{*}}"), sa, oa, diffs)
+            }
+            Some(oa) if oa == sa => {}
+            oa => diffs.push(format!(
+                "{path}: additionalProperties: seed {sa} vs ours {}",
+                oa.unwrap_or(&Value::Bool(true))
+            )),
+        },
+    }
+    if s.node.get("properties").is_some() {
+        compare_object(path, s.node, o.node, diffs);
+    }
+}
+
+/// Compares the members of an object schema (recursing into inline objects).
+fn compare_object(path: &str, seed: &Value, ours: &Value, diffs: &mut Vec<String>) {
+    let empty = serde_json::Map::new();
+    let props = |n: &Value| {
+        n.get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+            .clone()
+    };
+    let required = |n: &Value| string_set(n.get("required")).unwrap_or_default();
+    let (sp, op) = (props(seed), props(ours));
+    let (sr, or) = (required(seed), required(ours));
+
+    for name in sp.keys().filter(|k| !op.contains_key(*k)) {
+        diffs.push(format!(
+            "{path}: property `{name}` of the seed is missing from ours"
+        ));
+    }
+    for name in op
+        .keys()
+        .filter(|k| !sp.contains_key(*k) && or.contains(*k))
+    {
+        diffs.push(format!(
+            "{path}: our extra property `{name}` is required (extras must be optional)"
+        ));
+    }
+    if sr != or {
+        let only_seed: BTreeSet<_> = sr.difference(&or).cloned().collect();
+        let only_ours: BTreeSet<_> = or.difference(&sr).cloned().collect();
+        diffs.push(format!(
+            "{path}: required differs: only in seed {}, only in ours {}",
+            fmt_set(&only_seed),
+            fmt_set(&only_ours)
+        ));
+    }
+    for (name, s) in &sp {
+        if let Some(o) = op.get(name) {
+            compare_schema(&format!("{path}.{name}"), s, o, diffs);
+        }
+    }
+}
+
+#[test]
+fn component_schemas_match_the_seed_contract() {
+    let seed = seed();
+    let ours = ours();
+    let seed_schemas = &seed["components"]["schemas"];
+    let our_schemas = &ours["components"]["schemas"];
+    let mut diffs = Vec::new();
+    for name in CONTRACT_SCHEMAS {
+        let s = seed_schemas
+            .get(*name)
+            .unwrap_or_else(|| panic!("the seed has no schema {name}"));
+        match our_schemas.get(*name) {
+            Some(o) => compare_schema(name, s, o, &mut diffs),
+            None => diffs.push(format!("{name}: missing from our components.schemas")),
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} difference(s) between the seed contract and our schemas:\n  - {}",
+        diffs.len(),
+        diffs.join("\n  - ")
+    );
+}
+
+#[test]
+fn the_comparison_sees_differences() {
+    // Equivalent nullable forms compare equal ...
+    let mut diffs = Vec::new();
+    let seed: Value =
+        serde_json::json!({"anyOf": [{"type": "string"}, {"type": "null"}], "title": "X"});
+    for ours in [
+        serde_json::json!({"type": ["string", "null"]}),
+        serde_json::json!({"oneOf": [{"type": "null"}, {"type": "string"}]}),
+    ] {
+        compare_schema("x", &seed, &ours, &mut diffs);
+    }
+    let seed_ref: Value =
+        serde_json::json!({"anyOf": [{"$ref": "#/components/schemas/A"}, {"type": "null"}]});
+    let ours_ref: Value = serde_json::json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/A", "description": "d"}]});
+    compare_schema("r", &seed_ref, &ours_ref, &mut diffs);
+    assert_eq!(diffs, Vec::<String>::new());
+
+    // ... and real differences do not.
+    let seed_obj: Value = serde_json::json!({"type": "object", "required": ["a"], "properties": {
+        "a": {"type": "string", "format": "uuid"},
+        "b": {"type": "array", "items": {"$ref": "#/components/schemas/A"}},
+        "c": {"type": "string", "enum": ["X", "Y"]},
+        "d": {"type": "integer"},
+        "t": {"type": "object", "additionalProperties": {"type": "number"}},
+        "i": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}}}}});
+    let ours_obj: Value = serde_json::json!({"type": "object", "required": ["a", "e"], "properties": {
+        "a": {"type": ["string", "null"]},
+        "b": {"type": "array", "items": {"$ref": "#/components/schemas/B"}},
+        "c": {"type": "string", "enum": ["X", "Z"]},
+        "e": {"type": "integer"},
+        "t": {"type": "object", "additionalProperties": {"type": "string"}},
+        "i": {"type": "object", "properties": {"k": {"type": "integer"}}}}});
+    compare_schema("o", &seed_obj, &ours_obj, &mut diffs);
+    let text = diffs.join("\n");
+    for expected in [
+        "o: property `d` of the seed is missing",
+        "o: our extra property `e` is required",
+        "o: required differs",
+        "o.a: nullable: seed false vs ours true",
+        "o.a: format: seed \"uuid\"",
+        "o.b[]: $ref: seed Some(\"A\") vs ours Some(\"B\")",
+        "o.c: enum",
+        "o.t{*}: type: seed [\"number\"] vs ours [\"string\"]",
+        "o.i: required differs: only in seed [\"k\"]",
+        "o.i.k: type",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+}
+
+// ---- operations ---------------------------------------------------------------------------
+
+fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for m in METHODS {
+            if let Some(op) = item.get(*m) {
+                ops.push((path.clone(), m.to_string(), op));
+            }
+        }
+    }
+    ops
+}
+
+fn has_bearer(op: &Value) -> bool {
+    op["security"]
+        .as_array()
+        .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearerAuth").is_some()))
+}
+
+#[test]
+fn every_operation_has_security_and_the_standard_error_responses() {
+    let doc = ours();
+    let ops = operations(&doc);
+    assert!(ops.len() > 10, "{} operations", ops.len());
+    let mut problems = Vec::new();
+    for (path, method, op) in &ops {
+        let public = PUBLIC_PATHS.contains(&path.as_str());
+        let at = format!("{} {path}", method.to_uppercase());
+        match op.get("security").and_then(Value::as_array) {
+            None => problems.push(format!("{at}: no `security`")),
+            Some(_) if public && has_bearer(op) => {
+                problems.push(format!("{at}: public, but requires bearerAuth"))
+            }
+            Some(reqs) if !public && reqs.as_slice() != [serde_json::json!({"bearerAuth": []})] => {
+                problems.push(format!(
+                    "{at}: security is {}, not [{{bearerAuth: []}}]",
+                    op["security"]
+                ))
+            }
+            Some(_) => {}
+        }
+        let mut codes = vec!["400", "404", "500"];
+        if !public {
+            codes.extend(["401", "429"]);
+        }
+        for code in codes {
+            let schema = &op["responses"][code]["content"]["application/json"]["schema"];
+            if schema.get("$ref").and_then(Value::as_str) != Some(ERROR_ENVELOPE_REF) {
+                problems.push(format!(
+                    "{at}: response {code} is not an ErrorEnvelope: {}",
+                    op["responses"].get(code).unwrap_or(&Value::Null)
+                ));
+            }
+        }
+        if !op["operationId"].is_string() {
+            problems.push(format!("{at}: no operationId"));
+        }
+    }
+    for p in PUBLIC_PATHS {
+        if doc["paths"].get(*p).is_none() {
+            problems.push(format!("public path {p} is not documented"));
+        }
+    }
+    let ids: BTreeMap<&str, usize> = ops.iter().fold(BTreeMap::new(), |mut m, (_, _, op)| {
+        *m.entry(op["operationId"].as_str().unwrap_or(""))
+            .or_default() += 1;
+        m
+    });
+    for (id, n) in ids.iter().filter(|(_, n)| **n > 1) {
+        problems.push(format!("operationId {id:?} is used {n} times"));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n  - {}",
+        problems.len(),
+        problems.join("\n  - ")
+    );
+}
+
+fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
+    match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .expect("a component ref");
+            &doc["components"]["schemas"][name]
+        }
+        None => s,
+    }
+}
+
+#[test]
+fn rerun_failed_operation_matches_the_seed() {
+    const PATH: &str = "/public-api/backfills/{backfill_id}/rerun-failed";
+    let doc = ours();
+    let seed = seed();
+    let op = &doc["paths"][PATH]["post"];
+    let seed_op = &seed["paths"][PATH]["post"];
+    assert!(op.is_object(), "POST {PATH} is documented");
+    assert_eq!(op["operationId"], "public_api.backfills_rerun_failed_post");
+    assert_eq!(op["operationId"], seed_op["operationId"]);
+    assert_eq!(op["security"], seed_op["security"]);
+    assert_eq!(op["tags"], seed_op["tags"]);
+
+    // The path parameter.
+    let params = op["parameters"].as_array().expect("parameters");
+    let p = params
+        .iter()
+        .find(|p| p["name"] == "backfill_id")
+        .expect("a backfill_id parameter");
+    assert_eq!(p["in"], "path");
+    assert_eq!(p["required"], true);
+    assert_eq!(p["schema"]["type"], "string");
+
+    // Every response code of the seed, errors as ErrorEnvelope.
+    let seed_codes: BTreeSet<&String> = seed_op["responses"].as_object().unwrap().keys().collect();
+    let our_codes: BTreeSet<&String> = op["responses"].as_object().unwrap().keys().collect();
+    let missing: Vec<_> = seed_codes.difference(&our_codes).collect();
+    assert!(
+        missing.is_empty(),
+        "responses missing from ours: {missing:?}"
+    );
+    for code in seed_codes.iter().filter(|c| c.as_str() != "201") {
+        assert_eq!(
+            op["responses"][code.as_str()]["content"]["application/json"]["schema"]["$ref"],
+            ERROR_ENVELOPE_REF,
+            "response {code}"
+        );
+    }
+
+    // 201: {data: CreateBackfillResponse, meta: SuccessMeta}.
+    let created = resolve(
+        &doc,
+        &op["responses"]["201"]["content"]["application/json"]["schema"],
+    );
+    assert!(
+        created.is_object(),
+        "201 has a JSON schema: {}",
+        op["responses"]["201"]
+    );
+    let required = string_set(created.get("required")).unwrap_or_default();
+    assert!(
+        required.contains("data") && required.contains("meta"),
+        "{created}"
+    );
+    assert_eq!(
+        created["properties"]["meta"]["$ref"],
+        "#/components/schemas/SuccessMeta"
+    );
+    let mut diffs = Vec::new();
+    compare_schema(
+        "201.data",
+        &seed["components"]["schemas"]["CreateBackfillResponse"],
+        resolve(&doc, &created["properties"]["data"]),
+        &mut diffs,
+    );
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}

@@ -1,0 +1,479 @@
+//! The Autotask query filter (PSA.md §2.4): parsing and validation of `{"filter":[…]}` nodes, and evaluation over
+//! the Autotask JSON rows.
+//!
+//! All 13 operators (`eq noteq gt gte lt lte beginsWith endsWith contains exist notExist in notIn`) and nested
+//! `and`/`or` groups with `items`. Field names, operator names and object keys are case-insensitive. Values are
+//! typed by the field (strict booleans, ISO-8601 datetimes). `udf:true` conditions look into `userDefinedFields[]`,
+//! one user-defined field per query. A comparison against a null column is false (`exist`/`notExist` excepted).
+
+use std::cmp::Ordering;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use crate::eval::{cmp_ci, parse_datetime, scalar_text};
+
+/// The type of an Autotask ticket field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AtType {
+    Int,
+    Text,
+    Datetime,
+    Bool,
+}
+
+/// Queryable ticket fields (canonical spelling, type).
+pub(crate) const TICKET_FIELDS: &[(&str, AtType)] = &[
+    ("id", AtType::Int),
+    ("ticketNumber", AtType::Text),
+    ("title", AtType::Text),
+    ("status", AtType::Int),
+    ("priority", AtType::Int),
+    ("queueID", AtType::Int),
+    ("companyID", AtType::Int),
+    ("assignedResourceID", AtType::Int),
+    ("createDate", AtType::Datetime),
+    ("lastActivityDate", AtType::Datetime),
+    ("completedDate", AtType::Datetime),
+    ("serviceLevelAgreementHasBeenMet", AtType::Bool),
+];
+
+/// Ticket fields that exist but cannot be queried (PSA.md §2.4).
+const NON_QUERYABLE: [&str; 2] = ["creatorType", "lastActivityPersonType"];
+
+/// The names of the ticket's user-defined fields.
+pub(crate) const TICKET_UDFS: &[&str] = &[crate::data::REGION_CAPTION];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtOp {
+    Eq,
+    NotEq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    BeginsWith,
+    EndsWith,
+    Contains,
+    Exist,
+    NotExist,
+    In,
+    NotIn,
+}
+
+impl AtOp {
+    fn parse(s: &str) -> Option<AtOp> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "eq" => AtOp::Eq,
+            "noteq" => AtOp::NotEq,
+            "gt" => AtOp::Gt,
+            "gte" => AtOp::Gte,
+            "lt" => AtOp::Lt,
+            "lte" => AtOp::Lte,
+            "beginswith" => AtOp::BeginsWith,
+            "endswith" => AtOp::EndsWith,
+            "contains" => AtOp::Contains,
+            "exist" => AtOp::Exist,
+            "notexist" => AtOp::NotExist,
+            "in" => AtOp::In,
+            "notin" => AtOp::NotIn,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Scalar {
+    Num(f64),
+    Text(String),
+    Time(Timestamp),
+    Bool(bool),
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Field(&'static str),
+    Udf(String),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Cond {
+    op: AtOp,
+    target: Target,
+    values: Vec<Scalar>,
+}
+
+/// A parsed filter tree. The top-level array is an implicit AND.
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Cond(Cond),
+}
+
+/// Resolves a field name (any case) to its canonical spelling and type.
+pub(crate) fn resolve_field(name: &str) -> Option<(&'static str, AtType)> {
+    TICKET_FIELDS
+        .iter()
+        .find(|(f, _)| f.eq_ignore_ascii_case(name))
+        .copied()
+}
+
+/// Looks up `key` in a JSON object ignoring case.
+pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+struct Ctx {
+    /// Distinct user-defined field names queried (lower-cased).
+    udfs: Vec<String>,
+    /// The first UDF name that the entity does not have.
+    unknown_udf: Option<String>,
+    or_items: usize,
+}
+
+/// Parses the `filter` array. Errors are the text of Autotask's `{"errors":[…]}`.
+pub(crate) fn parse_filter(filter: &Value, max_or: usize) -> Result<Node, String> {
+    let items = filter
+        .as_array()
+        .ok_or_else(|| "The filter must be an array of conditions.".to_string())?;
+    if items.is_empty() {
+        return Err("A query requires at least one filter condition.".into());
+    }
+    let mut ctx = Ctx {
+        udfs: Vec::new(),
+        unknown_udf: None,
+        or_items: 0,
+    };
+    let nodes = items
+        .iter()
+        .map(|n| parse_node(n, &mut ctx, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ctx.udfs.len() > 1 {
+        return Err("You can only query by one user-defined field at a time.".into());
+    }
+    if let Some(name) = ctx.unknown_udf {
+        return Err(format!(
+            "'{name}' is not a user-defined field of the Ticket entity."
+        ));
+    }
+    if ctx.or_items > max_or {
+        return Err(format!(
+            "Queries are limited to {max_or} or fewer 'OR' conditions (this query has {}).",
+            ctx.or_items
+        ));
+    }
+    Ok(Node::And(nodes))
+}
+
+fn parse_node(node: &Value, ctx: &mut Ctx, depth: usize) -> Result<Node, String> {
+    if depth > 32 {
+        return Err("The filter is nested too deeply.".into());
+    }
+    let obj = node
+        .as_object()
+        .ok_or_else(|| format!("Each filter item must be an object, not {node}."))?;
+    let op_text = get_ci(obj, "op")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("Filter item {node} has no 'op'."))?;
+    if op_text.eq_ignore_ascii_case("and") || op_text.eq_ignore_ascii_case("or") {
+        let items = get_ci(obj, "items")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("The '{op_text}' group needs a non-empty 'items' array."))?;
+        let children = items
+            .iter()
+            .map(|n| parse_node(n, ctx, depth + 1))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(if op_text.eq_ignore_ascii_case("or") {
+            ctx.or_items += children.len();
+            Node::Or(children)
+        } else {
+            Node::And(children)
+        });
+    }
+    let op = AtOp::parse(op_text)
+        .ok_or_else(|| format!("'{op_text}' is not a valid filter operator."))?;
+    let field = get_ci(obj, "field")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("Filter item {node} has no 'field'."))?;
+    let udf = match get_ci(obj, "udf") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(format!("'udf' must be true or false, not {other}.")),
+    };
+    let (target, ty) = if udf {
+        let key = field.to_lowercase();
+        if !ctx.udfs.contains(&key) {
+            ctx.udfs.push(key);
+        }
+        let name = match TICKET_UDFS.iter().find(|u| u.eq_ignore_ascii_case(field)) {
+            Some(name) => name.to_string(),
+            None => {
+                ctx.unknown_udf.get_or_insert_with(|| field.to_string());
+                field.to_string()
+            }
+        };
+        (Target::Udf(name), AtType::Text)
+    } else {
+        if NON_QUERYABLE.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+            return Err(format!("The field '{field}' cannot be queried."));
+        }
+        let (canonical, ty) = resolve_field(field)
+            .ok_or_else(|| format!("Unable to find the field '{field}' in the Ticket entity."))?;
+        (Target::Field(canonical), ty)
+    };
+
+    match op {
+        AtOp::Gt | AtOp::Gte | AtOp::Lt | AtOp::Lte if ty == AtType::Bool => {
+            return Err(format!(
+                "The operator '{op_text}' cannot be used with the boolean field '{field}'."
+            ));
+        }
+        AtOp::BeginsWith | AtOp::EndsWith | AtOp::Contains if ty != AtType::Text => {
+            return Err(format!(
+                "The operator '{op_text}' can only be used with string fields, not '{field}'."
+            ));
+        }
+        _ => {}
+    }
+
+    let value = get_ci(obj, "value");
+    let values = match op {
+        AtOp::Exist | AtOp::NotExist => Vec::new(),
+        AtOp::In | AtOp::NotIn => {
+            let list = value
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| {
+                    format!("The operator '{op_text}' needs a non-empty array value for '{field}'.")
+                })?;
+            list.iter()
+                .map(|v| typed(v, ty, field))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        _ => {
+            let v = value
+                .ok_or_else(|| format!("The operator '{op_text}' needs a value for '{field}'."))?;
+            vec![typed(v, ty, field)?]
+        }
+    };
+    Ok(Node::Cond(Cond { op, target, values }))
+}
+
+/// Converts a filter value to the field's type, as Autotask validates it.
+fn typed(v: &Value, ty: AtType, field: &str) -> Result<Scalar, String> {
+    let invalid = || format!("The value {v} is not valid for the field '{field}'.");
+    match (ty, v) {
+        (_, Value::Null) => Err(format!(
+            "A null value is not valid for '{field}'; use the exist or notExist operator."
+        )),
+        (AtType::Bool, Value::Bool(b)) => Ok(Scalar::Bool(*b)),
+        (AtType::Bool, _) => Err(format!(
+            "The value {v} is not valid for the boolean field '{field}'; use true or false."
+        )),
+        (AtType::Int, Value::Number(n)) => n.as_f64().map(Scalar::Num).ok_or_else(invalid),
+        (AtType::Int, Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(Scalar::Num)
+            .map_err(|_| invalid()),
+        (AtType::Datetime, Value::String(s)) => {
+            parse_datetime(s).map(Scalar::Time).ok_or_else(invalid)
+        }
+        (AtType::Text, v) => scalar_text(v).map(Scalar::Text).ok_or_else(invalid),
+        _ => Err(invalid()),
+    }
+}
+
+impl Node {
+    /// Whether the Autotask row satisfies the filter.
+    pub(crate) fn matches(&self, row: &Value) -> bool {
+        match self {
+            Node::And(items) => items.iter().all(|n| n.matches(row)),
+            Node::Or(items) => items.iter().any(|n| n.matches(row)),
+            Node::Cond(c) => c.matches(row),
+        }
+    }
+}
+
+impl Cond {
+    fn column<'a>(&self, row: &'a Value) -> &'a Value {
+        match &self.target {
+            Target::Field(f) => row.get(*f).unwrap_or(&Value::Null),
+            Target::Udf(name) => row
+                .get("userDefinedFields")
+                .and_then(Value::as_array)
+                .and_then(|udfs| {
+                    udfs.iter().find(|u| {
+                        u.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+                    })
+                })
+                .and_then(|u| u.get("value"))
+                .unwrap_or(&Value::Null),
+        }
+    }
+
+    fn matches(&self, row: &Value) -> bool {
+        let v = self.column(row);
+        let present = !(v.is_null() || v.as_str().is_some_and(str::is_empty));
+        match self.op {
+            AtOp::Exist => return present,
+            AtOp::NotExist => return !present,
+            _ if v.is_null() => return false,
+            _ => {}
+        }
+        let first = self.values.first();
+        let ord = |s: &Scalar| compare(v, s);
+        match self.op {
+            AtOp::Eq => first.and_then(ord) == Some(Ordering::Equal),
+            AtOp::NotEq => first.and_then(ord).is_some_and(Ordering::is_ne),
+            AtOp::Gt => first.and_then(ord) == Some(Ordering::Greater),
+            AtOp::Gte => first.and_then(ord).is_some_and(Ordering::is_ge),
+            AtOp::Lt => first.and_then(ord) == Some(Ordering::Less),
+            AtOp::Lte => first.and_then(ord).is_some_and(Ordering::is_le),
+            AtOp::In => self.values.iter().any(|s| ord(s) == Some(Ordering::Equal)),
+            AtOp::NotIn => !self.values.iter().any(|s| ord(s) == Some(Ordering::Equal)),
+            AtOp::BeginsWith | AtOp::EndsWith | AtOp::Contains => {
+                let (Some(text), Some(Scalar::Text(needle))) = (scalar_text(v), first) else {
+                    return false;
+                };
+                let (text, needle) = (text.to_lowercase(), needle.to_lowercase());
+                match self.op {
+                    AtOp::BeginsWith => text.starts_with(&needle),
+                    AtOp::EndsWith => text.ends_with(&needle),
+                    _ => text.contains(&needle),
+                }
+            }
+            AtOp::Exist | AtOp::NotExist => false,
+        }
+    }
+}
+
+fn compare(v: &Value, s: &Scalar) -> Option<Ordering> {
+    match (v, s) {
+        (Value::Number(n), Scalar::Num(x)) => n.as_f64()?.partial_cmp(x),
+        (Value::String(t), Scalar::Time(x)) => parse_datetime(t).map(|t| t.cmp(x)),
+        (Value::Bool(b), Scalar::Bool(x)) => Some(b.cmp(x)),
+        (v, Scalar::Text(x)) => scalar_text(v).map(|t| cmp_ci(&t, x)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row() -> Value {
+        json!({
+            "id": 100, "ticketNumber": "T20250101.0001", "title": "Printer offline at Main Office",
+            "status": 1, "priority": 3, "queueID": 3, "companyID": 101, "assignedResourceID": null,
+            "createDate": "2025-01-01T10:00:00.000Z", "lastActivityDate": "2025-01-02T10:00:00.000Z",
+            "completedDate": null, "serviceLevelAgreementHasBeenMet": true,
+            "userDefinedFields": [{"name": "Region", "value": "West"}]
+        })
+    }
+
+    fn check(filter: Value) -> bool {
+        match parse_filter(&filter, 500) {
+            Ok(n) => n.matches(&row()),
+            Err(e) => panic!("{filter}: {e}"),
+        }
+    }
+
+    fn err(filter: Value) -> String {
+        parse_filter(&filter, 500).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn operators() {
+        assert!(check(json!([{"op":"eq","field":"ID","value":100}])));
+        assert!(check(json!([{"op":"noteq","field":"status","value":5}])));
+        assert!(check(
+            json!([{"op":"gt","field":"createDate","value":"2025-01-01T00:00:00Z"}])
+        ));
+        assert!(check(json!([{"op":"gte","field":"priority","value":"3"}])));
+        assert!(check(
+            json!([{"op":"lt","field":"lastActivityDate","value":"2025-01-03"}])
+        ));
+        assert!(check(json!([{"op":"lte","field":"id","value":100}])));
+        assert!(check(
+            json!([{"op":"beginsWith","field":"title","value":"printer"}])
+        ));
+        assert!(check(
+            json!([{"op":"endsWith","field":"title","value":"OFFICE"}])
+        ));
+        assert!(check(
+            json!([{"op":"contains","field":"title","value":"offline"}])
+        ));
+        assert!(check(json!([{"op":"exist","field":"title"}])));
+        assert!(check(
+            json!([{"op":"notExist","field":"assignedResourceID"}])
+        ));
+        assert!(check(json!([{"op":"in","field":"queueID","value":[1,3]}])));
+        assert!(check(
+            json!([{"op":"notIn","field":"status","value":[5,13]}])
+        ));
+        assert!(!check(
+            json!([{"op":"noteq","field":"assignedResourceID","value":5}])
+        ));
+        assert!(check(
+            json!([{"op":"eq","field":"serviceLevelAgreementHasBeenMet","value":true}])
+        ));
+        assert!(check(
+            json!([{"op":"eq","field":"Region","udf":true,"value":"west"}])
+        ));
+    }
+
+    #[test]
+    fn groups() {
+        assert!(check(json!([
+            {"op":"or","items":[{"op":"eq","field":"id","value":1},{"op":"and","items":[
+                {"op":"eq","field":"status","value":1},{"op":"eq","field":"priority","value":3}]}]}
+        ])));
+        assert!(!check(json!([
+            {"op":"eq","field":"id","value":100},
+            {"op":"or","items":[{"op":"eq","field":"status","value":5},{"op":"eq","field":"priority","value":1}]}
+        ])));
+    }
+
+    #[test]
+    fn validation() {
+        assert!(err(json!([])).contains("at least one"));
+        assert!(err(json!([{"op":"like","field":"id","value":1}]))
+            .contains("not a valid filter operator"));
+        assert!(err(json!([{"op":"eq","field":"nosuch","value":1}])).contains("Unable to find"));
+        assert!(
+            err(json!([{"op":"eq","field":"creatorType","value":1}])).contains("cannot be queried")
+        );
+        assert!(
+            err(json!([{"op":"eq","field":"serviceLevelAgreementHasBeenMet","value":"true"}]))
+                .contains("true or false")
+        );
+        assert!(
+            err(json!([{"op":"eq","field":"createDate","value":"soon"}])).contains("not valid")
+        );
+        assert!(err(json!([{"op":"in","field":"id","value":[]}])).contains("non-empty"));
+        assert!(err(json!([{"op":"contains","field":"id","value":"1"}])).contains("string fields"));
+        assert!(
+            err(json!([{"op":"eq","field":"Tier","udf":true,"value":"x"}]))
+                .contains("not a user-defined")
+        );
+        assert!(err(json!([
+            {"op":"eq","field":"Region","udf":true,"value":"West"},
+            {"op":"eq","field":"Tier","udf":true,"value":"Gold"}
+        ]))
+        .contains("one user-defined field"));
+        let many: Vec<Value> = (0..501)
+            .map(|i| json!({"op":"eq","field":"id","value":i}))
+            .collect();
+        assert!(err(json!([{"op":"or","items":many}])).contains("500 or fewer 'OR' conditions"));
+    }
+}

@@ -1,0 +1,169 @@
+//! Reads against a PSA with the retry and throttling policy every connector shares: 429 waits
+//! for `Retry-After` (slowing down, never failing, within a total budget); 5xx, timeouts and
+//! connection errors are retried with capped exponential backoff (reads only); 401 and other
+//! 4xx are not retried.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    /// Retries of a 5xx, timeout or connection error.
+    pub max_retries: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Total time one read may spend waiting on 429s before the page is deferred.
+    pub max_throttle_wait: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_throttle_wait: Duration::from_secs(15 * 60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PsaError {
+    /// Credentials refused.
+    #[error("the PSA refused the credentials: {0}")]
+    Auth(String),
+    /// The PSA refused the request (a query it cannot run, an unknown field): not retried.
+    #[error("the PSA refused the request: {0}")]
+    Rejected(String),
+    /// Throttled, 5xx, timeouts or connection errors after every retry: try again later.
+    #[error("the PSA is unavailable: {0}")]
+    Unavailable(String),
+    /// The PSA answered something this connector does not understand.
+    #[error("unexpected answer from the PSA: {0}")]
+    Protocol(String),
+}
+
+impl PsaError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, PsaError::Unavailable(_))
+    }
+}
+
+fn retry_after(r: &reqwest::Response) -> Option<Duration> {
+    let v = r
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .to_owned();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let t = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", &v)
+        .ok()?
+        .to_datetime()
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    let d = t.duration_since(jiff::Timestamp::now());
+    Some(Duration::from_millis(d.as_millis().max(0) as u64))
+}
+
+/// Sends the request `make` builds, retrying per `policy`. Returns a 2xx response.
+pub async fn read(
+    policy: &HttpPolicy,
+    what: &str,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PsaError> {
+    let mut retries = 0u32;
+    let mut throttled = Duration::ZERO;
+    loop {
+        let backoff = policy
+            .base_backoff
+            .saturating_mul(1u32 << retries.min(16))
+            .min(policy.max_backoff);
+        match make().timeout(policy.timeout).send().await {
+            Err(e) => {
+                if retries >= policy.max_retries {
+                    return Err(PsaError::Unavailable(format!(
+                        "{what}: {}",
+                        e.without_url()
+                    )));
+                }
+                tracing::warn!(what, error = %e.without_url(), retries, "PSA read failed; retrying");
+            }
+            Ok(r) if r.status().as_u16() == 429 => {
+                let wait = retry_after(&r)
+                    .unwrap_or(backoff)
+                    .max(Duration::from_millis(50));
+                throttled += wait;
+                if throttled > policy.max_throttle_wait {
+                    return Err(PsaError::Unavailable(format!(
+                        "{what}: throttled for {} s",
+                        throttled.as_secs()
+                    )));
+                }
+                metrics_throttled();
+                tracing::info!(
+                    what,
+                    wait_ms = wait.as_millis() as u64,
+                    "PSA throttled; waiting"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Ok(r) if r.status().is_server_error() || r.status().as_u16() == 408 => {
+                if retries >= policy.max_retries {
+                    return Err(PsaError::Unavailable(format!(
+                        "{what}: HTTP {}",
+                        r.status().as_u16()
+                    )));
+                }
+                tracing::warn!(
+                    what,
+                    status = r.status().as_u16(),
+                    retries,
+                    "PSA server error; retrying"
+                );
+            }
+            Ok(r) if r.status().as_u16() == 401 || r.status().as_u16() == 403 => {
+                let code = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                return Err(PsaError::Auth(format!(
+                    "{what}: HTTP {code} {}",
+                    truncate(&body)
+                )));
+            }
+            Ok(r) if !r.status().is_success() => {
+                let code = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                return Err(PsaError::Rejected(format!(
+                    "{what}: HTTP {code} {}",
+                    truncate(&body)
+                )));
+            }
+            Ok(r) => return Ok(r),
+        }
+        retries += 1;
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+fn metrics_throttled() {
+    // Kept as a function so every connector counts throttling the same way.
+    tracing::debug!("throttled");
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(300).collect()
+}
+
+/// Reads a JSON body.
+pub async fn json(r: reqwest::Response, what: &str) -> Result<serde_json::Value, PsaError> {
+    r.json()
+        .await
+        .map_err(|e| PsaError::Protocol(format!("{what}: {}", e.without_url())))
+}
