@@ -115,6 +115,30 @@ impl Env {
             .unwrap()
     }
 
+    /// A RUNNING backfill over a PSA query: no snapshot at create.
+    async fn query_backfill(&self, id: &str, wf: i64) -> Backfill {
+        self.store
+            .create_backfill(NewBackfill {
+                id: id.into(),
+                tenant_id: self.tenant.clone(),
+                state: BackfillRunState::Running,
+                target_workflow_id: wf,
+                entity_type: EntityType::Ticket,
+                filter_spec: json!({"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}),
+                daily_execution_windows: Default::default(),
+                timezone: "UTC".into(),
+                max_in_flight: 10,
+                reprocess: false,
+                total_estimated: None,
+                credits_per_entity: 2,
+                created_by: "test".into(),
+                created_at: self.clock.now(),
+                entity_ids: None,
+            })
+            .await
+            .unwrap()
+    }
+
     async fn get(&self, id: &str) -> Backfill {
         self.store
             .backfill(&self.tenant, id)
@@ -814,27 +838,7 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
     let e = env().await;
     let wf = e.workflow(json!({"type": "simulated"})).await;
     // A PSA-query backfill: no snapshot at create.
-    let b = e
-        .store
-        .create_backfill(NewBackfill {
-            id: "bf_query".into(),
-            tenant_id: e.tenant.clone(),
-            state: BackfillRunState::Running,
-            target_workflow_id: wf,
-            entity_type: EntityType::Ticket,
-            filter_spec: json!({"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}),
-            daily_execution_windows: Default::default(),
-            timezone: "UTC".into(),
-            max_in_flight: 10,
-            reprocess: false,
-            total_estimated: None,
-            credits_per_entity: 2,
-            created_by: "test".into(),
-            created_at: e.clock.now(),
-            entity_ids: None,
-        })
-        .await
-        .unwrap();
+    let b = e.query_backfill("bf_query", wf).await;
     let pages = vec![
         vec![
             ("10".to_string(), Some("#10".to_string())),
@@ -868,29 +872,7 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
 
     // Without a source the backfill fails with a clear error.
     let wf2 = e.workflow(json!({"type": "simulated"})).await;
-    let mut nb = b.clone();
-    nb.id = "bf_query2".into();
-    let b2 = e
-        .store
-        .create_backfill(NewBackfill {
-            id: nb.id.clone(),
-            tenant_id: e.tenant.clone(),
-            state: BackfillRunState::Running,
-            target_workflow_id: wf2,
-            entity_type: EntityType::Ticket,
-            filter_spec: nb.filter_spec.clone(),
-            daily_execution_windows: Default::default(),
-            timezone: "UTC".into(),
-            max_in_flight: 10,
-            reprocess: false,
-            total_estimated: None,
-            credits_per_entity: 2,
-            created_by: "test".into(),
-            created_at: e.clock.now(),
-            entity_ids: None,
-        })
-        .await
-        .unwrap();
+    let b2 = e.query_backfill("bf_query2", wf2).await;
     let plain = e.orchestrator(|_| {});
     plain.tick().await.unwrap();
     let f = e.get(&b2.id).await;
