@@ -216,3 +216,110 @@ async fn a_worker_process_shares_the_work_and_the_cap_holds_across_processes() {
         log.max.load(Ordering::SeqCst)
     );
 }
+
+/// `kill -9` while a PSA page is being read: the restarted service resumes enumeration from
+/// the last appended page's checkpoint; earlier pages are not read again (simulator log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_psa_enumeration_resumes_from_the_checkpoint() {
+    const TICKETS: &str = "/v4_6_release/apis/3.0/service/tickets";
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 2_500,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ids: Vec<u64> = sim.tickets().iter().map(|t| t.id).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("neo.db").display());
+    let first = serve(&db, &[]);
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key(&db),
+    };
+    let c = sim.config();
+    api.put(
+        &first.base,
+        "/integrations/connectwise",
+        json!({
+        "site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key,
+        "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+    )
+    .await;
+    let wf = api
+        .post(
+            &first.base,
+            "/agents",
+            json!({"name": "Sim", "executor": {"type": "simulated"}}),
+        )
+        .await["data"]["id"]
+        .as_i64()
+        .unwrap();
+    // Requests to the tickets resource: the create's count, then pages 1, 2, 3. Page 3 hangs.
+    sim.inject(psa_sim::Fault::delay(60_000).path_prefix(TICKETS).nth(4));
+    let b = api
+        .post(&first.base, "/backfills", json!({"target_workflow_id": wf, "max_in_flight": 20,
+            "filter_spec": {"conditions": {"combinator": "and", "rules": [{"field": "$id", "operator": ">", "value": 0}]}}}))
+        .await;
+    let id = b["data"]["backfill"]["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while !sim
+        .requests()
+        .await
+        .iter()
+        .any(|r| r.fault.is_some() && r.status.is_none())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "page 3 never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(first); // SIGKILL while page 3 is in flight
+    sim.clear_faults();
+    let before: Vec<u64> = sim.requests().await.iter().map(|r| r.seq).collect();
+
+    let second = serve(&db, &[]);
+    let done = api
+        .wait_backfill(&second.base, &id, Duration::from_secs(60), |b| {
+            b["state"] == "COMPLETED"
+        })
+        .await;
+    assert_eq!(
+        (
+            done["succeeded_count"].as_i64(),
+            done["failed_count"].as_i64()
+        ),
+        (Some(2_500), Some(0)),
+        "{done}"
+    );
+    let page_id = |r: &psa_sim::LoggedRequest| {
+        form_urlencoded::parse(r.query.as_deref().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "pageId")
+            .map(|(_, v)| v.into_owned())
+    };
+    let log = sim.requests().await;
+    let after: Vec<Option<String>> = log
+        .iter()
+        .filter(|r| r.path == TICKETS && !before.contains(&r.seq))
+        .map(page_id)
+        .collect();
+    assert_eq!(
+        after,
+        vec![Some(ids[1999].to_string())],
+        "after the restart only page 3 is read"
+    );
+    let all: Vec<Option<String>> = log
+        .iter()
+        .filter(|r| r.path == TICKETS)
+        .map(page_id)
+        .collect();
+    assert_eq!(
+        all,
+        vec![
+            Some("0".into()),
+            Some(ids[999].to_string()),
+            Some(ids[1999].to_string()),
+            Some(ids[1999].to_string())
+        ]
+    );
+}

@@ -1,5 +1,7 @@
 //! The orchestrator: a durable loop that drives every RUNNING backfill. Each tick it puts
-//! expired leases back, resolves snapshots, and — inside a window, under `max_in_flight` —
+//! expired leases back, starts a snapshot task for each backfill whose PSA snapshot is not
+//! complete (pages are read off the tick, so a throttled PSA never delays dispatch), and —
+//! inside a window, under `max_in_flight` —
 //! claims pending items under a short lease (one transaction), runs their executions outside
 //! any transaction, and settles the outcomes in batches (one transaction each). Signals are
 //! read from the database on every claim, so pause and cancel take effect at once; a
@@ -127,6 +129,8 @@ struct Inner {
     outcomes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome>>,
     rng: Mutex<rand::rngs::StdRng>,
     stopping: AtomicBool,
+    /// Backfills whose snapshot task runs in this process.
+    enumerating: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 /// A handle on the orchestrator; cheap to clone.
@@ -185,6 +189,7 @@ impl Orchestrator {
                 outcomes_rx: tokio::sync::Mutex::new(rx),
                 rng: Mutex::new(rng),
                 stopping: AtomicBool::new(false),
+                enumerating: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -225,25 +230,79 @@ impl Orchestrator {
         Ok(report)
     }
 
+    /// Starts the snapshot task of `b` unless one runs in this process already.
+    fn spawn_snapshot(&self, b: &Backfill) {
+        let i = &self.inner;
+        let mut tasks = i.enumerating.lock().expect("poisoned");
+        if i.stopping.load(Ordering::SeqCst) || tasks.contains_key(&b.id) {
+            return;
+        }
+        let me = self.clone();
+        let bf = b.clone();
+        let task = tokio::spawn(async move {
+            let id = bf.id.clone();
+            if let Err(e) = me.snapshot(bf).await {
+                tracing::error!(backfill = %id, error = %e, "snapshot task failed");
+            }
+            me.inner.enumerating.lock().expect("poisoned").remove(&id);
+            me.inner.idle.notify_waiters();
+        });
+        tasks.insert(b.id.clone(), task.abort_handle());
+    }
+
+    /// Reads snapshot pages back to back while the backfill is RUNNING, appending each page
+    /// with its checkpoint in one transaction (a crash resumes after the last appended page;
+    /// a page another process appended first is not appended twice). Stops on pause, cancel,
+    /// shutdown, completion, or a deferred page (the next tick starts it again).
+    async fn snapshot(&self, mut b: Backfill) -> anyhow::Result<()> {
+        let i = &self.inner;
+        loop {
+            if i.stopping.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            match i.source.next_page(&b).await {
+                Ok(p) => {
+                    let appended = i
+                        .store
+                        .append_items(
+                            &b.id,
+                            &p.items,
+                            b.snapshot_checkpoint.as_ref(),
+                            p.checkpoint.as_ref(),
+                            p.complete,
+                            i.clock.now(),
+                        )
+                        .await?;
+                    if appended && !p.items.is_empty() {
+                        i.kick.notify_one();
+                    }
+                }
+                Err(SourceError::Retry(e)) => {
+                    tracing::warn!(backfill = %b.id, error = %e, "snapshot page deferred");
+                    return Ok(());
+                }
+                Err(SourceError::Fatal(e)) => {
+                    tracing::warn!(backfill = %b.id, error = %e, "snapshot failed");
+                    i.store.fail_backfill(&b.id, &e, i.clock.now()).await?;
+                    return Ok(());
+                }
+            }
+            match i.store.backfill(&b.tenant_id, &b.id).await? {
+                Some(next)
+                    if next.state == BackfillRunState::Running && !next.snapshot_complete =>
+                {
+                    b = next
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     async fn drive(&self, b: &Backfill) -> anyhow::Result<(usize, u64)> {
         let i = &self.inner;
         let now = i.clock.now();
         if !b.snapshot_complete {
-            match i.source.next_page(b).await {
-                Ok(p) => {
-                    i.store
-                        .append_items(&b.id, &p.items, p.checkpoint.as_ref(), p.complete, now)
-                        .await?;
-                }
-                Err(SourceError::Retry(e)) => {
-                    tracing::warn!(backfill = %b.id, error = %e, "snapshot page deferred");
-                }
-                Err(SourceError::Fatal(e)) => {
-                    tracing::warn!(backfill = %b.id, error = %e, "snapshot failed");
-                    i.store.fail_backfill(&b.id, &e, now).await?;
-                    return Ok((0, 0));
-                }
-            }
+            self.spawn_snapshot(b);
         }
         let open = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
             Ok(s) => s.inside(now),
@@ -481,14 +540,17 @@ impl Orchestrator {
         Ok(n)
     }
 
-    /// Waits until every dispatched execution has finished and its outcome is settled.
+    /// Waits until every dispatched execution has finished and its outcome is settled, and
+    /// every snapshot task of this process has stopped.
     pub async fn drain(&self) -> anyhow::Result<()> {
         loop {
             let idle = self.inner.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
             self.settle_pending().await?;
-            if self.inner.outstanding.load(Ordering::SeqCst) == 0 {
+            if self.inner.outstanding.load(Ordering::SeqCst) == 0
+                && self.inner.enumerating.lock().expect("poisoned").is_empty()
+            {
                 return Ok(());
             }
             tokio::select! {
@@ -587,6 +649,11 @@ impl Orchestrator {
             .collect();
         for r in &left {
             r.abort.abort();
+        }
+        // A snapshot page in progress is not appended; the next process resumes from the
+        // last appended page's checkpoint.
+        for (_, t) in i.enumerating.lock().expect("poisoned").drain() {
+            t.abort();
         }
         heartbeat.abort();
         settler.abort();

@@ -268,15 +268,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         backfill_id: &str,
     ) -> Result<Vec<(i64, String, Option<String>)>>;
     /// Adds entities to a backfill's snapshot (in order) and records where enumeration resumes,
-    /// in one transaction; `complete` marks the snapshot final.
+    /// in one transaction; `complete` marks the snapshot final. A compare-and-set on the
+    /// checkpoint: the page is appended only if the snapshot is still open and its checkpoint
+    /// is still `read_from` (the one the page was read after), so two processes enumerating
+    /// the same backfill never append a page twice. Returns whether it was appended.
     async fn append_items(
         &self,
         backfill_id: &str,
         items: &[(String, Option<String>)],
+        read_from: Option<&Value>,
         checkpoint: Option<&Value>,
         complete: bool,
         now: Timestamp,
-    ) -> Result<()>;
+    ) -> Result<bool>;
     /// Ends an active backfill FAILED with `error` (orchestrator-level failure).
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;
 

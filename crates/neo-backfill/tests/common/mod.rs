@@ -100,6 +100,21 @@ impl Api {
         v
     }
 
+    pub async fn put(&self, base: &str, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .put(format!("{base}{path}"))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
     pub async fn get(&self, base: &str, path: &str) -> Value {
         self.http
             .get(format!("{base}{path}"))
