@@ -150,6 +150,7 @@ static AUTOTASK_TICKET: Catalogue = Catalogue {
         ("estimatedHours", Number),
         ("hoursToBeScheduled", Number),
         ("isVisibleToComanaged", Bool),
+        ("serviceLevelAgreementHasBeenMet", Bool),
         ("createDate", DateTime),
         ("lastActivityDate", DateTime),
         ("lastTrackedModificationDateTime", DateTime),

@@ -30,6 +30,8 @@ pub(crate) mod lower;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod sim_equivalence;
+#[cfg(test)]
 mod test_support;
 
 use jiff::Timestamp;

@@ -17,7 +17,7 @@ use super::{catalogue, compile_autotask, compile_halo};
 use crate::Psa;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     Number,
     DateTime,
     Bool,
@@ -28,14 +28,14 @@ enum Kind {
     Any,
 }
 
-struct FieldGen {
+pub(super) struct FieldGen {
     /// `$alias`, a native field, or `custom:Caption`.
-    name: &'static str,
-    kind: Kind,
-    pool: fn() -> Vec<Value>,
+    pub(super) name: &'static str,
+    pub(super) kind: Kind,
+    pub(super) pool: fn() -> Vec<Value>,
 }
 
-fn dt(s: &str) -> Value {
+pub(super) fn dt(s: &str) -> Value {
     json!({ "$datetime": s })
 }
 
@@ -249,7 +249,7 @@ fn rule(f: &FieldGen, op: usize, picks: &[Index]) -> Value {
     r
 }
 
-fn tree_strategy(fields: &'static [FieldGen]) -> impl Strategy<Value = Value> {
+pub(super) fn tree_strategy(fields: &'static [FieldGen]) -> impl Strategy<Value = Value> {
     let leaf = (
         0..fields.len(),
         any::<usize>(),
@@ -266,7 +266,7 @@ fn tree_strategy(fields: &'static [FieldGen]) -> impl Strategy<Value = Value> {
     )
 }
 
-fn parse_tree(conditions: &Value, psa: Psa) -> Group {
+pub(super) fn parse_tree(conditions: &Value, psa: Psa) -> Group {
     let now = "2026-11-28T21:07:35Z".parse().expect("instant");
     let cat = catalogue(psa, EntityType::Ticket);
     match parse(&json!({ "conditions": conditions }), now, cat) {
