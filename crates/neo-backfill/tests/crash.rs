@@ -4,58 +4,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use common::{serve, setup};
-use serde_json::{json, Value};
-
-#[derive(Default)]
-struct Log {
-    /// entity id → idempotency keys of every delivery
-    deliveries: Mutex<HashMap<String, Vec<String>>>,
-    total: AtomicUsize,
-    current: AtomicUsize,
-    max: AtomicUsize,
-}
-
-async fn hook(
-    State((log, latency)): State<(Arc<Log>, u64)>,
-    headers: HeaderMap,
-    body: String,
-) -> axum::Json<Value> {
-    let v: Value = serde_json::from_str(&body).unwrap();
-    let key = headers["idempotency-key"].to_str().unwrap().to_owned();
-    let entity = v["entity"]["id"].as_str().unwrap().to_owned();
-    log.deliveries
-        .lock()
-        .unwrap()
-        .entry(entity)
-        .or_default()
-        .push(key);
-    let now = log.current.fetch_add(1, Ordering::SeqCst) + 1;
-    log.max.fetch_max(now, Ordering::SeqCst);
-    log.total.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(latency)).await;
-    log.current.fetch_sub(1, Ordering::SeqCst);
-    axum::Json(json!({"status": "succeeded"}))
-}
-
-async fn receiver(latency_ms: u64) -> (Arc<Log>, String) {
-    let log = Arc::new(Log::default());
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(hook))
-        .with_state((log.clone(), latency_ms));
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (log, url)
-}
+use common::{receiver, serve, setup};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_run_then_restart_completes_every_item() {

@@ -6,6 +6,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
@@ -173,4 +179,49 @@ pub async fn setup(
         api,
         b["data"]["backfill"]["id"].as_str().unwrap().to_owned(),
     )
+}
+
+// ---- a recording webhook receiver ----
+
+#[derive(Default)]
+pub struct Log {
+    /// entity id → idempotency keys of every delivery
+    pub deliveries: Mutex<HashMap<String, Vec<String>>>,
+    pub total: AtomicUsize,
+    pub current: AtomicUsize,
+    pub max: AtomicUsize,
+}
+
+async fn hook(
+    State((log, latency)): State<(Arc<Log>, u64)>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::Json<Value> {
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let key = headers["idempotency-key"].to_str().unwrap().to_owned();
+    let entity = v["entity"]["id"].as_str().unwrap().to_owned();
+    log.deliveries
+        .lock()
+        .unwrap()
+        .entry(entity)
+        .or_default()
+        .push(key);
+    let now = log.current.fetch_add(1, Ordering::SeqCst) + 1;
+    log.max.fetch_max(now, Ordering::SeqCst);
+    log.total.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(latency)).await;
+    log.current.fetch_sub(1, Ordering::SeqCst);
+    axum::Json(json!({"status": "succeeded"}))
+}
+
+/// A recording webhook receiver answering 200 after `latency_ms`; returns its log and URL.
+pub async fn receiver(latency_ms: u64) -> (Arc<Log>, String) {
+    let log = Arc::new(Log::default());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state((log.clone(), latency_ms));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (log, url)
 }
