@@ -1336,7 +1336,12 @@ async fn requeue(
         .fetch_one(&mut **tx)
         .await?;
     if state == "CANCELLED" || state == "FAILED" {
-        // Nothing will dispatch it again: the item ends cancelled.
+        // Nothing will dispatch it again: the item ends cancelled. It is pending now, so count
+        // it there first; `settle_one` then moves it from pending to cancelled.
+        sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - 1, pending_count = pending_count + 1 WHERE id = ?")
+            .bind(backfill_id)
+            .execute(&mut **tx)
+            .await?;
         let exec: Option<String> = sqlx::query_scalar(
             "SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
         )
