@@ -228,16 +228,18 @@ async fn write_executions(
         .await?;
     }
     if !credit_ids.is_empty() {
-        sqlx::query("INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+        sqlx::query(
+            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
                      SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), $1 \
                      FROM UNNEST($2::text[]) WITH ORDINALITY AS u(id, n) \
                      JOIN executions e ON e.id = u.id LEFT JOIN workflows w ON w.id = e.agent_id \
                      ORDER BY u.n \
-                     ON CONFLICT (execution_id) DO NOTHING")
-            .bind(now)
-            .bind(credit_ids)
-            .execute(&mut **tx)
-            .await?;
+                     ON CONFLICT (execution_id) DO NOTHING",
+        )
+        .bind(now)
+        .bind(credit_ids)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -441,10 +443,7 @@ async fn settle_batch(
                 .collect()
         };
         let streaks: Vec<i64> = touched.iter().map(|(_, d)| d.streak).collect();
-        let trips: Vec<Option<&str>> = touched
-            .iter()
-            .map(|(_, d)| d.tripped.as_deref())
-            .collect();
+        let trips: Vec<Option<&str>> = touched.iter().map(|(_, d)| d.tripped.as_deref()).collect();
         sqlx::query(
             "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
              succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
@@ -523,11 +522,13 @@ async fn requeue_locked(
         n += moved.len() as u64;
         let execs: Vec<&str> = moved.iter().filter_map(|(_, e)| e.as_deref()).collect();
         if !execs.is_empty() {
-            sqlx::query("UPDATE executions SET status = 'queued', updated_at = $1 WHERE id = ANY($2)")
-                .bind(now)
-                .bind(&execs)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE executions SET status = 'queued', updated_at = $1 WHERE id = ANY($2)",
+            )
+            .bind(now)
+            .bind(&execs)
+            .execute(&mut **tx)
+            .await?;
         }
         let mut per: BTreeMap<&str, i64> = BTreeMap::new();
         for (bid, _) in &moved {
@@ -669,14 +670,13 @@ impl Store for PgStore {
     }
 
     async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(to_ms(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(n == 1)
     }
 
@@ -984,7 +984,9 @@ impl Store for PgStore {
         qb.push(" AND i.ord > ").push_bind(after_ord.unwrap_or(-1));
         if !statuses.is_empty() {
             let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-            qb.push(" AND i.status = ANY(").push_bind(statuses).push(")");
+            qb.push(" AND i.status = ANY(")
+                .push_bind(statuses)
+                .push(")");
         }
         qb.push(" ORDER BY i.ord LIMIT ")
             .push_bind(limit as i64 + 1);

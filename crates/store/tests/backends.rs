@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use neo_domain::backfill::{
-    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, Signal,
-    SignalOutcome, SignalRefusal, WorkflowState,
+    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, Signal, SignalOutcome,
+    SignalRefusal, WorkflowState,
 };
 use neo_store::testing::{backend_tests, fresh_store, Backend, TestStore};
 use neo_store::*;
@@ -155,10 +155,7 @@ impl Env {
     }
 
     async fn settle(&self, c: &Claimed, s: Settlement, now: i64) {
-        self.s()
-            .settle(&[outcome(c, s)], 5, at(now))
-            .await
-            .unwrap();
+        self.s().settle(&[outcome(c, s)], 5, at(now)).await.unwrap();
     }
 }
 
@@ -192,23 +189,36 @@ async fn backfills_create_list_and_keyset_pages(b: Backend) {
         assert_eq!(created.total_items, 2);
         assert_eq!(created.pending_count, 2);
         assert!(created.snapshot_complete);
-        assert_eq!(created.target_workflow_name.as_deref(), Some(&*format!("wf{i}")));
+        assert_eq!(
+            created.target_workflow_name.as_deref(),
+            Some(&*format!("wf{i}"))
+        );
         assert_eq!(
             created.target_workflow_autonomy_type,
             Some(AutonomyType::ChainedActions)
         );
-        assert_eq!(created.started_at.is_some(), i != 2, "DRAFT has not started");
+        assert_eq!(
+            created.started_at.is_some(),
+            i != 2,
+            "DRAFT has not started"
+        );
         assert_eq!(created.filter_spec, json!({"entity_ids": ["1", "2"]}));
     }
     let all = BackfillFilter::default();
     let ids = |p: &Page<Backfill>| p.items.iter().map(|b| b.id.clone()).collect::<Vec<_>>();
     let p1 = s.list_backfills(&e.tenant, &all, None, 2).await.unwrap();
-    assert_eq!((ids(&p1), p1.has_more), (vec!["bf_05".into(), "bf_04".into()], true));
+    assert_eq!(
+        (ids(&p1), p1.has_more),
+        (vec!["bf_05".into(), "bf_04".into()], true)
+    );
     let p2 = s
         .list_backfills(&e.tenant, &all, Some("bf_04"), 2)
         .await
         .unwrap();
-    assert_eq!((ids(&p2), p2.has_more), (vec!["bf_03".into(), "bf_02".into()], true));
+    assert_eq!(
+        (ids(&p2), p2.has_more),
+        (vec!["bf_03".into(), "bf_02".into()], true)
+    );
     let p3 = s
         .list_backfills(&e.tenant, &all, Some("bf_02"), 2)
         .await
@@ -219,7 +229,10 @@ async fn backfills_create_list_and_keyset_pages(b: Backend) {
         states: vec![BackfillRunState::Draft, BackfillRunState::Paused],
         ..Default::default()
     };
-    let p = s.list_backfills(&e.tenant, &drafts, None, 10).await.unwrap();
+    let p = s
+        .list_backfills(&e.tenant, &drafts, None, 10)
+        .await
+        .unwrap();
     assert_eq!(ids(&p), vec!["bf_02".to_string()]);
     let by_wf = BackfillFilter {
         target_workflow_id: Some(wfs[3]),
@@ -238,13 +251,22 @@ async fn backfills_create_list_and_keyset_pages(b: Backend) {
     let big = e
         .backfill_with("bf_10", &["a", "b", "c", "d", "e"], |_| {})
         .await;
-    let p = s.list_items(&e.tenant, &big.id, &[], None, 2).await.unwrap();
+    let p = s
+        .list_items(&e.tenant, &big.id, &[], None, 2)
+        .await
+        .unwrap();
     let o = |p: &Page<Item>| p.items.iter().map(|i| i.ord).collect::<Vec<_>>();
     assert_eq!((o(&p), p.has_more), (vec![0, 1], true));
     assert_eq!(p.items[1].entity_id, "b");
-    let p = s.list_items(&e.tenant, &big.id, &[], Some(1), 2).await.unwrap();
+    let p = s
+        .list_items(&e.tenant, &big.id, &[], Some(1), 2)
+        .await
+        .unwrap();
     assert_eq!((o(&p), p.has_more), (vec![2, 3], true));
-    let p = s.list_items(&e.tenant, &big.id, &[], Some(3), 2).await.unwrap();
+    let p = s
+        .list_items(&e.tenant, &big.id, &[], Some(3), 2)
+        .await
+        .unwrap();
     assert_eq!((o(&p), p.has_more), (vec![4], false));
     let p = s
         .list_items(&e.tenant, &big.id, &[ItemStatus::Failed], None, 10)
@@ -331,7 +353,10 @@ async fn signals_and_their_refusals(b: Backend) {
     let (bf, o) = sig(Signal::Cancel, 8).await.unwrap();
     assert_eq!(o, SignalOutcome::Transition(BackfillRunState::Cancelled));
     assert_eq!(bf.completed_at, Some(at(8)));
-    assert_eq!((bf.pending_count, bf.cancelled_count, bf.in_flight_count), (0, 2, 1));
+    assert_eq!(
+        (bf.pending_count, bf.cancelled_count, bf.in_flight_count),
+        (0, 2, 1)
+    );
     e.check_counters(&id).await;
     let (_, o) = sig(Signal::Cancel, 9).await.unwrap();
     assert_eq!(o, SignalOutcome::NoOp);
@@ -355,7 +380,10 @@ async fn signals_and_their_refusals(b: Backend) {
     // The in-flight item's late outcome still lands; a cancelled backfill does not complete.
     e.settle(&c.claimed[0], Settlement::Succeeded, 11).await;
     let bf = e.check_counters(&id).await;
-    assert_eq!((bf.state, bf.succeeded_count), (BackfillRunState::Cancelled, 1));
+    assert_eq!(
+        (bf.state, bf.succeeded_count),
+        (BackfillRunState::Cancelled, 1)
+    );
     assert!(s.dispatchable_backfills().await.unwrap().is_empty());
 
     // DELETE: only a DRAFT.
@@ -394,11 +422,19 @@ async fn claim_settle_counters_and_completion(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (ex.status, ex.attempts, ex.backfill_id.as_deref(), ex.started_at),
+        (
+            ex.status,
+            ex.attempts,
+            ex.backfill_id.as_deref(),
+            ex.started_at
+        ),
         (ExecutionStatus::Running, 1, Some("bf_1"), Some(at(0)))
     );
     assert_eq!(ex.agent_name.as_deref(), Some("wf for bf_1"));
-    assert!(e.claim(&id, 10, 0).await.claimed.is_empty(), "the cap holds");
+    assert!(
+        e.claim(&id, 10, 0).await.claimed.is_empty(),
+        "the cap holds"
+    );
     let bf = e.check_counters(&id).await;
     assert_eq!((bf.in_flight_count, bf.pending_count), (2, 3));
 
@@ -425,7 +461,11 @@ async fn claim_settle_counters_and_completion(b: Backend) {
     e.check_counters(&id).await;
 
     let c2 = e.claim(&id, 10, 2).await;
-    assert_eq!(ords(&c2), vec![2, 3], "the retried item waits until it is due");
+    assert_eq!(
+        ords(&c2),
+        vec![2, 3],
+        "the retried item waits until it is due"
+    );
     e.settle(&c2.claimed[0], Settlement::Failed("boom".into()), 3)
         .await;
     e.settle(
@@ -435,7 +475,11 @@ async fn claim_settle_counters_and_completion(b: Backend) {
     )
     .await;
     let c3 = e.claim(&id, 10, 4).await;
-    assert_eq!(ords(&c3), vec![4], "an awaited callback counts against the cap");
+    assert_eq!(
+        ords(&c3),
+        vec![4],
+        "an awaited callback counts against the cap"
+    );
     e.settle(&c3.claimed[0], Settlement::Succeeded, 5).await;
     let c4 = e.claim(&id, 10, 61).await;
     assert_eq!(ords(&c4), vec![1]);
@@ -449,7 +493,10 @@ async fn claim_settle_counters_and_completion(b: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((ex1.status, ex1.attempts, ex1.error), (ExecutionStatus::Running, 2, None));
+    assert_eq!(
+        (ex1.status, ex1.attempts, ex1.error),
+        (ExecutionStatus::Running, 2, None)
+    );
 
     // The awaited execution reports through finish_execution.
     let cb = &c2.claimed[1].execution_id;
@@ -482,7 +529,10 @@ async fn claim_settle_counters_and_completion(b: Backend) {
     e.settle(&c1.claimed[0], Settlement::Failed("late".into()), 65)
         .await;
     let again = e.check_counters(&id).await;
-    assert_eq!((again.succeeded_count, again.updated_at), (4, bf.updated_at));
+    assert_eq!(
+        (again.succeeded_count, again.updated_at),
+        (4, bf.updated_at)
+    );
     // Credits: 4 successes × tier 2, charged once each.
     assert_eq!(s.credits_used(&e.tenant, at(0), at(100)).await.unwrap(), 8);
     assert_eq!(s.credits_used(&e.tenant, at(0), at(62)).await.unwrap(), 4);
@@ -629,7 +679,12 @@ async fn circuit_breaker_pauses_and_resume_clears(b: Backend) {
     let c = e.claim(&id2, 10, 0).await;
     let f = |i: usize| outcome(&c.claimed[i], Settlement::Failed("x".into()));
     s.settle(
-        &[f(0), f(1), f(2), outcome(&c.claimed[3], Settlement::Succeeded)],
+        &[
+            f(0),
+            f(1),
+            f(2),
+            outcome(&c.claimed[3], Settlement::Succeeded),
+        ],
         3,
         at(1),
     )
@@ -637,7 +692,10 @@ async fn circuit_breaker_pauses_and_resume_clears(b: Backend) {
     .unwrap();
     let bf = e.check_counters(&id2).await;
     assert_eq!(bf.state, BackfillRunState::Paused);
-    assert!(bf.error.unwrap().starts_with("circuit breaker: 3 consecutive"));
+    assert!(bf
+        .error
+        .unwrap()
+        .starts_with("circuit breaker: 3 consecutive"));
 }
 
 /// Many claimers at once (each with its own connection pool, as replicas would have) never
@@ -711,7 +769,11 @@ async fn claim_cap_holds_with_concurrent_claimers(b: Backend) {
                     + c.claimed.len() as i64;
                 assert!(now_out <= MAX, "{now_out} items in flight, cap {MAX}");
                 for x in &c.claimed {
-                    assert!(seen.lock().unwrap().insert(x.ord), "ord {} claimed twice", x.ord);
+                    assert!(
+                        seen.lock().unwrap().insert(x.ord),
+                        "ord {} claimed twice",
+                        x.ord
+                    );
                 }
                 out.fetch_sub(c.claimed.len() as i64, Ordering::SeqCst);
                 let o: Vec<Outcome> = c
@@ -753,11 +815,11 @@ async fn claim_cap_holds_with_concurrent_claimers(b: Backend) {
 async fn leases_heartbeat_reap_and_release(b: Backend) {
     let Some(e) = env(b).await else { return };
     let s = e.s();
-    let id = e.backfill_with("bf_1", &["a", "b", "c", "d"], |_| {}).await.id;
-    let c = s
-        .claim_items(&id, "w1", 10, at(0), at(30))
+    let id = e
+        .backfill_with("bf_1", &["a", "b", "c", "d"], |_| {})
         .await
-        .unwrap();
+        .id;
+    let c = s.claim_items(&id, "w1", 10, at(0), at(30)).await.unwrap();
     assert_eq!(c.claimed.len(), 4);
     assert_eq!(s.heartbeat("w1", at(90)).await.unwrap(), 4);
     assert_eq!(s.heartbeat("w-other", at(90)).await.unwrap(), 0);
@@ -777,7 +839,13 @@ async fn leases_heartbeat_reap_and_release(b: Backend) {
     .await
     .unwrap();
     let r = s.reap_expired_leases(at(95)).await.unwrap();
-    assert_eq!(r, ReapReport { requeued: 3, timed_out: 0 });
+    assert_eq!(
+        r,
+        ReapReport {
+            requeued: 3,
+            timed_out: 0
+        }
+    );
     let bf = e.check_counters(&id).await;
     assert_eq!((bf.pending_count, bf.in_flight_count), (3, 1));
     let ex = s
@@ -787,7 +855,13 @@ async fn leases_heartbeat_reap_and_release(b: Backend) {
         .unwrap();
     assert_eq!(ex.status, ExecutionStatus::Queued);
     let r = s.reap_expired_leases(at(101)).await.unwrap();
-    assert_eq!(r, ReapReport { requeued: 0, timed_out: 1 });
+    assert_eq!(
+        r,
+        ReapReport {
+            requeued: 0,
+            timed_out: 1
+        }
+    );
     let items = e.items(&id).await;
     assert_eq!(items[3].status, ItemStatus::Failed);
     assert_eq!(
@@ -819,10 +893,21 @@ async fn leases_heartbeat_reap_and_release(b: Backend) {
         .await
         .unwrap();
     let r = s.reap_expired_leases(at(200)).await.unwrap();
-    assert_eq!(r, ReapReport { requeued: 3, timed_out: 0 });
+    assert_eq!(
+        r,
+        ReapReport {
+            requeued: 3,
+            timed_out: 0
+        }
+    );
     let bf = e.check_counters(&id).await;
     assert_eq!(
-        (bf.state, bf.in_flight_count, bf.pending_count, bf.cancelled_count),
+        (
+            bf.state,
+            bf.in_flight_count,
+            bf.pending_count,
+            bf.cancelled_count
+        ),
         (BackfillRunState::Cancelled, 0, 0, 3)
     );
     let ex = s
@@ -832,7 +917,10 @@ async fn leases_heartbeat_reap_and_release(b: Backend) {
         .unwrap();
     assert_eq!(
         (ex.status, ex.error.as_deref()),
-        (ExecutionStatus::Cancelled, Some("the backfill is CANCELLED"))
+        (
+            ExecutionStatus::Cancelled,
+            Some("the backfill is CANCELLED")
+        )
     );
     assert!(s.dispatchable_backfills().await.unwrap().is_empty());
 }
@@ -861,7 +949,12 @@ async fn append_items_with_checkpoint(b: Backend) {
     .unwrap();
     let bf = e.check_counters("bf_1").await;
     assert_eq!(
-        (bf.total_items, bf.pending_count, bf.snapshot_complete, bf.total_estimated),
+        (
+            bf.total_items,
+            bf.pending_count,
+            bf.snapshot_complete,
+            bf.total_estimated
+        ),
         (2, 2, false, None)
     );
     assert_eq!(bf.snapshot_checkpoint, Some(json!({"last_id": 102})));
@@ -876,7 +969,9 @@ async fn append_items_with_checkpoint(b: Backend) {
     assert!(!s.complete_if_settled("bf_1", at(3)).await.unwrap());
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Running);
     // No checkpoint keeps the previous one.
-    s.append_items("bf_1", &[], None, false, at(4)).await.unwrap();
+    s.append_items("bf_1", &[], None, false, at(4))
+        .await
+        .unwrap();
     assert_eq!(
         e.get("bf_1").await.snapshot_checkpoint,
         Some(json!({"last_id": 102}))
@@ -902,13 +997,20 @@ async fn append_items_with_checkpoint(b: Backend) {
             .iter()
             .map(|i| (i.ord, i.entity_id.as_str(), i.entity_number.as_deref()))
             .collect::<Vec<_>>(),
-        vec![(0, "101", Some("#101")), (1, "102", None), (2, "103", Some("#103"))]
+        vec![
+            (0, "101", Some("#101")),
+            (1, "102", None),
+            (2, "103", Some("#103"))
+        ]
     );
     let c = e.claim("bf_1", 10, 6).await;
     assert_eq!(c.claimed[0].entity_number.as_deref(), Some("#103"));
     e.settle(&c.claimed[0], Settlement::Succeeded, 7).await;
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Completed);
-    assert!(s.append_items("nope", &[], None, true, at(8)).await.is_err());
+    assert!(s
+        .append_items("nope", &[], None, true, at(8))
+        .await
+        .is_err());
 }
 
 async fn rerun_failed_rules(b: Backend) {
@@ -978,10 +1080,16 @@ async fn rerun_failed_rules(b: Backend) {
     assert_eq!(child.filter_spec, json!({"entity_ids": ["b", "d"]}));
     let items = e.items("bf_2").await;
     assert_eq!(
-        items.iter().map(|i| i.entity_id.as_str()).collect::<Vec<_>>(),
+        items
+            .iter()
+            .map(|i| i.entity_id.as_str())
+            .collect::<Vec<_>>(),
         vec!["b", "d"]
     );
-    assert!(matches!(rerun("bf_3", 4).await, Err(RerunError::AlreadyActive)));
+    assert!(matches!(
+        rerun("bf_3", 4).await,
+        Err(RerunError::AlreadyActive)
+    ));
     s.signal_backfill(&e.tenant, "bf_2", Signal::Cancel, "u", at(5))
         .await
         .unwrap();
@@ -996,9 +1104,15 @@ async fn rerun_failed_rules(b: Backend) {
     )
     .await
     .unwrap();
-    assert!(matches!(rerun("bf_3", 7).await, Err(RerunError::WorkflowNotEnabled)));
+    assert!(matches!(
+        rerun("bf_3", 7).await,
+        Err(RerunError::WorkflowNotEnabled)
+    ));
     assert!(s.delete_workflow(&e.tenant, wf, at(8)).await.unwrap());
-    assert!(matches!(rerun("bf_3", 9).await, Err(RerunError::WorkflowNotFound)));
+    assert!(matches!(
+        rerun("bf_3", 9).await,
+        Err(RerunError::WorkflowNotFound)
+    ));
     assert!(matches!(
         s.rerun_failed(&e.tenant, "nope", "bf_4", "k", at(9)).await,
         Err(RerunError::NotFound)
@@ -1020,7 +1134,9 @@ async fn tenants_and_api_keys(b: Backend) {
     assert_eq!(again.created_at, at(0));
     assert_eq!(s.tenant_by_name("acme").await.unwrap(), Some(again.clone()));
     let other = s.ensure_tenant("other", at(0)).await.unwrap();
-    s.set_tenant_entra_tid(&e.tenant, Some("tid-1")).await.unwrap();
+    s.set_tenant_entra_tid(&e.tenant, Some("tid-1"))
+        .await
+        .unwrap();
     assert_eq!(
         s.tenant_by_entra_tid("tid-1").await.unwrap().unwrap().id,
         e.tenant
@@ -1044,11 +1160,17 @@ async fn tenants_and_api_keys(b: Backend) {
         expires_at: None,
     };
     let k1 = s.insert_api_key(key("key_1", 7, 1)).await.unwrap();
-    assert_eq!((k1.env.as_str(), k1.hint.as_str(), k1.created_at), ("live", "abcd", at(1)));
+    assert_eq!(
+        (k1.env.as_str(), k1.hint.as_str(), k1.created_at),
+        ("live", "abcd", at(1))
+    );
     let (found, hash) = s.api_key_by_hash(&[7; 32]).await.unwrap().unwrap();
     assert_eq!((found, hash), (k1.clone(), vec![7u8; 32]));
     assert!(s.api_key_by_hash(&[8; 32]).await.unwrap().is_none());
-    assert!(s.insert_api_key(key("key_dup", 7, 1)).await.is_err(), "hashes are unique");
+    assert!(
+        s.insert_api_key(key("key_dup", 7, 1)).await.is_err(),
+        "hashes are unique"
+    );
     s.touch_api_key("key_1", at(2)).await.unwrap();
     assert_eq!(
         s.api_key("key_1").await.unwrap().unwrap().last_used_at,
@@ -1173,7 +1295,12 @@ async fn workflows_and_integrations(b: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (w.name.as_str(), w.description.as_deref(), w.credit_tier, w.updated_at),
+        (
+            w.name.as_str(),
+            w.description.as_deref(),
+            w.credit_tier,
+            w.updated_at
+        ),
         ("uno", Some("first"), 3, at(7))
     );
     assert_eq!(s.workflow(&e.tenant, w1).await.unwrap(), Some(w));
@@ -1193,7 +1320,12 @@ async fn workflows_and_integrations(b: Backend) {
     assert!(!s.delete_workflow(&e.tenant, w1, at(8)).await.unwrap());
     let bf = e.check_counters("bf_1").await;
     assert_eq!(
-        (bf.state, bf.error.as_deref(), bf.cancelled_count, bf.target_workflow_name),
+        (
+            bf.state,
+            bf.error.as_deref(),
+            bf.cancelled_count,
+            bf.target_workflow_name
+        ),
         (
             BackfillRunState::Failed,
             Some("the target workflow was deleted"),
@@ -1216,7 +1348,13 @@ async fn workflows_and_integrations(b: Backend) {
         .unwrap();
     assert_eq!(i.secret_names, vec!["client_id", "private_key"]);
     let i2 = s
-        .put_integration(&e.tenant, "autotask", json!({"zone": "z"}), json!({"secret": "s"}), at(10))
+        .put_integration(
+            &e.tenant,
+            "autotask",
+            json!({"zone": "z"}),
+            json!({"secret": "s"}),
+            at(10),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1260,7 +1398,10 @@ async fn executions_list_and_filters(b: Backend) {
             })
             .await
             .unwrap();
-        assert_eq!((x.status, x.attempts, x.created_at), (ExecutionStatus::Queued, 0, at(i)));
+        assert_eq!(
+            (x.status, x.attempts, x.created_at),
+            (ExecutionStatus::Queued, 0, at(i))
+        );
     }
     let ids = |p: Page<Execution>| {
         (
@@ -1313,7 +1454,10 @@ async fn executions_list_and_filters(b: Backend) {
         Some(true)
     );
     let x = s.execution_by_id("ex_01").await.unwrap().unwrap();
-    assert_eq!((x.status, x.finished_at), (ExecutionStatus::Succeeded, Some(at(9))));
+    assert_eq!(
+        (x.status, x.finished_at),
+        (ExecutionStatus::Succeeded, Some(at(9)))
+    );
     assert_eq!(s.credits_used(&e.tenant, at(0), at(10)).await.unwrap(), 1);
     let other = s.ensure_tenant("other", at(0)).await.unwrap().id;
     assert!(s.execution(&other, "ex_01").await.unwrap().is_none());
