@@ -1469,6 +1469,75 @@ async fn executions_list_and_filters(b: Backend) {
     );
 }
 
+/// Replicas claiming, heartbeating, settling (with retries), releasing and reaping at once on
+/// two backfills: no error (PostgreSQL would report a deadlock), both complete, counters hold.
+async fn dispatch_operations_interleave(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    const N: usize = 30;
+    let names: Vec<String> = (0..N).map(|i| format!("e{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let bf = e
+            .backfill_with(&format!("bf_{i}"), &refs, |nb| nb.max_in_flight = 5)
+            .await;
+        ids.push(bf.id);
+    }
+    let mut tasks = Vec::new();
+    for w in 0..6usize {
+        let s = e.t.reopen().await;
+        let (ids, tenant) = (ids.clone(), e.tenant.clone());
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("w{w}");
+            for round in 0usize.. {
+                let id = &ids[(w + round) % 2];
+                let c = s.claim_items(id, &worker, 3, at(1), at(30)).await.unwrap();
+                s.heartbeat(&worker, at(60)).await.unwrap();
+                if round % 3 == 2 {
+                    s.release_leases(&worker, at(2)).await.unwrap();
+                } else if !c.claimed.is_empty() {
+                    let o: Vec<Outcome> = c
+                        .claimed
+                        .iter()
+                        .map(|x| {
+                            let r = if x.attempt == 1 && x.ord % 2 == 1 {
+                                Settlement::Retry {
+                                    error: "busy".into(),
+                                    at: at(0),
+                                }
+                            } else {
+                                Settlement::Succeeded
+                            };
+                            outcome(x, r)
+                        })
+                        .collect();
+                    s.settle(&o, 5, at(2)).await.unwrap();
+                }
+                s.reap_expired_leases(at(5)).await.unwrap();
+                let mut done = 0;
+                for id in &ids {
+                    let st = s.backfill(&tenant, id).await.unwrap().unwrap().state;
+                    done += (st == BackfillRunState::Completed) as usize;
+                }
+                if done == ids.len() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for id in &ids {
+        let bf = e.check_counters(id).await;
+        assert_eq!(
+            (bf.state, bf.succeeded_count),
+            (BackfillRunState::Completed, N as i64)
+        );
+    }
+}
+
 backend_tests!(
     backfills_create_list_and_keyset_pages,
     one_active_backfill_per_workflow,
@@ -1477,6 +1546,7 @@ backend_tests!(
     settle_batch_applies_outcomes_in_order,
     circuit_breaker_pauses_and_resume_clears,
     claim_cap_holds_with_concurrent_claimers,
+    dispatch_operations_interleave,
     leases_heartbeat_reap_and_release,
     append_items_with_checkpoint,
     rerun_failed_rules,
