@@ -1,10 +1,15 @@
 //! Persistence of neo-backfill behind one trait, [`Store`]. The SQLite implementation is the
-//! embedded default; the PostgreSQL one implements the same trait with its own migrations.
+//! embedded default; the PostgreSQL one ([`PgStore`]) implements the same trait with its own
+//! migrations, for production and several replicas sharing one database.
 //! Every state change that touches a backfill's items also updates its counters in the same
 //! transaction, so counters never drift from the items.
 
+mod common;
 pub mod models;
+mod postgres;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -12,6 +17,7 @@ use neo_domain::backfill::{BackfillRunState, Signal, SignalOutcome, SignalRefusa
 use serde_json::Value;
 
 pub use models::*;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -301,15 +307,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<()>;
 }
 
-/// Opens the store a database URL names (`sqlite://path` today) and migrates it.
+/// Opens the store a database URL names (`sqlite://PATH`, `postgres://…` or
+/// `postgresql://…`) and migrates it.
 pub async fn connect(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        anyhow::bail!(
-            "PostgreSQL is not supported by this build yet; use a sqlite:// URL (see README)"
-        )
+        Ok(std::sync::Arc::new(PgStore::open(url).await?))
     } else {
-        anyhow::bail!("unsupported database URL scheme in {url:?}: use sqlite://PATH")
+        anyhow::bail!(
+            "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"
+        )
     }
 }

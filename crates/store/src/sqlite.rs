@@ -8,16 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    apply_signal, AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, Signal,
-    SignalOutcome, WorkflowState,
+    apply_signal, BackfillRunState, ExecutionStatus, ItemStatus, Signal, SignalOutcome,
 };
-use neo_domain::clock::{from_ms, to_ms};
+use neo_domain::clock::to_ms;
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+use crate::common::*;
 use crate::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -26,163 +24,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
-}
-
-fn ts(ms: i64) -> Timestamp {
-    from_ms(ms)
-}
-fn ots(ms: Option<i64>) -> Option<Timestamp> {
-    ms.map(from_ms)
-}
-fn enum_col<T>(row: &SqliteRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let s: String = row.try_get(col)?;
-    parse(&s).ok_or_else(|| StoreError::Db(anyhow::anyhow!("bad {col} value {s:?} in database")))
-}
-fn json_col(row: &SqliteRow, col: &str) -> Result<Value> {
-    let s: String = row.try_get(col)?;
-    serde_json::from_str(&s).map_err(|e| StoreError::Db(e.into()))
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-const BACKFILL_SELECT: &str = "SELECT b.*, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
-     FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id";
-
-fn map_backfill(r: &SqliteRow) -> Result<Backfill> {
-    let windows: String = r.try_get("daily_execution_windows")?;
-    Ok(Backfill {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        state: enum_col(r, "state", BackfillRunState::parse)?,
-        target_workflow_id: r.try_get("target_workflow_id")?,
-        target_workflow_name: r.try_get("wf_name")?,
-        target_workflow_autonomy_type: r
-            .try_get::<Option<String>, _>("wf_autonomy")?
-            .and_then(|s| AutonomyType::parse(&s)),
-        entity_type: enum_col(r, "entity_type", EntityType::parse)?,
-        filter_spec: json_col(r, "filter_spec")?,
-        daily_execution_windows: serde_json::from_str(&windows)
-            .map_err(|e| StoreError::Db(e.into()))?,
-        timezone: r.try_get("timezone")?,
-        max_in_flight: r.try_get("max_in_flight")?,
-        reprocess: r.try_get("reprocess")?,
-        total_estimated: r.try_get("total_estimated")?,
-        total_items: r.try_get("total_items")?,
-        snapshot_complete: r.try_get("snapshot_complete")?,
-        snapshot_checkpoint: r
-            .try_get::<Option<String>, _>("snapshot_checkpoint")?
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| StoreError::Db(e.into()))?,
-        pending_count: r.try_get("pending_count")?,
-        in_flight_count: r.try_get("in_flight_count")?,
-        succeeded_count: r.try_get("succeeded_count")?,
-        failed_count: r.try_get("failed_count")?,
-        skipped_count: r.try_get("skipped_count")?,
-        cancelled_count: r.try_get("cancelled_count")?,
-        credits_per_entity: r.try_get("credits_per_entity")?,
-        started_at: ots(r.try_get("started_at")?),
-        completed_at: ots(r.try_get("completed_at")?),
-        created_by: r.try_get("created_by")?,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
-        error: r.try_get("error")?,
-        parent_backfill_run_id: r.try_get("parent_backfill_run_id")?,
-    })
-}
-
-fn map_tenant(r: &SqliteRow) -> Result<Tenant> {
-    Ok(Tenant {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        entra_tenant_id: r.try_get("entra_tenant_id")?,
-        monthly_credit_allowance: r.try_get("monthly_credit_allowance")?,
-        created_at: ts(r.try_get("created_at")?),
-    })
-}
-
-fn map_key(r: &SqliteRow) -> Result<ApiKey> {
-    Ok(ApiKey {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        env: r.try_get("env")?,
-        hint: r.try_get("hint")?,
-        created_at: ts(r.try_get("created_at")?),
-        created_by: r.try_get("created_by")?,
-        expires_at: ots(r.try_get("expires_at")?),
-        revoked_at: ots(r.try_get("revoked_at")?),
-        rotated_to: r.try_get("rotated_to")?,
-        last_used_at: ots(r.try_get("last_used_at")?),
-    })
-}
-
-fn map_workflow(r: &SqliteRow) -> Result<Workflow> {
-    Ok(Workflow {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        autonomy_type: enum_col(r, "autonomy_type", AutonomyType::parse)?,
-        entity_type: enum_col(r, "entity_type", EntityType::parse)?,
-        state: enum_col(r, "state", WorkflowState::parse)?,
-        credit_tier: r.try_get("credit_tier")?,
-        executor: json_col(r, "executor")?,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
-    })
-}
-
-fn map_item(r: &SqliteRow) -> Result<Item> {
-    Ok(Item {
-        ord: r.try_get("ord")?,
-        entity_id: r.try_get("entity_id")?,
-        entity_number: r.try_get("entity_number")?,
-        status: enum_col(r, "status", ItemStatus::parse)?,
-        execution_id: r.try_get("execution_id")?,
-        attempts: r.try_get("attempts")?,
-        error: r.try_get("error")?,
-        updated_at: ts(r.try_get("updated_at")?),
-        next_attempt_at: ots(r.try_get("next_attempt_at")?),
-    })
-}
-
-fn map_execution(r: &SqliteRow) -> Result<Execution> {
-    Ok(Execution {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        agent_id: r.try_get("agent_id")?,
-        agent_name: r.try_get("agent_name")?,
-        backfill_id: r.try_get("backfill_id")?,
-        entity_id: r.try_get("entity_id")?,
-        entity_number: r.try_get("entity_number")?,
-        status: enum_col(r, "status", ExecutionStatus::parse)?,
-        attempts: r.try_get("attempts")?,
-        error: r.try_get("error")?,
-        retry_of: r.try_get("retry_of")?,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
-        started_at: ots(r.try_get("started_at")?),
-        finished_at: ots(r.try_get("finished_at")?),
-    })
-}
-
-fn integration_from(r: &SqliteRow) -> Result<Integration> {
-    let secrets = json_col(r, "secrets")?;
-    let mut secret_names: Vec<String> = secrets
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    secret_names.sort();
-    Ok(Integration {
-        tenant_id: r.try_get("tenant_id")?,
-        psa: r.try_get("psa")?,
-        config: json_col(r, "config")?,
-        secret_names,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
-    })
 }
 
 impl SqliteStore {
@@ -222,15 +63,7 @@ impl SqliteStore {
     }
 
     async fn ensure_server_secret(&self) -> anyhow::Result<()> {
-        let mut secret = [0u8; 32];
-        for (i, b) in uuid::Uuid::new_v4()
-            .as_bytes()
-            .iter()
-            .chain(uuid::Uuid::new_v4().as_bytes())
-            .enumerate()
-        {
-            secret[i] = *b;
-        }
+        let secret = random_secret();
         sqlx::query("INSERT INTO server_settings (name, value) VALUES ('cursor_secret', ?) ON CONFLICT (name) DO NOTHING")
             .bind(&secret[..])
             .execute(&self.write)
@@ -401,7 +234,7 @@ impl Store for SqliteStore {
             .await?;
         match r {
             None => Ok(None),
-            Some(r) => Ok(Some((map_key(&r)?, r.try_get("key_hash")?))),
+            Some(r) => Ok(Some(map_key_with_hash(&r)?)),
         }
     }
 
@@ -541,27 +374,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let mut w = map_workflow(&r)?;
-        if let Some(v) = p.name {
-            w.name = v;
-        }
-        if let Some(v) = p.description {
-            w.description = v;
-        }
-        if let Some(v) = p.autonomy_type {
-            w.autonomy_type = v;
-        }
-        if let Some(v) = p.entity_type {
-            w.entity_type = v;
-        }
-        if let Some(v) = p.state {
-            w.state = v;
-        }
-        if let Some(v) = p.credit_tier {
-            w.credit_tier = v;
-        }
-        if let Some(v) = p.executor {
-            w.executor = v;
-        }
+        patch_workflow(&mut w, p, now);
         sqlx::query("UPDATE workflows SET name = ?, description = ?, autonomy_type = ?, entity_type = ?, state = ?, credit_tier = ?, executor = ?, updated_at = ? WHERE id = ?")
             .bind(&w.name)
             .bind(&w.description)
@@ -575,7 +388,6 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        w.updated_at = from_ms(to_ms(now));
         Ok(Some(w))
     }
 
@@ -624,7 +436,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .fetch_one(&self.write)
             .await?;
-        integration_from(&r)
+        map_integration(&r)
     }
 
     async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
@@ -632,7 +444,7 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .fetch_optional(&self.write)
             .await?;
-        r.as_ref().map(integration_from).transpose()
+        r.as_ref().map(map_integration).transpose()
     }
 
     async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>> {
@@ -684,7 +496,7 @@ impl Store for SqliteStore {
             .bind(b.target_workflow_id)
             .bind(b.entity_type.as_str())
             .bind(b.filter_spec.to_string())
-            .bind(serde_json::to_string(&b.daily_execution_windows).map_err(|e| StoreError::Db(e.into()))?)
+            .bind(to_json_text(&b.daily_execution_windows)?)
             .bind(&b.timezone)
             .bind(b.max_in_flight)
             .bind(b.reprocess)
@@ -857,37 +669,20 @@ impl Store for SqliteStore {
         let src = fetch_backfill(&mut tx, tenant_id, source_id)
             .await?
             .ok_or(RerunError::NotFound)?;
-        if !src.state.is_terminal() {
-            return Err(RerunError::NotRerunnable(format!(
-                "backfill {source_id} is {}; only a COMPLETED, CANCELLED or FAILED backfill can be rerun",
-                src.state
-            )));
-        }
-        if src.failed_count == 0 {
-            return Err(RerunError::NotRerunnable(format!(
-                "backfill {source_id} has no failed entities"
-            )));
-        }
+        check_rerunnable(&src)?;
         let wf = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
             .bind(src.target_workflow_id)
             .fetch_optional(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        let wf = wf
-            .as_ref()
-            .map(map_workflow)
-            .transpose()?
-            .ok_or(RerunError::WorkflowNotFound)?;
-        if wf.state != WorkflowState::Enabled {
-            return Err(RerunError::WorkflowNotEnabled);
-        }
+        let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
         let failed: Vec<(String, Option<String>)> = sqlx::query_as("SELECT entity_id, entity_number FROM backfill_items WHERE backfill_id = ? AND status = 'failed' ORDER BY ord")
             .bind(source_id)
             .fetch_all(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        let filter = serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() });
+        let filter = rerun_filter(&failed);
         let now_ms = to_ms(now);
         let n = failed.len() as i64;
         let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
@@ -897,7 +692,7 @@ impl Store for SqliteStore {
             .bind(src.target_workflow_id)
             .bind(src.entity_type.as_str())
             .bind(filter.to_string())
-            .bind(serde_json::to_string(&src.daily_execution_windows).map_err(|e| StoreError::Db(e.into()))?)
+            .bind(to_json_text(&src.daily_execution_windows)?)
             .bind(&src.timezone)
             .bind(src.max_in_flight)
             .bind(n)
@@ -1039,11 +834,7 @@ impl Store for SqliteStore {
         if e.status.is_final() {
             return Ok(Some(false));
         }
-        let settlement = match status {
-            ExecutionStatus::Succeeded => Settlement::Succeeded,
-            ExecutionStatus::Failed => Settlement::Failed(error.unwrap_or("failed").to_owned()),
-            _ => Settlement::Cancelled(error.unwrap_or("cancelled").to_owned()),
-        };
+        let settlement = settlement_of(status, error);
         let item: Option<(String, i64)> = match &e.backfill_id {
             Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
                 .bind(bid)
@@ -1158,7 +949,7 @@ impl Store for SqliteStore {
                     id
                 }
                 None => {
-                    let id = format!("ex_{}", uuid::Uuid::now_v7().simple());
+                    let id = new_execution_id();
                     sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
                                  VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 1, ?, ?, ?)")
                         .bind(&id)
@@ -1392,15 +1183,7 @@ impl Store for SqliteStore {
         .bind(to_ms(not_before))
         .fetch_optional(&self.write)
         .await?;
-        match r {
-            None => Ok(None),
-            Some(r) => Ok(Some(IdempotentResponse {
-                fingerprint: r.try_get("fingerprint")?,
-                status: r.try_get::<i64, _>("status")? as u16,
-                response: json_col(&r, "response")?,
-                created_at: ts(r.try_get("created_at")?),
-            })),
-        }
+        r.as_ref().map(map_idempotent).transpose()
     }
 
     async fn save_idempotent_response(
@@ -1448,18 +1231,8 @@ async fn finish_execution_row(
     s: &Settlement,
     now: i64,
 ) -> Result<()> {
-    let (status, error) = match s {
-        Settlement::Succeeded => ("succeeded", None),
-        Settlement::Failed(e) => ("failed", Some(e.as_str())),
-        Settlement::Cancelled(e) => ("cancelled", Some(e.as_str())),
-        Settlement::Retry { error, .. } => ("queued", Some(error.as_str())),
-        Settlement::AwaitCallback { .. } => ("running", None),
-    };
-    let finished = matches!(
-        s,
-        Settlement::Succeeded | Settlement::Failed(_) | Settlement::Cancelled(_)
-    )
-    .then_some(now);
+    let (status, error, is_final) = execution_change(s);
+    let finished = is_final.then_some(now);
     sqlx::query("UPDATE executions SET status = ?, error = ?, updated_at = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?")
         .bind(status)
         .bind(error)
@@ -1498,47 +1271,13 @@ async fn settle_one(
     let Some((status, exec)) = cur else {
         return Ok(false);
     };
-    if exec.as_deref() != Some(o.execution_id.as_str())
-        || !(status == "in_flight" || status == "pending")
-    {
+    if exec.as_deref() != Some(o.execution_id.as_str()) {
         return Ok(false);
     }
-    let from = if status == "in_flight" {
-        "in_flight_count"
-    } else {
-        "pending_count"
+    let Some(from) = settleable_counter(&status) else {
+        return Ok(false);
     };
-    /// How an outcome changes its item.
-    struct Change<'a> {
-        counter: &'static str,
-        status: &'static str,
-        error: Option<&'a str>,
-        next_attempt_at: Option<i64>,
-        lease_owner: Option<&'static str>,
-        lease_expires_at: Option<i64>,
-    }
-    let plain = |counter, status, error| Change {
-        counter,
-        status,
-        error,
-        next_attempt_at: None,
-        lease_owner: None,
-        lease_expires_at: None,
-    };
-    let c = match &o.settlement {
-        Settlement::Succeeded => plain("succeeded_count", "succeeded", None),
-        Settlement::Failed(e) => plain("failed_count", "failed", Some(e.as_str())),
-        Settlement::Cancelled(e) => plain("cancelled_count", "cancelled", Some(e.as_str())),
-        Settlement::Retry { error, at } => Change {
-            next_attempt_at: Some(to_ms(*at)),
-            ..plain("pending_count", "pending", Some(error.as_str()))
-        },
-        Settlement::AwaitCallback { deadline } => Change {
-            lease_owner: Some(CALLBACK_OWNER),
-            lease_expires_at: Some(to_ms(*deadline)),
-            ..plain("in_flight_count", "in_flight", None)
-        },
-    };
+    let c = item_change(&o.settlement);
     let to = c.counter;
     sqlx::query("UPDATE backfill_items SET status = ?, error = ?, next_attempt_at = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE backfill_id = ? AND ord = ?")
         .bind(c.status)
@@ -1604,7 +1343,12 @@ async fn requeue(
         .fetch_one(&mut **tx)
         .await?;
     if state == "CANCELLED" || state == "FAILED" {
-        // Nothing will dispatch it again: the item ends cancelled.
+        // Nothing will dispatch it again: the item ends cancelled. It is pending now, so count
+        // it there first; `settle_one` then moves it from pending to cancelled.
+        sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - 1, pending_count = pending_count + 1 WHERE id = ?")
+            .bind(backfill_id)
+            .execute(&mut **tx)
+            .await?;
         let exec: Option<String> = sqlx::query_scalar(
             "SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
         )

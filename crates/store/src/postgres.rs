@@ -1,0 +1,1661 @@
+//! The PostgreSQL store, for production and for several replicas sharing one database.
+//!
+//! Behaviour is that of [`crate::SqliteStore`] method for method; what differs is how it stays
+//! correct with concurrent transactions from several processes (READ COMMITTED):
+//! * every transaction that changes a backfill's items or counters first locks the backfill row
+//!   (`SELECT … FOR UPDATE`, several backfills in id order), so item states and counters are read
+//!   and written consistently, and counters only move by `x = x + n`;
+//! * items are locked in `(backfill_id, ord)` order wherever several are locked, so two
+//!   transactions never wait on each other in a cycle;
+//! * `claim_items` counts the backfill's in-flight items under that lock, so `max_in_flight`
+//!   holds across replicas, and takes candidates with `FOR UPDATE SKIP LOCKED`;
+//! * claims, settlements and requeues are batched: a few statements per call whatever the
+//!   number of items (arrays and `UNNEST`).
+//!
+//! Each connection gets a server-side `statement_timeout` (and an idle-in-transaction timeout,
+//! so a stuck client cannot hold a backfill lock for ever).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use neo_domain::backfill::{
+    apply_signal, BackfillRunState, ExecutionStatus, ItemStatus, Signal, SignalOutcome,
+};
+use neo_domain::clock::to_ms;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+
+use crate::common::*;
+use crate::*;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Server-side limit of one statement (lock waits included).
+pub const STATEMENT_TIMEOUT: &str = "30s";
+/// A session idle inside a transaction longer than this is ended by the server.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
+/// Rows per `INSERT … SELECT FROM UNNEST` of snapshot items.
+const INSERT_CHUNK: usize = 10_000;
+
+type Tx = Transaction<'static, Postgres>;
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://…`), migrates the database and makes sure the server
+    /// secret exists. A pool of 10 connections.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with_pool_size(url, 10).await
+    }
+
+    pub async fn open_with_pool_size(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let opts = PgConnectOptions::from_str(url)?
+            .application_name("neo-backfill")
+            .options([
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT,
+                ),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        // Takes an advisory lock: replicas starting together migrate once.
+        MIGRATOR.run(&pool).await?;
+        let secret = random_secret();
+        sqlx::query("INSERT INTO server_settings (name, value) VALUES ('cursor_secret', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(&secret[..])
+            .execute(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn tx(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+async fn fetch_backfill(tx: &mut Tx, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
+    let row = sqlx::query(&format!(
+        "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(map_backfill).transpose()
+}
+
+/// Reads a backfill and locks its row until the end of the transaction.
+async fn lock_backfill(tx: &mut Tx, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
+    let row = sqlx::query(&format!(
+        "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2 FOR UPDATE OF b"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(map_backfill).transpose()
+}
+
+/// Locks backfill rows in id order; returns the state of each that exists.
+async fn lock_backfills(tx: &mut Tx, ids: &[String]) -> Result<HashMap<String, String>> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, state FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Moves every pending item of a backfill to `cancelled` and fixes the counters.
+async fn cancel_pending(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
+    let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = $1 WHERE backfill_id = $2 AND status = 'pending'")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected() as i64;
+    sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, cancelled_count = cancelled_count + $1 WHERE id = $2")
+        .bind(n)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Ends an active backfill FAILED with `error`: pending items are cancelled.
+async fn fail_backfill_tx(tx: &mut Tx, id: &str, error: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE backfills SET state = 'FAILED', error = $1, completed_at = $2, updated_at = $2 WHERE id = $3")
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    cancel_pending(tx, id, now).await
+}
+
+async fn insert_items_from(
+    tx: &mut Tx,
+    backfill_id: &str,
+    items: &[(String, Option<String>)],
+    first_ord: i64,
+    now: i64,
+) -> Result<()> {
+    for (chunk_no, chunk) in items.chunks(INSERT_CHUNK).enumerate() {
+        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+        let nums: Vec<Option<&str>> = chunk.iter().map(|(_, n)| n.as_deref()).collect();
+        sqlx::query(
+            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) \
+             SELECT $1, $2 + u.n - 1, u.entity_id, u.entity_number, 'pending', $3 \
+             FROM UNNEST($4::text[], $5::text[]) WITH ORDINALITY AS u(entity_id, entity_number, n)",
+        )
+        .bind(backfill_id)
+        .bind(first_ord + (chunk_no * INSERT_CHUNK) as i64)
+        .bind(now)
+        .bind(&ids)
+        .bind(&nums)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// COMPLETED when RUNNING, snapshotted and every item settled.
+async fn complete_in_tx(tx: &mut Tx, ids: &[String], now: i64) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
+                    WHERE id = ANY($2) AND state = 'RUNNING' AND snapshot_complete AND pending_count = 0 AND in_flight_count = 0")
+        .bind(now)
+        .bind(ids)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// The final change of one execution row in a batch.
+struct ExecChange {
+    status: &'static str,
+    error: Option<String>,
+    finished: bool,
+}
+
+/// Final statuses of execution rows (ids in first-seen order), and the credit ledger entries
+/// of the successes among `credit_ids`.
+async fn write_executions(
+    tx: &mut Tx,
+    changes: &[(String, ExecChange)],
+    credit_ids: &[String],
+    now: i64,
+) -> Result<()> {
+    if !changes.is_empty() {
+        let ids: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
+        let statuses: Vec<&str> = changes.iter().map(|(_, c)| c.status).collect();
+        let errors: Vec<Option<&str>> = changes.iter().map(|(_, c)| c.error.as_deref()).collect();
+        let finished: Vec<bool> = changes.iter().map(|(_, c)| c.finished).collect();
+        sqlx::query(
+            "UPDATE executions e SET status = u.status, error = u.error, updated_at = $1, \
+             finished_at = CASE WHEN u.finished THEN $1 ELSE e.finished_at END \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[]) AS u(id, status, error, finished) \
+             WHERE e.id = u.id",
+        )
+        .bind(now)
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&errors)
+        .bind(&finished)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !credit_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+                     SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), $1 \
+                     FROM UNNEST($2::text[]) WITH ORDINALITY AS u(id, n) \
+                     JOIN executions e ON e.id = u.id LEFT JOIN workflows w ON w.id = e.agent_id \
+                     ORDER BY u.n \
+                     ON CONFLICT (execution_id) DO NOTHING",
+        )
+        .bind(now)
+        .bind(credit_ids)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a batch of outcomes does to one backfill.
+#[derive(Default)]
+struct BackfillDelta {
+    state: String,
+    streak: i64,
+    counters: BTreeMap<&'static str, i64>,
+    /// Counters or state changed: `updated_at` moves.
+    touched: bool,
+    /// At least one outcome applied: the backfill may complete.
+    applied: bool,
+    /// The circuit breaker tripped with this error.
+    tripped: Option<String>,
+}
+
+const COUNTERS: [&str; 5] = [
+    "pending_count",
+    "in_flight_count",
+    "succeeded_count",
+    "failed_count",
+    "cancelled_count",
+];
+
+/// Applies outcomes to items, executions, counters, credit ledger and circuit breaker, exactly
+/// as applying them one by one in order would (a later outcome for the same item sees the
+/// earlier one's result), in a fixed number of statements. Locks the backfills (id order),
+/// then the items (key order). Returns whether each outcome applied, and the ids of the
+/// backfills it touched; completion is the caller's.
+async fn settle_batch(
+    tx: &mut Tx,
+    outcomes: &[Outcome],
+    breaker_threshold: i64,
+    now: i64,
+) -> Result<(Vec<bool>, Vec<String>)> {
+    if outcomes.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let bids: Vec<String> = outcomes.iter().map(|o| o.backfill_id.clone()).collect();
+    let mut sorted = bids.clone();
+    sorted.sort();
+    sorted.dedup();
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, state, consecutive_failures FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&sorted)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut deltas: HashMap<String, BackfillDelta> = rows
+        .into_iter()
+        .map(|(id, state, streak)| {
+            (
+                id,
+                BackfillDelta {
+                    state,
+                    streak,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let ords: Vec<i64> = outcomes.iter().map(|o| o.ord).collect();
+    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT backfill_id, ord, status, execution_id FROM backfill_items \
+         WHERE (backfill_id, ord) IN (SELECT * FROM UNNEST($1::text[], $2::bigint[])) \
+         ORDER BY backfill_id, ord FOR UPDATE",
+    )
+    .bind(&bids)
+    .bind(&ords)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut items: HashMap<(String, i64), (String, Option<String>)> = rows
+        .into_iter()
+        .map(|(b, o, s, e)| ((b, o), (s, e)))
+        .collect();
+
+    let mut applied = Vec::with_capacity(outcomes.len());
+    let mut item_changes: BTreeMap<(String, i64), ItemChange<'_>> = BTreeMap::new();
+    let mut exec_order: Vec<String> = Vec::new();
+    let mut exec_changes: HashMap<String, ExecChange> = HashMap::new();
+    let mut credit_ids: Vec<String> = Vec::new();
+    for o in outcomes {
+        let key = (o.backfill_id.clone(), o.ord);
+        let Some((status, exec)) = items.get_mut(&key) else {
+            applied.push(false);
+            continue;
+        };
+        let from = settleable_counter(status);
+        let (Some(from), Some(d)) = (from, deltas.get_mut(&o.backfill_id)) else {
+            applied.push(false);
+            continue;
+        };
+        if exec.as_deref() != Some(o.execution_id.as_str()) {
+            applied.push(false);
+            continue;
+        }
+        applied.push(true);
+        let c = item_change(&o.settlement);
+        *status = c.status.to_owned();
+        let to = c.counter;
+        item_changes.insert(key, c);
+
+        let (st, err, fin) = execution_change(&o.settlement);
+        match exec_changes.get_mut(&o.execution_id) {
+            Some(ec) => {
+                ec.status = st;
+                ec.error = err.map(str::to_owned);
+                ec.finished |= fin;
+            }
+            None => {
+                exec_order.push(o.execution_id.clone());
+                exec_changes.insert(
+                    o.execution_id.clone(),
+                    ExecChange {
+                        status: st,
+                        error: err.map(str::to_owned),
+                        finished: fin,
+                    },
+                );
+            }
+        }
+        if o.settlement == Settlement::Succeeded && !credit_ids.contains(&o.execution_id) {
+            credit_ids.push(o.execution_id.clone());
+        }
+
+        d.applied = true;
+        if from != to {
+            *d.counters.entry(from).or_default() -= 1;
+            *d.counters.entry(to).or_default() += 1;
+            d.streak = match &o.settlement {
+                Settlement::Succeeded => 0,
+                Settlement::Failed(_) => d.streak + 1,
+                _ => d.streak,
+            };
+            d.touched = true;
+        }
+        if matches!(o.settlement, Settlement::Failed(_))
+            && d.state == "RUNNING"
+            && d.streak >= breaker_threshold
+        {
+            d.state = "PAUSED".to_owned();
+            d.tripped = Some(breaker_error(d.streak));
+            d.touched = true;
+        }
+    }
+
+    if !item_changes.is_empty() {
+        let mut b = Vec::new();
+        let mut ord = Vec::new();
+        let mut status = Vec::new();
+        let mut error = Vec::new();
+        let mut next = Vec::new();
+        let mut owner = Vec::new();
+        let mut lease = Vec::new();
+        for ((bid, o), c) in &item_changes {
+            b.push(bid.as_str());
+            ord.push(*o);
+            status.push(c.status);
+            error.push(c.error);
+            next.push(c.next_attempt_at);
+            owner.push(c.lease_owner);
+            lease.push(c.lease_expires_at);
+        }
+        sqlx::query(
+            "UPDATE backfill_items i SET status = u.status, error = u.error, next_attempt_at = u.next_attempt_at, \
+             lease_owner = u.lease_owner, lease_expires_at = u.lease_expires_at, updated_at = $1 \
+             FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[]) \
+                  AS u(backfill_id, ord, status, error, next_attempt_at, lease_owner, lease_expires_at) \
+             WHERE i.backfill_id = u.backfill_id AND i.ord = u.ord",
+        )
+        .bind(now)
+        .bind(&b)
+        .bind(&ord)
+        .bind(&status)
+        .bind(&error)
+        .bind(&next)
+        .bind(&owner)
+        .bind(&lease)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let execs: Vec<(String, ExecChange)> = exec_order
+        .into_iter()
+        .map(|id| {
+            let c = exec_changes.remove(&id).expect("recorded with its id");
+            (id, c)
+        })
+        .collect();
+    write_executions(tx, &execs, &credit_ids, now).await?;
+
+    let touched: Vec<(&String, &BackfillDelta)> =
+        deltas.iter().filter(|(_, d)| d.touched).collect();
+    if !touched.is_empty() {
+        let ids: Vec<&str> = touched.iter().map(|(id, _)| id.as_str()).collect();
+        let counter = |name: &str| -> Vec<i64> {
+            touched
+                .iter()
+                .map(|(_, d)| d.counters.get(name).copied().unwrap_or(0))
+                .collect()
+        };
+        let streaks: Vec<i64> = touched.iter().map(|(_, d)| d.streak).collect();
+        let trips: Vec<Option<&str>> = touched.iter().map(|(_, d)| d.tripped.as_deref()).collect();
+        sqlx::query(
+            "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
+             succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
+             cancelled_count = b.cancelled_count + u.dc, consecutive_failures = u.streak, \
+             state = CASE WHEN u.trip IS NULL THEN b.state ELSE 'PAUSED' END, \
+             error = COALESCE(u.trip, b.error), updated_at = $1 \
+             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
+                  AS u(id, dp, di, ds, df, dc, streak, trip) \
+             WHERE b.id = u.id",
+        )
+        .bind(now)
+        .bind(&ids)
+        .bind(counter(COUNTERS[0]))
+        .bind(counter(COUNTERS[1]))
+        .bind(counter(COUNTERS[2]))
+        .bind(counter(COUNTERS[3]))
+        .bind(counter(COUNTERS[4]))
+        .bind(&streaks)
+        .bind(&trips)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mut done: Vec<String> = deltas
+        .into_iter()
+        .filter(|(_, d)| d.applied)
+        .map(|(id, _)| id)
+        .collect();
+    done.sort();
+    Ok((applied, done))
+}
+
+/// Puts locked in-flight items back to pending, keeping their execution ids (a re-dispatch
+/// carries the same idempotency key). Items of a CANCELLED or FAILED backfill, which nothing
+/// will dispatch again, end cancelled instead. `states` holds the (locked) backfills' states.
+/// Returns how many items moved.
+async fn requeue_locked(
+    tx: &mut Tx,
+    items: &[(String, i64, Option<String>)],
+    states: &HashMap<String, String>,
+    now: i64,
+) -> Result<u64> {
+    let mut cancel = Vec::new();
+    let mut back_b = Vec::new();
+    let mut back_o = Vec::new();
+    for (bid, ord, exec) in items {
+        match states.get(bid).map(String::as_str) {
+            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
+                backfill_id: bid.clone(),
+                ord: *ord,
+                execution_id: exec.clone().unwrap_or_default(),
+                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+            }),
+            _ => {
+                back_b.push(bid.as_str());
+                back_o.push(*ord);
+            }
+        }
+    }
+    let mut n = 0;
+    if !cancel.is_empty() {
+        let (applied, _) = settle_batch(tx, &cancel, i64::MAX, now).await?;
+        n += applied.iter().filter(|a| **a).count() as u64;
+    }
+    if !back_b.is_empty() {
+        let moved: Vec<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE backfill_items i SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = $1 \
+             FROM UNNEST($2::text[], $3::bigint[]) AS u(backfill_id, ord) \
+             WHERE i.backfill_id = u.backfill_id AND i.ord = u.ord AND i.status = 'in_flight' \
+             RETURNING i.backfill_id, i.execution_id",
+        )
+        .bind(now)
+        .bind(&back_b)
+        .bind(&back_o)
+        .fetch_all(&mut **tx)
+        .await?;
+        n += moved.len() as u64;
+        let execs: Vec<&str> = moved.iter().filter_map(|(_, e)| e.as_deref()).collect();
+        if !execs.is_empty() {
+            sqlx::query(
+                "UPDATE executions SET status = 'queued', updated_at = $1 WHERE id = ANY($2)",
+            )
+            .bind(now)
+            .bind(&execs)
+            .execute(&mut **tx)
+            .await?;
+        }
+        let mut per: BTreeMap<&str, i64> = BTreeMap::new();
+        for (bid, _) in &moved {
+            *per.entry(bid.as_str()).or_default() += 1;
+        }
+        if !per.is_empty() {
+            let ids: Vec<&str> = per.keys().copied().collect();
+            let counts: Vec<i64> = per.values().copied().collect();
+            sqlx::query(
+                "UPDATE backfills b SET in_flight_count = b.in_flight_count - u.n, pending_count = b.pending_count + u.n, updated_at = $1 \
+                 FROM UNNEST($2::text[], $3::bigint[]) AS u(id, n) WHERE b.id = u.id",
+            )
+            .bind(now)
+            .bind(&ids)
+            .bind(&counts)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(n)
+}
+
+fn unique_to(e: sqlx::Error, err: StoreError) -> StoreError {
+    if is_unique_violation(&e) {
+        err
+    } else {
+        e.into()
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn server_secret(&self) -> Result<Vec<u8>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = 'cursor_secret'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn ensure_tenant(&self, name: &str, now: Timestamp) -> Result<Tenant> {
+        let id = format!("tn_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(&id)
+            .bind(name)
+            .bind(to_ms(now))
+            .execute(&self.pool)
+            .await?;
+        let r = sqlx::query("SELECT * FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        map_tenant(&r)
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>> {
+        let r = sqlx::query("SELECT * FROM tenants WHERE entra_tenant_id = $1")
+            .bind(tid)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_tenant).transpose()
+    }
+
+    async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE tenants SET entra_tenant_id = $1 WHERE id = $2")
+            .bind(tid)
+            .bind(tenant_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                unique_to(
+                    e,
+                    StoreError::Conflict("that Entra tenant id is linked to another tenant".into()),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn insert_api_key(&self, k: NewApiKey) -> Result<ApiKey> {
+        let r = sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *")
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(&k.env)
+            .bind(&k.key_hash[..])
+            .bind(&k.hint)
+            .bind(to_ms(k.created_at))
+            .bind(&k.created_by)
+            .bind(k.expires_at.map(to_ms))
+            .fetch_one(&self.pool)
+            .await?;
+        map_key(&r)
+    }
+
+    async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>> {
+        let r = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+            .bind(&hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_key_with_hash).transpose()
+    }
+
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
+        let r = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_key).transpose()
+    }
+
+    async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
+        let rows =
+            sqlx::query("SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id")
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(map_key).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let n =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(to_ms(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        old_expires_at: Timestamp,
+        k: NewApiKey,
+    ) -> Result<ApiKey> {
+        let mut tx = self.tx().await?;
+        let r = sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *")
+            .bind(&k.id)
+            .bind(&k.tenant_id)
+            .bind(&k.env)
+            .bind(&k.key_hash[..])
+            .bind(&k.hint)
+            .bind(to_ms(k.created_at))
+            .bind(&k.created_by)
+            .bind(k.expires_at.map(to_ms))
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE api_keys SET rotated_to = $1, expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END WHERE id = $3")
+            .bind(&k.id)
+            .bind(to_ms(old_expires_at))
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        map_key(&r)
+    }
+
+    async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_workflow(
+        &self,
+        tenant_id: &str,
+        w: NewWorkflow,
+        now: Timestamp,
+    ) -> Result<Workflow> {
+        let r = sqlx::query("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING *")
+            .bind(tenant_id)
+            .bind(&w.name)
+            .bind(&w.description)
+            .bind(w.autonomy_type.as_str())
+            .bind(w.entity_type.as_str())
+            .bind(w.state.as_str())
+            .bind(w.credit_tier)
+            .bind(w.executor.to_string())
+            .bind(to_ms(now))
+            .fetch_one(&self.pool)
+            .await?;
+        map_workflow(&r)
+    }
+
+    async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
+        let r = sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_workflow).transpose()
+    }
+
+    async fn list_workflows(
+        &self,
+        tenant_id: &str,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Workflow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM workflows WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after_id.unwrap_or(i64::MIN))
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn update_workflow(
+        &self,
+        tenant_id: &str,
+        id: i64,
+        p: WorkflowPatch,
+        now: Timestamp,
+    ) -> Result<Option<Workflow>> {
+        let mut tx = self.tx().await?;
+        let Some(r) =
+            sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let mut w = map_workflow(&r)?;
+        patch_workflow(&mut w, p, now);
+        sqlx::query("UPDATE workflows SET name = $1, description = $2, autonomy_type = $3, entity_type = $4, state = $5, credit_tier = $6, executor = $7, updated_at = $8 WHERE id = $9")
+            .bind(&w.name)
+            .bind(&w.description)
+            .bind(w.autonomy_type.as_str())
+            .bind(w.entity_type.as_str())
+            .bind(w.state.as_str())
+            .bind(w.credit_tier)
+            .bind(w.executor.to_string())
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(w))
+    }
+
+    async fn delete_workflow(&self, tenant_id: &str, id: i64, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM workflows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = $1 AND target_workflow_id = $2 AND state IN ('DRAFT', 'RUNNING', 'PAUSED') ORDER BY id FOR UPDATE")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for b in active {
+            fail_backfill_tx(&mut tx, &b, "the target workflow was deleted", to_ms(now)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn put_integration(
+        &self,
+        tenant_id: &str,
+        psa: &str,
+        config: Value,
+        secrets: Value,
+        now: Timestamp,
+    ) -> Result<Integration> {
+        let r = sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+                             ON CONFLICT (tenant_id) DO UPDATE SET psa = EXCLUDED.psa, config = EXCLUDED.config, secrets = EXCLUDED.secrets, updated_at = EXCLUDED.updated_at \
+                             RETURNING *")
+            .bind(tenant_id)
+            .bind(psa)
+            .bind(config.to_string())
+            .bind(secrets.to_string())
+            .bind(to_ms(now))
+            .fetch_one(&self.pool)
+            .await?;
+        map_integration(&r)
+    }
+
+    async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
+        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_integration).transpose()
+    }
+
+    async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>> {
+        let r = sqlx::query("SELECT secrets FROM integrations WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(|r| json_col(r, "secrets")).transpose()
+    }
+
+    async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let n = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        // Backfills over an explicit id list do not need the PSA; the others cannot go on.
+        // (A JSON null counts as absent, as with SQLite's json_extract.)
+        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = $1 AND state IN ('DRAFT', 'RUNNING', 'PAUSED') \
+                                                     AND COALESCE(jsonb_typeof(filter_spec::jsonb -> 'entity_ids'), 'null') = 'null' ORDER BY id FOR UPDATE")
+            .bind(tenant_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for b in active {
+            fail_backfill_tx(
+                &mut tx,
+                &b,
+                "the tenant's PSA integration was removed",
+                to_ms(now),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
+        let mut tx = self.tx().await?;
+        let now = to_ms(b.created_at);
+        let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
+        let started = (b.state == BackfillRunState::Running).then_some(now);
+        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $17)")
+            .bind(&b.id)
+            .bind(&b.tenant_id)
+            .bind(b.state.as_str())
+            .bind(b.target_workflow_id)
+            .bind(b.entity_type.as_str())
+            .bind(b.filter_spec.to_string())
+            .bind(to_json_text(&b.daily_execution_windows)?)
+            .bind(&b.timezone)
+            .bind(b.max_in_flight)
+            .bind(b.reprocess)
+            .bind(b.total_estimated)
+            .bind(n_items)
+            .bind(b.entity_ids.is_some())
+            .bind(b.credits_per_entity)
+            .bind(started)
+            .bind(&b.created_by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
+        if let Some(ids) = &b.entity_ids {
+            let pairs: Vec<(String, Option<String>)> =
+                ids.iter().map(|i| (i.clone(), None)).collect();
+            insert_items_from(&mut tx, &b.id, &pairs, 0, now).await?;
+        }
+        let out = fetch_backfill(&mut tx, &b.tenant_id, &b.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn backfill(&self, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
+        let row = sqlx::query(&format!(
+            "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(map_backfill).transpose()
+    }
+
+    async fn list_backfills(
+        &self,
+        tenant_id: &str,
+        f: &BackfillFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Backfill>> {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(BACKFILL_SELECT);
+        qb.push(" WHERE b.tenant_id = ").push_bind(tenant_id);
+        if let Some(before) = before_id {
+            qb.push(" AND b.id < ").push_bind(before);
+        }
+        if let Some(w) = f.target_workflow_id {
+            qb.push(" AND b.target_workflow_id = ").push_bind(w);
+        }
+        if !f.states.is_empty() {
+            let states: Vec<&str> = f.states.iter().map(|s| s.as_str()).collect();
+            qb.push(" AND b.state = ANY(").push_bind(states).push(")");
+        }
+        qb.push(" ORDER BY b.id DESC LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows: Vec<Backfill> = rows.iter().map(map_backfill).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn list_items(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+        statuses: &[ItemStatus],
+        after_ord: Option<i64>,
+        limit: usize,
+    ) -> Result<Page<Item>> {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT i.* FROM backfill_items i JOIN backfills b ON b.id = i.backfill_id WHERE b.tenant_id = ",
+        );
+        qb.push_bind(tenant_id);
+        qb.push(" AND i.backfill_id = ").push_bind(backfill_id);
+        qb.push(" AND i.ord > ").push_bind(after_ord.unwrap_or(-1));
+        if !statuses.is_empty() {
+            let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+            qb.push(" AND i.status = ANY(")
+                .push_bind(statuses)
+                .push(")");
+        }
+        qb.push(" ORDER BY i.ord LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows: Vec<Item> = rows.iter().map(map_item).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn signal_backfill(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        signal: Signal,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(Backfill, SignalOutcome), SignalError> {
+        let mut tx = self.tx().await?;
+        let b = lock_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(SignalError::NotFound)?;
+        let outcome = apply_signal(b.state, signal).map_err(SignalError::Refused)?;
+        let now_ms = to_ms(now);
+        let to = match outcome {
+            SignalOutcome::Transition(to) => to,
+            SignalOutcome::NoOp => b.state,
+        };
+        if let SignalOutcome::Transition(to) = outcome {
+            // Resume clears a pause reason (e.g. the circuit breaker's) and its streak.
+            sqlx::query(
+                "UPDATE backfills SET state = $1, updated_at = $2, \
+                 started_at = CASE WHEN $3 THEN COALESCE(started_at, $2) ELSE started_at END, \
+                 completed_at = CASE WHEN $4 THEN $2 ELSE completed_at END, \
+                 error = CASE WHEN $5 THEN NULL ELSE error END, \
+                 consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END \
+                 WHERE id = $6",
+            )
+            .bind(to.as_str())
+            .bind(now_ms)
+            .bind(to == BackfillRunState::Running)
+            .bind(to == BackfillRunState::Cancelled)
+            .bind(signal == Signal::Resume)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+            if to == BackfillRunState::Cancelled {
+                cancel_pending(&mut tx, id, now_ms).await?;
+            }
+        }
+        sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(signal.as_str())
+            .bind(b.state.as_str())
+            .bind(to.as_str())
+            .bind(actor)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let out = fetch_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(SignalError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok((out, outcome))
+    }
+
+    async fn rerun_failed(
+        &self,
+        tenant_id: &str,
+        source_id: &str,
+        new_id: &str,
+        created_by: &str,
+        now: Timestamp,
+    ) -> Result<Backfill, RerunError> {
+        let mut tx = self.tx().await?;
+        let src = lock_backfill(&mut tx, tenant_id, source_id)
+            .await?
+            .ok_or(RerunError::NotFound)?;
+        check_rerunnable(&src)?;
+        let wf = sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(src.target_workflow_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
+        let failed: Vec<(String, Option<String>)> = sqlx::query_as("SELECT entity_id, entity_number FROM backfill_items WHERE backfill_id = $1 AND status = 'failed' ORDER BY ord")
+            .bind(source_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let filter = rerun_filter(&failed);
+        let now_ms = to_ms(now);
+        let n = failed.len() as i64;
+        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
+                     VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, $8, TRUE, $9, $9, TRUE, $9, $10, $11, $12, $11, $11, $13)")
+            .bind(new_id)
+            .bind(tenant_id)
+            .bind(src.target_workflow_id)
+            .bind(src.entity_type.as_str())
+            .bind(filter.to_string())
+            .bind(to_json_text(&src.daily_execution_windows)?)
+            .bind(&src.timezone)
+            .bind(src.max_in_flight)
+            .bind(n)
+            .bind(wf.credit_tier)
+            .bind(now_ms)
+            .bind(created_by)
+            .bind(source_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    RerunError::AlreadyActive
+                } else {
+                    StoreError::from(e).into()
+                }
+            })?;
+        insert_items_from(&mut tx, new_id, &failed, 0, now_ms).await?;
+        let out = fetch_backfill(&mut tx, tenant_id, new_id)
+            .await?
+            .ok_or(RerunError::NotFound)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn delete_backfill(&self, tenant_id: &str, id: &str) -> Result<(), DeleteBackfillError> {
+        let mut tx = self.tx().await?;
+        let b = lock_backfill(&mut tx, tenant_id, id)
+            .await?
+            .ok_or(DeleteBackfillError::NotFound)?;
+        if b.state != BackfillRunState::Draft {
+            return Err(DeleteBackfillError::NotDraft(b.state));
+        }
+        sqlx::query("DELETE FROM backfills WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn insert_execution(&self, e: NewExecution) -> Result<Execution> {
+        let r = sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, retry_of, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *")
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(e.agent_id)
+            .bind(&e.agent_name)
+            .bind(&e.backfill_id)
+            .bind(&e.entity_id)
+            .bind(&e.entity_number)
+            .bind(e.status.as_str())
+            .bind(&e.retry_of)
+            .bind(to_ms(e.created_at))
+            .fetch_one(&self.pool)
+            .await?;
+        map_execution(&r)
+    }
+
+    async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>> {
+        let r = sqlx::query("SELECT * FROM executions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_execution).transpose()
+    }
+
+    async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>> {
+        let r = sqlx::query("SELECT * FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(map_execution).transpose()
+    }
+
+    async fn list_executions(
+        &self,
+        tenant_id: &str,
+        f: &ExecutionFilter,
+        before_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Execution>> {
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT * FROM executions WHERE tenant_id = ");
+        qb.push_bind(tenant_id);
+        if let Some(b) = before_id {
+            qb.push(" AND id < ").push_bind(b);
+        }
+        if let Some(a) = f.agent_id {
+            qb.push(" AND agent_id = ").push_bind(a);
+        }
+        if let Some(e) = &f.entity_id {
+            qb.push(" AND entity_id = ").push_bind(e);
+        }
+        if let Some(e) = &f.entity_number {
+            qb.push(" AND entity_number = ").push_bind(e);
+        }
+        if let Some(b) = &f.backfill_id {
+            qb.push(" AND backfill_id = ").push_bind(b);
+        }
+        if !f.statuses.is_empty() {
+            let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
+            qb.push(" AND status = ANY(").push_bind(statuses).push(")");
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(limit as i64 + 1);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let rows: Vec<Execution> = rows.iter().map(map_execution).collect::<Result<_>>()?;
+        Ok(Page::from_overfetch(rows, limit))
+    }
+
+    async fn finish_execution(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: ExecutionStatus,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<bool>> {
+        let mut tx = self.tx().await?;
+        // The backfill row first (lock order: backfill, execution, item), then the execution.
+        let Some(backfill_id) = sqlx::query_scalar::<_, Option<String>>(
+            "SELECT backfill_id FROM executions WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        if let Some(bid) = &backfill_id {
+            sqlx::query("SELECT 1 FROM backfills WHERE id = $1 FOR UPDATE")
+                .bind(bid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let Some(r) =
+            sqlx::query("SELECT * FROM executions WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let e = map_execution(&r)?;
+        if e.status.is_final() {
+            return Ok(Some(false));
+        }
+        let settlement = settlement_of(status, error);
+        let item: Option<(String, i64)> = match &e.backfill_id {
+            Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = $1 AND execution_id = $2 AND status IN ('pending', 'in_flight')")
+                .bind(bid)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?,
+            None => None,
+        };
+        let now_ms = to_ms(now);
+        match item {
+            Some((bid, ord)) => {
+                // Through the same path as the orchestrator: counters, breaker, completion.
+                let o = Outcome {
+                    backfill_id: bid,
+                    ord,
+                    execution_id: id.to_owned(),
+                    settlement,
+                };
+                let (_, touched) = settle_batch(&mut tx, &[o], i64::MAX, now_ms).await?;
+                complete_in_tx(&mut tx, &touched, now_ms).await?;
+            }
+            None => {
+                let (st, err, fin) = execution_change(&settlement);
+                let change = ExecChange {
+                    status: st,
+                    error: err.map(str::to_owned),
+                    finished: fin,
+                };
+                let credit: Vec<String> = if settlement == Settlement::Succeeded {
+                    vec![id.to_owned()]
+                } else {
+                    Vec::new()
+                };
+                write_executions(&mut tx, &[(id.to_owned(), change)], &credit, now_ms).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
+        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE b.state = 'RUNNING' OR (b.state IN ('PAUSED', 'CANCELLED', 'FAILED') AND b.in_flight_count > 0) ORDER BY b.id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(map_backfill).collect()
+    }
+
+    async fn claim_items(
+        &self,
+        backfill_id: &str,
+        worker: &str,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<ClaimResult> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        // The backfill row lock serialises claimers of one backfill across processes, so
+        // the in-flight count below stays true until commit.
+        let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.reprocess, w.name AS wf_name \
+                                    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id \
+                                    WHERE b.id = $1 FOR UPDATE OF b")
+            .bind(backfill_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(ClaimResult::default());
+        };
+        let state: String = b.try_get("state")?;
+        if state != "RUNNING" {
+            return Ok(ClaimResult::default());
+        }
+        let max: i64 = b.try_get("max_in_flight")?;
+        let outstanding: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM backfill_items WHERE backfill_id = $1 AND status = 'in_flight'",
+        )
+        .bind(backfill_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let n = (max - outstanding).min(limit as i64);
+        if n <= 0 {
+            return Ok(ClaimResult::default());
+        }
+        let tenant: String = b.try_get("tenant_id")?;
+        let workflow: i64 = b.try_get("target_workflow_id")?;
+        let reprocess: bool = b.try_get("reprocess")?;
+        let wf_name: Option<String> = b.try_get("wf_name")?;
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
+            "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
+                    (NOT $2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = $3 AND e.agent_id = $4 \
+                                        AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
+             FROM backfill_items i \
+             WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $5) \
+             ORDER BY i.ord LIMIT $6 FOR UPDATE OF i SKIP LOCKED",
+        )
+        .bind(backfill_id)
+        .bind(reprocess)
+        .bind(&tenant)
+        .bind(workflow)
+        .bind(now_ms)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(ClaimResult::default());
+        }
+        let mut out = ClaimResult::default();
+        let mut skipped_ords = Vec::new();
+        let mut rerun_execs = Vec::new();
+        let (mut new_ids, mut new_entities, mut new_numbers) = (Vec::new(), Vec::new(), Vec::new());
+        for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+            if done_before {
+                skipped_ords.push(ord);
+                continue;
+            }
+            let exec_id = match execution_id {
+                Some(id) => {
+                    rerun_execs.push(id.clone());
+                    id
+                }
+                None => {
+                    let id = new_execution_id();
+                    new_ids.push(id.clone());
+                    new_entities.push(entity_id.clone());
+                    new_numbers.push(entity_number.clone());
+                    id
+                }
+            };
+            out.claimed.push(Claimed {
+                backfill_id: backfill_id.to_owned(),
+                tenant_id: tenant.clone(),
+                workflow_id: workflow,
+                ord,
+                entity_id,
+                entity_number,
+                execution_id: exec_id,
+                attempt: attempts + 1,
+            });
+        }
+        out.skipped = skipped_ords.len() as u64;
+        if !skipped_ords.is_empty() {
+            sqlx::query("UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = $1 WHERE backfill_id = $2 AND ord = ANY($3)")
+                .bind(now_ms)
+                .bind(backfill_id)
+                .bind(&skipped_ords)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !rerun_execs.is_empty() {
+            sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = $1, started_at = COALESCE(started_at, $1) WHERE id = ANY($2)")
+                .bind(now_ms)
+                .bind(&rerun_execs)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !new_ids.is_empty() {
+            sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
+                         SELECT u.id, $1, $2, $3, $4, u.entity_id, u.entity_number, 'running', 1, $5, $5, $5 \
+                         FROM UNNEST($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, entity_id, entity_number, n) ORDER BY u.n")
+                .bind(&tenant)
+                .bind(workflow)
+                .bind(&wf_name)
+                .bind(backfill_id)
+                .bind(now_ms)
+                .bind(&new_ids)
+                .bind(&new_entities)
+                .bind(&new_numbers)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !out.claimed.is_empty() {
+            let ords: Vec<i64> = out.claimed.iter().map(|c| c.ord).collect();
+            let execs: Vec<&str> = out
+                .claimed
+                .iter()
+                .map(|c| c.execution_id.as_str())
+                .collect();
+            sqlx::query("UPDATE backfill_items i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = u.execution_id, \
+                         lease_owner = $1, lease_expires_at = $2, next_attempt_at = NULL, updated_at = $3 \
+                         FROM UNNEST($4::bigint[], $5::text[]) AS u(ord, execution_id) \
+                         WHERE i.backfill_id = $6 AND i.ord = u.ord")
+                .bind(worker)
+                .bind(to_ms(lease_until))
+                .bind(now_ms)
+                .bind(&ords)
+                .bind(&execs)
+                .bind(backfill_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let claimed = out.claimed.len() as i64;
+        let skipped = out.skipped as i64;
+        sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, in_flight_count = in_flight_count + $2, skipped_count = skipped_count + $3, updated_at = $4 WHERE id = $5")
+            .bind(claimed + skipped)
+            .bind(claimed)
+            .bind(skipped)
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn settle(
+        &self,
+        outcomes: &[Outcome],
+        breaker_threshold: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let (_, touched) = settle_batch(&mut tx, outcomes, breaker_threshold, now_ms).await?;
+        complete_in_tx(&mut tx, &touched, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64> {
+        // Items are locked in key order, like everywhere else, so this cannot deadlock with
+        // a settlement.
+        Ok(sqlx::query("UPDATE backfill_items SET lease_expires_at = $1 WHERE (backfill_id, ord) IN \
+                        (SELECT backfill_id, ord FROM backfill_items WHERE status = 'in_flight' AND lease_owner = $2 \
+                         ORDER BY backfill_id, ord FOR UPDATE) \
+                        AND status = 'in_flight' AND lease_owner = $2")
+            .bind(to_ms(lease_until))
+            .bind(worker)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport> {
+        let now_ms = to_ms(now);
+        let backfills: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT backfill_id FROM backfill_items WHERE status = 'in_flight' AND lease_expires_at < $1",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        if backfills.is_empty() {
+            return Ok(ReapReport::default());
+        }
+        let mut tx = self.tx().await?;
+        let states = lock_backfills(&mut tx, &backfills).await?;
+        // Under the backfill locks: what is still expired.
+        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
+             WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_expires_at < $2 \
+             ORDER BY backfill_id, ord FOR UPDATE",
+        )
+        .bind(&backfills)
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = ReapReport::default();
+        let mut timeouts = Vec::new();
+        let mut leases = Vec::new();
+        for (bid, ord, owner, exec) in expired {
+            if owner.as_deref() == Some(CALLBACK_OWNER) {
+                timeouts.push(Outcome {
+                    backfill_id: bid,
+                    ord,
+                    execution_id: exec.unwrap_or_default(),
+                    settlement: Settlement::Failed(
+                        "the executor did not report completion before the deadline".into(),
+                    ),
+                });
+            } else {
+                leases.push((bid, ord, exec));
+            }
+        }
+        let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
+        report.timed_out = applied.iter().filter(|a| **a).count() as u64;
+        report.requeued = requeue_locked(&mut tx, &leases, &states, now_ms).await?;
+        complete_in_tx(&mut tx, &touched, now_ms).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn release_leases(&self, worker: &str, now: Timestamp) -> Result<u64> {
+        let now_ms = to_ms(now);
+        let backfills: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT backfill_id FROM backfill_items WHERE status = 'in_flight' AND lease_owner = $1",
+        )
+        .bind(worker)
+        .fetch_all(&self.pool)
+        .await?;
+        if backfills.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.tx().await?;
+        let states = lock_backfills(&mut tx, &backfills).await?;
+        let held: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, execution_id FROM backfill_items \
+             WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_owner = $2 \
+             ORDER BY backfill_id, ord FOR UPDATE",
+        )
+        .bind(&backfills)
+        .bind(worker)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = requeue_locked(&mut tx, &held, &states, now_ms).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn complete_if_settled(&self, backfill_id: &str, now: Timestamp) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let n = complete_in_tx(&mut tx, &[backfill_id.to_owned()], to_ms(now)).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn in_flight_items(
+        &self,
+        backfill_id: &str,
+    ) -> Result<Vec<(i64, String, Option<String>)>> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as("SELECT ord, execution_id, lease_owner FROM backfill_items WHERE backfill_id = $1 AND status = 'in_flight' ORDER BY ord")
+            .bind(backfill_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(o, e, w)| (o, e.unwrap_or_default(), w))
+            .collect())
+    }
+
+    async fn append_items(
+        &self,
+        backfill_id: &str,
+        items: &[(String, Option<String>)],
+        checkpoint: Option<&Value>,
+        complete: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let start: i64 =
+            sqlx::query_scalar("SELECT total_items FROM backfills WHERE id = $1 FOR UPDATE")
+                .bind(backfill_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
+        let n = items.len() as i64;
+        sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
+                     snapshot_checkpoint = COALESCE($3, snapshot_checkpoint), \
+                     total_estimated = CASE WHEN $2 THEN total_items + $1 ELSE total_estimated END, updated_at = $4 WHERE id = $5")
+            .bind(n)
+            .bind(complete)
+            .bind(checkpoint.map(|c| c.to_string()))
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.tx().await?;
+        fail_backfill_tx(&mut tx, backfill_id, error, to_ms(now)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64> {
+        // SUM over BIGINT is NUMERIC in PostgreSQL: back to BIGINT.
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(credits), 0)::BIGINT FROM credit_ledger WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3")
+            .bind(tenant_id)
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v)
+    }
+
+    async fn idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        not_before: Timestamp,
+    ) -> Result<Option<IdempotentResponse>> {
+        let r = sqlx::query(
+            "SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .bind(to_ms(not_before))
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(map_idempotent).transpose()
+    }
+
+    async fn save_idempotent_response(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        resp: IdempotentResponse,
+    ) -> Result<()> {
+        // An expired entry for the same key is replaced.
+        sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (tenant_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, response = EXCLUDED.response, created_at = EXCLUDED.created_at")
+            .bind(tenant_id)
+            .bind(key)
+            .bind(&resp.fingerprint)
+            .bind(resp.status as i64)
+            .bind(resp.response.to_string())
+            .bind(to_ms(resp.created_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

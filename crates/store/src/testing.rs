@@ -1,0 +1,229 @@
+//! Test support (cargo feature `testing`): a fresh, empty, migrated store of either backend,
+//! for the store's own tests and for the API and orchestrator suites.
+//!
+//! ```ignore
+//! use neo_store::testing::{fresh_store, Backend};
+//! let Some(t) = fresh_store(Backend::Postgres).await else { return }; // PostgreSQL skipped
+//! t.store.ping().await.unwrap();
+//! ```
+//!
+//! * SQLite: a file in a temporary directory, removed on drop.
+//! * PostgreSQL: `CREATE DATABASE neo_test_<uuid>` on the server named by
+//!   `NEO_TEST_DATABASE_URL` (default [`DEFAULT_PG_URL`]), dropped on drop (best-effort,
+//!   `WITH (FORCE)`). When the server is unreachable, [`fresh_store`] panics if `CI=true` and
+//!   otherwise prints a loud message and returns `None`, so the test can return early.
+//!
+//! [`backend_tests!`](crate::backend_tests) turns `async fn name(Backend)` cases into one
+//! `#[tokio::test]` per backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::{Connection, Executor};
+
+use crate::{connect, Store};
+
+/// The server the throw-away PostgreSQL databases are created on, unless
+/// `NEO_TEST_DATABASE_URL` names another.
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const PG_URL_ENV: &str = "NEO_TEST_DATABASE_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A fresh store and what to clean up when it is dropped.
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    /// The URL the store was opened with: open it again (`neo_store::connect`) to act as a
+    /// second process on the same database.
+    pub url: String,
+    pub backend: Backend,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, db: String },
+}
+
+impl std::fmt::Debug for TestStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestStore")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl TestStore {
+    /// Another store on the same database (another pool: as another replica would).
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        connect(&self.url).await.expect("reopen the test store")
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, db } = &self.cleanup {
+            drop_pg_database(admin_url, db);
+        }
+    }
+}
+
+/// Drops a test database, best-effort. Blocking: it may run inside a runtime (from `Drop`),
+/// so it works from a thread of its own.
+pub fn drop_pg_database(admin_url: &str, db: &str) {
+    let (admin_url, db) = (admin_url.to_owned(), db.to_owned());
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = c
+                    .execute(&*format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                    .await;
+                let _ = c.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+/// The PostgreSQL server URL of the tests.
+pub fn pg_admin_url() -> String {
+    std::env::var(PG_URL_ENV).unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `url` with its database name replaced by `db` (query string kept).
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.find('?') {
+        Some(i) => (&url[..i], &url[i..]),
+        None => (url, ""),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    format!("{}/{db}{query}", &base[..authority_end])
+}
+
+/// Creates an empty PostgreSQL database; `None` (after a loud message) when the server is
+/// unreachable outside CI.
+pub async fn fresh_pg_database() -> Option<(String, String, String)> {
+    let admin_url = pg_admin_url();
+    let conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::PgConnection::connect(&admin_url),
+    )
+    .await;
+    let mut conn = match conn {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return unreachable_pg(&admin_url, &e.to_string()),
+        Err(_) => return unreachable_pg(&admin_url, "connect timed out"),
+    };
+    let db = format!("neo_test_{}", uuid::Uuid::new_v4().simple());
+    conn.execute(&*format!("CREATE DATABASE \"{db}\""))
+        .await
+        .expect("CREATE DATABASE for a test");
+    let _ = conn.close().await;
+    let url = with_database(&admin_url, &db);
+    Some((admin_url, db, url))
+}
+
+fn unreachable_pg<T>(url: &str, err: &str) -> Option<T> {
+    if in_ci() {
+        panic!("PostgreSQL is unreachable at {url} ({err}) and CI=true: the PostgreSQL tests cannot be skipped");
+    }
+    eprintln!(
+        "\n**********************************************************************\n\
+         ** PostgreSQL unreachable at {url}: {err}\n\
+         ** SKIPPING this PostgreSQL store test (set {PG_URL_ENV} to a server;\n\
+         ** with CI=true this is a failure).\n\
+         **********************************************************************\n"
+    );
+    None
+}
+
+/// A fresh, empty, migrated store. `None` only for PostgreSQL when the server is unreachable
+/// outside CI (the caller returns early: the test is skipped).
+pub async fn fresh_store(backend: Backend) -> Option<TestStore> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("neo.db").display());
+            let store = connect(&url).await.expect("open SQLite test store");
+            Some(TestStore {
+                store,
+                url,
+                backend,
+                cleanup: Cleanup::Sqlite(dir),
+            })
+        }
+        Backend::Postgres => {
+            let (admin_url, db, url) = fresh_pg_database().await?;
+            let store = match connect(&url).await {
+                Ok(s) => s,
+                Err(e) => {
+                    drop_pg_database(&admin_url, &db);
+                    panic!("open PostgreSQL test store: {e:#}");
+                }
+            };
+            let cleanup = Cleanup::Postgres { admin_url, db };
+            Some(TestStore {
+                store,
+                url,
+                backend,
+                cleanup,
+            })
+        }
+    }
+}
+
+/// Turns `async fn case(backend: Backend)` functions into one `#[tokio::test]` per backend:
+/// `mod sqlite { fn case }` and `mod postgres { fn case }`. The cases must be in scope where
+/// the macro is invoked, and the crate using it needs `tokio` with `macros` and `rt-multi-thread`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub use crate::backend_tests;
