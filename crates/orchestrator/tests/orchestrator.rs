@@ -25,21 +25,20 @@ struct Env {
     store: Arc<dyn Store>,
     clock: ManualClock,
     tenant: String,
-    _dir: tempfile::TempDir,
+    /// The throw-away database (SQLite or PostgreSQL, per `NEO_TEST_BACKEND`).
+    _db: neo_store::testing::TestStore,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store = neo_store::connect(&format!("sqlite://{}", dir.path().join("neo.db").display()))
-        .await
-        .unwrap();
+    let db = neo_store::testing::suite_store().await;
+    let store = db.store.clone();
     let clock = ManualClock::new(T0.parse().unwrap());
     let tenant = store.ensure_tenant("acme", clock.now()).await.unwrap().id;
     Env {
         store,
         clock,
         tenant,
-        _dir: dir,
+        _db: db,
     }
 }
 

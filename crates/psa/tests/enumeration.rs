@@ -30,7 +30,8 @@ struct Env {
     tenant: String,
     sim: SimHandle,
     orchestrator: Orchestrator,
-    _dir: tempfile::TempDir,
+    /// The throw-away database (SQLite or PostgreSQL, per `NEO_TEST_BACKEND`).
+    _db: neo_store::testing::TestStore,
 }
 
 /// Fast retries so injected 5xx cost milliseconds; `Retry-After` is still honoured as sent.
@@ -49,10 +50,8 @@ async fn env(psa: Psa, tickets: usize) -> Env {
     })
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = neo_store::connect(&format!("sqlite://{}", dir.path().join("neo.db").display()))
-        .await
-        .unwrap();
+    let db = neo_store::testing::suite_store().await;
+    let store = db.store.clone();
     let clock = ManualClock::new(T0.parse().unwrap());
     let tenant = store.ensure_tenant("acme", clock.now()).await.unwrap().id;
     let c = sim.config();
@@ -87,7 +86,7 @@ async fn env(psa: Psa, tickets: usize) -> Env {
         tenant,
         sim,
         orchestrator,
-        _dir: dir,
+        _db: db,
     }
 }
 

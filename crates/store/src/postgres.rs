@@ -1577,17 +1577,23 @@ impl Store for PgStore {
         &self,
         backfill_id: &str,
         items: &[(String, Option<String>)],
+        read_from: Option<&Value>,
         checkpoint: Option<&Value>,
         complete: bool,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut tx = self.tx().await?;
         let now_ms = to_ms(now);
-        let start: i64 =
-            sqlx::query_scalar("SELECT total_items FROM backfills WHERE id = $1 FOR UPDATE")
-                .bind(backfill_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (start, done, current): (i64, bool, Option<String>) = sqlx::query_as(
+            "SELECT total_items, snapshot_complete, snapshot_checkpoint FROM backfills WHERE id = $1 FOR UPDATE",
+        )
+        .bind(backfill_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current: Option<Value> = current.and_then(|c| serde_json::from_str(&c).ok());
+        if done || current.as_ref() != read_from {
+            return Ok(false);
+        }
         insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
         let n = items.len() as i64;
         sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
@@ -1601,7 +1607,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()> {

@@ -129,9 +129,9 @@ pub fn with_database(url: &str, db: &str) -> String {
     format!("{}/{db}{query}", &base[..authority_end])
 }
 
-/// Creates an empty PostgreSQL database; `None` (after a loud message) when the server is
-/// unreachable outside CI.
-pub async fn fresh_pg_database() -> Option<(String, String, String)> {
+/// Creates an empty PostgreSQL database; when the server is unreachable, panics if
+/// `required` (or in CI), else prints a loud message and returns `None`.
+async fn create_pg_database(required: bool) -> Option<(String, String, String)> {
     let admin_url = pg_admin_url();
     let conn = tokio::time::timeout(
         Duration::from_secs(10),
@@ -140,8 +140,8 @@ pub async fn fresh_pg_database() -> Option<(String, String, String)> {
     .await;
     let mut conn = match conn {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return unreachable_pg(&admin_url, &e.to_string()),
-        Err(_) => return unreachable_pg(&admin_url, "connect timed out"),
+        Ok(Err(e)) => return unreachable_pg(&admin_url, &e.to_string(), required),
+        Err(_) => return unreachable_pg(&admin_url, "connect timed out", required),
     };
     let db = format!("neo_test_{}", uuid::Uuid::new_v4().simple());
     conn.execute(&*format!("CREATE DATABASE \"{db}\""))
@@ -152,7 +152,10 @@ pub async fn fresh_pg_database() -> Option<(String, String, String)> {
     Some((admin_url, db, url))
 }
 
-fn unreachable_pg<T>(url: &str, err: &str) -> Option<T> {
+fn unreachable_pg<T>(url: &str, err: &str, required: bool) -> Option<T> {
+    if required {
+        panic!("{BACKEND_ENV}=postgres but PostgreSQL is unreachable at {url} ({err})");
+    }
     if in_ci() {
         panic!("PostgreSQL is unreachable at {url} ({err}) and CI=true: the PostgreSQL tests cannot be skipped");
     }
@@ -169,6 +172,10 @@ fn unreachable_pg<T>(url: &str, err: &str) -> Option<T> {
 /// A fresh, empty, migrated store. `None` only for PostgreSQL when the server is unreachable
 /// outside CI (the caller returns early: the test is skipped).
 pub async fn fresh_store(backend: Backend) -> Option<TestStore> {
+    open_store(backend, false).await
+}
+
+async fn open_store(backend: Backend, required: bool) -> Option<TestStore> {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -182,7 +189,7 @@ pub async fn fresh_store(backend: Backend) -> Option<TestStore> {
             })
         }
         Backend::Postgres => {
-            let (admin_url, db, url) = fresh_pg_database().await?;
+            let (admin_url, db, url) = create_pg_database(required).await?;
             let store = match connect(&url).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -227,3 +234,24 @@ macro_rules! backend_tests {
 }
 
 pub use crate::backend_tests;
+
+/// The variable that picks the backend of the API, orchestrator and PSA test suites.
+pub const BACKEND_ENV: &str = "NEO_TEST_BACKEND";
+
+/// The backend the API, orchestrator and PSA suites run on: `NEO_TEST_BACKEND` = `sqlite`
+/// (the default) or `postgres`. `./scripts/test` runs those suites once per backend.
+pub fn suite_backend() -> Backend {
+    match std::env::var(BACKEND_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+        Ok("postgres") => Backend::Postgres,
+        Ok(other) => panic!("{BACKEND_ENV}={other}: expected sqlite or postgres"),
+    }
+}
+
+/// A fresh store of [`suite_backend`]. A suite asked to run on PostgreSQL never skips: an
+/// unreachable server is a failure.
+pub async fn suite_store() -> TestStore {
+    open_store(suite_backend(), true)
+        .await
+        .expect("a test store")
+}

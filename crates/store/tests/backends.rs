@@ -938,15 +938,29 @@ async fn append_items_with_checkpoint(b: Backend) {
         (0, false, None)
     );
     let pair = |id: &str, n: Option<&str>| (id.to_owned(), n.map(str::to_owned));
-    s.append_items(
-        "bf_1",
-        &[pair("101", Some("#101")), pair("102", None)],
-        Some(&json!({"last_id": 102})),
-        false,
-        at(1),
-    )
-    .await
-    .unwrap();
+    assert!(s
+        .append_items(
+            "bf_1",
+            &[pair("101", Some("#101")), pair("102", None)],
+            None,
+            Some(&json!({"last_id": 102})),
+            false,
+            at(1),
+        )
+        .await
+        .unwrap());
+    // The same page read by a second process from the old checkpoint is not appended again.
+    assert!(!s
+        .append_items(
+            "bf_1",
+            &[pair("101", Some("#101")), pair("102", None)],
+            None,
+            Some(&json!({"last_id": 102})),
+            false,
+            at(1),
+        )
+        .await
+        .unwrap());
     let bf = e.check_counters("bf_1").await;
     assert_eq!(
         (
@@ -969,22 +983,44 @@ async fn append_items_with_checkpoint(b: Backend) {
     assert!(!s.complete_if_settled("bf_1", at(3)).await.unwrap());
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Running);
     // No checkpoint keeps the previous one.
-    s.append_items("bf_1", &[], None, false, at(4))
+    assert!(s
+        .append_items(
+            "bf_1",
+            &[],
+            Some(&json!({"last_id": 102})),
+            None,
+            false,
+            at(4)
+        )
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(
         e.get("bf_1").await.snapshot_checkpoint,
         Some(json!({"last_id": 102}))
     );
-    s.append_items(
-        "bf_1",
-        &[pair("103", Some("#103"))],
-        Some(&json!({"last_id": 103})),
-        true,
-        at(5),
-    )
-    .await
-    .unwrap();
+    assert!(s
+        .append_items(
+            "bf_1",
+            &[pair("103", Some("#103"))],
+            Some(&json!({"last_id": 102})),
+            Some(&json!({"last_id": 103})),
+            true,
+            at(5),
+        )
+        .await
+        .unwrap());
+    // A complete snapshot takes nothing more.
+    assert!(!s
+        .append_items(
+            "bf_1",
+            &[pair("104", None)],
+            Some(&json!({"last_id": 103})),
+            None,
+            true,
+            at(5),
+        )
+        .await
+        .unwrap());
     let bf = e.check_counters("bf_1").await;
     assert_eq!(
         (bf.total_items, bf.snapshot_complete, bf.total_estimated),
@@ -1008,7 +1044,7 @@ async fn append_items_with_checkpoint(b: Backend) {
     e.settle(&c.claimed[0], Settlement::Succeeded, 7).await;
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Completed);
     assert!(s
-        .append_items("nope", &[], None, true, at(8))
+        .append_items("nope", &[], None, None, true, at(8))
         .await
         .is_err());
 }

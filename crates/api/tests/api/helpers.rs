@@ -7,6 +7,7 @@ use axum::routing::get;
 use jiff::Timestamp;
 use neo_api::{ApiConfig, AppState};
 use neo_domain::clock::ManualClock;
+use neo_store::testing::Backend;
 use neo_store::Store;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -18,8 +19,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub clock: ManualClock,
     pub client: reqwest::Client,
-    pub db_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    /// The throw-away database (SQLite or PostgreSQL, per `NEO_TEST_BACKEND`).
+    pub db: neo_store::testing::TestStore,
 }
 
 #[derive(Debug)]
@@ -64,10 +65,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(f: impl FnOnce(&mut ApiConfig)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("neo.db");
-        let url = format!("sqlite://{}", db_path.display());
-        let store = neo_store::connect(&url).await.unwrap();
+        let db = neo_store::testing::suite_store().await;
+        let store = db.store.clone();
         let clock = ManualClock::new(T0.parse().unwrap());
         let mut cfg = ApiConfig::default();
         f(&mut cfg);
@@ -84,8 +83,7 @@ impl TestApp {
             store,
             clock,
             client: reqwest::Client::new(),
-            db_path,
-            _dir: dir,
+            db,
         }
     }
 
@@ -189,32 +187,47 @@ impl TestApp {
     /// `state`, as the orchestrator would, keeping counters consistent with the items.
     /// `outcomes` maps entity ids to `succeeded`, `failed` or `skipped`.
     pub async fn settle(&self, backfill_id: &str, outcomes: &[(&str, &str)], state: &str) {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .unwrap();
-        for (entity, status) in outcomes {
-            sqlx::query("UPDATE backfill_items SET status = ?, attempts = 1, error = CASE WHEN ? = 'failed' THEN 'executor said no' END WHERE backfill_id = ? AND entity_id = ?")
-                .bind(status)
-                .bind(status)
-                .bind(backfill_id)
-                .bind(entity)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        sqlx::query(
-            "UPDATE backfills SET state = ?, completed_at = 0, \
+        let mut statements: Vec<(&str, Vec<&str>)> = outcomes
+            .iter()
+            .map(|(entity, status)| {
+                ("UPDATE backfill_items SET status = $1, attempts = 1, error = CASE WHEN $1 = 'failed' THEN 'executor said no' END WHERE backfill_id = $2 AND entity_id = $3",
+                 vec![*status, backfill_id, *entity])
+            })
+            .collect();
+        statements.push((
+            "UPDATE backfills SET state = $1, completed_at = 0, \
              pending_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'pending'), \
              succeeded_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'succeeded'), \
              failed_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'failed'), \
              skipped_count = (SELECT COUNT(*) FROM backfill_items WHERE backfill_id = backfills.id AND status = 'skipped') \
-             WHERE id = ?",
-        )
-        .bind(state)
-        .bind(backfill_id)
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
+             WHERE id = $2",
+            vec![state, backfill_id],
+        ));
+        // The same statements on either backend (`$n` is numbered on both; SQLite spells it `?n`).
+        match self.db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+                for (sql, binds) in statements {
+                    let sql = sql.replace('$', "?");
+                    let mut q = sqlx::query(&sql);
+                    for b in binds {
+                        q = q.bind(b);
+                    }
+                    q.execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+                for (sql, binds) in statements {
+                    let mut q = sqlx::query(sql);
+                    for b in binds {
+                        q = q.bind(b);
+                    }
+                    q.execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+        }
     }
 }

@@ -1,0 +1,6 @@
+#[derive(clap::Args)]
+pub struct ApiArgs {}
+
+pub async fn run(_a: ApiArgs) -> anyhow::Result<()> {
+    anyhow::bail!("todo")
+}

@@ -1,0 +1,6 @@
+#[derive(clap::Args)]
+pub struct ScaleArgs {}
+
+pub async fn run(_a: ScaleArgs) -> anyhow::Result<()> {
+    anyhow::bail!("todo")
+}
