@@ -192,34 +192,31 @@ fn truthy(v: Option<&str>) -> bool {
     v.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
-fn id_param(params: &Params, name: &str) -> Result<Option<u64>, Response> {
+/// A 400's message.
+type BadRequest = String;
+
+fn id_param(params: &Params, name: &str) -> Result<Option<u64>, BadRequest> {
     match params.get(name).map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<u64>() {
             Ok(0) => Ok(None),
             Ok(n) => Ok(Some(n)),
-            Err(_) => Err(error(
-                StatusCode::BAD_REQUEST,
-                &format!("{name} must be an integer, not {v:?}"),
-            )),
+            Err(_) => Err(format!("{name} must be an integer, not {v:?}")),
         },
     }
 }
 
-fn date_param(params: &Params, name: &str) -> Result<Option<Timestamp>, Response> {
+fn date_param(params: &Params, name: &str) -> Result<Option<Timestamp>, BadRequest> {
     match params.get(name).map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => parse_datetime(v).map(Some).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                &format!("{name} is not a date: {v:?}"),
-            )
-        }),
+        Some(v) => parse_datetime(v)
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not a date: {v:?}")),
     }
 }
 
 impl Filters {
-    fn parse(params: &Params) -> Result<Filters, Response> {
+    fn parse(params: &Params) -> Result<Filters, BadRequest> {
         let (closed_only, open_only) = (
             truthy(params.get("closed_only")),
             truthy(params.get("open_only")),
@@ -296,7 +293,7 @@ async fn list_tickets(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: 
     let params = Params::parse(uri.query());
     let filters = match Filters::parse(&params) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let data = st.data();
     let rows = data.halo_rows();
@@ -365,7 +362,7 @@ mod tests {
     #[test]
     fn filters_ignore_unknown_and_unset() {
         let p = Params::parse(Some("tickettype_id=3&client_id=0&open_only=true"));
-        let f = Filters::parse(&p).map_err(|_| ()).expect("valid");
+        let f = Filters::parse(&p).expect("valid");
         assert_eq!(f.closed, Some(false));
         assert_eq!(f.client_id, None);
         let p = Params::parse(Some("status_id=x"));

@@ -217,7 +217,8 @@ async fn allowlisted_parameters() {
     let end = t[300].date_entered;
     let (start_s, end_s) = (start.to_string(), end.to_string());
 
-    let cases: Vec<(Vec<(&str, &str)>, Vec<u64>)> = vec![
+    type Query<'a> = Vec<(&'a str, &'a str)>;
+    let cases: Vec<(Query, Vec<u64>)> = vec![
         (
             vec![("closed_only", "true")],
             reference(&sim, |t| t.closed_flag()),
