@@ -39,13 +39,13 @@ pub enum PsaClient {
 
 /// Where an enumeration stands, persisted as the backfill's snapshot checkpoint after every page.
 /// ConnectWise and Autotask resume by keyset (`id > last_id`): `{"last_id": N}`. Halo has only
-/// offset paging and also keeps the page that held `last_id`: `{"last_id": N, "page_no": K}`
-/// (see [`crate::halo`]).
+/// offset paging and also keeps the last page read: `{"last_id": N, "page_no": K}` (see
+/// [`crate::halo`] for the step-back and its drift risk).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// The largest id the PSA returned so far (0 before the first page).
     pub last_id: i64,
-    /// Halo: the `page_no` that returned `last_id`.
+    /// Halo: the last non-empty `page_no` read (the next call reads it again first).
     pub page_no: Option<u32>,
 }
 

@@ -4,8 +4,8 @@
 //! with the compiler's allowlisted parameters only.
 //!
 //! Halo has no keyset paging, so [`HaloClient::page_from`] enumerates by `page_no` over ascending ids and resumes
-//! from a cursor `(last_id, page_no)`: the page that held `last_id` is read again (one page back) before the pages
-//! after it, and every id `<= last_id` is dropped. Rows are then neither repeated nor skipped when, between two
+//! from a cursor `(last_id, page_no)` (persisted as the checkpoint `{"last_id","page_no"}`): the last page read
+//! is read again (one page back) before the pages after it, and every id `<= last_id` is dropped. Rows are then neither repeated nor skipped when, between two
 //! reads, fewer than a page of rows at or below `last_id` stop matching (deleted, closed under `open_only`, …),
 //! or any number start matching. **Residual drift risk:** if a page or more of such rows disappears between two
 //! reads, the offsets move past rows not yet read and those rows are skipped; a row with an id below `last_id`
@@ -33,8 +33,9 @@ pub struct HaloConfig {
     pub client_secret: String,
 }
 
-/// Where a Halo enumeration stands: `last_id` was the largest id returned so far, on page `page_no` (0 before
-/// the first page).
+/// Where a Halo enumeration stands: `last_id` is the largest id returned so far, and `page_no` the last
+/// non-empty page read (0 before the first page); every row after `last_id` lies on `page_no` or later unless
+/// rows before it disappeared since.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HaloCursor {
     pub last_id: i64,
@@ -244,8 +245,9 @@ impl HaloClient {
         Ok(self.read_page(resource, q, 1, 1).await?.1)
     }
 
-    /// The rows after `after` (see the module doc): the page that held `after.last_id` again, then up to
-    /// [`FORWARD_PAGES`] more, keeping ids `> last_id`. Ids must ascend within each page.
+    /// The rows after `after` (see the module doc): page `after.page_no` again, then up to
+    /// [`FORWARD_PAGES`] more, keeping ids `> last_id`. Ids must ascend within each page. Costs up to
+    /// `FORWARD_PAGES + 1` requests for `FORWARD_PAGES` pages of new rows.
     pub async fn page_from(
         &self,
         resource: &str,
@@ -275,12 +277,14 @@ impl HaloClient {
                 }
                 prev = Some(id);
                 if id > next.last_id {
-                    next = HaloCursor {
-                        last_id: id,
-                        page_no,
-                    };
+                    next.last_id = id;
                     rows.push(r.clone());
                 }
+            }
+            // Past this page even when it held no new id (rows at or below `last_id` that started
+            // matching push it later), so the cursor always moves.
+            if !page.is_empty() {
+                next.page_no = page_no;
             }
             if (page.len() as u32) < page_size || u64::from(page_no) * u64::from(page_size) >= total
             {

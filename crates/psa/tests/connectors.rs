@@ -468,6 +468,12 @@ async fn halo_resume_steps_back_one_page() {
         page_no: Some(2),
     };
     assert_eq!(rest(cursor).await, ids[170..]);
+    // Rows below `last_id` that started matching pushed it five pages later: the cursor still moves on.
+    let cursor = Cursor {
+        last_id: ids[599],
+        page_no: Some(1),
+    };
+    assert_eq!(rest(cursor).await, ids[600..]);
     // A fresh start.
     assert_eq!(rest(Cursor::default()).await, ids);
     // An empty result set is exhausted at once, without progress.
