@@ -484,3 +484,126 @@ async fn halo_resume_steps_back_one_page() {
         .expect("page");
     assert!(p.exhausted && p.rows.is_empty() && p.next.is_none());
 }
+
+/// `PsaSource` over a real store: pages appended as the orchestrator does, until the snapshot is complete.
+async fn source_enumerates(psa: Psa) {
+    use neo_domain::backfill::{AutonomyType, BackfillRunState, WorkflowState};
+    use neo_orchestrator::EntitySource;
+    use neo_store::{NewBackfill, NewWorkflow};
+
+    let sim = sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = neo_store::connect(&format!("sqlite://{}", dir.path().join("neo.db").display()))
+        .await
+        .expect("store");
+    let now: jiff::Timestamp = "2026-11-28T21:07:35Z".parse().expect("instant");
+    let tenant = store.ensure_tenant("acme", now).await.expect("tenant").id;
+    let (config, secrets) = integration(&sim, psa);
+    store
+        .put_integration(&tenant, psa.as_str(), config, secrets, now)
+        .await
+        .expect("integration");
+    let wf = store
+        .insert_workflow(
+            &tenant,
+            NewWorkflow {
+                name: "Triage".into(),
+                description: None,
+                autonomy_type: AutonomyType::ChainedActions,
+                entity_type: EntityType::Ticket,
+                state: WorkflowState::Enabled,
+                credit_tier: 1,
+                executor: json!({"type": "simulated"}),
+            },
+            now,
+        )
+        .await
+        .expect("workflow")
+        .id;
+    let rules = json!([
+        {"field": "$created", "operator": ">=", "value": {"$datetime": "2025-03-01T00:00:00Z"}},
+        {"field": "$priority", "operator": "in", "value": [2, 3, 4]}]);
+    let b = store
+        .create_backfill(NewBackfill {
+            id: "bf_source".into(),
+            tenant_id: tenant.clone(),
+            state: BackfillRunState::Running,
+            target_workflow_id: wf,
+            entity_type: EntityType::Ticket,
+            filter_spec: json!({"conditions": {"combinator": "and", "rules": rules}}),
+            daily_execution_windows: Default::default(),
+            timezone: "UTC".into(),
+            max_in_flight: 10,
+            reprocess: false,
+            total_estimated: None,
+            credits_per_entity: 1,
+            created_by: "test".into(),
+            created_at: now,
+            entity_ids: None,
+        })
+        .await
+        .expect("backfill");
+    let source = neo_psa::source::PsaSource::new(store.clone(), policy());
+    sim.clear_requests();
+    let mut got = Vec::new();
+    let mut b = b;
+    for _ in 0..100 {
+        let page = source.next_page(&b).await.expect("page");
+        if let Some(cp) = &page.checkpoint {
+            let keys: Vec<&String> = cp.as_object().expect("object").keys().collect();
+            match psa {
+                Psa::Halo => assert_eq!(keys, ["last_id", "page_no"]),
+                _ => assert_eq!(keys, ["last_id"]),
+            }
+        }
+        got.extend(
+            page.items
+                .iter()
+                .map(|(id, _)| id.parse::<i64>().expect("id")),
+        );
+        store
+            .append_items(
+                &b.id,
+                &page.items,
+                page.checkpoint.as_ref(),
+                page.complete,
+                now,
+            )
+            .await
+            .expect("append");
+        b = store
+            .backfill(&tenant, &b.id)
+            .await
+            .expect("read")
+            .expect("backfill");
+        if b.snapshot_complete {
+            break;
+        }
+    }
+    assert!(b.snapshot_complete);
+    let root = and(rules);
+    assert_eq!(got, reference(&sim, psa, &root, &EvalContext::default()));
+    // The client is connected once and kept between pages.
+    let discovery = match psa {
+        Psa::Halo => "/api/authinfo",
+        Psa::ConnectWise => "/login/companyinfo",
+        Psa::Autotask => "/ATServicesRest/V1.0/zoneInformation",
+    };
+    let connects = sim
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r.path.starts_with(discovery) || r.path == "/auth/token")
+        .count();
+    assert!(connects <= 2, "{connects} connect requests");
+}
+
+#[tokio::test]
+async fn connectwise_source_enumerates() {
+    source_enumerates(Psa::ConnectWise).await;
+}
+
+#[tokio::test]
+async fn halo_source_enumerates() {
+    source_enumerates(Psa::Halo).await;
+}
