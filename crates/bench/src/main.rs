@@ -395,13 +395,14 @@ async fn enumerate(tickets: usize, latency_ms: u64) -> anyhow::Result<()> {
         unreachable!()
     };
     let started = Instant::now();
-    let (mut pages, mut rows, mut after) = (0u64, 0usize, 0);
+    let (mut pages, mut rows) = (0u64, 0usize);
+    let mut after = neo_psa::client::Cursor::default();
     loop {
-        let p = client.page(EntityType::Ticket, &root, after).await?;
+        let p = client.page(EntityType::Ticket, &root, &after).await?;
         pages += 1;
         rows += p.rows.len();
-        match p.last_id {
-            Some(l) if !p.exhausted => after = l,
+        match p.next {
+            Some(next) if !p.exhausted => after = next,
             _ => break,
         }
     }

@@ -19,6 +19,11 @@ pub struct SimConfig {
     pub at_username: String,
     pub at_secret: String,
     pub at_integration_code: String,
+    /// HaloPSA OAuth client (`client_credentials` at `POST /auth/token`).
+    pub halo_client_id: String,
+    pub halo_client_secret: String,
+    /// The `tenant_id` `GET /api/authinfo` advertises.
+    pub halo_tenant: String,
     /// Virtual-clock speed: virtual time runs this many times faster than real time. Throttle windows, bucket
     /// refills and the Autotask latency tiers follow the virtual clock. `Retry-After` values are virtual seconds.
     pub clock_speed: f64,
@@ -38,13 +43,17 @@ impl Default for SimConfig {
             at_username: "api-user@sim.example".into(),
             at_secret: "sim-secret".into(),
             at_integration_code: "SIMINTEGRATIONCODE".into(),
+            halo_client_id: "sim-halo-client".into(),
+            halo_client_secret: "sim-halo-secret".into(),
+            halo_tenant: "sim".into(),
             clock_speed: 1.0,
             limits: Limits::default(),
         }
     }
 }
 
-/// A token bucket: `requests` per `per_ms` milliseconds (of virtual time), with a burst of `requests`.
+/// `requests` per `per_ms` milliseconds of virtual time: a token bucket with a burst of `requests` (ConnectWise), or a
+/// sliding window holding at most `requests` in any `per_ms` (Halo).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RateLimit {
     pub requests: u32,
@@ -104,6 +113,13 @@ pub struct Limits {
     pub at_max_or_conditions: usize,
     /// Maximum (and default) `MaxRecords` (500).
     pub at_max_records: usize,
+    /// Halo sliding window over every Halo request (authinfo, token, tickets); `null` disables it. Default 300 per
+    /// 5 minutes.
+    pub halo_rate_limit: Option<RateLimit>,
+    /// Lifetime of a Halo access token in virtual seconds (`expires_in`, 3,600).
+    pub halo_token_ttl_secs: u64,
+    /// Halo `page_size` when `pageinate=true` without one (50).
+    pub halo_page_size_default: usize,
     /// Entries kept in the request log (oldest dropped first).
     pub request_log_cap: usize,
 }
@@ -128,6 +144,12 @@ impl Default for Limits {
             at_thread_limit_mode: ThreadLimitMode::Wait,
             at_max_or_conditions: 500,
             at_max_records: 500,
+            halo_rate_limit: Some(RateLimit {
+                requests: 300,
+                per_ms: 300_000,
+            }),
+            halo_token_ttl_secs: 3600,
+            halo_page_size_default: 50,
             request_log_cap: 100_000,
         }
     }

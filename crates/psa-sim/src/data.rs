@@ -1,7 +1,7 @@
-//! The seeded, deterministic data set and its two wire views.
+//! The seeded, deterministic data set and its three wire views.
 //!
-//! One [`Ticket`] struct backs both personalities: [`cw_json`] renders the ConnectWise shape (PSA.md §1.10) and
-//! [`at_json`] the Autotask shape (PSA.md §2.7). The same `(seed, count)` always yields the same data.
+//! One [`Ticket`] struct backs every personality: [`cw_json`] renders the ConnectWise shape (PSA.md §1.10),
+//! [`at_json`] the Autotask shape (PSA.md §2.7) and [`halo_json`] the HaloPSA shape (PSA.md §3). The same `(seed, count)` always yields the same data.
 
 use jiff::Timestamp;
 use rand::rngs::StdRng;
@@ -103,6 +103,7 @@ pub struct Dataset {
     pub tickets: Vec<Ticket>,
     cw_rows: Vec<Value>,
     at_rows: Vec<Value>,
+    halo_rows: Vec<Value>,
 }
 
 impl Dataset {
@@ -125,6 +126,7 @@ impl Dataset {
         );
         let cw_rows = tickets.iter().map(cw_json).collect();
         let at_rows = tickets.iter().map(at_json).collect();
+        let halo_rows = tickets.iter().map(halo_json).collect();
         Dataset {
             seed,
             boards,
@@ -135,6 +137,7 @@ impl Dataset {
             tickets,
             cw_rows,
             at_rows,
+            halo_rows,
         }
     }
 
@@ -146,6 +149,11 @@ impl Dataset {
     /// The Autotask rows, parallel to `tickets`.
     pub(crate) fn at_rows(&self) -> &[Value] {
         &self.at_rows
+    }
+
+    /// The Halo rows, parallel to `tickets`.
+    pub(crate) fn halo_rows(&self) -> &[Value] {
+        &self.halo_rows
     }
 
     /// The index of the ticket with `id`.
@@ -214,6 +222,37 @@ pub fn at_json(t: &Ticket) -> Value {
         "completedDate": t.closed_date.map(at_datetime),
         "serviceLevelAgreementHasBeenMet": t.sla_met,
         "userDefinedFields": [{"name": REGION_CAPTION, "value": t.region}],
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (Halo: UTC without an offset).
+pub fn halo_datetime(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// The ticket as HaloPSA returns it from `GET /api/tickets` (PSA.md §3). The field names are the ones the
+/// `neo-psa` compiler's Halo catalogue and aliases use: `$created` is `dateoccurred`, `$updated` `lastactiondate`,
+/// `$closed` `hasbeenclosed`, `$company` `client_id`/`client_name`, `$status` `status_id`, `$priority`
+/// `priority_id`, `$queue` `team` (the board name), `$assignee` `agent_id` (null when unassigned).
+pub fn halo_json(t: &Ticket) -> Value {
+    json!({
+        "id": t.id,
+        "summary": t.summary,
+        "details": format!("{}\n\nLogged by the PSA simulator.", t.summary),
+        "tickettype_id": 1,
+        "status_id": t.status.id,
+        "priority_id": t.priority.id,
+        "client_id": t.company.id,
+        "client_name": t.company.name,
+        "agent_id": t.owner.as_ref().map(|m| m.id),
+        "team": t.board.name,
+        "dateoccurred": halo_datetime(t.date_entered),
+        "lastactiondate": halo_datetime(t.last_updated),
+        "dateclosed": t.closed_date.map(halo_datetime),
+        "hasbeenclosed": t.closed_flag(),
+        "onhold": false,
+        "parent_id": null,
+        "customfields": [{"name": REGION_CAPTION, "value": t.region}],
     })
 }
 
@@ -555,5 +594,7 @@ mod tests {
         assert!(at["createDate"]
             .as_str()
             .is_some_and(|s| s.ends_with(".000Z")));
+        let halo = halo_json(&a.tickets[0]);
+        assert!(halo["dateoccurred"].as_str().is_some_and(|s| s.len() == 19));
     }
 }

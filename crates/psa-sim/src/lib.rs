@@ -1,16 +1,18 @@
-//! A loopback PSA simulator speaking the ConnectWise PSA and Autotask REST wire formats (see
+//! A loopback PSA simulator speaking the ConnectWise PSA, Autotask and HaloPSA REST wire formats (see
 //! `/work/shared/spec/PSA.md` §7), for integration tests and the demo.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let sim = psa_sim::spawn(psa_sim::SimConfig::default()).await?;
 //! // ConnectWise: {base}/v4_6_release/apis/3.0/service/tickets …   Autotask: {base}/ATServicesRest/V1.0/Tickets/query …
+//! // Halo: {base}/api/authinfo, {base}/auth/token, {base}/api/tickets
 //! sim.inject(psa_sim::Fault::status(429).retry_after("1").path_prefix("/v4_6_release"));
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`data`] (seeded data set and the two JSON views), `cw` + `cw_conditions` (ConnectWise), `autotask` +
-//! `at_filter` (Autotask), `admin` (`/__sim/…`), `server` (listener, request log and fault middleware).
+//! Layout: [`data`] (seeded data set and the three JSON views), `cw` + `cw_conditions` (ConnectWise), `autotask` +
+//! `at_filter` (Autotask), `halo` (HaloPSA), `admin` (`/__sim/…`), `server` (listener, request log and fault
+//! middleware).
 
 mod admin;
 mod at_filter;
@@ -21,6 +23,7 @@ mod cw_conditions;
 pub mod data;
 mod eval;
 mod faults;
+mod halo;
 mod http_util;
 mod server;
 mod state;
@@ -37,7 +40,9 @@ pub use autotask::REST_ROOT as AT_REST_ROOT;
 pub use config::{EmptyLink, Limits, RateLimit, SimConfig, ThreadLimitMode};
 pub use cw::{API_PREFIX as CW_API_PREFIX, API_VERSION as CW_API_VERSION, CODEBASE as CW_CODEBASE};
 pub use cw_conditions::BAD_LITERAL_MESSAGE as CW_BAD_LITERAL_MESSAGE;
-pub use data::{at_json, cw_json, Board, Company, Dataset, Member, Priority, Status, Ticket};
+pub use data::{
+    at_json, cw_json, halo_json, Board, Company, Dataset, Member, Priority, Status, Ticket,
+};
 pub use faults::{Fault, FaultState};
 pub use state::{LoggedRequest, Stats};
 
@@ -138,6 +143,16 @@ impl SimHandle {
     /// The ticket as Autotask returns it.
     pub fn at_json(t: &Ticket) -> serde_json::Value {
         data::at_json(t)
+    }
+
+    /// The ticket as HaloPSA returns it.
+    pub fn halo_json(t: &Ticket) -> serde_json::Value {
+        data::halo_json(t)
+    }
+
+    /// `{base}/api` (Halo's resource root; `{base}` is what an integration's `url` holds).
+    pub fn halo_api_url(&self) -> String {
+        format!("{}/api", self.base_url)
     }
 
     /// The request log (admin requests excluded), oldest first.

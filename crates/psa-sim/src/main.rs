@@ -10,7 +10,7 @@ use psa_sim::SimConfig;
 #[derive(Parser, Debug)]
 #[command(
     name = "psa-sim",
-    about = "A loopback ConnectWise PSA / Autotask simulator"
+    about = "A loopback ConnectWise PSA / Autotask / HaloPSA simulator"
 )]
 struct Args {
     /// Address to listen on.
@@ -37,6 +37,10 @@ struct Args {
     at_secret: Option<String>,
     #[arg(long, env = "PSA_SIM_AT_INTEGRATION_CODE")]
     at_integration_code: Option<String>,
+    #[arg(long, env = "PSA_SIM_HALO_CLIENT_ID")]
+    halo_client_id: Option<String>,
+    #[arg(long, env = "PSA_SIM_HALO_CLIENT_SECRET")]
+    halo_client_secret: Option<String>,
     /// Virtual-clock speed multiplier.
     #[arg(long, default_value_t = 1.0)]
     clock_speed: f64,
@@ -66,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
         (args.at_username, &mut cfg.at_username),
         (args.at_secret, &mut cfg.at_secret),
         (args.at_integration_code, &mut cfg.at_integration_code),
+        (args.halo_client_id, &mut cfg.halo_client_id),
+        (args.halo_client_secret, &mut cfg.halo_client_secret),
     ];
     for (value, slot) in overrides {
         if let Some(v) = value {

@@ -1,5 +1,5 @@
 //! The listener (with per-connection kill switches for `drop` faults), the outer middleware (request log, fault
-//! injection, Autotask path-case normalisation) and the router assembly.
+//! injection, Autotask path-case normalisation) and the router assembly (ConnectWise, Autotask, Halo, admin).
 
 use std::io;
 use std::pin::Pin;
@@ -22,10 +22,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Layer;
 
+use crate::config::Limits;
 use crate::faults::Fault;
 use crate::http_util::{json, set_header};
 use crate::state::{lock, Counters, LoggedRequest, SimState};
-use crate::{admin, autotask, cw};
+use crate::{admin, autotask, cw, halo};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -35,6 +36,7 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 pub(crate) enum Personality {
     ConnectWise,
     Autotask,
+    Halo,
     Other,
 }
 
@@ -45,6 +47,8 @@ impl Personality {
             Personality::Autotask
         } else if path.starts_with("/v4_6_release/") || path.starts_with("/login/") {
             Personality::ConnectWise
+        } else if path.starts_with("/api/") || path.starts_with("/auth/") {
+            Personality::Halo
         } else {
             Personality::Other
         }
@@ -188,6 +192,7 @@ pub(crate) fn app(state: Arc<SimState>) -> Router {
     let router = Router::new()
         .merge(cw::routes(state.clone()))
         .merge(autotask::routes(state.clone()))
+        .merge(halo::routes(state.clone()))
         .nest("/__sim", admin::routes())
         .fallback(not_found)
         .with_state(state.clone());
@@ -245,6 +250,7 @@ async fn outer(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Res
     match personality {
         Personality::ConnectWise => Counters::bump(&st.counters.connectwise),
         Personality::Autotask => Counters::bump(&st.counters.autotask),
+        Personality::Halo => Counters::bump(&st.counters.halo),
         Personality::Other => {}
     }
 
@@ -270,7 +276,7 @@ async fn outer(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Res
             );
         }
         if let Some(status) = fault.status {
-            let resp = fault_response(personality, status, &fault);
+            let resp = fault_response(personality, status, &fault, &st.limits());
             lock(&st.log).update(seq, |e| e.status = Some(resp.status().as_u16()));
             return resp;
         }
@@ -302,7 +308,12 @@ async fn outer(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Res
 }
 
 /// The response of a `status` fault, in the personality's error shape unless the fault carries a body.
-fn fault_response(personality: Personality, status: u16, fault: &Fault) -> Response {
+fn fault_response(
+    personality: Personality,
+    status: u16,
+    fault: &Fault,
+    limits: &Limits,
+) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match &fault.body {
         Some(body) => {
@@ -331,6 +342,10 @@ fn fault_response(personality: Personality, status: u16, fault: &Fault) -> Respo
                 }
                 (Personality::Autotask, _) => {
                     json!({"errors": [format!("Simulated fault (HTTP {status}).")]})
+                }
+                (Personality::Halo, 429) => halo::throttle_body(limits),
+                (Personality::Halo, _) => {
+                    json!({"message": format!("Simulated fault (HTTP {status}).")})
                 }
                 (Personality::Other, _) => json!({"error": "simulated fault", "status": status}),
             };

@@ -63,12 +63,15 @@ pub struct Stats {
     pub requests: u64,
     pub connectwise_requests: u64,
     pub autotask_requests: u64,
+    pub halo_requests: u64,
     /// Requests a fault was applied to.
     pub faults_fired: u64,
     /// ConnectWise 429s from the per-clientId bucket.
     pub cw_throttled: u64,
     /// Autotask 429s from the request threshold or the thread limit.
     pub at_throttled: u64,
+    /// Halo 429s from the sliding window.
+    pub halo_throttled: u64,
     /// Autotask requests in the current threshold window.
     pub at_current_timeframe_requests: u64,
     /// Tickets in the data set.
@@ -178,9 +181,11 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub connectwise: AtomicU64,
     pub autotask: AtomicU64,
+    pub halo: AtomicU64,
     pub faults_fired: AtomicU64,
     pub cw_throttled: AtomicU64,
     pub at_throttled: AtomicU64,
+    pub halo_throttled: AtomicU64,
 }
 
 impl Counters {
@@ -193,9 +198,11 @@ impl Counters {
             &self.requests,
             &self.connectwise,
             &self.autotask,
+            &self.halo,
             &self.faults_fired,
             &self.cw_throttled,
             &self.at_throttled,
+            &self.halo_throttled,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -216,6 +223,10 @@ pub(crate) struct SimState {
     /// Virtual times of the Autotask requests in the current threshold window.
     pub at_window: Mutex<VecDeque<Duration>>,
     pub at_threads: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+    /// Virtual times of the Halo requests in the current sliding window.
+    pub halo_window: Mutex<VecDeque<Duration>>,
+    /// Issued Halo access tokens and their (virtual) expiry.
+    pub halo_tokens: Mutex<HashMap<String, Duration>>,
     pub counters: Counters,
 }
 
@@ -232,6 +243,8 @@ impl SimState {
             cw_buckets: Mutex::new(HashMap::new()),
             at_window: Mutex::new(VecDeque::new()),
             at_threads: Mutex::new(HashMap::new()),
+            halo_window: Mutex::new(VecDeque::new()),
+            halo_tokens: Mutex::new(HashMap::new()),
             counters: Counters::default(),
             cfg,
         }
@@ -253,6 +266,7 @@ impl SimState {
         *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
         lock(&self.cw_buckets).clear();
         lock(&self.at_threads).clear();
+        lock(&self.halo_window).clear();
     }
 
     pub(crate) fn inject(&self, fault: Fault) -> u64 {
@@ -276,6 +290,7 @@ impl SimState {
             faults.1 = StdRng::seed_from_u64(seed.unwrap_or(self.cfg.seed));
         }
         lock(&self.at_window).clear();
+        lock(&self.halo_tokens).clear();
         self.counters.reset();
     }
 
@@ -296,9 +311,11 @@ impl SimState {
             requests: c.requests.load(Ordering::Relaxed),
             connectwise_requests: c.connectwise.load(Ordering::Relaxed),
             autotask_requests: c.autotask.load(Ordering::Relaxed),
+            halo_requests: c.halo.load(Ordering::Relaxed),
             faults_fired: c.faults_fired.load(Ordering::Relaxed),
             cw_throttled: c.cw_throttled.load(Ordering::Relaxed),
             at_throttled: c.at_throttled.load(Ordering::Relaxed),
+            halo_throttled: c.halo_throttled.load(Ordering::Relaxed),
             at_current_timeframe_requests: self.at_window_count(),
             tickets: self.data().tickets.len(),
             clock_ms: u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX),

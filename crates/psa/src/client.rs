@@ -1,5 +1,12 @@
 //! One facade over the connectors: connect from a tenant's integration, count a filter,
-//! read a page of matching rows by ascending id.
+//! read a page of matching rows by ascending id from a [`Cursor`].
+//!
+//! Integration settings read here (`config` as stored, `secrets` write-only):
+//! - `connectwise`: config `site_url`, `company_id`, `public_key`; secrets `private_key`, `client_id`.
+//! - `autotask`: config `username`, optional `zone_url` (else discovered), optional
+//!   `complete_status_ids` (a non-empty array of integers: the ticket statuses `$closed` counts as
+//!   complete, default [`DEFAULT_COMPLETE_STATUS_IDS`]); secrets `secret`, `integration_code`.
+//! - `halopsa`: config `url` (the instance root), `client_id`; secret `client_secret`.
 
 use jiff::Timestamp;
 use neo_domain::backfill::EntityType;
@@ -9,11 +16,16 @@ use serde_json::Value;
 use crate::autotask::{AtClient, AtConfig};
 use crate::compile::{self, CompileError};
 use crate::connectwise::{CwClient, CwConfig};
+use crate::halo::{HaloClient, HaloConfig, HaloCursor};
 use crate::http::{HttpPolicy, PsaError};
 use crate::Psa;
 
-/// Autotask status ids that mean "complete" (`$closed`), unless the integration says otherwise.
+/// Autotask status ids that mean "complete" (`$closed`), unless the integration's
+/// `complete_status_ids` says otherwise.
 pub const DEFAULT_COMPLETE_STATUS_IDS: &[i64] = &[5];
+
+/// Most entries of `complete_status_ids`.
+pub const MAX_COMPLETE_STATUS_IDS: usize = 100;
 
 #[derive(Debug, Clone)]
 pub enum PsaClient {
@@ -22,6 +34,43 @@ pub enum PsaClient {
         client: AtClient,
         complete_status_ids: Vec<i64>,
     },
+    Halo(HaloClient),
+}
+
+/// Where an enumeration stands, persisted as the backfill's snapshot checkpoint after every page.
+/// ConnectWise and Autotask resume by keyset (`id > last_id`): `{"last_id": N}`. Halo has only
+/// offset paging and also keeps the last page read: `{"last_id": N, "page_no": K}` (see
+/// [`crate::halo`] for the step-back and its drift risk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The largest id the PSA returned so far (0 before the first page).
+    pub last_id: i64,
+    /// Halo: the last non-empty `page_no` read (the next call reads it again first).
+    pub page_no: Option<u32>,
+}
+
+impl Cursor {
+    /// Reads a persisted checkpoint; a missing or malformed one starts from the beginning.
+    pub fn from_checkpoint(v: Option<&Value>) -> Self {
+        let Some(v) = v else {
+            return Self::default();
+        };
+        Self {
+            last_id: v.get("last_id").and_then(Value::as_i64).unwrap_or(0),
+            page_no: v
+                .get("page_no")
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok()),
+        }
+    }
+
+    /// The checkpoint to persist.
+    pub fn to_checkpoint(&self) -> Value {
+        match self.page_no {
+            Some(p) => serde_json::json!({ "last_id": self.last_id, "page_no": p }),
+            None => serde_json::json!({ "last_id": self.last_id }),
+        }
+    }
 }
 
 /// A count: exact when the whole filter ran in the PSA, else an upper bound.
@@ -36,8 +85,9 @@ pub struct Count {
 pub struct Page {
     /// Rows of the page that match the whole filter (native query and residual).
     pub rows: Vec<Row>,
-    /// The largest id the PSA returned (matching or not): where the next page starts.
-    pub last_id: Option<i64>,
+    /// Where the next page starts (past every row the PSA returned, matching or not); `None`
+    /// when the PSA returned no new row (keep the previous checkpoint).
+    pub next: Option<Cursor>,
     /// True when the PSA has no rows after this page.
     pub exhausted: bool,
 }
@@ -68,6 +118,7 @@ fn resource(psa: Psa, entity: EntityType) -> Result<&'static str, PsaError> {
         (Psa::ConnectWise, EntityType::Ticket) => Ok("/service/tickets"),
         (Psa::ConnectWise, EntityType::ProjectTicket) => Ok("/project/tickets"),
         (Psa::Autotask, EntityType::Ticket) => Ok("Tickets"),
+        (Psa::Halo, EntityType::Ticket) => Ok("/tickets"),
         _ => Err(PsaError::Rejected(format!(
             "{} entities of {} are not supported yet",
             entity,
@@ -108,14 +159,21 @@ impl PsaClient {
                     secret: str_field(secrets, "secret")?,
                     integration_code: str_field(secrets, "integration_code")?,
                 };
+                let complete_status_ids = complete_status_ids(config)?;
                 Ok(Self::Autotask {
                     client: AtClient::connect(&cfg, http, policy).await?,
-                    complete_status_ids: DEFAULT_COMPLETE_STATUS_IDS.to_vec(),
+                    complete_status_ids,
                 })
             }
-            _ => Err(PsaError::Rejected(format!(
-                "the {psa} connector is not available yet"
-            ))),
+            Some(Psa::Halo) => {
+                let cfg = HaloConfig {
+                    url: str_field(config, "url")?,
+                    client_id: str_field(config, "client_id")?,
+                    client_secret: str_field(secrets, "client_secret")?,
+                };
+                Ok(Self::Halo(HaloClient::connect(&cfg, http, policy).await?))
+            }
+            None => Err(PsaError::Rejected(format!("unknown PSA {psa:?}"))),
         }
     }
 
@@ -123,6 +181,7 @@ impl PsaClient {
         match self {
             Self::ConnectWise(_) => Psa::ConnectWise,
             Self::Autotask { .. } => Psa::Autotask,
+            Self::Halo(_) => Psa::Halo,
         }
     }
 
@@ -147,26 +206,33 @@ impl PsaClient {
                     exact: plan.is_exact(),
                 })
             }
+            Self::Halo(c) => {
+                let plan = compile::compile_halo(root, entity).map_err(compile_error)?;
+                Ok(Count {
+                    count: c.count(res, &plan.native).await?,
+                    exact: plan.is_exact(),
+                })
+            }
         }
     }
 
-    /// Rows with `id > after_id` that match the filter, one PSA page at a time.
+    /// Rows after the cursor that match the filter, one PSA page at a time (Halo: up to
+    /// [`crate::halo::FORWARD_PAGES`] pages after re-reading the page that held `last_id`).
     pub async fn page(
         &self,
         entity: EntityType,
         root: &Group,
-        after_id: i64,
+        after: &Cursor,
     ) -> Result<Page, PsaError> {
         let res = resource(self.psa(), entity)?;
-        let (raw, page_size, residual) = match self {
+        let (raw, next, exhausted, residual) = match self {
             Self::ConnectWise(c) => {
                 let plan = compile::compile_connectwise(root, entity).map_err(compile_error)?;
                 let size = crate::connectwise::PAGE_SIZE;
-                (
-                    c.page_after(res, &plan.native, after_id, size).await?,
-                    size,
-                    plan.residual,
-                )
+                let raw = c.page_after(res, &plan.native, after.last_id, size).await?;
+                let next = keyset(&raw, after.last_id)?;
+                let exhausted = (raw.len() as u32) < size;
+                (raw, next, exhausted, plan.residual)
             }
             Self::Autotask {
                 client,
@@ -175,11 +241,27 @@ impl PsaClient {
                 let plan = compile::compile_autotask(root, entity, complete_status_ids)
                     .map_err(compile_error)?;
                 let size = crate::autotask::PAGE_SIZE;
-                (
-                    client.page_after(res, &plan.native, after_id, size).await?,
-                    size,
-                    plan.residual,
-                )
+                let raw = client
+                    .page_after(res, &plan.native, after.last_id, size)
+                    .await?;
+                let next = keyset(&raw, after.last_id)?;
+                let exhausted = (raw.len() as u32) < size;
+                (raw, next, exhausted, plan.residual)
+            }
+            Self::Halo(c) => {
+                let plan = compile::compile_halo(root, entity).map_err(compile_error)?;
+                let from = HaloCursor {
+                    last_id: after.last_id,
+                    page_no: after.page_no.unwrap_or(0),
+                };
+                let p = c
+                    .page_from(res, &plan.native, from, crate::halo::PAGE_SIZE)
+                    .await?;
+                let next = (p.next != from).then_some(Cursor {
+                    last_id: p.next.last_id,
+                    page_no: Some(p.next.page_no),
+                });
+                (p.rows, next, p.exhausted, plan.residual)
             }
         };
         let psa = self.psa();
@@ -187,23 +269,11 @@ impl PsaClient {
         let residual = residual
             .as_ref()
             .map(|g| compile::Predicate::new(g, psa, &ctx));
-        let mut last_id = None;
         let mut rows = Vec::with_capacity(raw.len());
         for r in &raw {
-            let id = r
-                .get("id")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| PsaError::Protocol("a row without a numeric id".into()))?;
-            if id <= after_id || last_id.is_some_and(|l| id <= l) {
-                return Err(PsaError::Protocol(format!(
-                    "ids out of order: {id} after {}",
-                    last_id.unwrap_or(after_id)
-                )));
-            }
-            last_id = Some(id);
             if residual.as_ref().is_none_or(|p| p.matches(r)) {
                 rows.push(Row {
-                    id,
+                    id: r.get("id").and_then(Value::as_i64).unwrap_or_default(),
                     number: row_number(psa, r),
                     created: row_created(psa, r),
                 });
@@ -211,14 +281,15 @@ impl PsaClient {
         }
         Ok(Page {
             rows,
-            last_id,
-            exhausted: (raw.len() as u32) < page_size,
+            next,
+            exhausted,
         })
     }
 
-    fn eval_context(&self) -> compile::EvalContext {
+    /// What the residual is evaluated with (Autotask: the integration's complete statuses).
+    pub fn eval_context(&self) -> compile::EvalContext {
         match self {
-            Self::ConnectWise(_) => compile::EvalContext::default(),
+            Self::ConnectWise(_) | Self::Halo(_) => compile::EvalContext::default(),
             Self::Autotask {
                 complete_status_ids,
                 ..
@@ -229,6 +300,50 @@ impl PsaClient {
     }
 }
 
+/// Checks a keyset page (ids ascending, all `> after_id`) and returns where the next one starts.
+fn keyset(raw: &[Value], after_id: i64) -> Result<Option<Cursor>, PsaError> {
+    let mut last_id = None;
+    for r in raw {
+        let id = r
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PsaError::Protocol("a row without a numeric id".into()))?;
+        if id <= after_id || last_id.is_some_and(|l| id <= l) {
+            return Err(PsaError::Protocol(format!(
+                "ids out of order: {id} after {}",
+                last_id.unwrap_or(after_id)
+            )));
+        }
+        last_id = Some(id);
+    }
+    Ok(last_id.map(|last_id| Cursor {
+        last_id,
+        page_no: None,
+    }))
+}
+
+/// The Autotask `complete_status_ids` of an integration config: absent or null gives the default;
+/// anything but a non-empty array of integers is refused.
+fn complete_status_ids(config: &Value) -> Result<Vec<i64>, PsaError> {
+    let bad = || {
+        PsaError::Rejected(format!(
+            "complete_status_ids must be a non-empty array of at most {MAX_COMPLETE_STATUS_IDS} integers"
+        ))
+    };
+    match config.get("complete_status_ids") {
+        None | Some(Value::Null) => Ok(DEFAULT_COMPLETE_STATUS_IDS.to_vec()),
+        Some(Value::Array(xs)) if !xs.is_empty() && xs.len() <= MAX_COMPLETE_STATUS_IDS => {
+            let mut ids = xs
+                .iter()
+                .map(|x| x.as_i64().ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(ids)
+        }
+        Some(_) => Err(bad()),
+    }
+}
 fn row_number(psa: Psa, r: &Value) -> Option<String> {
     match psa {
         Psa::Autotask => r
@@ -247,5 +362,6 @@ fn row_created(psa: Psa, r: &Value) -> Option<Timestamp> {
         Psa::Autotask => r.get("createDate"),
         Psa::Halo => r.get("dateoccurred"),
     };
-    s.and_then(Value::as_str).and_then(|s| s.parse().ok())
+    s.and_then(Value::as_str)
+        .and_then(compile::eval::parse_instant)
 }

@@ -14,6 +14,9 @@ pub struct HttpPolicy {
     /// Total time one read may spend waiting on 429s before the page is deferred.
     pub max_throttle_wait: Duration,
     pub timeout: Duration,
+    /// Halo: the wait after a 429 without `Retry-After`. Halo's window is 300 requests per rolling 5 minutes, so
+    /// the short backoff used elsewhere would only burn requests (PSA.md §3, §6.6).
+    pub halo_throttle_wait: Duration,
 }
 
 impl Default for HttpPolicy {
@@ -24,6 +27,7 @@ impl Default for HttpPolicy {
             max_backoff: Duration::from_secs(10),
             max_throttle_wait: Duration::from_secs(15 * 60),
             timeout: Duration::from_secs(30),
+            halo_throttle_wait: Duration::from_secs(60),
         }
     }
 }
@@ -78,6 +82,17 @@ pub async fn read(
     what: &str,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, PsaError> {
+    read_with(policy, what, None, make).await
+}
+
+/// [`read`], waiting `throttle_fallback` (instead of the backoff) after a 429 without `Retry-After`. A 429 with
+/// `Retry-After` always waits at least what it says.
+pub async fn read_with(
+    policy: &HttpPolicy,
+    what: &str,
+    throttle_fallback: Option<Duration>,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PsaError> {
     let mut retries = 0u32;
     let mut throttled = Duration::ZERO;
     loop {
@@ -97,6 +112,7 @@ pub async fn read(
             }
             Ok(r) if r.status().as_u16() == 429 => {
                 let wait = retry_after(&r)
+                    .or(throttle_fallback)
                     .unwrap_or(backoff)
                     .max(Duration::from_millis(50));
                 throttled += wait;

@@ -2,14 +2,15 @@
 //!
 //! `compile` turns a validated filter tree into a PSA's native query plus a *residual*: the
 //! part of the tree the PSA cannot express, evaluated locally on fetched rows. The connectors
-//! (`connectwise`, `autotask`, behind [`client::PsaClient`]) count and enumerate by ascending
-//! id; [`source::PsaSource`] feeds the orchestrator one page at a time from a persisted
-//! checkpoint.
+//! (`connectwise`, `autotask`, `halo`, behind [`client::PsaClient`]) count and enumerate by
+//! ascending id; [`source::PsaSource`] feeds the orchestrator one page at a time from a persisted
+//! checkpoint ([`client::Cursor`]).
 
 pub mod autotask;
 pub mod client;
 pub mod compile;
 pub mod connectwise;
+pub mod halo;
 pub mod http;
 pub mod source;
 

@@ -1,6 +1,11 @@
-//! The orchestrator's [`EntitySource`] over the PSA connectors: one PSA page per call,
-//! resuming from the persisted `{"last_id"}` checkpoint, keeping only rows that match the
-//! whole filter, were created before the backfill (the frozen snapshot), and fit its `limit`.
+//! The orchestrator's [`EntitySource`] over the PSA connectors: one PSA page per call (Halo: a
+//! few), resuming from the persisted checkpoint ([`Cursor`]: `{"last_id"}`, Halo
+//! `{"last_id","page_no"}`), keeping only rows that match the whole filter, were created before
+//! the backfill (the frozen snapshot), and fit its `limit`.
+//!
+//! Connected clients are kept per tenant while the integration (PSA, settings and secrets) stays
+//! the same, so discovery and Halo tokens are not repeated for every page; any error drops the
+//! tenant's client, so the next attempt connects afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use neo_domain::filter::{self, FilterSpec};
 use neo_orchestrator::{EntitySource, SourceError, SourcePage};
 use neo_store::{Backfill, Store};
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::client::PsaClient;
+use crate::client::{Cursor, PsaClient};
 use crate::http::{HttpPolicy, PsaError};
 
 /// Consecutive deferred pages after which enumeration counts as failed.
@@ -21,6 +26,8 @@ pub struct PsaSource {
     http: reqwest::Client,
     policy: HttpPolicy,
     deferrals: Mutex<HashMap<String, u32>>,
+    /// Per tenant: the integration a client was connected with, and the client.
+    clients: Mutex<HashMap<String, (Value, PsaClient)>>,
 }
 
 impl PsaSource {
@@ -30,6 +37,7 @@ impl PsaSource {
             http: reqwest::Client::new(),
             policy,
             deferrals: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -57,14 +65,32 @@ impl PsaSource {
             .await
             .map_err(|e| PsaError::Unavailable(format!("database: {e}")))?
             .unwrap_or_default();
-        let client = PsaClient::connect(
-            &integration.psa,
-            &integration.config,
-            &secrets,
-            self.http.clone(),
-            self.policy.clone(),
-        )
-        .await?;
+        let key = json!([integration.psa, integration.config, secrets]);
+        let cached = {
+            let clients = self.clients.lock().expect("poisoned");
+            clients
+                .get(&b.tenant_id)
+                .filter(|(k, _)| *k == key)
+                .map(|(_, c)| c.clone())
+        };
+        let client = match cached {
+            Some(c) => c,
+            None => {
+                let c = PsaClient::connect(
+                    &integration.psa,
+                    &integration.config,
+                    &secrets,
+                    self.http.clone(),
+                    self.policy.clone(),
+                )
+                .await?;
+                self.clients
+                    .lock()
+                    .expect("poisoned")
+                    .insert(b.tenant_id.clone(), (key, c.clone()));
+                c
+            }
+        };
         let (spec, _) = filter::parse(&b.filter_spec, b.created_at, None)
             .map_err(|e| PsaError::Rejected(format!("the stored filter is invalid: {e}")))?;
         let FilterSpec::Query { root, limit } = spec else {
@@ -72,13 +98,8 @@ impl PsaSource {
                 "an entity_ids backfill has no PSA snapshot".into(),
             ));
         };
-        let after = b
-            .snapshot_checkpoint
-            .as_ref()
-            .and_then(|c| c.get("last_id"))
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0);
-        let page = client.page(b.entity_type, &root, after).await?;
+        let after = Cursor::from_checkpoint(b.snapshot_checkpoint.as_ref());
+        let page = client.page(b.entity_type, &root, &after).await?;
         let mut items: Vec<(String, Option<String>)> = page
             .rows
             .into_iter()
@@ -95,7 +116,7 @@ impl PsaSource {
         }
         Ok(SourcePage {
             items,
-            checkpoint: page.last_id.map(|l| json!({ "last_id": l })),
+            checkpoint: page.next.map(|c| c.to_checkpoint()),
             complete,
         })
     }
@@ -109,8 +130,14 @@ impl EntitySource for PsaSource {
                 self.deferrals.lock().expect("poisoned").remove(&b.id);
                 Ok(p)
             }
-            Err(e) if e.is_transient() => Err(self.defer(&b.id, &e)),
-            Err(e) => Err(SourceError::Fatal(e.to_string())),
+            Err(e) => {
+                self.clients.lock().expect("poisoned").remove(&b.tenant_id);
+                if e.is_transient() {
+                    Err(self.defer(&b.id, &e))
+                } else {
+                    Err(SourceError::Fatal(e.to_string()))
+                }
+            }
         }
     }
 }

@@ -14,7 +14,8 @@ use crate::{AppState, Auth};
 
 /// The connection settings of a PSA. Which members are required depends on the PSA:
 /// `connectwise`: `site_url`, `company_id`, `public_key`, `private_key`, `client_id`;
-/// `autotask`: `username`, `secret`, `integration_code` (and `zone_url`, else discovered);
+/// `autotask`: `username`, `secret`, `integration_code` (and `zone_url`, else discovered; and
+/// `complete_status_ids`, the ticket status ids `$closed` counts as complete, default `[5]`);
 /// `halopsa`: `url`, `client_id`, `client_secret`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +36,9 @@ pub struct PutIntegrationRequest {
     pub url: Option<String>,
     /// Write-only.
     pub client_secret: Option<String>,
+    /// Autotask: the ticket status ids that mean complete for `$closed` (1 to 100 integers;
+    /// default `[5]`, Autotask's Complete).
+    pub complete_status_ids: Option<Vec<i64>>,
 }
 
 /// (member, is secret, required) per PSA.
@@ -52,6 +56,7 @@ fn members(psa: &str) -> Option<&'static [(&'static str, bool, bool)]> {
             ("username", false, true),
             ("secret", true, true),
             ("integration_code", true, true),
+            ("complete_status_ids", false, false),
         ],
         "halopsa" => &[
             ("url", false, true),
@@ -71,6 +76,25 @@ fn check_url(field: &str, v: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::field(field, "must be an http(s) URL"))
     }
+}
+
+/// A non-empty list of at most 100 integers.
+fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
+    let bad = || {
+        ApiError::field(
+            field,
+            format!("{field} must be an array of 1 to 100 integers"),
+        )
+    };
+    let xs = v
+        .as_array()
+        .filter(|a| (1..=100).contains(&a.len()))
+        .ok_or_else(bad)?;
+    let ids = xs
+        .iter()
+        .map(|x| x.as_i64().ok_or_else(bad))
+        .collect::<Result<Vec<i64>, _>>()?;
+    Result::Ok(json!(ids))
 }
 
 /// List the tenant's PSA integrations (at most one).
@@ -109,6 +133,9 @@ pub async fn put(
     let (mut config, mut secrets) = (Map::new(), Map::new());
     for (m, secret, required) in spec {
         match obj.get(*m) {
+            Some(v) if *m == "complete_status_ids" && !v.is_null() => {
+                config.insert((*m).into(), status_ids(m, v)?);
+            }
             Some(Value::String(s)) if !s.trim().is_empty() => {
                 if m.ends_with("url") {
                     check_url(m, s)?;

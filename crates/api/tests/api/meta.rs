@@ -178,3 +178,81 @@ async fn tenant_openapi_and_metrics() {
     assert!(text.contains("route=\"/public-api/tenant\""), "{text}");
     assert!(!text.contains(&key));
 }
+
+#[tokio::test]
+async fn autotask_complete_status_ids_and_a_halo_integration() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let put = |psa: &str, body: serde_json::Value| {
+        app.client
+            .put(app.url(&format!("/public-api/integrations/{psa}")))
+            .bearer_auth(&key)
+            .json(&body)
+    };
+    let at = json!({"username": "api@acme.example", "secret": "s", "integration_code": "c",
+                    "complete_status_ids": [5, 13]});
+    let r = app.send(put("autotask", at.clone())).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["data"]["config"]["complete_status_ids"],
+        json!([5, 13])
+    );
+    for bad in [
+        json!("5"),
+        json!([]),
+        json!(["5"]),
+        json!([1.5]),
+        json!({"a": 1}),
+    ] {
+        let mut b = at.clone();
+        b["complete_status_ids"] = bad.clone();
+        let r = app.send(put("autotask", b)).await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.field(), "complete_status_ids", "{bad}");
+    }
+    let mut cw = at.clone();
+    cw["complete_status_ids"] = json!(null);
+    assert_eq!(
+        app.send(put("autotask", cw)).await.status,
+        200,
+        "null = default"
+    );
+
+    // HaloPSA: `client_id` is a setting, `client_secret` a secret; counts come from the PSA.
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 300,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.config().clone();
+    let r = app
+        .send(put(
+            "halopsa",
+            json!({"url": sim.base_url, "client_id": c.halo_client_id, "client_secret": c.halo_client_secret}),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        r.body["data"]["config"],
+        json!({"url": sim.base_url, "client_id": c.halo_client_id})
+    );
+    assert_eq!(r.body["data"]["secrets_set"], json!(["client_secret"]));
+    let wf = app.workflow(&key, "Triage").await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"conditions": {"combinator": "and", "rules": [
+                {"field": "$closed", "operator": "=", "value": false},
+                {"field": "client_id", "operator": "=", "value": sim.tickets()[0].company.id}]}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let expected = sim
+        .tickets()
+        .iter()
+        .filter(|t| !t.closed_flag() && t.company.id == sim.tickets()[0].company.id)
+        .count();
+    assert_eq!(r.body["data"]["backfill"]["total_estimated"], expected);
+}

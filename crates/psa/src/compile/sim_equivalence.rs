@@ -1,6 +1,7 @@
 //! Property over real HTTP: for random filter trees over the simulator's seeded data set, the
 //! rows a connector returns from psa-sim (native query evaluated by the simulator's own
-//! ConnectWise `conditions` / Autotask `filter` interpreter, then the residual here) are
+//! ConnectWise `conditions` / Autotask `filter` interpreter / Halo parameters, then the residual
+//! here) are
 //! exactly the rows the reference evaluator ([`super::eval::matches`]) selects from the same
 //! data, in ascending id order.
 
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::eval::{matches, EvalContext};
 use super::proptests::{dt, parse_tree, tree_strategy, FieldGen, Kind};
-use crate::client::PsaClient;
+use crate::client::{Cursor, PsaClient};
 use crate::http::HttpPolicy;
 use crate::Psa;
 
@@ -178,9 +179,13 @@ async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
             json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
             json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
         ),
-        _ => (
+        Psa::Autotask => (
             json!({"zone_url": format!("{}{}", sim.base_url, psa_sim::AT_REST_ROOT), "username": c.at_username}),
             json!({"secret": c.at_secret, "integration_code": c.at_integration_code}),
+        ),
+        Psa::Halo => (
+            json!({"url": sim.base_url, "client_id": c.halo_client_id}),
+            json!({"client_secret": c.halo_client_secret}),
         ),
     };
     PsaClient::connect(
@@ -197,15 +202,15 @@ async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
 /// Every matching id, page after page.
 async fn enumerate(client: &PsaClient, root: &Group) -> Result<Vec<u64>, String> {
     let mut out = Vec::new();
-    let mut after = 0;
+    let mut after = Cursor::default();
     loop {
         let page = client
-            .page(EntityType::Ticket, root, after)
+            .page(EntityType::Ticket, root, &after)
             .await
             .map_err(|e| e.to_string())?;
         out.extend(page.rows.iter().map(|r| r.id as u64));
-        match page.last_id {
-            Some(last) if !page.exhausted => after = last,
+        match page.next {
+            Some(next) if !page.exhausted => after = next,
             _ => return Ok(out),
         }
     }
@@ -223,6 +228,7 @@ fn equivalence(psa: Psa, fields: &'static [FieldGen], json_of: fn(&psa_sim::Tick
         .unwrap();
         let mut limits = sim.limits();
         limits.cw_rate_limit = None;
+        limits.halo_rate_limit = None;
         sim.set_limits(limits);
         let client = connect(&sim, psa).await;
         (sim, client)
@@ -265,6 +271,19 @@ fn equivalence(psa: Psa, fields: &'static [FieldGen], json_of: fn(&psa_sim::Tick
     assert!(n >= CASES / 4, "{n} selective trees");
 }
 
+const HALO: &[FieldGen] = &[
+    field!("$id", Number, ids),
+    field!("$created", DateTime, created),
+    field!("$updated", DateTime, updated),
+    field!("$closed", Bool, bools),
+    field!("$company", NameOrId, companies),
+    field!("$status", NameOrId, statuses),
+    field!("$assignee", NameOrId, members),
+    field!("summary", Text, words),
+    field!("team", Text, board_names),
+    field!("custom:Region", Any, regions),
+];
+
 #[test]
 fn connectwise_rows_from_the_simulator_equal_the_reference() {
     equivalence(Psa::ConnectWise, CONNECTWISE, psa_sim::cw_json);
@@ -273,4 +292,9 @@ fn connectwise_rows_from_the_simulator_equal_the_reference() {
 #[test]
 fn autotask_rows_from_the_simulator_equal_the_reference() {
     equivalence(Psa::Autotask, AUTOTASK, psa_sim::at_json);
+}
+
+#[test]
+fn halo_rows_from_the_simulator_equal_the_reference() {
+    equivalence(Psa::Halo, HALO, psa_sim::halo_json);
 }
