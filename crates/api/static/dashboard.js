@@ -277,7 +277,20 @@
     if (mif) { mif.addEventListener("change", function () { fire("windows-changed"); }); }
   }
 
+  // The backfill page: when the polled part shows a new state, refresh the buttons and items.
+  function initLive() {
+    var live = $("#live");
+    if (!live) { return; }
+    var state = live.getAttribute("data-state");
+    document.body.addEventListener("htmx:afterSettle", function () {
+      var now = $("#live");
+      var s = now && now.getAttribute("data-state");
+      if (s && s !== state) { state = s; fire("state-changed"); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initLive();
     var form = $("#wizard");
     if (!form) { return; }
     initWizard(form);

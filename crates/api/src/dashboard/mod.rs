@@ -63,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/backfills/{id}", get(backfill_page))
         .route("/backfills/{id}/live", get(backfill_live))
         .route("/backfills/{id}/items", get(backfill_items))
+        .route("/backfills/{id}/actions", get(backfill_actions))
         .route("/backfills/{id}/{action}", post(action))
         .route("/executions/{id}", get(execution_page))
         .route("/workflows", get(workflows_page))
@@ -1009,9 +1010,7 @@ fn actions(b: &Backfill) -> Vec<ActionButton> {
 #[template(path = "backfill_live.html")]
 struct LiveTpl {
     v: BackfillView,
-    csrf: String,
     poll: Option<&'static str>,
-    actions: Vec<ActionButton>,
     chart: view::Chart,
     chart_w: f64,
     chart_h: f64,
@@ -1034,6 +1033,7 @@ struct BackfillTpl {
     id: String,
     flash: Option<String>,
     live_html: String,
+    actions_html: String,
     items_html: String,
     chain: Vec<ChainEntry>,
     v: BackfillView,
@@ -1089,13 +1089,44 @@ async fn live(app: &AppState, u: &DashUser, b: Backfill) -> Result<LiveTpl, Resp
     };
     Ok(LiveTpl {
         poll: b.state.is_active().then_some(POLL),
-        actions: actions(&b),
         chart: view::throughput(&finished, end),
         chart_w: view::CHART_W,
         chart_h: view::CHART_H,
-        csrf: u.csrf.clone(),
         v: BackfillView::new(b, now),
     })
+}
+
+/// The buttons that apply to the backfill's state. Not polled: refreshed after an action and
+/// when the live part sees the state change (`state-changed`, fired by dashboard.js).
+#[derive(Template)]
+#[template(path = "backfill_actions.html")]
+struct ActionsTpl {
+    id: String,
+    state: &'static str,
+    failed: i64,
+    csrf: String,
+    actions: Vec<ActionButton>,
+}
+
+fn actions_tpl(u: &DashUser, b: &Backfill) -> ActionsTpl {
+    ActionsTpl {
+        id: b.id.clone(),
+        state: b.state.as_str(),
+        failed: b.failed_count,
+        csrf: u.csrf.clone(),
+        actions: actions(b),
+    }
+}
+
+async fn backfill_actions(
+    State(app): State<AppState>,
+    u: DashUser,
+    Path(id): Path<String>,
+) -> Response {
+    match load_backfill(&app, &u, &id).await {
+        Ok(b) => page(StatusCode::OK, &actions_tpl(&u, &b)),
+        Err(r) => r,
+    }
 }
 
 /// The rerun chain: ancestors (parents up to the root), this backfill, and its reruns.
@@ -1236,6 +1267,7 @@ async fn backfill_page(
             id,
             flash,
             live_html: render(&live),
+            actions_html: render(&actions_tpl(&u, &b)),
             items_html: render(&items),
             chain,
             v: BackfillView::new(b, now),
@@ -1279,6 +1311,7 @@ struct ItemRow {
 #[template(path = "items.html")]
 struct ItemsTpl {
     id: String,
+    self_url: String,
     rows: Vec<ItemRow>,
     statuses: Vec<(&'static str, bool)>,
     status: String,
@@ -1319,6 +1352,11 @@ async fn items(
     });
     Ok(ItemsTpl {
         id: id.to_owned(),
+        self_url: format!(
+            "/backfills/{id}/items?status={}&cursor={}",
+            url_encode(&status),
+            url_encode(q.cursor.as_deref().unwrap_or(""))
+        ),
         rows: page
             .items
             .into_iter()
