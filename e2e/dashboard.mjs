@@ -80,10 +80,10 @@ page.on("console", (m) => {
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
 let shotNo = 0;
-async function shot(name) {
+async function shot(name, fullPage = true) {
   shotNo += 1;
   const file = join(shots, `${String(shotNo).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   step(`screenshot ${file}`);
 }
 
@@ -300,7 +300,7 @@ try {
     await page.waitForLoadState("networkidle").catch(() => {});
     await checkNoOverflow(name);
     await checkLabels(name);
-    await shot(name);
+    await shot(name, false); // the first screen, as a phone shows it
   }
   await page.setViewportSize({ width: 1440, height: 900 });
   for (const path of ["/backfills", parentUrl.replace(base, ""), "/workflows", "/api-keys"]) {

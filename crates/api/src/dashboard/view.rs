@@ -186,7 +186,9 @@ pub fn windows_text(w: &WorkflowDailyExecutionWindows) -> String {
         return "Always open".into();
     }
     // Group the days that have the same windows, in weekday order of their first day.
-    let mut groups: Vec<(Vec<usize>, Vec<(String, String)>)> = Vec::new();
+    // (weekdays, their windows as (start, end)).
+    type Group = (Vec<usize>, Vec<(String, String)>);
+    let mut groups: Vec<Group> = Vec::new();
     for (d, (_, wins)) in w.days().into_iter().enumerate() {
         if wins.is_empty() {
             continue;
@@ -399,13 +401,15 @@ mod tests {
 
     #[test]
     fn other_day_sets() {
-        let mut w = WorkflowDailyExecutionWindows::default();
-        w.saturday = win("09:00", "17:00");
-        w.sunday = win("09:00", "17:00");
-        w.monday = win("08:00:00", "09:30");
-        w.tuesday = win("08:00", "09:30");
-        w.wednesday = win("08:00", "09:30");
-        w.friday = win("12:00", "13:00");
+        let w = WorkflowDailyExecutionWindows {
+            saturday: win("09:00", "17:00"),
+            sunday: win("09:00", "17:00"),
+            monday: win("08:00:00", "09:30"),
+            tuesday: win("08:00", "09:30"),
+            wednesday: win("08:00", "09:30"),
+            friday: win("12:00", "13:00"),
+            ..Default::default()
+        };
         assert_eq!(
             windows_text(&w),
             "Mon–Wed 08:00 → 09:30; Fri 12:00 → 13:00; Weekends 09:00 → 17:00"
@@ -414,8 +418,10 @@ mod tests {
             windows_text(&WorkflowDailyExecutionWindows::default()),
             "Always open"
         );
-        let mut bad = WorkflowDailyExecutionWindows::default();
-        bad.monday = win("10:00", "10:00");
+        let bad = WorkflowDailyExecutionWindows {
+            monday: win("10:00", "10:00"),
+            ..Default::default()
+        };
         assert!(windows_summary(&bad, "UTC", Timestamp::UNIX_EPOCH).is_err());
         assert!(windows_summary(&w, "Mars/Olympus", Timestamp::UNIX_EPOCH).is_err());
     }
