@@ -277,6 +277,8 @@ pub const CHART_W: f64 = 600.0;
 pub const CHART_H: f64 = 160.0;
 /// Most minutes shown.
 pub const CHART_MINUTES: i64 = 30;
+/// Fewest minutes shown (a run of one minute is one bar among ten).
+pub const CHART_MIN_MINUTES: i64 = 10;
 
 /// Executions per minute (succeeded vs failed) over the last minutes up to `end`, from the
 /// finish instants of the backfill's final executions.
@@ -287,7 +289,10 @@ pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp) -> Chart {
         .map(|(t, _)| t.as_second().div_euclid(60))
         .min()
         .unwrap_or(end_min);
-    let start_min = first.max(end_min - CHART_MINUTES + 1).min(end_min);
+    // At least the last 10 minutes, at most the last 30, from the first execution.
+    let start_min = first
+        .max(end_min - CHART_MINUTES + 1)
+        .min(end_min - CHART_MIN_MINUTES + 1);
     let n = (end_min - start_min + 1) as usize;
     let mut counts = vec![(0i64, 0i64); n];
     for (t, ok) in finished {
@@ -304,7 +309,7 @@ pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp) -> Chart {
     }
     let max = counts.iter().map(|c| c.0 + c.1).max().unwrap_or(0).max(1);
     let slot = CHART_W / n as f64;
-    let width = (slot * 0.8).max(1.0);
+    let width = (slot * 0.8).clamp(1.0, 40.0);
     let scale = (CHART_H - 4.0) / max as f64;
     let label = |m: i64| {
         Timestamp::from_second(m * 60)
@@ -435,13 +440,17 @@ mod tests {
             (t("2026-01-01T10:02:00Z"), true),
         ];
         let c = throughput(&fin, t("2026-01-01T10:02:30Z"));
-        assert_eq!(c.minutes, 3);
-        assert_eq!((c.bars[0].succeeded, c.bars[0].failed), (1, 1));
-        assert_eq!((c.bars[1].succeeded, c.bars[1].failed), (0, 0));
+        assert_eq!(c.minutes, 10);
+        assert_eq!(c.start_label, "09:53 UTC");
+        assert_eq!((c.bars[7].succeeded, c.bars[7].failed), (1, 1));
+        assert_eq!((c.bars[8].succeeded, c.bars[8].failed), (0, 0));
+        assert_eq!((c.bars[9].succeeded, c.bars[9].failed), (1, 0));
         assert_eq!(c.max, 2);
         assert_eq!((c.total_succeeded, c.total_failed), (2, 1));
-        assert_eq!(c.start_label, "10:00 UTC");
+        // A long run shows its last 30 minutes.
+        let c = throughput(&fin, t("2026-01-01T11:00:00Z"));
+        assert_eq!((c.minutes, c.total_succeeded), (30, 0));
         let empty = throughput(&[], t("2026-01-01T10:02:30Z"));
-        assert_eq!(empty.minutes, 1);
+        assert_eq!(empty.minutes, 10);
     }
 }
