@@ -78,6 +78,10 @@ impl<T: Serialize> Ok<T> {
     pub fn status_code(&self) -> StatusCode {
         self.status
     }
+    /// The data and warnings, for callers that render them another way (the dashboard).
+    pub fn into_parts(self) -> (T, Vec<String>) {
+        (self.data, self.warnings)
+    }
 
     /// The JSON body this response renders.
     pub fn body(&self) -> serde_json::Value {

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub psa_http: reqwest::Client,
     /// Notified on every change the orchestrator should react to at once (signals, creates).
     pub wake: Arc<tokio::sync::Notify>,
+    /// The dashboard's signed-in sessions.
+    pub sessions: Arc<dashboard::session::Sessions>,
 }
 
 impl AppState {
@@ -102,6 +105,7 @@ impl AppState {
             metrics: metrics_handle(),
             psa_http: reqwest::Client::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            sessions: Arc::default(),
         })
     }
 
@@ -308,7 +312,8 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// The application with `extra` routes behind authentication (tests use it to add a route
-/// that panics, to check that the panic becomes an error envelope).
+/// that panics, to check that the panic becomes an error envelope). The API is under
+/// `/public-api`, the dashboard (its own session auth) at `/`.
 pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Router {
     let (authed, _) = openapi::authed_routes().split_for_parts();
     let authed = authed.merge(extra);
@@ -316,6 +321,7 @@ pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Rout
     authed
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(public)
+        .merge(dashboard::router())
         .route("/metrics", axum::routing::get(prometheus))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -132,7 +132,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!("neo-backfill demo");
     println!("  API:        {api}");
     println!("  OpenAPI:    {api}/openapi.json");
-    println!("  Dashboard:  {base}/ (not built yet: the dashboard arrives with its own issue)");
+    println!("  Dashboard:  {base}/ (sign in with the API key below)");
     println!(
         "  PSA:        simulated ConnectWise at {} ({} tickets)",
         sim.base_url, a.tickets

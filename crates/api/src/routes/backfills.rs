@@ -53,12 +53,13 @@ pub async fn create(
         &headers,
         "POST /public-api/backfills",
         &body.raw,
-        || create_inner(&app, &p, body.value),
+        || create_backfill(&app, &p, body.value),
     )
     .await
 }
 
-async fn create_inner(
+/// Creates a backfill (the API's create and the dashboard's wizard).
+pub(crate) async fn create_backfill(
     app: &AppState,
     p: &Principal,
     req: CreateBackfillRequest,
@@ -374,7 +375,15 @@ pub async fn verify(
     Auth(p): Auth,
     body: ApiJson<VerifyBackfillRequest>,
 ) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
-    let req = body.value;
+    verify_filter(&app, &p, body.value).await
+}
+
+/// Preflights a filter (the API's verify and the dashboard's Preflight button).
+pub(crate) async fn verify_filter(
+    app: &AppState,
+    p: &Principal,
+    req: VerifyBackfillRequest,
+) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
     let error = |message: String, field: Option<String>| {
         Ok(Ok::new(VerifyBackfillResponse {
             matching_entities: None,
@@ -392,17 +401,8 @@ pub async fn verify(
     let (count, exact) = match spec {
         FilterSpec::EntityIds(ids) => (ids.len() as i64, true),
         FilterSpec::Query { .. } => {
-            let integration = require_integration(&app, &p).await?;
-            match psa_count(
-                &app,
-                &p,
-                &integration,
-                req.entity_type,
-                &req.filter_spec,
-                now,
-            )
-            .await
-            {
+            let integration = require_integration(app, p).await?;
+            match psa_count(app, p, &integration, req.entity_type, &req.filter_spec, now).await {
                 Result::Ok((_, c)) => (c.count as i64, c.exact),
                 Err(PsaCheck::Invalid(e)) => {
                     return error(format!("invalid filter: {}", e.message), Some(e.field))
@@ -561,7 +561,8 @@ pub async fn items(
     Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
 
-async fn signal(
+/// Applies a user signal (the API's signal routes and the dashboard's buttons).
+pub(crate) async fn signal(
     app: &AppState,
     p: &Principal,
     id: &str,
@@ -673,33 +674,42 @@ pub async fn rerun_failed(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let route = format!("POST /public-api/backfills/{id}/rerun-failed");
-    idempotent(&app, &p, &headers, &route, b"", || async {
-        let now = app.clock.now();
-        let b = app
-            .store
-            .rerun_failed(p.tenant_id(), &id, &new_backfill_id(), &p.actor(), now)
-            .await
-            .map_err(|e| match e {
-                RerunError::NotFound => ApiError::backfill_not_found(),
-                RerunError::NotRerunnable(m) => ApiError::conflict("backfill_not_rerunnable", m),
-                RerunError::WorkflowNotFound => ApiError::workflow_not_found(),
-                RerunError::WorkflowNotEnabled => ApiError::conflict(
-                    "workflow_not_enabled",
-                    "the target workflow is disabled; enable it first",
-                ),
-                RerunError::AlreadyActive => already_active(StoreError::AlreadyActive),
-                RerunError::Store(e) => e.into(),
-            })?;
-        app.wake();
-        let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
-        let warnings = credit_warnings(&app, &p, &cost).await?;
-        Ok(Ok::created(CreateBackfillResponse {
-            backfill: PublicBackfill::at(b, now),
-            cost_estimate: cost,
-        })
-        .warnings(warnings))
+    idempotent(&app, &p, &headers, &route, b"", || {
+        rerun_failed_backfill(&app, &p, &id)
     })
     .await
+}
+
+/// Creates the rerun-failed child (the API's rerun-failed and the dashboard's button).
+pub(crate) async fn rerun_failed_backfill(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<Ok<CreateBackfillResponse>, ApiError> {
+    let now = app.clock.now();
+    let b = app
+        .store
+        .rerun_failed(p.tenant_id(), id, &new_backfill_id(), &p.actor(), now)
+        .await
+        .map_err(|e| match e {
+            RerunError::NotFound => ApiError::backfill_not_found(),
+            RerunError::NotRerunnable(m) => ApiError::conflict("backfill_not_rerunnable", m),
+            RerunError::WorkflowNotFound => ApiError::workflow_not_found(),
+            RerunError::WorkflowNotEnabled => ApiError::conflict(
+                "workflow_not_enabled",
+                "the target workflow is disabled; enable it first",
+            ),
+            RerunError::AlreadyActive => already_active(StoreError::AlreadyActive),
+            RerunError::Store(e) => e.into(),
+        })?;
+    app.wake();
+    let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
+    let warnings = credit_warnings(app, p, &cost).await?;
+    Ok(Ok::created(CreateBackfillResponse {
+        backfill: PublicBackfill::at(b, now),
+        cost_estimate: cost,
+    })
+    .warnings(warnings))
 }
 
 /// Delete a DRAFT backfill.

@@ -1,0 +1,561 @@
+//! The dashboard over HTTP (no browser): sign-in and its cookie, sessions that follow the key's
+//! revocation, CSRF on every form, the wizard's create/preflight/windows summary going through
+//! the API's own rules, the action buttons, the rerun chain, and no secret in any page.
+//! The browser end-to-end test is `crates/neo-backfill/tests/dashboard_e2e.rs`.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use helpers::TestApp;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+/// A cookie-keeping client that does not follow redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .or_else(|| self.headers.get("hx-redirect"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: app.base.clone(),
+            session: None,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, cookies: &[String]) -> Page {
+        let mut all: Vec<String> = cookies.to_vec();
+        if let Some(s) = &self.session {
+            all.push(format!("neo_session={s}"));
+        }
+        let req = if all.is_empty() {
+            req
+        } else {
+            req.header("cookie", all.join("; "))
+        };
+        let r = req.send().await.unwrap();
+        Page {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.base)), &[])
+            .await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)], htmx: bool) -> Page {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish(),
+            );
+        if htmx {
+            req = req.header("hx-request", "true");
+        }
+        self.send(req, &[]).await
+    }
+
+    /// Signs in with `key`; returns the session's CSRF token.
+    async fn sign_in(&mut self, key: &str) -> String {
+        let login = self.get("/login").await;
+        assert_eq!(login.status, 200);
+        let token = login.csrf();
+        let cookie = format!("neo_login_csrf={token}");
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("csrf", token.as_str()), ("api_key", key)])
+            .finish();
+        let r = self
+            .send(
+                self.http
+                    .post(format!("{}/login", self.base))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body),
+                &[cookie],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.location(), "/backfills");
+        let set = r
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("neo_session="))
+            .expect("a session cookie");
+        self.session = Some(set["neo_session=".len()..set.find(';').unwrap()].to_owned());
+        self.get("/backfills").await.csrf()
+    }
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_httponly_session_cookie_that_is_not_the_key() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let mut b = Browser::new(&app);
+
+    // Not signed in: pages send to the sign-in form (htmx gets HX-Redirect).
+    let r = b.get("/backfills").await;
+    assert_eq!((r.status, r.location()), (303, "/login"));
+    let r = b
+        .send(
+            b.http
+                .get(format!("{}/backfills/rows", b.base))
+                .header("hx-request", "true"),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (200, "/login"));
+
+    // A wrong key is refused with a visible message.
+    let login = b.get("/login").await;
+    let token = login.csrf();
+    let wrong = format!("neo_sk_test_{}", "x".repeat(40));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", token.as_str()), ("api_key", wrong.as_str())])
+        .finish();
+    let r = b
+        .send(
+            b.http
+                .post(format!("{}/login", b.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone()),
+            &[format!("neo_login_csrf={token}")],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains("Sign-in refused: invalid API key"),
+        "{}",
+        r.body
+    );
+    // Without the double-submit cookie the form is refused.
+    let r = b
+        .send(
+            b.http
+                .post(format!("{}/login", b.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    let token = login.csrf();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf", token.as_str()), ("api_key", key.as_str())])
+        .finish();
+    let r = b
+        .send(
+            b.http
+                .post(format!("{}/login", b.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            &[format!("neo_login_csrf={token}")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("neo_session="))
+        .unwrap();
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("; Path=/"), "{cookie}");
+    assert!(
+        !cookie.contains(&key[12..]),
+        "the cookie holds the key: {cookie}"
+    );
+
+    let csrf = b.sign_in(&key).await;
+    let page = b.get("/backfills").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Backfills"));
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(page.headers["cache-control"], "no-store");
+
+    // Sign out: the session is gone server-side.
+    let r = b.post("/logout", &[("csrf", &csrf)], false).await;
+    assert_eq!((r.status, r.location()), (303, "/login?signed_out=1"));
+    let r = b.get("/backfills").await;
+    assert_eq!((r.status, r.location()), (303, "/login"));
+}
+
+#[tokio::test]
+async fn a_revoked_key_ends_its_sessions_at_once() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&key).await;
+    assert_eq!(b.get("/workflows").await.status, 200);
+    let keys = app
+        .store
+        .list_api_keys(&app.store.tenant_by_name("acme").await.unwrap().unwrap().id)
+        .await
+        .unwrap();
+    app.store
+        .revoke_api_key(&keys[0].id, app.now())
+        .await
+        .unwrap();
+    let r = b.get("/workflows").await;
+    assert_eq!((r.status, r.location()), (303, "/login"));
+}
+
+#[tokio::test]
+async fn every_form_post_checks_the_csrf_token() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let id = app.backfill(&key, wf, &["1", "2"]).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let wf_s = wf.to_string();
+    let create_form = [
+        ("workflow", wf_s.as_str()),
+        ("filter_mode", "json"),
+        ("filter_spec", r#"{"entity_ids": ["9"]}"#),
+        ("windows_mode", "always"),
+        ("timezone", "UTC"),
+    ];
+    for (path, form) in [
+        (format!("/backfills/{id}/pause"), &[][..]),
+        (format!("/backfills/{id}/cancel"), &[][..]),
+        (format!("/backfills/{id}/rerun-failed"), &[][..]),
+        ("/backfills".to_owned(), &create_form[..]),
+        ("/backfills/preflight".to_owned(), &create_form[..]),
+        ("/backfills/windows-summary".to_owned(), &create_form[..]),
+        ("/backfills/review".to_owned(), &create_form[..]),
+        ("/logout".to_owned(), &[][..]),
+    ] {
+        let r = b.post(&path, form, true).await;
+        assert_eq!(r.status, 403, "{path} without a token: {}", r.body);
+        assert!(r.body.contains("security token"), "{}", r.body);
+        let mut bad = form.to_vec();
+        bad.push(("csrf", "forged"));
+        let r = b.post(&path, &bad, true).await;
+        assert_eq!(r.status, 403, "{path} with a wrong token");
+    }
+    // Nothing happened.
+    let now = app.get(&key, &format!("/public-api/backfills/{id}")).await;
+    assert_eq!(now.body["data"]["state"], "RUNNING");
+    assert_eq!(
+        app.get(&key, "/public-api/backfills").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // With the token the pause works and says so.
+    let r = b
+        .post(&format!("/backfills/{id}/pause"), &[("csrf", &csrf)], true)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("Pause: backfill is now PAUSED."),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.headers["hx-trigger"], "refresh-live");
+    let now = app.get(&key, &format!("/public-api/backfills/{id}")).await;
+    assert_eq!(now.body["data"]["state"], "PAUSED");
+    // A refused signal shows the API's message.
+    let r = b
+        .post(
+            &format!("/backfills/{id}/rerun-failed"),
+            &[("csrf", &csrf)],
+            true,
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.body.contains("role=\"alert\""), "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_wizard_creates_through_the_api_rules() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app
+        .workflow_with(
+            &key,
+            json!({"name": "Tier 2", "credit_tier": 2, "executor": {"type": "simulated"}}),
+        )
+        .await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let wizard = b.get("/backfills/new").await;
+    assert_eq!(wizard.status, 200);
+    assert!(wizard.body.contains("Tier 2"));
+    assert!(wizard.body.contains("Europe/London"), "the time zone list");
+    let wf_s = wf.to_string();
+    let base = vec![
+        ("csrf", csrf.as_str()),
+        ("workflow", wf_s.as_str()),
+        ("filter_mode", "json"),
+        ("filter_spec", r#"{"entity_ids": ["1001", "1002", "1003"]}"#),
+        ("windows_mode", "windows"),
+        ("timezone", "Europe/London"),
+        ("max_in_flight", "3"),
+    ];
+    let mut form = base.clone();
+    for d in ["monday", "tuesday", "wednesday", "thursday", "friday"] {
+        form.push((Box::leak(format!("{d}_start").into_boxed_str()), "22:00"));
+        form.push((Box::leak(format!("{d}_end").into_boxed_str()), "06:00"));
+    }
+    form.push(("saturday_start", ""));
+    form.push(("saturday_end", ""));
+
+    // Preflight: the verify result and the cost estimate.
+    let r = b.post("/backfills/preflight", &form, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("3 entities match"), "{}", r.body);
+    assert!(r.body.contains("6 credits"), "{}", r.body);
+    let mut bad = form.clone();
+    bad[3] = ("filter_spec", r#"{"entity_ids": []}"#);
+    let r = b.post("/backfills/preflight", &bad, true).await;
+    assert!(r.body.contains("ERROR"), "{}", r.body);
+    assert!(r.body.contains("filter_spec.entity_ids"), "{}", r.body);
+
+    // The plain-language summary of the windows, with the next window (T0 is a Saturday
+    // 21:07 UTC: Monday 22:00 London is 2 d 0 h 53 min away).
+    let r = b.post("/backfills/windows-summary", &form, true).await;
+    assert!(
+        r.body
+            .contains("Weeknights 22:00 → 06:00 Europe/London; next window opens in 2 d"),
+        "{}",
+        r.body
+    );
+    let mut overlapping = form.clone();
+    overlapping.push(("monday_start", "23:00"));
+    overlapping.push(("monday_end", "01:00"));
+    let r = b
+        .post("/backfills/windows-summary", &overlapping, true)
+        .await;
+    assert!(
+        r.body.contains("daily_execution_windows.monday[1]"),
+        "{}",
+        r.body
+    );
+
+    let r = b.post("/backfills/review", &form, true).await;
+    assert!(r.body.contains("Tier 2"), "{}", r.body);
+
+    // The API's validation, messages and fields.
+    let mut too_many = form.clone();
+    too_many[6] = ("max_in_flight", "500");
+    let r = b.post("/backfills", &too_many, true).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body
+            .contains("max_in_flight must be from 1 to 100 (field: max_in_flight)"),
+        "{}",
+        r.body
+    );
+    let mut bad_tz = form.clone();
+    bad_tz[5] = ("timezone", "Mars/Olympus");
+    let r = b.post("/backfills", &bad_tz, true).await;
+    assert!(r.body.contains("not a known IANA timezone"), "{}", r.body);
+
+    let r = b.post("/backfills", &form, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let to = r.location().to_owned();
+    assert!(
+        to.starts_with("/backfills/bf_") && to.ends_with("?flash=created"),
+        "{to}"
+    );
+    let id = to["/backfills/".len()..to.find('?').unwrap()].to_owned();
+    let api = app
+        .get(&key, &format!("/public-api/backfills/{id}"))
+        .await
+        .body["data"]
+        .clone();
+    assert_eq!(api["timezone"], "Europe/London");
+    assert_eq!(api["max_in_flight"], 3);
+    assert_eq!(
+        api["daily_execution_windows"]["friday"],
+        json!([{"run_start_time": "22:00", "run_end_time": "06:00"}])
+    );
+    assert!(api["daily_execution_windows"]["saturday"].is_null());
+    let key_id = &app
+        .store
+        .list_api_keys(&app.store.tenant_by_name("acme").await.unwrap().unwrap().id)
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(api["created_by"], key_id.as_str());
+
+    let page = b.get(&to).await;
+    assert!(
+        page.body
+            .contains("Backfill created over 3 entities; cost estimate 6 credits"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Next window"), "outside its windows");
+    // A second active backfill of the same workflow: the API's 409.
+    let r = b.post("/backfills", &form, true).await;
+    assert_eq!(r.status, 409);
+    assert!(r
+        .body
+        .contains("another backfill of this workflow is active"));
+}
+
+#[tokio::test]
+async fn rerun_failed_links_the_child_to_its_parent() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let id = app.backfill(&key, wf, &["1", "2", "3"]).await;
+    app.settle(
+        &id,
+        &[("1", "succeeded"), ("2", "failed"), ("3", "failed")],
+        "COMPLETED",
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let page = b.get(&format!("/backfills/{id}")).await;
+    assert!(
+        page.body.contains(">Rerun failed</button>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("data-failed=\"2\""));
+    let items = b.get(&format!("/backfills/{id}/items?status=failed")).await;
+    assert_eq!(items.body.matches("data-status=\"failed\"").count(), 2);
+    assert!(items.body.contains("executor said no"));
+
+    let r = b
+        .post(
+            &format!("/backfills/{id}/rerun-failed"),
+            &[("csrf", &csrf)],
+            true,
+        )
+        .await;
+    let to = r.location().to_owned();
+    assert!(to.ends_with("?flash=rerun"), "{to} {}", r.body);
+    let child = b.get(&to).await;
+    assert!(
+        child.body.contains(&format!("id=\"parent-link\">{id}</a>")),
+        "{}",
+        child.body
+    );
+    assert!(child
+        .body
+        .contains("Rerun created over the 2 failed entities"));
+    let parent = b.get(&format!("/backfills/{id}")).await;
+    let child_id = &to["/backfills/".len()..to.find('?').unwrap()];
+    assert!(
+        parent
+            .body
+            .contains(&format!("href=\"/backfills/{child_id}\"")),
+        "{}",
+        parent.body
+    );
+    assert!(parent.body.contains("data-relation=\"rerun\""));
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_served_page_or_script() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let webhook_secret = "whsec_dashboard_test_0123456789";
+    let wf = app
+        .workflow_with(
+            &key,
+            json!({"name": "Hook", "executor": {"type": "webhook", "url": "http://127.0.0.1:9/x", "secret": webhook_secret}}),
+        )
+        .await;
+    let psa_secrets = ["PRIVATE-cw-secret-1", "CLIENT-guid-secret-2"];
+    let r = app
+        .send(
+            app.client
+                .put(app.url("/public-api/integrations/connectwise"))
+                .bearer_auth(&key)
+                .json(&json!({"site_url": "https://cw.example.com", "company_id": "acme",
+                    "public_key": "pubkey", "private_key": psa_secrets[0], "client_id": psa_secrets[1]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let id = app.backfill(&key, wf, &["1", "2"]).await;
+    let mut b = Browser::new(&app);
+    let login = b.get("/login").await.body;
+    b.sign_in(&key).await;
+    let mut pages = vec![("/login".to_owned(), login)];
+    for path in [
+        "/".to_owned(),
+        "/backfills".into(),
+        "/backfills/rows".into(),
+        "/backfills/new".into(),
+        format!("/backfills/{id}"),
+        format!("/backfills/{id}/live"),
+        format!("/backfills/{id}/items"),
+        "/workflows".into(),
+        "/api-keys".into(),
+        "/static/dashboard.js".into(),
+        "/static/dashboard.css".into(),
+        "/static/htmx-2.0.11.min.js".into(),
+    ] {
+        let p = b.get(&path).await;
+        assert!(p.status == 200 || p.status == 303, "{path}: {}", p.status);
+        pages.push((path, p.body));
+    }
+    let key_secret = &key["neo_sk_test_".len()..];
+    for (path, body) in &pages {
+        for secret in [key.as_str(), key_secret, webhook_secret]
+            .iter()
+            .chain(psa_secrets.iter())
+        {
+            assert!(!body.contains(secret), "{path} shows a secret");
+        }
+    }
+    // The workflows page shows the webhook without its secret.
+    let wf_page = &pages.iter().find(|p| p.0 == "/workflows").unwrap().1;
+    assert!(
+        wf_page.contains("webhook → http://127.0.0.1:9/x"),
+        "{wf_page}"
+    );
+}

@@ -1,0 +1,124 @@
+//! The dashboard in a real browser: Debian's headless Chromium, driven by playwright-core
+//! (`e2e/dashboard.mjs`), against the real `serve` binary on a fresh SQLite file. Signs in,
+//! creates a backfill with the wizard (rule builder, preflight, windows), watches it advance,
+//! pauses, resumes, lets it complete with failures, reruns the failed ones and follows the
+//! child/parent links; checks labels, 375 px and 1440 px layouts, and that no secret reaches
+//! the browser. Screenshots go to `target/e2e-screenshots/`.
+//!
+//! Needs `node` and `/usr/bin/chromium` (`./scripts/test` installs them, and `npm ci` in
+//! `e2e/`). Without them the test is skipped with a message, except under `CI=true`, where it
+//! fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("NEO_E2E_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing_tools(e2e: &Path) -> Option<String> {
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed (apt-get install -y nodejs npm)".into());
+    }
+    if !chromium().exists() {
+        return Some(format!(
+            "{} is missing (apt-get install -y chromium)",
+            chromium().display()
+        ));
+    }
+    if !e2e.join("node_modules/playwright-core").exists() {
+        // `npm ci` installs the locked playwright-core (no browser download).
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(e2e)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            return Some("`npm ci` in e2e/ failed".into());
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_end_to_end_in_headless_chromium() {
+    let root = workspace();
+    let e2e = root.join("e2e");
+    if let Some(why) = missing_tools(&e2e) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("the dashboard browser test cannot run: {why}");
+        }
+        eprintln!(
+            "SKIPPED dashboard browser test: {why} (./scripts/test installs what is missing)"
+        );
+        return;
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("e2e.db").display());
+    let server = common::serve(&db, &[]);
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key(&db),
+    };
+    let webhook_secret = "whsec_e2e_never_in_a_page_42";
+    api.post(
+        &server.base,
+        "/agents",
+        json!({"name": "E2E Simulated", "credit_tier": 2, "description": "30% failures, 100 ms each",
+               "executor": {"type": "simulated", "failure_rate": 0.3, "latency_ms": 100, "seed": 7}}),
+    )
+    .await;
+    api.post(
+        &server.base,
+        "/agents",
+        json!({"name": "Webhook Hook", "executor": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": webhook_secret}}),
+    )
+    .await;
+
+    let shots = root.join("target/e2e-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let base = server.base.trim_end_matches("/public-api").to_owned();
+    let start = Instant::now();
+    let mut child = tokio::process::Command::new("node")
+        .arg(e2e.join("dashboard.mjs"))
+        .current_dir(&root)
+        .env("NEO_E2E_BASE", &base)
+        .env("NEO_E2E_KEY", &api.key)
+        .env("NEO_E2E_WORKFLOW", "E2E Simulated")
+        .env("NEO_E2E_IDS", "120")
+        .env("NEO_E2E_SECRETS", webhook_secret)
+        .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_CHROMIUM", chromium())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let status = tokio::time::timeout(Duration::from_secs(150), child.wait())
+        .await
+        .expect("the browser test took more than 150 s")
+        .unwrap();
+    eprintln!("browser test took {:?}", start.elapsed());
+    assert!(
+        status.success(),
+        "e2e/dashboard.mjs failed ({status}); screenshots in {}",
+        shots.display()
+    );
+    let n = std::fs::read_dir(&shots).unwrap().count();
+    assert!(n >= 15, "only {n} screenshots in {}", shots.display());
+}
