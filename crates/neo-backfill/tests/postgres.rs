@@ -78,20 +78,27 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Runs a PostgreSQL tool as the `postgres` user. Its output goes to a file, not to a pipe:
+    /// a postmaster started by `pg_ctl` inherits the descriptors, and a pipe it holds would
+    /// never reach end-of-file.
     fn as_postgres(&self, tool: &str, args: &[&str]) -> Result<(), String> {
-        let out = Command::new("runuser")
+        let out = self.dir.path().join(format!("{tool}.out"));
+        let file = std::fs::File::create(&out).map_err(|e| e.to_string())?;
+        let status = Command::new("runuser")
             .args(["-u", "postgres", "--"])
             .arg(self.bin.join(tool))
             .args(args)
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(file)
+            .status()
             .map_err(|e| format!("runuser {tool}: {e}"))?;
-        if out.status.success() {
+        if status.success() {
             Ok(())
         } else {
             Err(format!(
-                "{tool}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                "{tool}: {}",
+                std::fs::read_to_string(&out).unwrap_or_default()
             ))
         }
     }
