@@ -874,6 +874,7 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
     let b2 = e.query_backfill("bf_query2", wf2).await;
     let plain = e.orchestrator(|_| {});
     plain.tick().await.unwrap();
+    plain.drain().await.unwrap(); // the snapshot task runs off the tick
     let f = e.get(&b2.id).await;
     assert_eq!(f.state, BackfillRunState::Failed);
     assert!(f
