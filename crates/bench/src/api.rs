@@ -1,7 +1,9 @@
 //! API latency under a fixed request rate: 100,000 backfills in PostgreSQL, `neo-backfill
 //! serve` in front, and `oha` (open loop, `-q` requests/s) or, if oha is missing, `wrk`
 //! (closed loop, no fixed rate) on `GET /public-api/backfills/{id}` and on list pages at
-//! depth 1 and depth 1,000.
+//! depth 1 and depth 1,000. Without oha, the default is neo-bench's own open-loop generator
+//! (a request every 1/rate s, latency from the scheduled send time, like oha's
+//! `--latency-correction`); `--loadgen wrk` measures closed loop instead.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +31,9 @@ pub struct ApiArgs {
     /// List page depth for the deep figure.
     #[arg(long, default_value_t = 1000)]
     depth: usize,
+    /// Load generator: auto (oha if installed, else builtin), oha, wrk or builtin.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "oha", "wrk", "builtin"])]
+    loadgen: String,
 }
 
 struct Kill(Child);
@@ -156,15 +161,23 @@ pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
         deep = format!("{list}&cursor={cursor}");
     }
     let one = format!("{base}/public-api/backfills/{template}");
-    let tool = if which("oha") { "oha" } else { "wrk" };
+    let tool = match a.loadgen.as_str() {
+        "auto" if which("oha") => "oha",
+        "auto" => "builtin",
+        other => other,
+    };
     eprintln!("api: load generator {tool}");
     let mut p50 = Vec::new();
     for (name, url) in [
-        ("api_get", one),
-        ("api_list_depth1", list),
-        ("api_list_depth1000", deep),
+        ("api_get".to_owned(), one),
+        ("api_list_depth1".to_owned(), list),
+        (format!("api_list_depth{}", a.depth), deep),
     ] {
-        let (q50, q99, max) = load(tool, &url, &key, a.rate, a.duration_secs)?;
+        let (q50, q99, max) = if tool == "builtin" {
+            open_loop(&http, &url, &key, a.rate, a.duration_secs).await?
+        } else {
+            load(tool, &url, &key, a.rate, a.duration_secs)?
+        };
         eprintln!("{name}: p50 {q50:.2} ms p99 {q99:.2} ms max {max:.2} ms");
         result(&format!("{name}_p50"), q50, "ms");
         result(&format!("{name}_p99"), q99, "ms");
@@ -177,6 +190,41 @@ pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
         a.depth
     );
     Ok(())
+}
+
+/// A request every 1/rate s for `secs`, each on its own task; p50, p99 and max latency in
+/// ms, measured from the scheduled send time so a stall counts against every request it
+/// delays.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    rate: u32,
+    secs: u64,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let n = u64::from(rate) * secs;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due).await;
+        let (http, url, key) = (http.clone(), url.to_owned(), key.to_owned());
+        tasks.spawn(async move {
+            let r = http.get(&url).bearer_auth(&key).send().await?;
+            let status = r.status();
+            r.bytes().await?;
+            anyhow::ensure!(status.is_success(), "{url}: {status}");
+            Ok::<f64, anyhow::Error>(due.elapsed().as_secs_f64() * 1000.0)
+        });
+    }
+    let mut lat = Vec::with_capacity(n as usize);
+    while let Some(r) = tasks.join_next().await {
+        lat.push(r??);
+    }
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    Ok((q(0.5), q(0.99), q(1.0)))
 }
 
 fn which(tool: &str) -> bool {
