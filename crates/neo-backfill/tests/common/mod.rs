@@ -92,24 +92,18 @@ pub struct Api {
 
 impl Api {
     pub async fn post(&self, base: &str, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
+        self.send(reqwest::Method::POST, base, path, body).await
     }
 
     pub async fn put(&self, base: &str, path: &str, body: Value) -> Value {
+        self.send(reqwest::Method::PUT, base, path, body).await
+    }
+
+    /// Sends `body` as JSON and asserts a 2xx answer; returns its body.
+    async fn send(&self, method: reqwest::Method, base: &str, path: &str, body: Value) -> Value {
         let r = self
             .http
-            .put(format!("{base}{path}"))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(&self.key)
             .json(&body)
             .send()
