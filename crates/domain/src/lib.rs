@@ -5,6 +5,7 @@ pub mod backfill;
 pub mod clock;
 pub mod cost;
 pub mod cursor;
+pub mod egress;
 pub mod filter;
 pub mod signature;
 pub mod validation;
