@@ -16,6 +16,7 @@ pub mod models;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod server;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -31,6 +32,9 @@ use neo_domain::clock::Clock;
 use neo_domain::cursor::CursorCodec;
 use neo_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
 
 use crate::auth::{EntraConfig, EntraVerifier, Principal, PrincipalKind};
 use crate::error::ApiError;
@@ -49,6 +53,12 @@ pub struct ApiConfig {
     pub entra: Option<EntraConfig>,
     /// Retry and throttling policy of PSA reads (verify and create count with the connector).
     pub psa_policy: neo_psa::http::HttpPolicy,
+    /// Whether workflows may send webhooks to private, loopback and link-local targets.
+    pub webhook_allow_private: bool,
+    /// Time a client has to send a request's headers (see [`server::serve`]).
+    pub header_read_timeout: std::time::Duration,
+    /// Time a client has, after the headers, to send the whole body.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -60,6 +70,9 @@ impl Default for ApiConfig {
             max_body_bytes: 4 * 1024 * 1024,
             entra: None,
             psa_policy: neo_psa::http::HttpPolicy::default(),
+            webhook_allow_private: false,
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -107,6 +120,11 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
             sessions: Arc::default(),
         })
+    }
+
+    /// Where the tenant's webhooks may point.
+    pub fn egress(&self) -> neo_domain::egress::EgressPolicy {
+        neo_domain::egress::EgressPolicy::new(self.cfg.webhook_allow_private)
     }
 
     /// Tells the orchestrator that something changed.
@@ -328,7 +346,19 @@ pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Rout
         .layer(axum::extract::DefaultBodyLimit::max(
             state.cfg.max_body_bytes,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.cfg.body_read_timeout,
+            server::body_deadline,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(request_context))
+        // Outermost: credentials are marked sensitive before anything can log them (their
+        // `Debug` form is then `Sensitive`).
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::HeaderName::from_static("x-neo-signature"),
+        ]))
+        .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
         .with_state(state)
 }

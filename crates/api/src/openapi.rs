@@ -165,6 +165,10 @@ pub fn document() -> Doc {
             }
             if has_body {
                 for (code, desc) in [
+                    (
+                        "408",
+                        "The body was not received within the body read timeout.",
+                    ),
                     ("413", "Payload too large."),
                     ("415", "Unsupported media type — send application/json."),
                 ] {

@@ -229,6 +229,8 @@ impl Fixture {
             self.clock.clone(),
             OrchestratorConfig {
                 poll_interval: Duration::from_millis(20),
+                // The webhook workload's receiver is on loopback.
+                webhook_allow_private: true,
                 ..Default::default()
             },
         )

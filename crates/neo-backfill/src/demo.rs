@@ -89,8 +89,15 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let service = Service::start(
         store,
         clock,
-        ApiConfig::default(),
-        Default::default(),
+        // Everything in the demo runs on loopback: webhooks may target it too.
+        ApiConfig {
+            webhook_allow_private: true,
+            ..Default::default()
+        },
+        neo_orchestrator::OrchestratorConfig {
+            webhook_allow_private: true,
+            ..Default::default()
+        },
         a.listen,
     )
     .await?;

@@ -64,6 +64,11 @@ struct OrchestratorArgs {
     /// How long SIGTERM waits for in-flight executions before releasing their leases.
     #[arg(long, env = "NEO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// Let webhooks target private, loopback, link-local and CGNAT addresses and `localhost`
+    /// (refused by default: SSRF guard, checked at create and on every resolved address at
+    /// dispatch).
+    #[arg(long, env = "NEO_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
 }
 
 impl OrchestratorArgs {
@@ -81,6 +86,7 @@ impl OrchestratorArgs {
             callback_deadline: SignedDuration::from_secs(self.callback_deadline_secs.max(1)),
             webhook_timeout: std::time::Duration::from_millis(self.webhook_timeout_ms.max(1)),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
+            webhook_allow_private: self.webhook_allow_private,
             ..Default::default()
         })
     }
@@ -115,6 +121,13 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "NEO_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Seconds a client has to send a request's headers (also closes idle kept-alive
+    /// connections).
+    #[arg(long, env = "NEO_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a client has, after the headers, to send the whole body (else 408).
+    #[arg(long, env = "NEO_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    body_read_timeout_secs: u64,
     /// Accepted Entra ID token issuers (comma list), e.g. https://login.microsoftonline.com/<tid>/v2.0.
     #[arg(long, env = "NEO_ENTRA_ISSUERS", value_delimiter = ',')]
     entra_issuers: Vec<String>,
@@ -365,6 +378,9 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     if a.rate_limit_window_secs <= 0 {
         bail!("--rate-limit-window-secs must be positive");
     }
+    if a.header_read_timeout_secs == 0 || a.body_read_timeout_secs == 0 {
+        bail!("--header-read-timeout-secs and --body-read-timeout-secs must be positive");
+    }
     let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
         .await
         .with_context(|| format!("opening {}", a.db.database_url))?;
@@ -374,6 +390,9 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         verify_soft_limit: a.verify_soft_limit,
         max_body_bytes: a.max_body_bytes,
         entra,
+        webhook_allow_private: a.orchestrator.webhook_allow_private,
+        header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs),
+        body_read_timeout: std::time::Duration::from_secs(a.body_read_timeout_secs),
         ..Default::default()
     };
     let service = Service::start(store, clock, cfg, a.orchestrator.config()?, a.listen).await?;
@@ -422,10 +441,9 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let orch_task = tokio::spawn(self.orchestrator.run(self.state.wake.clone(), stop_rx));
+        let header_read_timeout = self.state.cfg.header_read_timeout;
         let app = neo_api::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(stop)
-            .await?;
+        neo_api::server::serve(self.listener, app, header_read_timeout, stop).await?;
         let _ = stop_tx.send(true);
         let _ = orch_task.await;
         tracing::info!("stopped");

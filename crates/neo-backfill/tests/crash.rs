@@ -150,6 +150,7 @@ async fn a_worker_process_shares_the_work_and_the_cap_holds_across_processes() {
     let mut worker = Command::new(common::BIN)
         .args(["worker", "--database-url", &db])
         .env("NEO_POLL_INTERVAL_MS", "20")
+        .env("NEO_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("NEO_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

@@ -1,10 +1,12 @@
 //! Executors (SPEC §4): how one execution runs. `webhook` POSTs a signed JSON body to the
 //! workflow's URL; `simulated` runs in-process with a latency and a deterministic failure rate.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use jiff::SignedDuration;
 use neo_domain::clock::Clock;
+use neo_domain::egress::{Denied, EgressPolicy};
 use neo_store::Claimed;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -110,6 +112,71 @@ pub fn parse_retry_after(v: &str, now: jiff::Timestamp) -> Option<SignedDuration
     Some(t.duration_since(now).max(SignedDuration::ZERO))
 }
 
+/// The DNS resolver of the webhook client: it resolves names with the system resolver and
+/// drops every address the [`EgressPolicy`] refuses, so a name that resolves (or is rebound)
+/// to a private address is never connected to. Addresses written in the URL are not resolved;
+/// [`check_target`] checks them before the call.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver(pub EgressPolicy);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut denied = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| match policy.check_ip(a.ip()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        denied.get_or_insert(e);
+                        false
+                    }
+                })
+                .collect();
+            match (allowed.is_empty(), denied) {
+                (true, Some(e)) => Err(Box::new(Denied(format!(
+                    "the webhook host {host:?} resolves to a refused address: {e}"
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>),
+                _ => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
+            }
+        })
+    }
+}
+
+/// The HTTP client of webhook calls: guarded DNS, and no redirects (a redirect would carry the
+/// signed body to a target nobody validated; a 3xx answer fails the execution).
+pub fn webhook_client(policy: EgressPolicy) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(GuardedResolver(policy))
+        .build()
+        .expect("http client")
+}
+
+/// Checks a webhook URL before a call: its scheme and, when the host is an address or a
+/// `localhost` name, that address (names are checked by [`GuardedResolver`] as they resolve).
+pub fn check_target(policy: EgressPolicy, url: &str) -> Result<(), String> {
+    policy.check_url(url).map(|_| ()).map_err(|e| e.0)
+}
+
+/// The refusal behind a failed call, if the guard refused the target.
+fn refusal(e: &reqwest::Error) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(d) = err.downcast_ref::<Denied>() {
+            return Some(d.0.clone());
+        }
+        cur = err.source();
+    }
+    None
+}
+
 /// One webhook call.
 pub async fn call_webhook(
     http: &reqwest::Client,
@@ -143,6 +210,10 @@ pub async fn call_webhook(
                 ),
                 retry_after: None,
             }
+        }
+        // A refused target does not become reachable by retrying.
+        Err(e) if refusal(&e).is_some() => {
+            return ExecResult::Failed(refusal(&e).unwrap_or_default());
         }
         Err(e) => {
             return ExecResult::Transient {
@@ -262,6 +333,58 @@ mod tests {
         assert_eq!(backoff(3, s(1), s(60), None, 0.5), s(2));
         assert_eq!(backoff(1, s(1), s(60), Some(s(2)), 0.5), s(2));
         assert_eq!(backoff(40, s(1), s(60), None, 1.0), s(60));
+    }
+
+    /// A name that resolves to loopback is refused by the resolver itself (what DNS
+    /// rebinding would exploit), the call fails at once (not transient), and nothing is sent.
+    #[tokio::test]
+    async fn the_guarded_resolver_refuses_names_that_resolve_to_private_addresses() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({"status": "succeeded"})) }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        // `localhost` is the one name every machine resolves to loopback; the URL check would
+        // refuse it by name, so the client is called directly to exercise the resolver.
+        let url = format!("http://localhost:{port}/hook");
+        let clock = neo_domain::clock::SystemClock;
+        let call = |policy| {
+            let url = url.clone();
+            async move {
+                call_webhook(
+                    &webhook_client(policy),
+                    &clock,
+                    &url,
+                    "whsec_0123456789abcdef",
+                    Duration::from_secs(10),
+                    "ex_1",
+                    &json!({}),
+                )
+                .await
+            }
+        };
+        match call(EgressPolicy::new(false)).await {
+            ExecResult::Failed(e) => {
+                assert!(
+                    e.contains("\"localhost\" resolves to a refused address")
+                        && e.contains("loopback"),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+        assert_eq!(call(EgressPolicy::new(true)).await, ExecResult::Succeeded);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use jiff::SignedDuration;
 use neo_domain::backfill::BackfillRunState;
 use neo_domain::clock::Clock;
+use neo_domain::egress::EgressPolicy;
 use neo_domain::windows::Schedule;
 use neo_store::{Backfill, Claimed, Outcome, Settlement, Store, Workflow, CALLBACK_OWNER};
 use rand::{Rng, SeedableRng};
@@ -47,6 +48,9 @@ pub struct OrchestratorConfig {
     pub claim_batch: usize,
     /// Seed of the retry jitter (random when `None`).
     pub jitter_seed: Option<u64>,
+    /// Whether webhooks may reach private, loopback and link-local addresses (SSRF guard,
+    /// `--webhook-allow-private`). Off by default.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for OrchestratorConfig {
@@ -63,6 +67,7 @@ impl Default for OrchestratorConfig {
             shutdown_grace: Duration::from_secs(30),
             claim_batch: 100,
             jitter_seed: None,
+            webhook_allow_private: false,
         }
     }
 }
@@ -170,6 +175,7 @@ impl Orchestrator {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        let http = executor::webhook_client(EgressPolicy::new(cfg.webhook_allow_private));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -177,10 +183,7 @@ impl Orchestrator {
                 cfg,
                 source,
                 worker,
-                http: reqwest::Client::builder()
-                    .pool_max_idle_per_host(256)
-                    .build()
-                    .expect("http client"),
+                http,
                 running: Mutex::new(HashMap::new()),
                 outstanding: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -493,7 +496,11 @@ impl Orchestrator {
             });
             let mut outcomes = Vec::new();
             for (ord, exec) in waiting {
-                if let Some((url, secret)) = &hook {
+                let policy = EgressPolicy::new(i.cfg.webhook_allow_private);
+                if let Some((url, secret)) = hook
+                    .as_ref()
+                    .filter(|(url, _)| executor::check_target(policy, url).is_ok())
+                {
                     executor::cancel_webhook(&i.http, i.clock.as_ref(), url, secret, &exec).await;
                 }
                 outcomes.push(Outcome {
@@ -694,6 +701,10 @@ async fn run_execution(
             secret,
             timeout,
         } => {
+            let policy = EgressPolicy::new(i.cfg.webhook_allow_private);
+            if let Err(e) = executor::check_target(policy, url) {
+                return ExecResult::Failed(e);
+            }
             let body = executor::webhook_body(c, &wf.name, entity_type);
             executor::call_webhook(
                 &i.http,

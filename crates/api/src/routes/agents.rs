@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use neo_domain::backfill::{AutonomyType, EntityType, WorkflowState};
+use neo_domain::egress::EgressPolicy;
 use neo_store::{NewWorkflow, WorkflowPatch};
 use serde::Deserialize;
 use serde_json::Value;
@@ -81,7 +82,10 @@ fn check_tier(t: i64) -> Result<i64, ApiError> {
 }
 
 /// Validates an executor configuration (SPEC §4).
-pub fn check_executor(v: &Value) -> Result<Value, ApiError> {
+/// A webhook `url` must be http(s) and, unless `egress.allow_private`, must not name a
+/// private, loopback or link-local address or a `localhost` name (SSRF guard; the orchestrator
+/// checks the resolved addresses again at dispatch).
+pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError> {
     let f = |m: &str| format!("executor.{m}");
     let o = v
         .as_object()
@@ -98,6 +102,9 @@ pub fn check_executor(v: &Value) -> Result<Value, ApiError> {
                     "the webhook url must be an http(s) URL",
                 ));
             }
+            egress
+                .check_url(url)
+                .map_err(|e| ApiError::field(&f("url"), e.0))?;
             let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
             if secret.len() < 16 || secret.len() > 512 {
                 return Err(ApiError::field(
@@ -175,7 +182,7 @@ pub async fn create(
         entity_type: r.entity_type.unwrap_or(EntityType::Ticket),
         state: r.state.unwrap_or(WorkflowState::Enabled),
         credit_tier: check_tier(r.credit_tier.unwrap_or(1))?,
-        executor: check_executor(&r.executor)?,
+        executor: check_executor(&r.executor, app.egress())?,
     };
     let w = app
         .store
@@ -267,7 +274,11 @@ pub async fn patch(
         entity_type: r.entity_type,
         state: r.state,
         credit_tier: r.credit_tier.map(check_tier).transpose()?,
-        executor: r.executor.as_ref().map(check_executor).transpose()?,
+        executor: r
+            .executor
+            .as_ref()
+            .map(|e| check_executor(e, app.egress()))
+            .transpose()?,
     };
     patch_inner(&app, p.tenant_id(), id, patch).await
 }

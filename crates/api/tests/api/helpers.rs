@@ -68,8 +68,13 @@ impl TestApp {
         let db = neo_store::testing::suite_store().await;
         let store = db.store.clone();
         let clock = ManualClock::new(T0.parse().unwrap());
-        let mut cfg = ApiConfig::default();
+        let mut cfg = ApiConfig {
+            // The tests' webhook receivers are on loopback: opt in (the SSRF tests opt out).
+            webhook_allow_private: true,
+            ..Default::default()
+        };
         f(&mut cfg);
+        let header_read_timeout = cfg.header_read_timeout;
         let state = AppState::new(store.clone(), Arc::new(clock.clone()), cfg)
             .await
             .unwrap();
@@ -77,7 +82,11 @@ impl TestApp {
         let app = neo_api::router_with(state, extra);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        tokio::spawn(async move {
+            neo_api::server::serve(listener, app, header_read_timeout, std::future::pending())
+                .await
+                .unwrap()
+        });
         TestApp {
             base: format!("http://{addr}"),
             store,

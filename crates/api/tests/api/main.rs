@@ -12,4 +12,5 @@ mod meta;
 mod openapi;
 mod pagination;
 mod ratelimit;
+mod security;
 mod validation;

@@ -20,6 +20,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
 pub struct Server {
     pub child: Option<Child>,
     pub base: String,
+    /// Every stdout and stderr line so far.
+    pub output: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -37,17 +39,30 @@ pub fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
         .env("NEO_LEASE_SECS", "2")
         .env("NEO_POLL_INTERVAL_MS", "50")
         .env("NEO_LOG", "warn,neo_orchestrator=info,neo_backfill=info")
+        // The receivers are on loopback: opt in (`extra` may say "false").
+        .env("NEO_WEBHOOK_ALLOW_PRIVATE", "true")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::piped());
     for (k, v) in extra {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn serve");
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let output: Arc<Mutex<Vec<String>>> = Arc::default();
+    let err_out = output.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("serve: {line}");
+            err_out.lock().unwrap().push(line);
+        }
+    });
+    let out = output.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            out.lock().unwrap().push(line.clone());
             if !sent {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
                     if v["fields"]["message"] == "listening" {
@@ -64,6 +79,7 @@ pub fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
     Server {
         child: Some(child),
         base: format!("http://{addr}/public-api"),
+        output,
     }
 }
 
