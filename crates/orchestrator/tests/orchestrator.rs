@@ -885,3 +885,62 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
         .contains("PSA enumeration is not available"));
     let _: Timestamp = e.clock.now();
 }
+
+/// The SSRF guard at dispatch (`webhook_allow_private` off, the default): workflows stored
+/// with a private target — an address in any spelling, or a name that resolves to loopback —
+/// fail at once with the reason, are not retried, and the receiver sees nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_webhook_targets_fail_at_dispatch_without_retries_unless_allowed() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    let port = url.rsplit(':').next().unwrap().trim_end_matches("/hook");
+    let mut backfills = Vec::new();
+    for target in [
+        url.clone(),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+    ] {
+        let wf = e.workflow(hook(&target)).await;
+        backfills.push((target, e.backfill(wf, 3, 3).await));
+    }
+    let o = e.orchestrator(|c| c.webhook_allow_private = false);
+    let (_wake, stop, h) = run(&o);
+    for (target, b) in &backfills {
+        let done = e
+            .wait_for(&b.id, Duration::from_secs(30), |b| {
+                b.state == BackfillRunState::Completed
+            })
+            .await;
+        assert_eq!(done.failed_count, 3, "{target}");
+        for it in e.items(&b.id).await {
+            assert_eq!(it.attempts, 1, "{target}: not retried");
+            let err = it.error.unwrap();
+            assert!(
+                err.contains("loopback") && err.contains("--webhook-allow-private"),
+                "{target}: {err}"
+            );
+        }
+    }
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    assert_eq!(
+        r.log.lock().unwrap().len(),
+        0,
+        "nothing reached the receiver"
+    );
+
+    // Allowed: the same kind of target is delivered.
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 3, 3).await;
+    let o = e.orchestrator(|_| {});
+    let (_wake, stop, h) = run(&o);
+    let done = e
+        .wait_for(&b.id, Duration::from_secs(30), |b| {
+            b.state == BackfillRunState::Completed
+        })
+        .await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    assert_eq!(done.succeeded_count, 3);
+    assert_eq!(r.log.lock().unwrap().len(), 3);
+}
