@@ -197,7 +197,19 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
 ];
 
-/// Adds [`LINKS`] to the responses they start from. Done on the JSON: utoipa 5.5 serializes a
+/// Links that fill a request body: (source operation, status, name, target, body, description).
+/// Runtime expressions inside the body are evaluated by link-following tools that support it
+/// (schemathesis does); the rest of the body is a literal.
+const BODY_LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[(
+    "public_api.agents_post",
+    "201",
+    "backfills_post",
+    "public_api.backfills_post",
+    r#"{"target_workflow_id": "$response.body#/data/id", "filter_spec": {"entity_ids": ["1001", "1002", "1003"]}}"#,
+    "Backfill this agent over explicit entity ids.",
+)];
+
+/// Adds [`LINKS`] and [`BODY_LINKS`] to the responses they start from. Done on the JSON: utoipa 5.5 serializes a
 /// `Link`'s members in snake case (`operation_id`), which no OpenAPI tool reads.
 fn add_links(doc: &mut serde_json::Value) {
     let ops = doc["paths"]
@@ -221,6 +233,18 @@ fn add_links(doc: &mut serde_json::Value) {
                     "parameters": {*param: expr},
                 });
             }
+        }
+        for (_, status, name, target, body, description) in BODY_LINKS.iter().filter(|l| l.0 == id)
+        {
+            let Some(resp) = op["responses"].get_mut(*status) else {
+                panic!("{id} documents no {status} response to link from");
+            };
+            resp["links"][*name] = serde_json::json!({
+                "operationId": target,
+                "description": description,
+                "requestBody": serde_json::from_str::<serde_json::Value>(body)
+                    .expect("BODY_LINKS bodies are JSON"),
+            });
         }
     }
 }
