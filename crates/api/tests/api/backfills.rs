@@ -105,16 +105,12 @@ async fn relative_datetimes_are_frozen_at_create() {
     .await
     .unwrap();
     let c = sim.config().clone();
-    let put = app
-        .send(
-            app.client
-                .put(app.url("/public-api/integrations/connectwise"))
-                .bearer_auth(&key)
-                .json(&json!({"site_url": sim.base_url, "company_id": c.cw_company,
-                              "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id})),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{:?}", put.body);
+    app.connect_connectwise(
+        &key,
+        json!({"site_url": sim.base_url, "company_id": c.cw_company,
+               "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+    )
+    .await;
     let r = app
         .post(
             &key,
@@ -152,16 +148,12 @@ async fn create_over_an_unreachable_psa_is_a_documented_503() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let put = app
-        .send(
-            app.client
-                .put(app.url("/public-api/integrations/connectwise"))
-                .bearer_auth(&key)
-                .json(&json!({"site_url": format!("http://127.0.0.1:{closed}"), "company_id": "acme",
-                              "public_key": "pub", "private_key": "priv-secret-7f3a", "client_id": "cid"})),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{:?}", put.body);
+    app.connect_connectwise(
+        &key,
+        json!({"site_url": format!("http://127.0.0.1:{closed}"), "company_id": "acme",
+               "public_key": "pub", "private_key": "priv-secret-7f3a", "client_id": "cid"}),
+    )
+    .await;
     let r = app
         .post(
             &key,
