@@ -131,15 +131,71 @@ pub struct CreateBackfillResponse {
     pub cost_estimate: BackfillCostEstimate,
 }
 
+/// Which entities a backfill runs over (SPEC §5): an explicit list of entity ids, or a
+/// react-querybuilder rule group evaluated against the tenant's PSA. Documentation only: the
+/// handlers validate the JSON with `neo_domain::filter::parse`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum FilterSpec {
+    EntityIds(EntityIdsFilter),
+    RuleGroup(RuleGroupFilter),
+}
+
+/// Exactly these entities: 1 to 100,000 distinct ids, no PSA query.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct EntityIdsFilter {
+    #[schema(schema_with = entity_ids_schema)]
+    pub entity_ids: Vec<String>,
+}
+
+/// A rule group (`{"combinator": "and"|"or", "rules": [...]}`, depth ≤ 4, ≤ 200 rules) over
+/// the PSA's entities, and an optional cap on the snapshot.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct RuleGroupFilter {
+    #[schema(value_type = Object)]
+    pub conditions: Value,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub limit: Option<u64>,
+}
+
+fn entity_ids_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                // No control characters (`char::is_control`).
+                .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(neo_domain::filter::MAX_ENTITY_IDS))
+        .unique_items(true)
+        .build()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "target_workflow_id": 1,
+    "filter_spec": {"entity_ids": ["1001", "1002", "1003"]},
+    "timezone": "Europe/London",
+    "max_in_flight": 10,
+    "daily_execution_windows": {"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]}
+}))]
 pub struct CreateBackfillRequest {
     pub target_workflow_id: i64,
     /// Default `ticket`.
     #[serde(default)]
     pub entity_type: Option<EntityType>,
     /// A rule group (`{"conditions": ..., "limit"?}`) or `{"entity_ids": [...]}`.
-    #[schema(value_type = Object, additional_properties = true)]
+    #[schema(value_type = FilterSpec)]
     pub filter_spec: Value,
     /// Omitted means always open.
     #[serde(default)]
@@ -149,6 +205,7 @@ pub struct CreateBackfillRequest {
     pub timezone: Option<String>,
     /// 1–100, default 5.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_in_flight: Option<i64>,
     /// Ignored for an explicit id list (the server's count wins).
     #[serde(default)]
@@ -163,9 +220,10 @@ pub struct CreateBackfillRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ["1001", "1002"]}}))]
 pub struct VerifyBackfillRequest {
     pub entity_type: EntityType,
-    #[schema(value_type = Object, additional_properties = true)]
+    #[schema(value_type = FilterSpec)]
     pub filter_spec: Value,
 }
 

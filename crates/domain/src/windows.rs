@@ -5,15 +5,27 @@ use utoipa::ToSchema;
 
 use crate::FieldError;
 
+/// A wall-clock time of day, `HH:MM` or `HH:MM:SS` (what [`parse_time`] accepts), as the
+/// window times of the OpenAPI document say (the same literal is in their `#[schema]`). Documented
+/// as this pattern rather than Neo's `format: time`: JSON Schema's `time` is an RFC 3339
+/// full-time with a UTC offset, which a wall-clock window time never has.
+pub const TIME_OF_DAY_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$";
+
 /// One daily window, wall-clock in the backfill's timezone. `run_end_time` is exclusive; an end
 /// before the start wraps past midnight and belongs to the day on which it starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(title = "WorkflowTimeWindow")]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowTimeWindow {
-    #[schema(format = "time", example = "22:00")]
+    #[schema(
+        pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        example = "22:00"
+    )]
     pub run_start_time: String,
-    #[schema(format = "time", example = "06:00")]
+    #[schema(
+        pattern = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        example = "06:00"
+    )]
     pub run_end_time: String,
 }
 

@@ -18,8 +18,14 @@ use crate::{AppState, Auth};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Triage",
+    "credit_tier": 1,
+    "executor": {"type": "simulated", "latency_ms": 0, "failure_rate": 0.1, "seed": 1}
+}))]
 pub struct CreateAgentRequest {
     /// 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -34,6 +40,7 @@ pub struct CreateAgentRequest {
     pub state: Option<WorkflowState>,
     /// 1 basic, 2 standard, 3 advanced; default 1.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3)]
     pub credit_tier: Option<i64>,
     /// `{"type": "webhook", "url", "secret"}` or
     /// `{"type": "simulated", "latency_ms", "failure_rate", "seed"}`.
@@ -44,6 +51,7 @@ pub struct CreateAgentRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAgentRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -51,6 +59,7 @@ pub struct PatchAgentRequest {
     pub autonomy_type: Option<AutonomyType>,
     pub entity_type: Option<EntityType>,
     pub state: Option<WorkflowState>,
+    #[schema(minimum = 1, maximum = 3)]
     pub credit_tier: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub executor: Option<Value>,

@@ -39,8 +39,10 @@ fn new_backfill_id() -> String {
 #[utoipa::path(post, path = "/public-api/backfills", tag = "Backfills",
     operation_id = "public_api.backfills_post",
     request_body = CreateBackfillRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h for the same body")),
-    responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>)))]
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h for the same body")),
+    responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
+              (status = 502, description = "`psa_unavailable`: the PSA refused the integration's credentials or answered unexpectedly (rule-group filters are counted through it).", body = ErrorEnvelope),
+              (status = 503, description = "`psa_unavailable`: the PSA could not be reached.", body = ErrorEnvelope)))]
 pub async fn create(
     State(app): State<AppState>,
     Auth(p): Auth,
@@ -443,6 +445,7 @@ pub struct ListBackfillsParams {
     pub state: Option<String>,
     pub target_workflow_id: Option<i64>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     /// Opaque cursor from `meta.pagination.next_cursor`.
     pub cursor: Option<String>,
@@ -520,6 +523,7 @@ pub struct ListItemsParams {
     /// Comma list of item statuses, e.g. `failed,skipped`.
     pub status: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     /// Opaque cursor from `meta.pagination.next_cursor`.
     pub cursor: Option<String>,
@@ -664,7 +668,7 @@ signal_route!(
 #[utoipa::path(post, path = "/public-api/backfills/{backfill_id}/rerun-failed", tag = "Backfills",
     operation_id = "public_api.backfills_rerun_failed_post",
     params(("backfill_id" = String, Path),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for 24 h")),
+           ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h")),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
               (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope)))]
 pub async fn rerun_failed(

@@ -24,6 +24,7 @@ pub struct ListExecutionsParams {
     pub status: Option<String>,
     pub backfill_id: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     /// Opaque cursor from `meta.pagination.next_cursor`.
     pub cursor: Option<String>,

@@ -41,6 +41,16 @@ pub struct PutIntegrationRequest {
     pub complete_status_ids: Option<Vec<i64>>,
 }
 
+/// The PSAs an integration can connect (the `{psa}` path parameter).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation only: the handlers take the name as a string
+pub enum PsaName {
+    Connectwise,
+    Autotask,
+    Halopsa,
+}
+
 /// (member, is secret, required) per PSA.
 fn members(psa: &str) -> Option<&'static [(&'static str, bool, bool)]> {
     Some(match psa {
@@ -110,7 +120,7 @@ pub async fn list(
 
 /// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
 #[utoipa::path(put, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_put",
-    params(("psa" = String, Path, description = "connectwise, autotask or halopsa")),
+    params(("psa" = inline(PsaName), Path, description = "connectwise, autotask or halopsa")),
     request_body = PutIntegrationRequest,
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicIntegration>)))]
 pub async fn put(
@@ -170,7 +180,7 @@ pub async fn put(
 
 /// Disconnect the PSA. Active backfills that query it end FAILED.
 #[utoipa::path(delete, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_delete",
-    params(("psa" = String, Path)),
+    params(("psa" = inline(PsaName), Path, description = "the connected PSA")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     State(app): State<AppState>,

@@ -80,6 +80,7 @@ pub async fn tenant(
 #[into_params(parameter_in = Query)]
 pub struct CreditsParams {
     /// `YYYY-MM` (UTC); default the current month.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     pub month: Option<String>,
 }
 

@@ -48,6 +48,7 @@ pub fn comma_list<T>(
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     /// Opaque cursor from `meta.pagination.next_cursor`.
     pub cursor: Option<String>,

@@ -105,16 +105,12 @@ async fn relative_datetimes_are_frozen_at_create() {
     .await
     .unwrap();
     let c = sim.config().clone();
-    let put = app
-        .send(
-            app.client
-                .put(app.url("/public-api/integrations/connectwise"))
-                .bearer_auth(&key)
-                .json(&json!({"site_url": sim.base_url, "company_id": c.cw_company,
-                              "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id})),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{:?}", put.body);
+    app.connect_connectwise(
+        &key,
+        json!({"site_url": sim.base_url, "company_id": c.cw_company,
+               "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+    )
+    .await;
     let r = app
         .post(
             &key,
@@ -138,6 +134,55 @@ async fn relative_datetimes_are_frozen_at_create() {
         .count();
     assert_eq!(b["total_estimated"], expected);
     assert_eq!(r.body["data"]["cost_estimate"]["total_entities"], expected);
+}
+
+/// A rule-group create counts through the PSA; a PSA that does not answer is the documented
+/// 503 `psa_unavailable` (documented on the operation since the schemathesis pass: the fuzzer
+/// repoints the integration and then creates), and nothing is created.
+#[tokio::test]
+async fn create_over_an_unreachable_psa_is_a_documented_503() {
+    let app = TestApp::spawn_with(|cfg| cfg.psa_policy.max_retries = 0).await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    app.connect_connectwise(
+        &key,
+        json!({"site_url": format!("http://127.0.0.1:{closed}"), "company_id": "acme",
+               "public_key": "pub", "private_key": "priv-secret-7f3a", "client_id": "cid"}),
+    )
+    .await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"conditions": {"combinator": "and", "rules": [
+                {"field": "$closed", "operator": "=", "value": false}]}}}),
+        )
+        .await;
+    r.assert_error(503, "psa_unavailable");
+    assert!(
+        !r.body.to_string().contains("priv-secret-7f3a"),
+        "{:?}",
+        r.body
+    );
+    let list = app.get(&key, "/public-api/backfills").await;
+    assert_eq!(list.body["data"], json!([]), "nothing was created");
+
+    let doc: serde_json::Value = app
+        .send(app.client.get(app.url("/public-api/openapi.json")))
+        .await
+        .body;
+    let documented = &doc["paths"]["/public-api/backfills"]["post"]["responses"];
+    for code in ["502", "503"] {
+        assert_eq!(
+            documented[code]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorEnvelope",
+            "{code}: {documented}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -149,6 +149,19 @@ impl TestApp {
             .await
     }
 
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.client.put(self.url(path)).bearer_auth(key).json(&body))
+            .await
+    }
+
+    /// Connects the tenant's ConnectWise integration with these settings (asserting 200).
+    pub async fn connect_connectwise(&self, key: &str, settings: Value) {
+        let r = self
+            .put(key, "/public-api/integrations/connectwise", settings)
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+
     pub async fn patch(&self, key: &str, path: &str, body: Value) -> Resp {
         self.send(
             self.client
