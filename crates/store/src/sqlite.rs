@@ -72,7 +72,17 @@ impl SqliteStore {
     }
 
     async fn tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        match self.write.begin_with("BEGIN IMMEDIATE").await {
+            // A COMMIT that failed (disk full, I/O error) is rolled back by SQLite itself, but
+            // sqlx still counts the transaction as open, so every later BEGIN on the writer
+            // connection is refused. Replace that connection with a fresh one.
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                tracing::warn!("replacing the SQLite writer connection after a failed commit");
+                self.write.acquire().await?.close_on_drop();
+                Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            r => Ok(r?),
+        }
     }
 }
 
