@@ -925,7 +925,7 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
 /// How the executor answers while it is down: 503, with `Retry-After: 300` for even entities.
 fn down_503(entity: &str) -> (u16, Option<&'static str>) {
     let n: u32 = entity.trim_start_matches('E').parse().unwrap();
-    (503, (n % 2 == 0).then_some("300"))
+    (503, n.is_multiple_of(2).then_some("300"))
 }
 
 fn always_503(_: &str) -> (u16, Option<&'static str>) {
