@@ -281,6 +281,19 @@ async fn a_full_disk_is_reported_corrupts_nothing_and_the_run_completes_once_spa
         "serve exited"
     );
     assert!(full.log_lines("panicked").is_empty());
+    // The failed commit did not wedge the writer connection: the next attempt gets a fresh one.
+    let start = Instant::now();
+    while full
+        .log_lines("replacing the SQLite writer connection")
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no retry after the failed commit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(full.log_lines("non-zero transaction depth").is_empty());
     let delivered = log.total.load(Ordering::SeqCst);
     drop(full); // the operator stops it to free space
     assert_eq!(integrity_check(&path), "ok");
