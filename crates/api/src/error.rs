@@ -89,6 +89,20 @@ impl ApiError {
     pub fn field(field: &str, msg: impl Into<String>) -> Self {
         Self::validation(FieldError::new(field, msg))
     }
+    /// 503 `database_unavailable` with `Retry-After`: the database is busy, full or
+    /// unreachable for now.
+    pub fn database_unavailable(why: neo_store::Unavailable) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            why.message(),
+        );
+        e.retry_after = Some(match why {
+            neo_store::Unavailable::CannotWrite => 30,
+            _ => 1,
+        });
+        e
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,10 +133,16 @@ impl From<neo_store::StoreError> for ApiError {
                 "another backfill of this workflow is active (DRAFT, RUNNING or PAUSED)",
             ),
             neo_store::StoreError::Conflict(m) => ApiError::conflict("conflict", m),
-            neo_store::StoreError::Db(e) => {
-                tracing::error!(error = %e, "database error");
-                ApiError::internal()
-            }
+            e @ neo_store::StoreError::Db(_) => match e.unavailable() {
+                Some(why) => {
+                    tracing::warn!(error = %e, "database unavailable");
+                    ApiError::database_unavailable(why)
+                }
+                None => {
+                    tracing::error!(error = %e, "database error");
+                    ApiError::internal()
+                }
+            },
         }
     }
 }

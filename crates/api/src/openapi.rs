@@ -95,6 +95,11 @@ const STANDARD_ERRORS: &[(&str, &str, bool)] = &[
     ("422", "Request validation failed.", true),
     ("429", "Rate limited — see Retry-After.", true),
     ("500", "Internal server error.", false),
+    (
+        "503",
+        "Database unavailable — busy, full or unreachable for now; retry after Retry-After.",
+        false,
+    ),
 ];
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {

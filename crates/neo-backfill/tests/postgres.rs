@@ -250,6 +250,7 @@ async fn three_replicas_share_one_backfill_the_cap_holds_and_a_killed_one_costs_
         })
         .await;
     assert_completed(&done, 5_000);
+    api.assert_counters_exact(&replicas[0].base, &id).await;
     let duplicates = check_deliveries(&log, 5_000);
     eprintln!(
         "deliveries {} (redelivered after the kill: {duplicates}), max concurrent {}",
@@ -283,6 +284,7 @@ async fn a_postgres_restart_mid_run_costs_no_item() {
         })
         .await;
     assert_completed(&done, 2_000);
+    api.assert_counters_exact(&server.base, &id).await;
     let duplicates = check_deliveries(&log, 2_000);
     eprintln!("restart at {at_restart} deliveries; redelivered {duplicates}");
 }

@@ -593,7 +593,7 @@ impl Orchestrator {
                             Err(e) => {
                                 // Never lose an outcome: retry until the database answers.
                                 attempt += 1;
-                                tracing::error!(error = %e, attempt, "settling outcomes failed; retrying");
+                                tracing::error!(error = %e, hint = db_hint(&e), attempt, "settling outcomes failed; retrying");
                                 tokio::time::sleep(Duration::from_millis(
                                     200 * u64::from(attempt.min(25)),
                                 ))
@@ -622,7 +622,7 @@ impl Orchestrator {
                 break;
             }
             if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, "orchestrator tick failed");
+                tracing::error!(error = %e, hint = db_hint(&e), "orchestrator tick failed");
             }
             tokio::select! {
                 _ = wake.notified() => {}
@@ -672,6 +672,13 @@ impl Orchestrator {
             }
         }
     }
+}
+
+/// What a failed database call means for an operator (busy, full, unreachable), for the logs.
+fn db_hint(e: &anyhow::Error) -> &'static str {
+    e.downcast_ref::<neo_store::StoreError>()
+        .and_then(|s| s.unavailable())
+        .map_or("", |u| u.message())
 }
 
 async fn run_execution(

@@ -170,16 +170,7 @@ impl Env {
     }
 }
 
-fn assert_consistent(b: &Backfill, items: &[neo_store::Item]) {
-    let count = |s: ItemStatus| items.iter().filter(|i| i.status == s).count() as i64;
-    assert_eq!(b.pending_count, count(ItemStatus::Pending), "pending");
-    assert_eq!(b.in_flight_count, count(ItemStatus::InFlight), "in flight");
-    assert_eq!(b.succeeded_count, count(ItemStatus::Succeeded), "succeeded");
-    assert_eq!(b.failed_count, count(ItemStatus::Failed), "failed");
-    assert_eq!(b.skipped_count, count(ItemStatus::Skipped), "skipped");
-    assert_eq!(b.cancelled_count, count(ItemStatus::Cancelled), "cancelled");
-    assert_eq!(b.total_items, items.len() as i64);
-}
+use neo_store::testing::assert_counters_match as assert_consistent;
 
 // ---- a recording webhook receiver ------------------------------------------------------------
 
@@ -189,8 +180,9 @@ struct Receiver {
     max: AtomicUsize,
     /// (arrival, idempotency key, entity id)
     log: Mutex<Vec<(Instant, String, String)>>,
-    /// Scripted answers, used in order; then 200.
+    /// Scripted answers, used in order; then `rule`'s answer for the entity; then 200.
     script: Mutex<VecDeque<(u16, Option<&'static str>)>>,
+    rule: Mutex<Option<Answer>>,
     latency: Mutex<Duration>,
 }
 
@@ -218,7 +210,13 @@ async fn receive(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let next = r.script.lock().unwrap().pop_front();
+    let entity = v["entity"]["id"].as_str().unwrap();
+    let next = r
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .or_else(|| r.rule.lock().unwrap().map(|f| f(entity)));
     r.current.fetch_sub(1, Ordering::SeqCst);
     let (code, retry_after) = next.unwrap_or((200, None));
     let mut h = HeaderMap::new();
@@ -232,16 +230,54 @@ async fn receive(
     )
 }
 
+/// A scripted answer for an entity: status and `Retry-After`.
+type Answer = fn(&str) -> (u16, Option<&'static str>);
+
 async fn receiver(latency: Duration) -> (Arc<Receiver>, String) {
     let r = Arc::new(Receiver::default());
     *r.latency.lock().unwrap() = latency;
+    let listening = listen(r.clone(), "127.0.0.1:0").await;
+    let url = listening.url();
+    std::mem::forget(listening.stop); // serves until the test ends
+    (r, url)
+}
+
+/// A receiver's HTTP server, until [`Listening::close`].
+struct Listening {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listening {
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Stops listening: from now on connections to the address are refused.
+    async fn close(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
+/// Serves `r` on `addr` (`127.0.0.1:0`, or the address of a closed [`Listening`] to come back).
+async fn listen(r: Arc<Receiver>, addr: &str) -> Listening {
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
-        .with_state(r.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        .with_state(r);
+    let l = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (r, format!("http://{addr}/hook"))
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(l, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap()
+    });
+    Listening { addr, stop, task }
 }
 
 fn hook(url: &str) -> Value {
@@ -943,4 +979,303 @@ async fn private_webhook_targets_fail_at_dispatch_without_retries_unless_allowed
     h.await.unwrap();
     assert_eq!(done.succeeded_count, 3);
     assert_eq!(r.log.lock().unwrap().len(), 3);
+}
+
+// ---- fault injection: the webhook executor down --------------------------------------------
+
+/// How the executor answers while it is down: 503, with `Retry-After: 300` for even entities.
+fn down_503(entity: &str) -> (u16, Option<&'static str>) {
+    let n: u32 = entity.trim_start_matches('E').parse().unwrap();
+    (503, n.is_multiple_of(2).then_some("300"))
+}
+
+fn always_503(_: &str) -> (u16, Option<&'static str>) {
+    (503, None)
+}
+
+/// The executor is down for the whole of Monday's 13:00 → 14:00 window (503 for the first half,
+/// `Retry-After: 300` on half of the entities; connection refused for the second half) and back
+/// up for Tuesday's. Every attempt is retried within the attempt policy — each delay drawn from
+/// `[0, min(cap, base·2^(attempt−1))]` and never shorter than `Retry-After` — no item fails, the
+/// backfill stays RUNNING (retries are not failures, so the circuit breaker does not trip);
+/// from the close of the window nothing is dispatched, however overdue the retries are, until
+/// Tuesday's window opens; then every item succeeds with the execution id it had from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_executor_down_for_a_whole_window_backs_off_and_finishes_in_the_next_window() {
+    let e = env().await;
+    let r = Arc::new(Receiver::default());
+    *r.rule.lock().unwrap() = Some(down_503);
+    let listening = listen(r.clone(), "127.0.0.1:0").await;
+    let addr = listening.addr.to_string();
+    let wf = e.workflow(hook(&listening.url())).await;
+    let windows: WorkflowDailyExecutionWindows = serde_json::from_value(json!({
+        "monday": [{"run_start_time": "13:00", "run_end_time": "14:00"}],
+        "tuesday": [{"run_start_time": "13:00", "run_end_time": "14:00"}]}))
+    .unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("E{i}")).collect();
+    let b = e.backfill_with(wf, ids, 10, windows, false).await;
+    let (base, cap, max_attempts) = (60, 600, 20);
+    let o = e.orchestrator(|c| {
+        c.max_attempts = max_attempts;
+        c.backoff_base = SignedDuration::from_secs(base);
+        c.backoff_cap = SignedDuration::from_secs(cap);
+    });
+    let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+    // London is on UTC in November: the window is 13:00Z → 14:00Z.
+    assert_eq!(o.tick().await.unwrap().dispatched, 0, "before the window");
+
+    // The window: one tick a minute. `attempts` per entity as last seen.
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    let mut listening = Some(listening);
+    let (mut delays, mut retry_after_delays) = (Vec::new(), 0);
+    for minute in 0..60 {
+        let now = at("2026-11-30T13:00:00Z") + SignedDuration::from_mins(minute);
+        e.clock.set(now);
+        let refused = minute >= 30;
+        if refused {
+            if let Some(l) = listening.take() {
+                l.close().await;
+            }
+        }
+        let rep = o.tick().await.unwrap();
+        assert!(rep.dispatched <= 10, "max_in_flight");
+        o.drain().await.unwrap();
+        let bf = e.get(&b.id).await;
+        let items = e.items(&b.id).await;
+        assert_consistent(&bf, &items);
+        assert_eq!(bf.state, BackfillRunState::Running, "{:?}", bf.error);
+        assert_eq!((bf.failed_count, bf.in_flight_count), (0, 0));
+        for i in &items {
+            assert_eq!(i.status, ItemStatus::Pending, "{i:?}");
+            let before = seen.insert(i.entity_id.clone(), i.attempts).unwrap_or(0);
+            if i.attempts == before {
+                continue;
+            }
+            assert_eq!(i.attempts, before + 1, "one attempt per tick");
+            assert!(i.attempts < max_attempts);
+            // This attempt ran at `now`; the retry is due `delay` later.
+            let delay = i.next_attempt_at.unwrap().duration_since(now).as_secs();
+            let ceiling = cap.min(base << (i.attempts - 1));
+            let retry_after = (!refused && down_503(&i.entity_id).1.is_some()).then_some(300);
+            let error = i.error.as_deref().unwrap();
+            if refused {
+                assert!(error.starts_with("could not reach the executor"), "{error}");
+            } else {
+                assert_eq!(error, "the executor answered HTTP 503");
+            }
+            match retry_after {
+                Some(ra) => {
+                    assert!(
+                        (ra..=ceiling.max(ra)).contains(&delay),
+                        "attempt {}: {delay} s, Retry-After {ra}",
+                        i.attempts
+                    );
+                    retry_after_delays += 1;
+                }
+                None => {
+                    assert!(
+                        (0..=ceiling).contains(&delay),
+                        "attempt {}: {delay} s outside [0, {ceiling}]",
+                        i.attempts
+                    );
+                    delays.push((i.attempts, delay));
+                }
+            }
+        }
+    }
+    let attempts_in_window: i64 = seen.values().sum();
+    assert!(
+        seen.values().all(|a| *a >= 2),
+        "every item was tried, and retried, in the window: {seen:?}"
+    );
+    assert!(retry_after_delays > 0);
+    // The delays are jittered and grow with the attempt, up to the cap.
+    let late = delays.iter().filter(|(a, _)| *a >= 4).map(|(_, d)| *d);
+    assert!(late.clone().max().unwrap() > 2 * base, "{delays:?}");
+    assert!(late.max().unwrap() <= cap);
+    let first: std::collections::HashSet<i64> = delays
+        .iter()
+        .filter(|(a, _)| *a == 1)
+        .map(|(_, d)| *d)
+        .collect();
+    assert!(first.len() > 1, "no jitter: {first:?}");
+    let delivered = r.log.lock().unwrap().len();
+    eprintln!(
+        "in the window: {attempts_in_window} attempts ({delivered} answered 503, the rest refused)"
+    );
+
+    // Closed from 14:00 (the end is exclusive) to Tuesday 13:00: every retry is overdue, none
+    // is dispatched.
+    let mut t = at("2026-11-30T14:00:00Z");
+    while t < at("2026-12-01T13:00:00Z") {
+        e.clock.set(t);
+        assert_eq!(o.tick().await.unwrap().dispatched, 0, "dispatch at {t}");
+        o.drain().await.unwrap();
+        t += SignedDuration::from_mins(10);
+    }
+    let items = e.items(&b.id).await;
+    assert!(items
+        .iter()
+        .all(|i| i.status == ItemStatus::Pending && i.next_attempt_at.unwrap() < t));
+    assert_eq!(
+        items.iter().map(|i| i.attempts).sum::<i64>(),
+        attempts_in_window
+    );
+
+    // Tuesday: the executor is back at the same address.
+    *r.rule.lock().unwrap() = None;
+    let _back = listen(r.clone(), &addr).await;
+    e.clock.set(at("2026-12-01T13:00:00Z"));
+    let mut done = e.get(&b.id).await;
+    for _ in 0..10 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+        done = e.get(&b.id).await;
+        if done.state != BackfillRunState::Running {
+            break;
+        }
+    }
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!((done.succeeded_count, done.failed_count), (40, 0));
+    let items = e.items(&b.id).await;
+    assert_consistent(&done, &items);
+    assert_eq!(
+        items.iter().map(|i| i.attempts).sum::<i64>(),
+        attempts_in_window + 40,
+        "one more attempt per item, in the next window"
+    );
+    // Every delivery of an entity carried its one execution id as the Idempotency-Key.
+    let mut keys: HashMap<String, String> = HashMap::new();
+    for (_, key, entity) in r.log.lock().unwrap().iter() {
+        assert_eq!(keys.entry(entity.clone()).or_insert(key.clone()), key);
+    }
+    for i in &items {
+        assert_eq!(i.execution_id.as_ref(), keys.get(&i.entity_id));
+        let ex = e
+            .store
+            .execution(&e.tenant, i.execution_id.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ex.status, ex.attempts),
+            (ExecutionStatus::Succeeded, i.attempts)
+        );
+    }
+}
+
+/// The executor stays down: items that use up `max_attempts` fail one by one with the last
+/// error, and after `breaker_threshold` consecutive failures the backfill pauses itself with
+/// the breaker's error instead of failing every item; nothing is dispatched while it is paused.
+/// When the executor is back, resume finishes the rest and rerun-failed the failed ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_fail_items_one_by_one_and_the_breaker_pauses_the_backfill() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    *r.rule.lock().unwrap() = Some(always_503);
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 20, 4).await;
+    let o = e.orchestrator(|c| {
+        c.max_attempts = 3;
+        c.backoff_base = SignedDuration::from_secs(1);
+        c.backoff_cap = SignedDuration::from_secs(4);
+        c.breaker_threshold = 5;
+    });
+    // Each step is longer than the cap, so every retry is due at the next one.
+    let step = || async {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+        e.clock.advance(SignedDuration::from_secs(5));
+        e.get(&b.id).await
+    };
+    let mut paused = step().await;
+    for _ in 0..30 {
+        if paused.state != BackfillRunState::Running {
+            break;
+        }
+        paused = step().await;
+    }
+    assert_eq!(paused.state, BackfillRunState::Paused);
+    let error = paused.error.clone().unwrap();
+    assert!(
+        error.starts_with("circuit breaker: 5 consecutive failed executions"),
+        "{error}"
+    );
+    let items = e.items(&b.id).await;
+    assert_consistent(&paused, &items);
+    let failed: Vec<&neo_store::Item> = items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .collect();
+    // The items in flight when it tripped settle too (at most max_in_flight − 1 more).
+    assert!((5..=8).contains(&failed.len()), "{} failed", failed.len());
+    assert!(
+        paused.pending_count >= 12,
+        "not failed en masse: {paused:?}"
+    );
+    let deliveries = |entity: &str| -> Vec<String> {
+        r.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, ent)| ent == entity)
+            .map(|(_, k, _)| k.clone())
+            .collect()
+    };
+    for i in &failed {
+        assert_eq!(i.attempts, 3);
+        assert_eq!(
+            i.error.as_deref(),
+            Some("the executor answered HTTP 503 (gave up after 3 attempts)")
+        );
+        assert_eq!(
+            deliveries(&i.entity_id),
+            vec![i.execution_id.clone().unwrap(); 3]
+        );
+    }
+    // Paused: nothing is dispatched, however long it waits.
+    let sent = r.log.lock().unwrap().len();
+    for _ in 0..5 {
+        assert_eq!(step().await.state, BackfillRunState::Paused);
+    }
+    assert_eq!(r.log.lock().unwrap().len(), sent);
+
+    // The executor is back: resume finishes the rest; the failed ones stay failed.
+    *r.rule.lock().unwrap() = None;
+    e.store
+        .signal_backfill(&e.tenant, &b.id, Signal::Resume, "test", e.clock.now())
+        .await
+        .unwrap();
+    let mut done = step().await;
+    for _ in 0..30 {
+        if done.state != BackfillRunState::Running {
+            break;
+        }
+        done = step().await;
+    }
+    assert_eq!(done.state, BackfillRunState::Completed);
+    assert_eq!(done.failed_count, failed.len() as i64);
+    assert_eq!(done.succeeded_count, 20 - failed.len() as i64);
+    assert!(done.error.is_none());
+    assert_consistent(&done, &e.items(&b.id).await);
+
+    let child = e
+        .store
+        .rerun_failed(&e.tenant, &b.id, "bf_rerun", "test", e.clock.now())
+        .await
+        .unwrap();
+    let mut c = step().await;
+    for _ in 0..10 {
+        c = e.get(&child.id).await;
+        if c.state != BackfillRunState::Running {
+            break;
+        }
+        step().await;
+    }
+    assert_eq!(c.state, BackfillRunState::Completed);
+    assert_eq!(
+        (c.succeeded_count, c.failed_count),
+        (failed.len() as i64, 0)
+    );
+    assert_consistent(&c, &e.items(&c.id).await);
 }

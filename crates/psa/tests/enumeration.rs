@@ -35,10 +35,12 @@ struct Env {
 }
 
 /// Fast retries so injected 5xx cost milliseconds; `Retry-After` is still honoured as sent.
+/// A page that takes longer than 3 s is given up (and retried).
 fn policy() -> HttpPolicy {
     HttpPolicy {
         base_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(50),
+        timeout: Duration::from_secs(3),
         ..HttpPolicy::default()
     }
 }
@@ -92,8 +94,12 @@ async fn env(psa: Psa, tickets: usize) -> Env {
 
 impl Env {
     async fn backfill(&self, filter_spec: Value) -> Backfill {
-        let wf = self
-            .store
+        let wf = self.workflow().await;
+        self.backfill_of(wf, "bf_psa", filter_spec).await
+    }
+
+    async fn workflow(&self) -> i64 {
+        self.store
             .insert_workflow(
                 &self.tenant,
                 NewWorkflow {
@@ -109,10 +115,14 @@ impl Env {
             )
             .await
             .unwrap()
-            .id;
+            .id
+    }
+
+    /// A RUNNING backfill `id` of workflow `wf` over a PSA query.
+    async fn backfill_of(&self, wf: i64, id: &str, filter_spec: Value) -> Backfill {
         self.store
             .create_backfill(NewBackfill {
-                id: "bf_psa".into(),
+                id: id.into(),
                 tenant_id: self.tenant.clone(),
                 state: BackfillRunState::Running,
                 target_workflow_id: wf,
@@ -153,11 +163,21 @@ impl Env {
 
     /// Ticks (and drains) until the backfill is no longer RUNNING.
     async fn run_to_end(&self) -> Backfill {
+        self.run_until_done("bf_psa").await
+    }
+
+    /// Ticks (and drains) until backfill `id` is no longer RUNNING.
+    async fn run_until_done(&self, id: &str) -> Backfill {
         let start = Instant::now();
         loop {
             self.orchestrator.tick().await.unwrap();
             self.orchestrator.drain().await.unwrap();
-            let b = self.get().await;
+            let b = self
+                .store
+                .backfill(&self.tenant, id)
+                .await
+                .unwrap()
+                .unwrap();
             if b.state != BackfillRunState::Running {
                 return b;
             }
@@ -432,4 +452,166 @@ async fn enumeration_resumes_from_the_checkpoint_after_pause() {
         vec!["0".to_string(), ids[999].to_string(), ids[1999].to_string()],
         "after resume, enumeration continued from the checkpoint"
     );
+}
+
+/// A storm during enumeration: every 2nd request throttled for a long stretch (429, one of them
+/// with `Retry-After: 2`), a burst of 500/502/503, two dropped connections and a page slower
+/// than the client's timeout. The page that runs out of its retries within one read is deferred
+/// and read again; every page is served once, the item set is exactly the reference's, and
+/// every counter matches the items.
+#[tokio::test]
+async fn connectwise_storm_of_429_5xx_drops_and_a_slow_page_loses_nothing() {
+    let e = env(Psa::ConnectWise, 2_500).await;
+    let spec = json!({"conditions": {"combinator": "and", "rules": [
+        {"field": "$id", "operator": ">", "value": 0}
+    ]}});
+    let want = expected(&e.sim, &spec, Psa::ConnectWise);
+    let ids: Vec<i64> = want.iter().map(|s| s.parse().unwrap()).collect();
+    let on = |f: Fault| e.sim.inject(f.path_prefix(CW_TICKETS));
+    // By request number on the tickets resource: every even one from 2 to 20 is a 429.
+    on(Fault::status(429).retry_after("0").every(2).times(10));
+    on(Fault::status(429).retry_after("2").nth(3));
+    on(Fault::status(500).nth(5));
+    on(Fault::status(502).nth(7));
+    on(Fault::status(503).nth(9).times(2)); // 9 and 11
+    on(Fault::drop_connection().nth(13).times(2)); // 13 and 15
+    let slow = on(Fault::delay(6_000).nth(17)); // past the 3 s client timeout
+    e.backfill(spec).await;
+    let started = Instant::now();
+    let b = e.run_to_end().await;
+    let took = started.elapsed();
+    assert_all_succeeded(&b, &want, &e.item_ids().await);
+    neo_store::testing::assert_counters_exact(e.store.as_ref(), &e.tenant, "bf_psa").await;
+    assert!(e.sim.faults().is_empty(), "every fault fired");
+    let log: Vec<psa_sim::LoggedRequest> = e
+        .sim
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path == CW_TICKETS)
+        .collect();
+    let statuses: Vec<Option<u16>> = log
+        .iter()
+        .map(|r| {
+            if r.fault == Some(slow) {
+                Some(0)
+            } else {
+                r.status
+            }
+        })
+        .collect();
+    // Page 2's first read meets six errors (500, 502, 503, 503, two drops): one more than its
+    // five retries, so it is deferred and read again (17: timed out, 19: served).
+    assert_eq!(
+        statuses,
+        [
+            Some(200),
+            Some(429),
+            Some(429),
+            Some(429),
+            Some(500),
+            Some(429),
+            Some(502),
+            Some(429),
+            Some(503),
+            Some(429),
+            Some(503),
+            Some(429),
+            None,
+            Some(429),
+            None,
+            Some(429),
+            Some(0),
+            Some(429),
+            Some(200),
+            Some(429),
+            Some(200)
+        ]
+    );
+    let served: Vec<String> = log
+        .iter()
+        .filter(|r| r.status == Some(200) && r.fault != Some(slow))
+        .map(|r| query_param(r, "pageId").unwrap())
+        .collect();
+    assert_eq!(
+        served,
+        [0, ids[999], ids[1999]].map(|i| i.to_string()),
+        "each page served once"
+    );
+    // Retry-After: 2 was waited out, and so was the slow page's timeout.
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+}
+
+/// A storm that outlasts the retry budget: every read of page 2 fails with 503, so after 30
+/// deferred reads in a row the backfill ends FAILED with the PSA's error; what page 1 brought
+/// was executed or cancelled, with counters exact. Creating the backfill again once the PSA is
+/// back skips the entities already done and executes the others: every entity exactly once.
+#[tokio::test]
+async fn a_storm_outlasting_the_retry_budget_fails_the_backfill_and_a_new_one_finishes_exactly() {
+    let e = env(Psa::ConnectWise, 2_500).await;
+    let spec = json!({"conditions": {"combinator": "and", "rules": [
+        {"field": "$id", "operator": ">", "value": 0}
+    ]}});
+    let want = expected(&e.sim, &spec, Psa::ConnectWise);
+    e.sim
+        .inject(Fault::status(503).path_prefix(CW_TICKETS).nth(2).times(0));
+    let wf = e.workflow().await;
+    e.backfill_of(wf, "bf_psa", spec.clone()).await;
+    let failed = e.run_to_end().await;
+    assert_eq!(failed.state, BackfillRunState::Failed);
+    let error = failed.error.clone().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "PSA enumeration failed {} times in a row: the PSA is unavailable:",
+            neo_psa::source::MAX_DEFERRALS + 1
+        )) && error.ends_with("HTTP 503"),
+        "{error}"
+    );
+    // 31 reads of page 2, each with its 5 retries.
+    let statuses = e.statuses(CW_TICKETS).await;
+    assert_eq!(statuses.len(), 1 + 31 * 6);
+    assert!(statuses[1..].iter().all(|s| *s == Some(503)));
+    let first =
+        neo_store::testing::assert_counters_exact(e.store.as_ref(), &e.tenant, "bf_psa").await;
+    assert_eq!(first.total_items, 1_000, "page 1 was kept");
+    assert_eq!(
+        (
+            first.pending_count,
+            first.in_flight_count,
+            first.failed_count
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(first.succeeded_count + first.cancelled_count, 1_000);
+
+    e.sim.clear_faults();
+    e.backfill_of(wf, "bf_psa_again", spec).await;
+    let again = e.run_until_done("bf_psa_again").await;
+    assert_eq!(again.state, BackfillRunState::Completed, "{again:?}");
+    let again =
+        neo_store::testing::assert_counters_exact(e.store.as_ref(), &e.tenant, "bf_psa_again")
+            .await;
+    assert_eq!(again.total_items, 2_500);
+    assert_eq!(again.skipped_count, first.succeeded_count);
+    assert_eq!(again.succeeded_count, 2_500 - first.succeeded_count);
+    // Every entity of the filter has exactly one succeeded execution of the workflow.
+    let mut done: Vec<String> = e
+        .store
+        .list_executions(
+            &e.tenant,
+            &neo_store::ExecutionFilter {
+                statuses: vec![neo_domain::backfill::ExecutionStatus::Succeeded],
+                ..Default::default()
+            },
+            None,
+            100_000,
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|x| x.entity_id)
+        .collect();
+    done.sort_by_key(|id| id.parse::<i64>().unwrap());
+    assert_eq!(done, want);
 }

@@ -35,6 +35,76 @@ pub enum StoreError {
     Db(#[from] anyhow::Error),
 }
 
+/// Why the database could not serve a request for now (the request may succeed if retried):
+/// see [`StoreError::unavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Another writer holds the lock past the busy timeout (SQLite `SQLITE_BUSY`/`LOCKED`), no
+    /// connection was free in time, or a statement timed out or lost a serialization race.
+    Busy,
+    /// The database could not write: disk full, file size limit, I/O error.
+    CannotWrite,
+    /// The database server cannot be reached or is restarting.
+    Unreachable,
+}
+
+impl Unavailable {
+    /// A message for API callers and logs.
+    pub fn message(self) -> &'static str {
+        match self {
+            Unavailable::Busy => "the database is busy (another writer holds its lock); retry shortly",
+            Unavailable::CannotWrite => {
+                "the database cannot store changes (disk full or I/O error); retry once an operator has freed space"
+            }
+            Unavailable::Unreachable => "the database is unreachable; retry shortly",
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether this is a database that cannot serve requests for now (busy, full,
+    /// unreachable) rather than a bug: the API answers 503 for these.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        let StoreError::Db(e) = self else { return None };
+        e.chain()
+            .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+            .find_map(classify)
+    }
+}
+
+fn classify(e: &sqlx::Error) -> Option<Unavailable> {
+    match e {
+        sqlx::Error::PoolTimedOut => Some(Unavailable::Busy),
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            Some(Unavailable::Unreachable)
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result code: the low byte of the extended one.
+                match code.parse::<i64>().ok()? & 0xff {
+                    5 | 6 => Some(Unavailable::Busy), // SQLITE_BUSY, SQLITE_LOCKED
+                    10 | 13 => Some(Unavailable::CannotWrite), // SQLITE_IOERR, SQLITE_FULL
+                    _ => None,
+                }
+            } else {
+                // PostgreSQL SQLSTATE classes and codes.
+                match code.as_ref() {
+                    "40001" | "40P01" | "55P03" | "57014" => Some(Unavailable::Busy),
+                    c if c.starts_with("53") || c.starts_with("58") => {
+                        Some(Unavailable::CannotWrite)
+                    }
+                    c if c.starts_with("08") || c.starts_with("57P") => {
+                        Some(Unavailable::Unreachable)
+                    }
+                    _ => None,
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         StoreError::Db(e.into())

@@ -72,7 +72,21 @@ impl SqliteStore {
     }
 
     async fn tx(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+        let mut replaced = 0;
+        loop {
+            match self.write.begin_with("BEGIN IMMEDIATE").await {
+                // A COMMIT that failed (disk full, I/O error) is rolled back by SQLite itself,
+                // but sqlx still counts the transaction as open, so every later BEGIN on that
+                // connection is refused. Replace it with a fresh one (while the disk stays
+                // full, another failed commit may break the new one too).
+                Err(sqlx::Error::InvalidSavePointStatement) if replaced < 5 => {
+                    tracing::warn!("replacing the SQLite writer connection after a failed commit");
+                    self.write.acquire().await?.close_on_drop();
+                    replaced += 1;
+                }
+                r => return Ok(r?),
+            }
+        }
     }
 }
 
@@ -310,7 +324,9 @@ impl Store for SqliteStore {
         w: NewWorkflow,
         now: Timestamp,
     ) -> Result<Workflow> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+        // `execute`, not `RETURNING` with `fetch_one`: a row taken before the statement ends
+        // hides a failed autocommit (disk full), and the insert is silently rolled back.
+        let id = sqlx::query("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(tenant_id)
             .bind(&w.name)
             .bind(&w.description)
@@ -321,8 +337,9 @@ impl Store for SqliteStore {
             .bind(w.executor.to_string())
             .bind(to_ms(now))
             .bind(to_ms(now))
-            .fetch_one(&self.write)
-            .await?;
+            .execute(&self.write)
+            .await?
+            .last_insert_rowid();
         let r = sqlx::query("SELECT * FROM workflows WHERE id = ?")
             .bind(id)
             .fetch_one(&self.write)

@@ -235,6 +235,46 @@ macro_rules! backend_tests {
 
 pub use crate::backend_tests;
 
+/// Asserts that a backfill's counters equal its items' real statuses: pending, in flight,
+/// succeeded, failed, skipped and cancelled each count exactly the items in that status, and
+/// `total_items` counts them all.
+pub fn assert_counters_match(b: &crate::Backfill, items: &[crate::Item]) {
+    use neo_domain::backfill::ItemStatus;
+    let count = |s: ItemStatus| items.iter().filter(|i| i.status == s).count() as i64;
+    let counters = [
+        ("pending", b.pending_count, count(ItemStatus::Pending)),
+        ("in_flight", b.in_flight_count, count(ItemStatus::InFlight)),
+        ("succeeded", b.succeeded_count, count(ItemStatus::Succeeded)),
+        ("failed", b.failed_count, count(ItemStatus::Failed)),
+        ("skipped", b.skipped_count, count(ItemStatus::Skipped)),
+        ("cancelled", b.cancelled_count, count(ItemStatus::Cancelled)),
+        ("total_items", b.total_items, items.len() as i64),
+    ];
+    for (name, counter, real) in counters {
+        assert_eq!(counter, real, "{}: {name} counter vs items", b.id);
+    }
+}
+
+/// Reads a backfill and all its items and [`assert_counters_match`]; returns the backfill.
+pub async fn assert_counters_exact(
+    store: &dyn Store,
+    tenant_id: &str,
+    backfill_id: &str,
+) -> crate::Backfill {
+    let b = store
+        .backfill(tenant_id, backfill_id)
+        .await
+        .expect("read the backfill")
+        .expect("the backfill exists");
+    let items = store
+        .list_items(tenant_id, backfill_id, &[], None, 10_000_000)
+        .await
+        .expect("list the items")
+        .items;
+    assert_counters_match(&b, &items);
+    b
+}
+
 /// The variable that picks the backend of the API, orchestrator and PSA test suites.
 pub const BACKEND_ENV: &str = "NEO_TEST_BACKEND";
 

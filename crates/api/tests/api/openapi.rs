@@ -377,7 +377,7 @@ fn every_operation_has_security_and_the_standard_error_responses() {
             }
             Some(_) => {}
         }
-        let mut codes = vec!["400", "404", "500"];
+        let mut codes = vec!["400", "404", "500", "503"];
         if !public {
             codes.extend(["401", "429"]);
         }

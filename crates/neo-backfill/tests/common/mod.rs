@@ -20,8 +20,21 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
 pub struct Server {
     pub child: Option<Child>,
     pub base: String,
-    /// Every stdout and stderr line so far.
+    /// Every stdout (the JSON log) and stderr (panics) line so far.
     pub output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// The output lines so far that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.output
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Drop for Server {
@@ -34,6 +47,16 @@ impl Drop for Server {
 }
 
 pub fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
+    serve_with(db, extra, |_| {})
+}
+
+/// [`serve`], with `customize` applied to the command before it is spawned (e.g. a
+/// `pre_exec` setting resource limits).
+pub fn serve_with(
+    db: &str,
+    extra: &[(&str, &str)],
+    customize: impl FnOnce(&mut Command),
+) -> Server {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
         .env("NEO_LEASE_SECS", "2")
@@ -46,6 +69,7 @@ pub fn serve(db: &str, extra: &[(&str, &str)]) -> Server {
     for (k, v) in extra {
         cmd.env(k, v);
     }
+    customize(&mut cmd);
     let mut child = cmd.spawn().expect("spawn serve");
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -162,6 +186,52 @@ impl Api {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+impl Api {
+    /// Reads every item of backfill `id` (all pages) and asserts that each counter of the
+    /// backfill equals the number of items in that status, and `total_items` their number.
+    /// Returns the backfill as read.
+    pub async fn assert_counters_exact(&self, base: &str, id: &str) -> Value {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        let mut total = 0;
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .get(
+                    base,
+                    &format!("/backfills/{id}/items?page_size=200{cursor}"),
+                )
+                .await;
+            for item in page["data"].as_array().expect("an items page") {
+                *counts
+                    .entry(item["status"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+                total += 1;
+            }
+            match page["meta"]["pagination"]["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        let b = self.get(base, &format!("/backfills/{id}")).await["data"].clone();
+        for status in [
+            "pending",
+            "in_flight",
+            "succeeded",
+            "failed",
+            "skipped",
+            "cancelled",
+        ] {
+            assert_eq!(
+                b[format!("{status}_count")].as_i64(),
+                Some(counts.get(status).copied().unwrap_or(0)),
+                "{status}: counter vs items; {b}"
+            );
+        }
+        assert_eq!(b["total_items"].as_i64(), Some(total), "total_items; {b}");
+        b
     }
 }
 
