@@ -121,6 +121,21 @@ pub async fn verify_api_key(
     Ok((key, tenant))
 }
 
+/// How stale a key's `last_used_at` may be: it is written at most this often per key, not on
+/// every request (a write per request cost more than serving a read).
+pub const LAST_USED_RESOLUTION: SignedDuration = SignedDuration::from_secs(60);
+
+/// Records that `key` was used at `now`, unless its recorded last use is less than
+/// [`LAST_USED_RESOLUTION`] old. Best effort: the last-used time is informational.
+pub async fn note_key_use(store: &dyn Store, key: &ApiKey, now: Timestamp) {
+    let recent = key
+        .last_used_at
+        .is_some_and(|t| now.duration_since(t) < LAST_USED_RESOLUTION);
+    if !recent {
+        let _ = store.touch_api_key(&key.id, now).await;
+    }
+}
+
 // ---- Entra ID ------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]

@@ -173,8 +173,7 @@ async fn resolve_principal(
     let now = app.clock.now();
     if token.starts_with(auth::KEY_PREFIX) {
         let (key, tenant) = auth::verify_api_key(app.store.as_ref(), token, now).await?;
-        // Best effort: the last-used time is informational.
-        let _ = app.store.touch_api_key(&key.id, now).await;
+        auth::note_key_use(app.store.as_ref(), &key, now).await;
         return Ok(Principal {
             tenant,
             kind: PrincipalKind::ApiKey { key_id: key.id },

@@ -608,3 +608,26 @@ async fn an_admin_of_another_tenant_gets_404_for_this_tenants_keys() {
     assert!(k.revoked_at.is_none() && k.rotated_to.is_none(), "{k:?}");
     assert_eq!(key_ids(app, &e.tenant).await, vec![id]);
 }
+
+#[tokio::test]
+async fn a_keys_last_use_is_recorded_at_most_once_a_minute() {
+    let e = Entra::spawn().await;
+    let app = &e.app;
+    let key = app.key("acme").await;
+    let last_used = || async {
+        let r = app.get(&e.admin_token(), "/public-api/api-keys").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["data"][0]["last_used_at"].clone()
+    };
+    assert_eq!(last_used().await, Value::Null, "never used yet");
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(last_used().await, T0);
+    // Used again within the minute: not written again.
+    app.clock.advance(SignedDuration::from_secs(59));
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(last_used().await, T0);
+    // A minute after the recorded use: recorded.
+    app.clock.advance(SignedDuration::from_secs(1));
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(last_used().await, "2026-11-28T21:08:35Z");
+}
