@@ -1000,19 +1000,20 @@ impl Store for SqliteStore {
                 .await?;
         }
         if !out.claimed.is_empty() {
-            let rows: Vec<(i64, &str)> = out
+            // The backfill id in every row makes the planner loop over the batch and look each
+            // item up by key (with it as a constant it would scan the backfill's items).
+            let rows: Vec<(i64, &str, &str)> = out
                 .claimed
                 .iter()
-                .map(|c| (c.ord, c.execution_id.as_str()))
+                .map(|c| (c.ord, c.execution_id.as_str(), backfill_id))
                 .collect();
             sqlx::query("UPDATE backfill_items AS i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = v.value ->> 1, \
                          lease_owner = ?1, lease_expires_at = ?2, next_attempt_at = NULL, updated_at = ?3 \
-                         FROM json_each(?4) AS v WHERE i.backfill_id = ?5 AND i.ord = v.value ->> 0")
+                         FROM json_each(?4) AS v WHERE i.backfill_id = v.value ->> 2 AND i.ord = v.value ->> 0")
                 .bind(worker)
                 .bind(to_ms(lease_until))
                 .bind(now_ms)
                 .bind(json_rows(&rows)?)
-                .bind(backfill_id)
                 .execute(&mut *tx)
                 .await?;
         }
