@@ -880,7 +880,7 @@ impl Store for SqliteStore {
     }
 
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
-        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE b.state = 'RUNNING' OR (b.state IN ('PAUSED', 'CANCELLED', 'FAILED') AND b.in_flight_count > 0) ORDER BY b.id"))
+        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(map_backfill).collect()
