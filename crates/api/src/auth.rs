@@ -121,6 +121,27 @@ pub async fn verify_api_key(
     Ok((key, tenant))
 }
 
+/// How stale a key's `last_used_at` may be: it is written at most this often per key, not on
+/// every request (a write per request cost more than serving a read).
+pub const LAST_USED_RESOLUTION: SignedDuration = SignedDuration::from_secs(60);
+
+/// Records that `key` was used at `now`, unless its recorded last use is less than
+/// [`LAST_USED_RESOLUTION`] old. Best effort and informational: the write runs off the request
+/// path, so no request waits for the database's writer (busy or full).
+pub fn note_key_use(store: &Arc<dyn Store>, key: &ApiKey, now: Timestamp) {
+    let recent = key
+        .last_used_at
+        .is_some_and(|t| now.duration_since(t) < LAST_USED_RESOLUTION);
+    if !recent {
+        let (store, id) = (store.clone(), key.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_key(&id, now).await {
+                tracing::debug!(error = %e, "recording the key's last use failed");
+            }
+        });
+    }
+}
+
 // ---- Entra ID ------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]

@@ -191,19 +191,7 @@ async fn resolve_principal(
     let now = app.clock.now();
     if token.starts_with(auth::KEY_PREFIX) {
         let (key, tenant) = auth::verify_api_key(app.store.as_ref(), token, now).await?;
-        // Best effort and informational: recorded at most once a minute per key, off the
-        // request path, so no request waits for the database's writer (busy or full).
-        let recent = key
-            .last_used_at
-            .is_some_and(|t| now.duration_since(t) < jiff::SignedDuration::from_secs(60));
-        if !recent {
-            let (store, id) = (app.store.clone(), key.id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store.touch_api_key(&id, now).await {
-                    tracing::debug!(error = %e, "recording the key's last use failed");
-                }
-            });
-        }
+        auth::note_key_use(&app.store, &key, now);
         return Ok(Principal {
             tenant,
             kind: PrincipalKind::ApiKey { key_id: key.id },

@@ -10,7 +10,7 @@
 
 pub mod executor;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -136,6 +136,21 @@ struct Inner {
     stopping: AtomicBool,
     /// Backfills whose snapshot task runs in this process.
     enumerating: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// RUNNING backfills inside a window as of the last tick, with what dispatching them
+    /// needs, so capacity freed by a settlement is refilled at once without a full tick.
+    drivers: Mutex<HashMap<String, Arc<Driver>>>,
+    /// Backfills with capacity freed (a settlement) or items added (a snapshot page) since the
+    /// last refill.
+    refill: Mutex<HashSet<String>>,
+}
+
+/// What dispatching one RUNNING backfill needs, resolved by a tick.
+struct Driver {
+    backfill_id: String,
+    entity_type: String,
+    wf: Arc<Workflow>,
+    exec: ExecutorConfig,
+    schedule: Schedule,
 }
 
 /// A handle on the orchestrator; cheap to clone.
@@ -193,6 +208,8 @@ impl Orchestrator {
                 rng: Mutex::new(rng),
                 stopping: AtomicBool::new(false),
                 enumerating: Mutex::new(HashMap::new()),
+                drivers: Mutex::new(HashMap::new()),
+                refill: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -217,7 +234,13 @@ impl Orchestrator {
             );
         }
         report.requeued = reap.requeued;
-        for b in i.store.dispatchable_backfills().await? {
+        let backfills = i.store.dispatchable_backfills().await?;
+        i.drivers.lock().expect("poisoned").retain(|id, _| {
+            backfills
+                .iter()
+                .any(|b| &b.id == id && b.state == BackfillRunState::Running)
+        });
+        for b in backfills {
             match b.state {
                 BackfillRunState::Running => {
                     let (d, s) = self.drive(&b).await?;
@@ -277,6 +300,7 @@ impl Orchestrator {
                         )
                         .await?;
                     if appended && !p.items.is_empty() {
+                        i.refill.lock().expect("poisoned").insert(b.id.clone());
                         i.kick.notify_one();
                     }
                 }
@@ -307,24 +331,28 @@ impl Orchestrator {
         if !b.snapshot_complete {
             self.spawn_snapshot(b);
         }
-        let open = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
-            Ok(s) => s.inside(now),
+        let schedule = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
+            Ok(s) => s,
             Err(e) => {
+                i.drivers.lock().expect("poisoned").remove(&b.id);
                 i.store
                     .fail_backfill(&b.id, &format!("invalid schedule: {}", e.message), now)
                     .await?;
                 return Ok((0, 0));
             }
         };
+        let open = schedule.inside(now);
         metrics::gauge!("neo_backfill_window_open", "backfill" => b.id.clone()).set(if open {
             1.0
         } else {
             0.0
         });
         if !open || i.stopping.load(Ordering::SeqCst) {
+            i.drivers.lock().expect("poisoned").remove(&b.id);
             return Ok((0, 0));
         }
         let Some(wf) = i.store.workflow(&b.tenant_id, b.target_workflow_id).await? else {
+            i.drivers.lock().expect("poisoned").remove(&b.id);
             i.store
                 .fail_backfill(&b.id, "the target workflow was deleted", now)
                 .await?;
@@ -333,6 +361,7 @@ impl Orchestrator {
         let exec = match ExecutorConfig::parse(&wf.executor) {
             Ok(e) => e,
             Err(e) => {
+                i.drivers.lock().expect("poisoned").remove(&b.id);
                 i.store
                     .fail_backfill(
                         &b.id,
@@ -343,37 +372,71 @@ impl Orchestrator {
                 return Ok((0, 0));
             }
         };
-        let wf = Arc::new(wf);
-        let (mut dispatched, mut skipped) = (0, 0);
-        loop {
-            let now = i.clock.now();
-            let res = i
-                .store
-                .claim_items(&b.id, &i.worker, i.cfg.claim_batch, now, now + i.cfg.lease)
-                .await?;
-            skipped += res.skipped;
-            if res.claimed.is_empty() {
-                if res.skipped == 0 {
-                    break;
-                }
-                continue;
-            }
-            for c in res.claimed {
-                dispatched += 1;
-                self.spawn_dispatch(
-                    c,
-                    wf.clone(),
-                    exec.clone(),
-                    b.entity_type.as_str().to_owned(),
-                );
-            }
-        }
+        let driver = Arc::new(Driver {
+            backfill_id: b.id.clone(),
+            entity_type: b.entity_type.as_str().to_owned(),
+            wf: Arc::new(wf),
+            exec,
+            schedule,
+        });
+        i.drivers
+            .lock()
+            .expect("poisoned")
+            .insert(b.id.clone(), driver.clone());
+        let (dispatched, skipped) = self.claim_and_dispatch(&driver).await?;
         // Settles complete a backfill as they land; a backfill whose last items were all
         // skipped (or that had nothing left when this tick read it) completes here.
         if dispatched == 0 && (skipped > 0 || (b.pending_count == 0 && b.in_flight_count == 0)) {
             i.store.complete_if_settled(&b.id, i.clock.now()).await?;
         }
         Ok((dispatched, skipped))
+    }
+
+    /// Claims and dispatches batches of a backfill until it has no room or nothing pending.
+    /// Returns how many items were dispatched and skipped.
+    async fn claim_and_dispatch(&self, d: &Driver) -> anyhow::Result<(usize, u64)> {
+        let i = &self.inner;
+        let limit = i.cfg.claim_batch;
+        let (mut dispatched, mut skipped) = (0, 0);
+        loop {
+            let now = i.clock.now();
+            let res = i
+                .store
+                .claim_items(&d.backfill_id, &i.worker, limit, now, now + i.cfg.lease)
+                .await?;
+            skipped += res.skipped;
+            let got = res.claimed.len() + res.skipped as usize;
+            for c in res.claimed {
+                dispatched += 1;
+                self.spawn_dispatch(c, d.wf.clone(), d.exec.clone(), d.entity_type.clone());
+            }
+            // A short batch without skips means the backfill has no room left (skipped items
+            // take none) or nothing pending: another claim would come back empty.
+            if got == 0 || (got < limit && res.skipped == 0) {
+                break;
+            }
+        }
+        Ok((dispatched, skipped))
+    }
+
+    /// Claims for the backfills whose capacity a settlement freed (or that a snapshot page
+    /// fed) since the last refill, using what the last tick resolved: no sweep, no re-read of
+    /// the backfill list or the workflow. Signals still apply: every claim re-reads the state.
+    async fn refill(&self) -> anyhow::Result<usize> {
+        let i = &self.inner;
+        let ids: Vec<String> = i.refill.lock().expect("poisoned").drain().collect();
+        let now = i.clock.now();
+        let mut dispatched = 0;
+        for id in ids {
+            if i.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            let d = i.drivers.lock().expect("poisoned").get(&id).cloned();
+            if let Some(d) = d.filter(|d| d.schedule.inside(now)) {
+                dispatched += self.claim_and_dispatch(&d).await?.0;
+            }
+        }
+        Ok(dispatched)
     }
 
     fn spawn_dispatch(
@@ -539,6 +602,10 @@ impl Orchestrator {
         i.store
             .settle(&batch, i.cfg.breaker_threshold, i.clock.now())
             .await?;
+        i.refill
+            .lock()
+            .expect("poisoned")
+            .extend(batch.into_iter().map(|o| o.backfill_id));
         metrics::gauge!("neo_items_in_flight").decrement(n as f64);
         if i.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
             i.idle.notify_waiters();
@@ -579,6 +646,9 @@ impl Orchestrator {
             tokio::spawn(async move {
                 let mut rx = me.inner.outcomes_rx.lock().await;
                 while let Some(first) = rx.recv().await {
+                    // Executions that are ready run first, so their outcomes join this batch
+                    // (the woken settler would otherwise run right after the first outcome).
+                    tokio::task::yield_now().await;
                     let mut batch = vec![first];
                     while batch.len() < 1000 {
                         match rx.try_recv() {
@@ -617,17 +687,25 @@ impl Orchestrator {
                 }
             })
         };
+        // A full tick when woken by this process (a signal, a create) and every poll
+        // interval; a refill when a settlement freed capacity or a snapshot page landed.
+        let mut next_tick = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(e) = self.tick().await {
-                tracing::error!(error = %e, hint = db_hint(&e), "orchestrator tick failed");
+            if tokio::time::Instant::now() >= next_tick {
+                if let Err(e) = self.tick().await {
+                    tracing::error!(error = %e, hint = db_hint(&e), "orchestrator tick failed");
+                }
+                next_tick = tokio::time::Instant::now() + i.cfg.poll_interval;
+            } else if let Err(e) = self.refill().await {
+                tracing::error!(error = %e, hint = db_hint(&e), "orchestrator refill failed");
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = wake.notified() => next_tick = tokio::time::Instant::now(),
                 _ = i.kick.notified() => {}
-                _ = tokio::time::sleep(i.cfg.poll_interval) => {}
+                _ = tokio::time::sleep_until(next_tick) => {}
                 _ = shutdown.changed() => {}
             }
         }

@@ -2,6 +2,8 @@
 //! same values: millisecond instants, JSON as text, booleans, 64-bit integers), the rules that
 //! turn a settlement into item and execution changes, and the rerun-failed checks.
 
+use std::collections::{BTreeMap, HashMap};
+
 use jiff::Timestamp;
 use neo_domain::backfill::{
     AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
@@ -316,6 +318,186 @@ pub(crate) fn settleable_counter(status: &str) -> Option<&'static str> {
         "in_flight" => Some("in_flight_count"),
         "pending" => Some("pending_count"),
         _ => None,
+    }
+}
+
+/// The final change of one execution row in a settlement batch.
+pub(crate) struct ExecChange {
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub finished: bool,
+}
+
+/// What a batch of outcomes does to one backfill.
+#[derive(Default)]
+pub(crate) struct BackfillDelta {
+    pub state: String,
+    pub streak: i64,
+    pub counters: BTreeMap<&'static str, i64>,
+    /// Counters or state changed: `updated_at` moves.
+    pub touched: bool,
+    /// At least one outcome applied: the backfill may complete.
+    pub applied: bool,
+    /// The circuit breaker tripped with this error.
+    pub tripped: Option<String>,
+}
+
+impl BackfillDelta {
+    pub fn counter(&self, name: &str) -> i64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The counters a settlement moves, in the order the backends bind them.
+pub(crate) const COUNTERS: [&str; 5] = [
+    "pending_count",
+    "in_flight_count",
+    "succeeded_count",
+    "failed_count",
+    "cancelled_count",
+];
+
+/// A batch of outcomes turned into row changes, exactly as applying them one by one in order
+/// would (a later outcome for the same item sees the earlier one's result). Both backends
+/// read the rows, plan here, and write the plan in a fixed number of set-based statements.
+pub(crate) struct SettlePlan<'a> {
+    /// Whether each outcome applied (false: the item was settled meanwhile, or is unknown).
+    pub applied: Vec<bool>,
+    /// The last change of each item, in key order.
+    pub items: BTreeMap<(String, i64), ItemChange<'a>>,
+    /// The last change of each execution, in first-seen order.
+    pub execs: Vec<(String, ExecChange)>,
+    /// Executions to charge in the credit ledger, in first-seen order.
+    pub credit_ids: Vec<String>,
+    /// Every backfill the batch names that exists, by id.
+    pub backfills: BTreeMap<String, BackfillDelta>,
+}
+
+impl SettlePlan<'_> {
+    /// Backfills whose counters or state change, in id order.
+    pub fn touched(&self) -> Vec<(&str, &BackfillDelta)> {
+        self.backfills
+            .iter()
+            .filter(|(_, d)| d.touched)
+            .map(|(id, d)| (id.as_str(), d))
+            .collect()
+    }
+
+    /// Backfills at least one outcome applied to (they may complete), in id order.
+    pub fn applied_backfills(&self) -> Vec<String> {
+        self.backfills
+            .iter()
+            .filter(|(_, d)| d.applied)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// Plans a settlement. `items` holds the current `(status, execution_id)` of the outcomes'
+/// items and `backfills` the `(id, state, consecutive_failures)` of their backfills, both read
+/// (and, on PostgreSQL, locked) in the settling transaction.
+pub(crate) fn plan_settlement(
+    outcomes: &[Outcome],
+    mut items: HashMap<(String, i64), (String, Option<String>)>,
+    backfills: impl IntoIterator<Item = (String, String, i64)>,
+    breaker_threshold: i64,
+) -> SettlePlan<'_> {
+    let mut deltas: BTreeMap<String, BackfillDelta> = backfills
+        .into_iter()
+        .map(|(id, state, streak)| {
+            (
+                id,
+                BackfillDelta {
+                    state,
+                    streak,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let mut applied = Vec::with_capacity(outcomes.len());
+    let mut item_changes: BTreeMap<(String, i64), ItemChange<'_>> = BTreeMap::new();
+    let mut exec_order: Vec<String> = Vec::new();
+    let mut exec_changes: HashMap<String, ExecChange> = HashMap::new();
+    let mut credit_ids: Vec<String> = Vec::new();
+    let mut credited: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for o in outcomes {
+        let key = (o.backfill_id.clone(), o.ord);
+        let Some((status, exec)) = items.get_mut(&key) else {
+            applied.push(false);
+            continue;
+        };
+        let from = settleable_counter(status);
+        let (Some(from), Some(d)) = (from, deltas.get_mut(&o.backfill_id)) else {
+            applied.push(false);
+            continue;
+        };
+        if exec.as_deref() != Some(o.execution_id.as_str()) {
+            applied.push(false);
+            continue;
+        }
+        applied.push(true);
+        let c = item_change(&o.settlement);
+        *status = c.status.to_owned();
+        let to = c.counter;
+        item_changes.insert(key, c);
+
+        let (st, err, fin) = execution_change(&o.settlement);
+        match exec_changes.get_mut(&o.execution_id) {
+            Some(ec) => {
+                ec.status = st;
+                ec.error = err.map(str::to_owned);
+                ec.finished |= fin;
+            }
+            None => {
+                exec_order.push(o.execution_id.clone());
+                exec_changes.insert(
+                    o.execution_id.clone(),
+                    ExecChange {
+                        status: st,
+                        error: err.map(str::to_owned),
+                        finished: fin,
+                    },
+                );
+            }
+        }
+        if o.settlement == Settlement::Succeeded && credited.insert(o.execution_id.as_str()) {
+            credit_ids.push(o.execution_id.clone());
+        }
+
+        d.applied = true;
+        if from != to {
+            *d.counters.entry(from).or_default() -= 1;
+            *d.counters.entry(to).or_default() += 1;
+            d.streak = match &o.settlement {
+                Settlement::Succeeded => 0,
+                Settlement::Failed(_) => d.streak + 1,
+                _ => d.streak,
+            };
+            d.touched = true;
+        }
+        if matches!(o.settlement, Settlement::Failed(_))
+            && d.state == "RUNNING"
+            && d.streak >= breaker_threshold
+        {
+            d.state = "PAUSED".to_owned();
+            d.tripped = Some(breaker_error(d.streak));
+            d.touched = true;
+        }
+    }
+    let execs = exec_order
+        .into_iter()
+        .map(|id| {
+            let c = exec_changes.remove(&id).expect("recorded with its id");
+            (id, c)
+        })
+        .collect();
+    SettlePlan {
+        applied,
+        items: item_changes,
+        execs,
+        credit_ids,
+        backfills: deltas,
     }
 }
 

@@ -193,13 +193,6 @@ async fn complete_in_tx(tx: &mut Tx, ids: &[String], now: i64) -> Result<u64> {
         .rows_affected())
 }
 
-/// The final change of one execution row in a batch.
-struct ExecChange {
-    status: &'static str,
-    error: Option<String>,
-    finished: bool,
-}
-
 /// Final statuses of execution rows (ids in first-seen order), and the credit ledger entries
 /// of the successes among `credit_ids`.
 async fn write_executions(
@@ -244,28 +237,6 @@ async fn write_executions(
     Ok(())
 }
 
-/// What a batch of outcomes does to one backfill.
-#[derive(Default)]
-struct BackfillDelta {
-    state: String,
-    streak: i64,
-    counters: BTreeMap<&'static str, i64>,
-    /// Counters or state changed: `updated_at` moves.
-    touched: bool,
-    /// At least one outcome applied: the backfill may complete.
-    applied: bool,
-    /// The circuit breaker tripped with this error.
-    tripped: Option<String>,
-}
-
-const COUNTERS: [&str; 5] = [
-    "pending_count",
-    "in_flight_count",
-    "succeeded_count",
-    "failed_count",
-    "cancelled_count",
-];
-
 /// Applies outcomes to items, executions, counters, credit ledger and circuit breaker, exactly
 /// as applying them one by one in order would (a later outcome for the same item sees the
 /// earlier one's result), in a fixed number of statements. Locks the backfills (id order),
@@ -284,25 +255,12 @@ async fn settle_batch(
     let mut sorted = bids.clone();
     sorted.sort();
     sorted.dedup();
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+    let backfills: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT id, state, consecutive_failures FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&sorted)
     .fetch_all(&mut **tx)
     .await?;
-    let mut deltas: HashMap<String, BackfillDelta> = rows
-        .into_iter()
-        .map(|(id, state, streak)| {
-            (
-                id,
-                BackfillDelta {
-                    state,
-                    streak,
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
     let ords: Vec<i64> = outcomes.iter().map(|o| o.ord).collect();
     let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
         "SELECT backfill_id, ord, status, execution_id FROM backfill_items \
@@ -313,82 +271,12 @@ async fn settle_batch(
     .bind(&ords)
     .fetch_all(&mut **tx)
     .await?;
-    let mut items: HashMap<(String, i64), (String, Option<String>)> = rows
+    let items: HashMap<(String, i64), (String, Option<String>)> = rows
         .into_iter()
         .map(|(b, o, s, e)| ((b, o), (s, e)))
         .collect();
-
-    let mut applied = Vec::with_capacity(outcomes.len());
-    let mut item_changes: BTreeMap<(String, i64), ItemChange<'_>> = BTreeMap::new();
-    let mut exec_order: Vec<String> = Vec::new();
-    let mut exec_changes: HashMap<String, ExecChange> = HashMap::new();
-    let mut credit_ids: Vec<String> = Vec::new();
-    for o in outcomes {
-        let key = (o.backfill_id.clone(), o.ord);
-        let Some((status, exec)) = items.get_mut(&key) else {
-            applied.push(false);
-            continue;
-        };
-        let from = settleable_counter(status);
-        let (Some(from), Some(d)) = (from, deltas.get_mut(&o.backfill_id)) else {
-            applied.push(false);
-            continue;
-        };
-        if exec.as_deref() != Some(o.execution_id.as_str()) {
-            applied.push(false);
-            continue;
-        }
-        applied.push(true);
-        let c = item_change(&o.settlement);
-        *status = c.status.to_owned();
-        let to = c.counter;
-        item_changes.insert(key, c);
-
-        let (st, err, fin) = execution_change(&o.settlement);
-        match exec_changes.get_mut(&o.execution_id) {
-            Some(ec) => {
-                ec.status = st;
-                ec.error = err.map(str::to_owned);
-                ec.finished |= fin;
-            }
-            None => {
-                exec_order.push(o.execution_id.clone());
-                exec_changes.insert(
-                    o.execution_id.clone(),
-                    ExecChange {
-                        status: st,
-                        error: err.map(str::to_owned),
-                        finished: fin,
-                    },
-                );
-            }
-        }
-        if o.settlement == Settlement::Succeeded && !credit_ids.contains(&o.execution_id) {
-            credit_ids.push(o.execution_id.clone());
-        }
-
-        d.applied = true;
-        if from != to {
-            *d.counters.entry(from).or_default() -= 1;
-            *d.counters.entry(to).or_default() += 1;
-            d.streak = match &o.settlement {
-                Settlement::Succeeded => 0,
-                Settlement::Failed(_) => d.streak + 1,
-                _ => d.streak,
-            };
-            d.touched = true;
-        }
-        if matches!(o.settlement, Settlement::Failed(_))
-            && d.state == "RUNNING"
-            && d.streak >= breaker_threshold
-        {
-            d.state = "PAUSED".to_owned();
-            d.tripped = Some(breaker_error(d.streak));
-            d.touched = true;
-        }
-    }
-
-    if !item_changes.is_empty() {
+    let plan = plan_settlement(outcomes, items, backfills, breaker_threshold);
+    if !plan.items.is_empty() {
         let mut b = Vec::new();
         let mut ord = Vec::new();
         let mut status = Vec::new();
@@ -396,7 +284,7 @@ async fn settle_batch(
         let mut next = Vec::new();
         let mut owner = Vec::new();
         let mut lease = Vec::new();
-        for ((bid, o), c) in &item_changes {
+        for ((bid, o), c) in &plan.items {
             b.push(bid.as_str());
             ord.push(*o);
             status.push(c.status);
@@ -423,25 +311,13 @@ async fn settle_batch(
         .execute(&mut **tx)
         .await?;
     }
-    let execs: Vec<(String, ExecChange)> = exec_order
-        .into_iter()
-        .map(|id| {
-            let c = exec_changes.remove(&id).expect("recorded with its id");
-            (id, c)
-        })
-        .collect();
-    write_executions(tx, &execs, &credit_ids, now).await?;
+    write_executions(tx, &plan.execs, &plan.credit_ids, now).await?;
 
-    let touched: Vec<(&String, &BackfillDelta)> =
-        deltas.iter().filter(|(_, d)| d.touched).collect();
+    let touched = plan.touched();
     if !touched.is_empty() {
-        let ids: Vec<&str> = touched.iter().map(|(id, _)| id.as_str()).collect();
-        let counter = |name: &str| -> Vec<i64> {
-            touched
-                .iter()
-                .map(|(_, d)| d.counters.get(name).copied().unwrap_or(0))
-                .collect()
-        };
+        let ids: Vec<&str> = touched.iter().map(|(id, _)| *id).collect();
+        let counter =
+            |name: &str| -> Vec<i64> { touched.iter().map(|(_, d)| d.counter(name)).collect() };
         let streaks: Vec<i64> = touched.iter().map(|(_, d)| d.streak).collect();
         let trips: Vec<Option<&str>> = touched.iter().map(|(_, d)| d.tripped.as_deref()).collect();
         sqlx::query(
@@ -466,13 +342,8 @@ async fn settle_batch(
         .execute(&mut **tx)
         .await?;
     }
-    let mut done: Vec<String> = deltas
-        .into_iter()
-        .filter(|(_, d)| d.applied)
-        .map(|(id, _)| id)
-        .collect();
-    done.sort();
-    Ok((applied, done))
+    let done = plan.applied_backfills();
+    Ok((plan.applied, done))
 }
 
 /// Puts locked in-flight items back to pending, keeping their execution ids (a re-dispatch
@@ -1282,7 +1153,7 @@ impl Store for PgStore {
     }
 
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
-        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE b.state = 'RUNNING' OR (b.state IN ('PAUSED', 'CANCELLED', 'FAILED') AND b.in_flight_count > 0) ORDER BY b.id"))
+        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(map_backfill).collect()

@@ -13,6 +13,8 @@ use neo_domain::backfill::{
 use neo_domain::clock::to_ms;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::{BTreeMap, HashMap};
+
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::common::*;
@@ -865,22 +867,37 @@ impl Store for SqliteStore {
             Some((bid, ord)) => {
                 // Through the same path as the orchestrator: counters, breaker, completion.
                 let o = Outcome {
-                    backfill_id: bid.clone(),
+                    backfill_id: bid,
                     ord,
                     execution_id: id.to_owned(),
                     settlement,
                 };
-                settle_one(&mut tx, &o, i64::MAX, now_ms).await?;
-                complete_in_tx(&mut tx, &bid, now_ms).await?;
+                let (_, touched) = settle_batch(&mut tx, &[o], i64::MAX, now_ms).await?;
+                for b in touched {
+                    complete_in_tx(&mut tx, &b, now_ms).await?;
+                }
             }
-            None => finish_execution_row(&mut tx, id, &settlement, now_ms).await?,
+            None => {
+                let (st, err, fin) = execution_change(&settlement);
+                let change = ExecChange {
+                    status: st,
+                    error: err.map(str::to_owned),
+                    finished: fin,
+                };
+                let credit: Vec<String> = if settlement == Settlement::Succeeded {
+                    vec![id.to_owned()]
+                } else {
+                    Vec::new()
+                };
+                write_executions(&mut tx, &[(id.to_owned(), change)], &credit, now_ms).await?;
+            }
         }
         tx.commit().await?;
         Ok(Some(true))
     }
 
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
-        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE b.state = 'RUNNING' OR (b.state IN ('PAUSED', 'CANCELLED', 'FAILED') AND b.in_flight_count > 0) ORDER BY b.id"))
+        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(map_backfill).collect()
@@ -915,11 +932,19 @@ impl Store for SqliteStore {
         let workflow: i64 = b.try_get("target_workflow_id")?;
         let reprocess: bool = b.try_get("reprocess")?;
         let wf_name: Option<String> = b.try_get("wf_name")?;
-        let rows: Vec<(i64, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
-            "SELECT ord, entity_id, entity_number, execution_id, attempts FROM backfill_items \
-             WHERE backfill_id = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY ord LIMIT ?",
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
+            "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
+                    (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
+                                        AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
+             FROM backfill_items i \
+             WHERE i.backfill_id = ?1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
+             ORDER BY i.ord LIMIT ?6",
         )
         .bind(backfill_id)
+        .bind(reprocess)
+        .bind(&tenant)
+        .bind(workflow)
         .bind(now_ms)
         .bind(n)
         .fetch_all(&mut *tx)
@@ -927,72 +952,26 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(ClaimResult::default());
         }
-        let mut done_before = std::collections::HashSet::new();
-        if !reprocess {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT DISTINCT entity_id FROM executions WHERE tenant_id = ");
-            qb.push_bind(&tenant)
-                .push(" AND agent_id = ")
-                .push_bind(workflow);
-            qb.push(" AND status = 'succeeded' AND entity_id IN (");
-            let mut sep = qb.separated(", ");
-            for r in &rows {
-                sep.push_bind(&r.1);
-            }
-            qb.push(")");
-            let found: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-            done_before.extend(found);
-        }
         let mut out = ClaimResult::default();
-        for (ord, entity_id, entity_number, execution_id, attempts) in rows {
-            if done_before.contains(&entity_id) {
-                sqlx::query("UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ? WHERE backfill_id = ? AND ord = ?")
-                    .bind(now_ms)
-                    .bind(backfill_id)
-                    .bind(ord)
-                    .execute(&mut *tx)
-                    .await?;
-                out.skipped += 1;
+        let mut skipped_ords = Vec::new();
+        let mut rerun_execs = Vec::new();
+        let mut new_execs = Vec::new();
+        for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+            if done_before {
+                skipped_ords.push(ord);
                 continue;
             }
             let exec_id = match execution_id {
                 Some(id) => {
-                    sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?")
-                        .bind(now_ms)
-                        .bind(now_ms)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    rerun_execs.push(id.clone());
                     id
                 }
                 None => {
                     let id = new_execution_id();
-                    sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
-                                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', 1, ?, ?, ?)")
-                        .bind(&id)
-                        .bind(&tenant)
-                        .bind(workflow)
-                        .bind(&wf_name)
-                        .bind(backfill_id)
-                        .bind(&entity_id)
-                        .bind(&entity_number)
-                        .bind(now_ms)
-                        .bind(now_ms)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
+                    new_execs.push((id.clone(), entity_id.clone(), entity_number.clone()));
                     id
                 }
             };
-            sqlx::query("UPDATE backfill_items SET status = 'in_flight', attempts = attempts + 1, execution_id = ?, lease_owner = ?, lease_expires_at = ?, next_attempt_at = NULL, updated_at = ? WHERE backfill_id = ? AND ord = ?")
-                .bind(&exec_id)
-                .bind(worker)
-                .bind(to_ms(lease_until))
-                .bind(now_ms)
-                .bind(backfill_id)
-                .bind(ord)
-                .execute(&mut *tx)
-                .await?;
             out.claimed.push(Claimed {
                 backfill_id: backfill_id.to_owned(),
                 tenant_id: tenant.clone(),
@@ -1003,6 +982,57 @@ impl Store for SqliteStore {
                 execution_id: exec_id,
                 attempt: attempts + 1,
             });
+        }
+        out.skipped = skipped_ords.len() as u64;
+        if !skipped_ords.is_empty() {
+            sqlx::query(
+                "UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ?1 \
+                         WHERE backfill_id = ?2 AND ord IN (SELECT value FROM json_each(?3))",
+            )
+            .bind(now_ms)
+            .bind(backfill_id)
+            .bind(json_rows(&skipped_ords)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !rerun_execs.is_empty() {
+            sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?1, \
+                         started_at = COALESCE(started_at, ?1) WHERE id IN (SELECT value FROM json_each(?2))")
+                .bind(now_ms)
+                .bind(json_rows(&rerun_execs)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !new_execs.is_empty() {
+            sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
+                         SELECT v.value ->> 0, ?1, ?2, ?3, ?4, v.value ->> 1, v.value ->> 2, 'running', 1, ?5, ?5, ?5 \
+                         FROM json_each(?6) AS v ORDER BY v.key")
+                .bind(&tenant)
+                .bind(workflow)
+                .bind(&wf_name)
+                .bind(backfill_id)
+                .bind(now_ms)
+                .bind(json_rows(&new_execs)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !out.claimed.is_empty() {
+            // The backfill id in every row makes the planner loop over the batch and look each
+            // item up by key (with it as a constant it would scan the backfill's items).
+            let rows: Vec<(i64, &str, &str)> = out
+                .claimed
+                .iter()
+                .map(|c| (c.ord, c.execution_id.as_str(), backfill_id))
+                .collect();
+            sqlx::query("UPDATE backfill_items AS i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = v.value ->> 1, \
+                         lease_owner = ?1, lease_expires_at = ?2, next_attempt_at = NULL, updated_at = ?3 \
+                         FROM json_each(?4) AS v WHERE i.backfill_id = v.value ->> 2 AND i.ord = v.value ->> 0")
+                .bind(worker)
+                .bind(to_ms(lease_until))
+                .bind(now_ms)
+                .bind(json_rows(&rows)?)
+                .execute(&mut *tx)
+                .await?;
         }
         let claimed = out.claimed.len() as i64;
         let skipped = out.skipped as i64;
@@ -1029,12 +1059,7 @@ impl Store for SqliteStore {
         }
         let mut tx = self.tx().await?;
         let now_ms = to_ms(now);
-        let mut touched = std::collections::BTreeSet::new();
-        for o in outcomes {
-            if settle_one(&mut tx, o, breaker_threshold, now_ms).await? {
-                touched.insert(o.backfill_id.clone());
-            }
-        }
+        let (_, touched) = settle_batch(&mut tx, outcomes, breaker_threshold, now_ms).await?;
         for b in touched {
             complete_in_tx(&mut tx, &b, now_ms).await?;
         }
@@ -1053,37 +1078,45 @@ impl Store for SqliteStore {
 
     async fn reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport> {
         let now_ms = to_ms(now);
-        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items WHERE status = 'in_flight' AND lease_expires_at < ?",
+        // A look on a reader first: most sweeps find nothing and take no write lock.
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM backfill_items WHERE status = 'in_flight' AND lease_expires_at < ? LIMIT 1",
         )
         .bind(now_ms)
-        .fetch_all(&self.read)
+        .fetch_optional(&self.read)
         .await?;
-        if expired.is_empty() {
+        if any.is_none() {
             return Ok(ReapReport::default());
         }
         let mut tx = self.tx().await?;
-        let mut report = ReapReport::default();
-        let mut touched = std::collections::BTreeSet::new();
+        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
+             WHERE status = 'in_flight' AND lease_expires_at < ? ORDER BY backfill_id, ord",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut timeouts = Vec::new();
+        let mut leases = Vec::new();
         for (bid, ord, owner, exec) in expired {
-            let exec = exec.unwrap_or_default();
             if owner.as_deref() == Some(CALLBACK_OWNER) {
-                let o = Outcome {
-                    backfill_id: bid.clone(),
+                timeouts.push(Outcome {
+                    backfill_id: bid,
                     ord,
-                    execution_id: exec,
+                    execution_id: exec.unwrap_or_default(),
                     settlement: Settlement::Failed(
                         "the executor did not report completion before the deadline".into(),
                     ),
-                };
-                if settle_one(&mut tx, &o, i64::MAX, now_ms).await? {
-                    report.timed_out += 1;
-                    touched.insert(bid);
-                }
-            } else if requeue(&mut tx, &bid, ord, now_ms, Some(now_ms)).await? {
-                report.requeued += 1;
+                });
+            } else {
+                leases.push((bid, ord, exec));
             }
         }
+        let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
+        let report = ReapReport {
+            timed_out: applied.iter().filter(|a| **a).count() as u64,
+            requeued: requeue_items(&mut tx, &leases, now_ms).await?,
+        };
         for b in touched {
             complete_in_tx(&mut tx, &b, now_ms).await?;
         }
@@ -1093,17 +1126,15 @@ impl Store for SqliteStore {
 
     async fn release_leases(&self, worker: &str, now: Timestamp) -> Result<u64> {
         let now_ms = to_ms(now);
-        let held: Vec<(String, i64)> = sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE status = 'in_flight' AND lease_owner = ?")
-            .bind(worker)
-            .fetch_all(&self.write)
-            .await?;
         let mut tx = self.tx().await?;
-        let mut n = 0;
-        for (bid, ord) in held {
-            if requeue(&mut tx, &bid, ord, now_ms, None).await? {
-                n += 1;
-            }
-        }
+        let held: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, execution_id FROM backfill_items WHERE status = 'in_flight' AND lease_owner = ? \
+             ORDER BY backfill_id, ord",
+        )
+        .bind(worker)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = requeue_items(&mut tx, &held, now_ms).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -1241,159 +1272,213 @@ async fn fail_backfill(
     cancel_pending(tx, id, now).await
 }
 
-/// Final status of an execution row, and the credit ledger entry of a success.
-async fn finish_execution_row(
+/// A JSON array for `json_each(?)`: SQLite has no array parameters, and one fixed statement per
+/// kind of batch (whatever its size) keeps the prepared-statement cache warm.
+fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    to_json_text(&rows)
+}
+
+/// Applies outcomes to items, executions, counters, credit ledger and circuit breaker exactly
+/// as applying them one by one in order would (see [`plan_settlement`]), in a fixed number of
+/// set-based statements whatever the size of the batch. Returns whether each outcome applied
+/// and the ids of the backfills it applied to; completion is the caller's.
+async fn settle_batch(
     tx: &mut Transaction<'_, Sqlite>,
-    exec_id: &str,
-    s: &Settlement,
+    outcomes: &[Outcome],
+    breaker_threshold: i64,
     now: i64,
-) -> Result<()> {
-    let (status, error, is_final) = execution_change(s);
-    let finished = is_final.then_some(now);
-    sqlx::query("UPDATE executions SET status = ?, error = ?, updated_at = ?, finished_at = COALESCE(?, finished_at) WHERE id = ?")
-        .bind(status)
-        .bind(error)
+) -> Result<(Vec<bool>, Vec<String>)> {
+    if outcomes.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let keys: Vec<(&str, i64)> = outcomes
+        .iter()
+        .map(|o| (o.backfill_id.as_str(), o.ord))
+        .collect();
+    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT i.backfill_id, i.ord, i.status, i.execution_id FROM json_each(?) AS v \
+         CROSS JOIN backfill_items i ON i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1",
+    )
+    .bind(json_rows(&keys)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    let items: HashMap<(String, i64), (String, Option<String>)> = rows
+        .into_iter()
+        .map(|(b, o, s, e)| ((b, o), (s, e)))
+        .collect();
+    let mut bids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    bids.sort_unstable();
+    bids.dedup();
+    let backfills: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, state, consecutive_failures FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_rows(&bids)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    let plan = plan_settlement(outcomes, items, backfills, breaker_threshold);
+
+    if !plan.items.is_empty() {
+        let rows: Vec<_> = plan
+            .items
+            .iter()
+            .map(|((bid, ord), c)| {
+                (
+                    bid,
+                    ord,
+                    c.status,
+                    c.error,
+                    c.next_attempt_at,
+                    c.lease_owner,
+                    c.lease_expires_at,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE backfill_items AS i SET status = v.value ->> 2, error = v.value ->> 3, next_attempt_at = v.value ->> 4, \
+             lease_owner = v.value ->> 5, lease_expires_at = v.value ->> 6, updated_at = ?1 \
+             FROM json_each(?2) AS v WHERE i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1",
+        )
         .bind(now)
-        .bind(finished)
-        .bind(exec_id)
+        .bind(json_rows(&rows)?)
         .execute(&mut **tx)
         .await?;
-    if *s == Settlement::Succeeded {
-        sqlx::query("INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
-                     SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), ? FROM executions e LEFT JOIN workflows w ON w.id = e.agent_id WHERE e.id = ? \
-                     ON CONFLICT (execution_id) DO NOTHING")
-            .bind(now)
-            .bind(exec_id)
-            .execute(&mut **tx)
-            .await?;
+    }
+    write_executions(tx, &plan.execs, &plan.credit_ids, now).await?;
+    for (id, d) in plan.touched() {
+        sqlx::query(
+            "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
+             succeeded_count = succeeded_count + ?3, failed_count = failed_count + ?4, cancelled_count = cancelled_count + ?5, \
+             consecutive_failures = ?6, state = CASE WHEN ?8 IS NULL THEN state ELSE 'PAUSED' END, \
+             error = COALESCE(?8, error), updated_at = ?7 WHERE id = ?9",
+        )
+        .bind(d.counter(COUNTERS[0]))
+        .bind(d.counter(COUNTERS[1]))
+        .bind(d.counter(COUNTERS[2]))
+        .bind(d.counter(COUNTERS[3]))
+        .bind(d.counter(COUNTERS[4]))
+        .bind(d.streak)
+        .bind(now)
+        .bind(d.tripped.as_deref())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let done = plan.applied_backfills();
+    Ok((plan.applied, done))
+}
+
+/// Final statuses of execution rows, and the credit ledger entries of `credit_ids` (in order).
+async fn write_executions(
+    tx: &mut Transaction<'_, Sqlite>,
+    execs: &[(String, ExecChange)],
+    credit_ids: &[String],
+    now: i64,
+) -> Result<()> {
+    if !execs.is_empty() {
+        let rows: Vec<_> = execs
+            .iter()
+            .map(|(id, c)| (id, c.status, c.error.as_deref(), c.finished))
+            .collect();
+        sqlx::query(
+            "UPDATE executions AS e SET status = v.value ->> 1, error = v.value ->> 2, updated_at = ?1, \
+             finished_at = CASE WHEN v.value ->> 3 THEN ?1 ELSE e.finished_at END \
+             FROM json_each(?2) AS v WHERE e.id = v.value ->> 0",
+        )
+        .bind(now)
+        .bind(json_rows(&rows)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !credit_ids.is_empty() {
+        // `WHERE true`: SQLite's upsert after a join needs a WHERE to parse.
+        sqlx::query(
+            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+             SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), ?1 \
+             FROM json_each(?2) AS v CROSS JOIN executions e ON e.id = v.value \
+             LEFT JOIN workflows w ON w.id = e.agent_id WHERE true ORDER BY v.key \
+             ON CONFLICT (execution_id) DO NOTHING",
+        )
+        .bind(now)
+        .bind(json_rows(credit_ids)?)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
 
-/// Applies one outcome to its item, execution and backfill counters. Returns false if the
-/// item was settled meanwhile (a late or duplicate outcome).
-async fn settle_one(
+/// Puts in-flight items back to pending, keeping their execution ids (a re-dispatch carries
+/// the same idempotency key). Items of a CANCELLED or FAILED backfill, which nothing will
+/// dispatch again, end cancelled instead. Returns how many items moved.
+async fn requeue_items(
     tx: &mut Transaction<'_, Sqlite>,
-    o: &Outcome,
-    breaker_threshold: i64,
+    items: &[(String, i64, Option<String>)],
     now: i64,
-) -> Result<bool> {
-    let cur: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT status, execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
+) -> Result<u64> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let mut bids: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
+    bids.sort_unstable();
+    bids.dedup();
+    let states: HashMap<String, String> = sqlx::query_as(
+        "SELECT id, state FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
     )
-    .bind(&o.backfill_id)
-    .bind(o.ord)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some((status, exec)) = cur else {
-        return Ok(false);
-    };
-    if exec.as_deref() != Some(o.execution_id.as_str()) {
-        return Ok(false);
+    .bind(json_rows(&bids)?)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut cancel = Vec::new();
+    let mut back = Vec::new();
+    for (bid, ord, exec) in items {
+        match states.get(bid).map(String::as_str) {
+            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
+                backfill_id: bid.clone(),
+                ord: *ord,
+                execution_id: exec.clone().unwrap_or_default(),
+                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+            }),
+            _ => back.push((bid.as_str(), *ord)),
+        }
     }
-    let Some(from) = settleable_counter(&status) else {
-        return Ok(false);
-    };
-    let c = item_change(&o.settlement);
-    let to = c.counter;
-    sqlx::query("UPDATE backfill_items SET status = ?, error = ?, next_attempt_at = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE backfill_id = ? AND ord = ?")
-        .bind(c.status)
-        .bind(c.error)
-        .bind(c.next_attempt_at)
-        .bind(c.lease_owner)
-        .bind(c.lease_expires_at)
-        .bind(now)
-        .bind(&o.backfill_id)
-        .bind(o.ord)
-        .execute(&mut **tx)
-        .await?;
-    finish_execution_row(tx, &o.execution_id, &o.settlement, now).await?;
-    let streak = match &o.settlement {
-        Settlement::Succeeded => "0",
-        Settlement::Failed(_) => "consecutive_failures + 1",
-        _ => "consecutive_failures",
-    };
-    if from != to {
-        sqlx::query(&format!("UPDATE backfills SET {from} = {from} - 1, {to} = {to} + 1, consecutive_failures = {streak}, updated_at = ? WHERE id = ?"))
-            .bind(now)
-            .bind(&o.backfill_id)
-            .execute(&mut **tx)
-            .await?;
+    let mut n = 0;
+    if !cancel.is_empty() {
+        let (applied, _) = settle_batch(tx, &cancel, i64::MAX, now).await?;
+        n += applied.iter().filter(|a| **a).count() as u64;
     }
-    if matches!(o.settlement, Settlement::Failed(_)) {
-        sqlx::query("UPDATE backfills SET state = 'PAUSED', updated_at = ?, \
-                     error = 'circuit breaker: ' || consecutive_failures || ' consecutive failed executions; the backfill paused itself. Fix the workflow, then resume.' \
-                     WHERE id = ? AND state = 'RUNNING' AND consecutive_failures >= ?")
-            .bind(now)
-            .bind(&o.backfill_id)
-            .bind(breaker_threshold)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(true)
-}
-
-/// Puts an in-flight item back to pending (keeping its execution id, so a re-dispatch carries
-/// the same idempotency key). `expired_only` restricts it to an expired lease.
-async fn requeue(
-    tx: &mut Transaction<'_, Sqlite>,
-    backfill_id: &str,
-    ord: i64,
-    now: i64,
-    expired_before: Option<i64>,
-) -> Result<bool> {
-    let n = sqlx::query("UPDATE backfill_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
-                         WHERE backfill_id = ? AND ord = ? AND status = 'in_flight' AND (? IS NULL OR lease_expires_at < ?)")
-        .bind(now)
-        .bind(backfill_id)
-        .bind(ord)
-        .bind(expired_before)
-        .bind(expired_before)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
-        return Ok(false);
-    }
-    let state: String = sqlx::query_scalar("SELECT state FROM backfills WHERE id = ?")
-        .bind(backfill_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    if state == "CANCELLED" || state == "FAILED" {
-        // Nothing will dispatch it again: the item ends cancelled. It is pending now, so count
-        // it there first; `settle_one` then moves it from pending to cancelled.
-        sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - 1, pending_count = pending_count + 1 WHERE id = ?")
-            .bind(backfill_id)
-            .execute(&mut **tx)
-            .await?;
-        let exec: Option<String> = sqlx::query_scalar(
-            "SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?",
+    if !back.is_empty() {
+        let moved: Vec<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE backfill_items AS i SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 \
+             FROM json_each(?2) AS v WHERE i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1 AND i.status = 'in_flight' \
+             RETURNING backfill_id, execution_id",
         )
-        .bind(backfill_id)
-        .bind(ord)
-        .fetch_one(&mut **tx)
+        .bind(now)
+        .bind(json_rows(&back)?)
+        .fetch_all(&mut **tx)
         .await?;
-        let o = Outcome {
-            backfill_id: backfill_id.to_owned(),
-            ord,
-            execution_id: exec.unwrap_or_default(),
-            settlement: Settlement::Cancelled(format!("the backfill is {state}")),
-        };
-        settle_one(tx, &o, i64::MAX, now).await?;
-        return Ok(true);
+        n += moved.len() as u64;
+        let execs: Vec<&str> = moved.iter().filter_map(|(_, e)| e.as_deref()).collect();
+        if !execs.is_empty() {
+            sqlx::query("UPDATE executions SET status = 'queued', updated_at = ? WHERE id IN (SELECT value FROM json_each(?))")
+                .bind(now)
+                .bind(json_rows(&execs)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let mut per: BTreeMap<&str, i64> = BTreeMap::new();
+        for (bid, _) in &moved {
+            *per.entry(bid.as_str()).or_default() += 1;
+        }
+        for (bid, k) in per {
+            sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - ?1, pending_count = pending_count + ?1, updated_at = ?2 WHERE id = ?3")
+                .bind(k)
+                .bind(now)
+                .bind(bid)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
-    sqlx::query("UPDATE executions SET status = 'queued', updated_at = ? WHERE id = (SELECT execution_id FROM backfill_items WHERE backfill_id = ? AND ord = ?)")
-        .bind(now)
-        .bind(backfill_id)
-        .bind(ord)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - 1, pending_count = pending_count + 1, updated_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(backfill_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(true)
+    Ok(n)
 }
 
 /// COMPLETED when RUNNING, snapshotted and every item settled.

@@ -14,6 +14,7 @@ const HOT_PATH_INDEXES: &[&str] = &[
     "backfills_tenant_id",
     "backfills_tenant_workflow",
     "backfills_state",
+    "backfills_dispatchable",
     "backfill_items_status",
     "backfill_items_lease",
     "backfill_signals_backfill",

@@ -309,7 +309,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let now = app.clock.now();
     match crate::auth::verify_api_key(app.store.as_ref(), token, now).await {
         Ok((key, _tenant)) => {
-            let _ = app.store.touch_api_key(&key.id, now).await;
+            crate::auth::note_key_use(&app.store, &key, now);
             let sid = app.sessions.create(&key.id, now);
             let mut r = redirect(&headers, "/backfills");
             let h = r.headers_mut();

@@ -608,3 +608,43 @@ async fn an_admin_of_another_tenant_gets_404_for_this_tenants_keys() {
     assert!(k.revoked_at.is_none() && k.rotated_to.is_none(), "{k:?}");
     assert_eq!(key_ids(app, &e.tenant).await, vec![id]);
 }
+
+#[tokio::test]
+async fn a_keys_last_use_is_recorded_at_most_once_a_minute() {
+    let e = Entra::spawn().await;
+    let app = &e.app;
+    let key = app.key("acme").await;
+    let last_used = || async {
+        let r = app.get(&e.admin_token(), "/public-api/api-keys").await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        r.body["data"][0]["last_used_at"].clone()
+    };
+    // The write runs off the request path: poll until it shows (or the deadline passes).
+    let settled = |want: &'static str| {
+        let last_used = &last_used;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let v = last_used().await;
+                if v == want || std::time::Instant::now() > deadline {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert_eq!(last_used().await, Value::Null, "never used yet");
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(settled(T0).await, T0);
+    // Used again within the minute: not written again.
+    app.clock.advance(SignedDuration::from_secs(59));
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(last_used().await, T0);
+    // A minute after the recorded use: recorded (and the use at +59 s never was).
+    app.clock.advance(SignedDuration::from_secs(1));
+    assert_eq!(app.get(&key, "/public-api/tenant").await.status, 200);
+    assert_eq!(
+        settled("2026-11-28T21:08:35Z").await,
+        "2026-11-28T21:08:35Z"
+    );
+}

@@ -1,0 +1,3 @@
+-- The backfills the orchestrator sweeps every tick (RUNNING, or still with items in flight): a
+-- partial index, so a sweep over many finished backfills does not scan them all.
+CREATE INDEX backfills_dispatchable ON backfills (id) WHERE state = 'RUNNING' OR in_flight_count > 0;
