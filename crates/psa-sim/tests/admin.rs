@@ -390,6 +390,7 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
         ..cfg
     })
     .await;
+    let one = format!("/service/tickets/{}", kept.tickets()[25].id);
     let cw_requests: [(&str, Vec<(&str, &str)>, bool); 5] = [
         (
             "/service/tickets",
@@ -420,7 +421,7 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
             false,
         ),
         ("/service/tickets/count", vec![], false),
-        ("/service/tickets/25", vec![], false),
+        (one.as_str(), vec![], false),
     ];
     for (path, query, forward_only) in cw_requests {
         let mut bodies = Vec::new();
