@@ -391,7 +391,7 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
     })
     .await;
     let one = format!("/service/tickets/{}", kept.tickets()[25].id);
-    let cw_requests: [(&str, Vec<(&str, &str)>, bool); 5] = [
+    let cw_requests: [(&str, Vec<(&str, &str)>, bool); 6] = [
         (
             "/service/tickets",
             vec![
@@ -421,6 +421,11 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
             false,
         ),
         ("/service/tickets/count", vec![], false),
+        (
+            "/service/tickets/count",
+            vec![("conditions", "id > 900 and id < 2000 or id = 5")],
+            false,
+        ),
         (one.as_str(), vec![], false),
     ];
     for (path, query, forward_only) in cw_requests {
@@ -436,6 +441,20 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
         }
         assert_ne!(bodies[0], json!([]), "{path} {query:?} answers something");
         assert_eq!(bodies[0], bodies[1], "{path} {query:?}");
+    }
+
+    // A count on the id alone does not render rows; it still counts exactly.
+    let in_range = kept
+        .tickets()
+        .iter()
+        .filter(|t| t.id > 900 && t.id < 2000)
+        .count() as u64;
+    assert!(in_range > 0);
+    for sim in [&kept, &per_read] {
+        assert_eq!(
+            cw_count(sim, "id > 900 and id < 2000", None).await,
+            in_range
+        );
     }
 
     let at_query =
