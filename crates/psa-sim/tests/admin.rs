@@ -391,7 +391,7 @@ async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
     })
     .await;
     let one = format!("/service/tickets/{}", kept.tickets()[25].id);
-    let cw_requests: [(&str, Vec<(&str, &str)>, bool); 6] = [
+    let cw_requests = [
         (
             "/service/tickets",
             vec![
