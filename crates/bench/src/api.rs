@@ -5,13 +5,14 @@
 //! (a request every 1/rate s, latency from the scheduled send time, like oha's
 //! `--latency-correction`); `--loadgen wrk` measures closed loop instead.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use neo_domain::backfill::Signal;
 use serde_json::{json, Value};
 
+use crate::service::{create_key, Serve};
 use crate::{result, Fixture};
 
 #[derive(clap::Args)]
@@ -36,33 +37,13 @@ pub struct ApiArgs {
     loadgen: String,
 }
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.database_url.starts_with("postgres"),
         "the api workload needs a PostgreSQL --database-url"
     );
     // The key first: it creates the tenant `bench` that the fixture then reuses.
-    let out = Command::new(&a.bin)
-        .args(["keys", "create", "--tenant", "bench", "--database-url"])
-        .arg(&a.database_url)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {} keys create", a.bin))?;
-    anyhow::ensure!(out.status.success(), "keys create failed");
-    let key = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .context("keys create printed nothing")?
-        .trim()
-        .to_owned();
+    let key = create_key(&a.bin, &a.database_url)?;
 
     let f = Fixture::open(&a.database_url).await?;
     let started = Instant::now();
@@ -116,19 +97,8 @@ pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
         started.elapsed()
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _serve = Kill(
-        Command::new(&a.bin)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database-url", &a.database_url])
-            .env("NEO_RATE_LIMIT", "100000000")
-            .env("NEO_LOG", "warn")
-            .spawn()
-            .with_context(|| format!("starting {} serve", a.bin))?,
-    );
+    let serve = Serve::start(&a.bin, &a.database_url).await?;
+    let base = &serve.base;
     let http = reqwest::Client::new();
     let get = |url: String| {
         let http = http.clone();
@@ -142,14 +112,6 @@ pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
         }
     };
     let list = format!("{base}/public-api/backfills?page_size=50");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match get(list.clone()).await {
-            Ok(_) => break,
-            Err(e) if Instant::now() > deadline => return Err(e.context("serve never answered")),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
     // Walk to the deep page.
     let mut deep = list.clone();
     for _ in 0..a.depth {

@@ -4,9 +4,10 @@
 
 mod api;
 mod scale;
+mod service;
 
 use std::collections::HashMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use neo_domain::clock::{to_ms, Clock, SystemClock};
 use neo_orchestrator::{Orchestrator, OrchestratorConfig};
 use neo_store::{ExecutionFilter, NewBackfill, NewWorkflow, Store};
 use serde_json::{json, Value};
+use service::KillOnDrop;
 
 #[derive(Parser)]
 #[command(about = "neo-backfill benchmarks (see BENCHMARKS.md)")]
@@ -256,26 +258,17 @@ impl Fixture {
         bin: &str,
         n: usize,
     ) -> anyhow::Result<Duration> {
-        struct Kill(Vec<Child>);
-        impl Drop for Kill {
-            fn drop(&mut self) {
-                for c in &mut self.0 {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-            }
-        }
         let started = Instant::now();
-        let mut children = Kill(Vec::new());
+        let mut children = Vec::new();
         for _ in 0..n {
-            children.0.push(
+            children.push(KillOnDrop(
                 Command::new(bin)
                     .args(["worker", "--database-url", url])
                     .env("NEO_POLL_INTERVAL_MS", "20")
                     .env("NEO_LOG", "warn")
                     .spawn()
                     .with_context(|| format!("starting {bin} worker"))?,
-            );
+            ));
         }
         self.wait_complete(id, started).await
     }

@@ -5,6 +5,7 @@
 //! Paths are case-insensitive: the outer middleware lower-cases every `/atservicesrest/…` path before routing, so
 //! the routes here are spelled in lower case.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::at_filter::{get_ci, parse_filter, resolve_field, AtType, Node, TICKET_FIELDS};
 use crate::config::{Limits, ThreadLimitMode};
-use crate::data::{REGIONS, REGION_CAPTION};
+use crate::data::{View, REGIONS, REGION_CAPTION};
 use crate::http_util::{encode_component, json, request_base, set_header, Params};
 use crate::state::{lock, Counters, SimState};
 
@@ -354,9 +355,9 @@ fn parse_query(value: &Value, limits: &Limits) -> Result<QueryInput, AtError> {
 }
 
 impl QueryInput {
-    fn project(&self, row: &Value) -> Value {
-        let (Some(fields), Value::Object(obj)) = (&self.include, row) else {
-            return row.clone();
+    fn project(&self, row: Cow<'_, Value>) -> Value {
+        let (Some(fields), Value::Object(obj)) = (&self.include, row.as_ref()) else {
+            return row.into_owned();
         };
         let out: Map<String, Value> = obj
             .iter()
@@ -390,10 +391,11 @@ struct PageRequest<'a> {
 
 fn page(st: &SimState, headers: &HeaderMap, input: &QueryInput, req: &PageRequest<'_>) -> Response {
     let data = st.data();
-    let rows = data.at_rows();
-    let start = rows.partition_point(|r| r["id"].as_u64().unwrap_or(0) <= req.after);
-    let mut matching = rows[start..].iter().filter(|r| input.filter.matches(r));
-    let picked: Vec<&Value> = matching.by_ref().take(req.page_size).collect();
+    let start = data.first_after(i64::try_from(req.after).unwrap_or(i64::MAX));
+    let mut matching = data
+        .rows_from(View::Autotask, start)
+        .filter(|(_, r)| input.filter.matches(r));
+    let picked: Vec<(usize, Cow<'_, Value>)> = matching.by_ref().take(req.page_size).collect();
     let more = matching.next().is_some();
 
     let base = format!(
@@ -409,7 +411,7 @@ fn page(st: &SimState, headers: &HeaderMap, input: &QueryInput, req: &PageReques
         }
         u
     };
-    let next = match picked.last().and_then(|r| r["id"].as_u64()) {
+    let next = match picked.last().map(|(i, _)| data.tickets[*i].id) {
         Some(last) if more => {
             let mut previous = req.previous.clone();
             previous.push(req.after);
@@ -429,7 +431,7 @@ fn page(st: &SimState, headers: &HeaderMap, input: &QueryInput, req: &PageReques
         })),
         None => Value::Null,
     };
-    let items: Vec<Value> = picked.iter().map(|r| input.project(r)).collect();
+    let items: Vec<Value> = picked.into_iter().map(|(_, r)| input.project(r)).collect();
     json(
         StatusCode::OK,
         &json!({
@@ -545,9 +547,8 @@ async fn next_post(
 fn count(st: &SimState, input: &QueryInput) -> Response {
     let data = st.data();
     let n = data
-        .at_rows()
-        .iter()
-        .filter(|r| input.filter.matches(r))
+        .rows_from(View::Autotask, 0)
+        .filter(|(_, r)| input.filter.matches(r))
         .count();
     json(StatusCode::OK, &json!({ "queryCount": n }))
 }
@@ -577,7 +578,7 @@ async fn get_ticket(
     let data = st.data();
     let item = data
         .index_of(id)
-        .map_or(Value::Null, |i| data.at_rows()[i].clone());
+        .map_or(Value::Null, |i| data.row(View::Autotask, i).into_owned());
     Ok(json(StatusCode::OK, &json!({ "item": item })))
 }
 

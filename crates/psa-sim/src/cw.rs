@@ -1,6 +1,7 @@
 //! The ConnectWise PSA personality (PSA.md §7.2): company info, auth, throttling, `/service/tickets` with
 //! conditions, counts, `POST …/search`, navigable and forward-only paging.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -18,7 +19,7 @@ use crate::cw_conditions::{
     parse, ConditionError, Expr, FieldType, BAD_LITERAL_MESSAGE, CUSTOM_FIELD_SCHEMA,
     NO_CHILD_SCHEMA, TICKET_SCHEMA,
 };
-use crate::data::Dataset;
+use crate::data::{Dataset, View};
 use crate::eval::{cmp_json, value_at};
 use crate::http_util::{json, request_base, set_header, Params};
 use crate::state::{lock, Bucket, Counters, SimState};
@@ -358,23 +359,30 @@ impl TicketQuery {
             && self.child.as_ref().is_none_or(|e| e.matches(row))
     }
 
-    /// Indices of matching rows, in id order.
+    /// Indices of matching rows, in id order. A query on the id alone is evaluated on
+    /// `{"id"}` rows, so it does not render every row when rows are rendered per read.
     fn matching(&self, data: &Dataset) -> Vec<usize> {
-        data.cw_rows()
-            .iter()
-            .enumerate()
+        let id_only = self.custom.is_none()
+            && self.child.is_none()
+            && self.conditions.as_ref().is_none_or(Expr::reads_only_id);
+        if id_only {
+            return (0..data.tickets.len())
+                .filter(|&i| self.matches(&json!({"id": data.tickets[i].id})))
+                .collect();
+        }
+        data.rows_from(View::ConnectWise, 0)
             .filter(|(_, row)| self.matches(row))
             .map(|(i, _)| i)
             .collect()
     }
 
-    fn project(&self, row: &Value) -> Value {
+    fn project(&self, row: Cow<'_, Value>) -> Value {
         let Some(fields) = &self.fields else {
-            return row.clone();
+            return row.into_owned();
         };
         let mut out = Map::new();
         for path in fields {
-            let v = value_at(row, path);
+            let v = value_at(&row, path);
             let mut cur = &mut out;
             for (i, seg) in path.iter().enumerate() {
                 if i + 1 == path.len() {
@@ -485,7 +493,6 @@ fn page(
         _ => limits.cw_page_size_default.max(1),
     };
     let self_url = format!("{}{}", request_base(headers, st), uri.path());
-    let rows = data.cw_rows();
 
     if is_forward_only(headers) {
         if !query.order_by.is_empty() && limits.cw_forward_only_rejects_order_by {
@@ -494,14 +501,13 @@ fn page(
             ));
         }
         let page_id = parse_number(params, "pageId")?.unwrap_or(0);
-        let start = rows.partition_point(|r| r["id"].as_i64().unwrap_or(0) <= page_id);
-        let picked: Vec<&Value> = rows[start..]
-            .iter()
-            .filter(|r| query.matches(r))
+        let picked: Vec<(usize, Cow<'_, Value>)> = data
+            .rows_from(View::ConnectWise, data.first_after(page_id))
+            .filter(|(_, r)| query.matches(r))
             .take(page_size)
             .collect();
-        let last_id = picked.last().and_then(|r| r["id"].as_u64());
-        let items: Vec<Value> = picked.iter().map(|r| query.project(r)).collect();
+        let last_id = picked.last().map(|(i, _)| data.tickets[*i].id);
+        let items: Vec<Value> = picked.into_iter().map(|(_, r)| query.project(r)).collect();
         let mut resp = json(StatusCode::OK, &Value::Array(items));
         match last_id {
             Some(last) => {
@@ -525,9 +531,18 @@ fn page(
 
     let mut matching = query.matching(&data);
     if !query.order_by.is_empty() {
-        matching.sort_by(|a, b| {
-            for (path, desc) in &query.order_by {
-                let ord = cmp_json(value_at(&rows[*a], path), value_at(&rows[*b], path));
+        // The sort keys of each row, taken once (a row may be rendered per read).
+        let mut keyed: Vec<(Vec<Value>, usize)> = matching
+            .iter()
+            .map(|&i| {
+                let row = data.row(View::ConnectWise, i);
+                let keys = query.order_by.iter();
+                (keys.map(|(p, _)| value_at(&row, p).clone()).collect(), i)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&query.order_by) {
+                let ord = cmp_json(x, y);
                 let ord = if *desc { ord.reverse() } else { ord };
                 if ord.is_ne() {
                     return ord;
@@ -535,6 +550,7 @@ fn page(
             }
             std::cmp::Ordering::Equal
         });
+        matching = keyed.into_iter().map(|(_, i)| i).collect();
     }
     let page_no = parse_number(params, "page")?
         .filter(|p| *p >= 1)
@@ -544,7 +560,7 @@ fn page(
         .iter()
         .skip((page_no - 1).saturating_mul(page_size))
         .take(page_size)
-        .map(|i| query.project(&rows[*i]))
+        .map(|i| query.project(data.row(View::ConnectWise, *i)))
         .collect();
     let link = |n: usize, rel: &str| {
         let q = params.encode_with(&[("pageSize", page_size.to_string()), ("page", n.to_string())]);
@@ -568,7 +584,7 @@ async fn count_tickets(State(st): State<Arc<SimState>>, uri: Uri) -> Result<Resp
     let params = Params::parse(uri.query());
     let query = RawQuery::from_params(&params).compile(None)?;
     let data = st.data();
-    let count = data.cw_rows().iter().filter(|r| query.matches(r)).count();
+    let count = query.matching(&data).len();
     Ok(json(StatusCode::OK, &json!({ "count": count })))
 }
 
@@ -591,5 +607,8 @@ async fn get_ticket(
             format!("Ticket record with id {id} was not found."),
         )
     })?;
-    Ok(json(StatusCode::OK, &query.project(&data.cw_rows()[idx])))
+    Ok(json(
+        StatusCode::OK,
+        &query.project(data.row(View::ConnectWise, idx)),
+    ))
 }

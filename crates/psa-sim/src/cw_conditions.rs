@@ -196,6 +196,14 @@ pub(crate) fn parse(input: &str, schema: &Schema) -> Result<Option<Expr>, Condit
 }
 
 impl Expr {
+    /// Whether the condition reads nothing but the ticket's `id`.
+    pub(crate) fn reads_only_id(&self) -> bool {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => a.reads_only_id() && b.reads_only_id(),
+            Expr::Cmp { path, .. } | Expr::In { path, .. } => path.as_slice() == ["id"],
+        }
+    }
+
     /// Whether `row` satisfies the condition.
     pub(crate) fn matches(&self, row: &Value) -> bool {
         match self {

@@ -3,6 +3,8 @@
 //! One [`Ticket`] struct backs every personality: [`cw_json`] renders the ConnectWise shape (PSA.md §1.10),
 //! [`at_json`] the Autotask shape (PSA.md §2.7) and [`halo_json`] the HaloPSA shape (PSA.md §3). The same `(seed, count)` always yields the same data.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -101,14 +103,48 @@ pub struct Dataset {
     pub members: Vec<Member>,
     /// Ordered by ascending id.
     pub tickets: Vec<Ticket>,
-    cw_rows: Vec<Value>,
-    at_rows: Vec<Value>,
-    halo_rows: Vec<Value>,
+    /// The three wire views, parallel to `tickets`, when kept rendered.
+    rendered: Option<Rendered>,
+}
+
+/// The wire views of every ticket, rendered once.
+#[derive(Clone, Debug)]
+struct Rendered {
+    cw: Vec<Value>,
+    at: Vec<Value>,
+    halo: Vec<Value>,
+}
+
+/// One of the three wire views of a ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum View {
+    ConnectWise,
+    Autotask,
+    Halo,
+}
+
+impl View {
+    fn render(self, t: &Ticket) -> Value {
+        match self {
+            View::ConnectWise => cw_json(t),
+            View::Autotask => at_json(t),
+            View::Halo => halo_json(t),
+        }
+    }
 }
 
 impl Dataset {
-    /// Generates the data set for `seed` with `tickets` tickets. Deterministic.
+    /// Generates the data set for `seed` with `tickets` tickets, its wire views rendered once.
+    /// Deterministic.
     pub fn generate(seed: u64, tickets: usize) -> Dataset {
+        Dataset::generate_with(seed, tickets, true)
+    }
+
+    /// As [`Dataset::generate`]; with `keep_rendered` false, a row's wire view is rendered each
+    /// time a request reads it instead of once: memory holds only the tickets (a rendered row
+    /// takes several KB, so a million tickets rendered would take gigabytes), while a count or
+    /// a navigable page renders every row it filters. The answers are the same either way.
+    pub fn generate_with(seed: u64, tickets: usize, keep_rendered: bool) -> Dataset {
         let mut rng = StdRng::seed_from_u64(seed);
         let boards = gen_boards(&mut rng);
         let statuses = statuses();
@@ -124,9 +160,11 @@ impl Dataset {
             &companies,
             &members,
         );
-        let cw_rows = tickets.iter().map(cw_json).collect();
-        let at_rows = tickets.iter().map(at_json).collect();
-        let halo_rows = tickets.iter().map(halo_json).collect();
+        let rendered = keep_rendered.then(|| Rendered {
+            cw: tickets.iter().map(cw_json).collect(),
+            at: tickets.iter().map(at_json).collect(),
+            halo: tickets.iter().map(halo_json).collect(),
+        });
         Dataset {
             seed,
             boards,
@@ -135,25 +173,35 @@ impl Dataset {
             companies,
             members,
             tickets,
-            cw_rows,
-            at_rows,
-            halo_rows,
+            rendered,
         }
     }
 
-    /// The ConnectWise rows, parallel to `tickets`.
-    pub(crate) fn cw_rows(&self) -> &[Value] {
-        &self.cw_rows
+    /// The `view` of ticket number `i` (borrowed when kept rendered).
+    pub(crate) fn row(&self, view: View, i: usize) -> Cow<'_, Value> {
+        match &self.rendered {
+            Some(r) => Cow::Borrowed(match view {
+                View::ConnectWise => &r.cw[i],
+                View::Autotask => &r.at[i],
+                View::Halo => &r.halo[i],
+            }),
+            None => Cow::Owned(view.render(&self.tickets[i])),
+        }
     }
 
-    /// The Autotask rows, parallel to `tickets`.
-    pub(crate) fn at_rows(&self) -> &[Value] {
-        &self.at_rows
+    /// `(index, row)` of the tickets from index `from` on, in id order.
+    pub(crate) fn rows_from(
+        &self,
+        view: View,
+        from: usize,
+    ) -> impl Iterator<Item = (usize, Cow<'_, Value>)> + '_ {
+        (from..self.tickets.len()).map(move |i| (i, self.row(view, i)))
     }
 
-    /// The Halo rows, parallel to `tickets`.
-    pub(crate) fn halo_rows(&self) -> &[Value] {
-        &self.halo_rows
+    /// The index of the first ticket whose id is above `id`.
+    pub(crate) fn first_after(&self, id: i64) -> usize {
+        self.tickets
+            .partition_point(|t| i64::try_from(t.id).unwrap_or(i64::MAX) <= id)
     }
 
     /// The index of the ticket with `id`.

@@ -29,7 +29,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::config::Limits;
-use crate::data::Ticket;
+use crate::data::{Ticket, View};
 use crate::eval::{cmp_json, parse_datetime};
 use crate::http_util::{json, request_base, set_header, Params};
 use crate::state::{lock, Counters, SimState};
@@ -296,19 +296,27 @@ async fn list_tickets(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: 
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let data = st.data();
-    let rows = data.halo_rows();
     let mut picked: Vec<usize> = (0..data.tickets.len())
         .filter(|i| filters.matches(&data.tickets[*i]))
         .collect();
     let order = params
         .get("order")
         .map(str::to_ascii_lowercase)
-        .filter(|o| o != "id" && rows.first().is_some_and(|r| r.get(o.as_str()).is_some()));
-    if let Some(field) = &order {
-        picked.sort_by(|a, b| {
-            cmp_json(&rows[*a][field.as_str()], &rows[*b][field.as_str()])
-                .then(data.tickets[*a].id.cmp(&data.tickets[*b].id))
+        .filter(|o| {
+            o != "id"
+                && !data.tickets.is_empty()
+                && data.row(View::Halo, 0).get(o.as_str()).is_some()
         });
+    if let Some(field) = &order {
+        // The sort key of each row, taken once (a row may be rendered per read).
+        let mut keyed: Vec<(Value, usize)> = picked
+            .iter()
+            .map(|&i| (data.row(View::Halo, i)[field.as_str()].clone(), i))
+            .collect();
+        keyed.sort_by(|(x, a), (y, b)| {
+            cmp_json(x, y).then(data.tickets[*a].id.cmp(&data.tickets[*b].id))
+        });
+        picked = keyed.into_iter().map(|(_, i)| i).collect();
     }
     if truthy(params.get("orderdesc")) {
         picked.reverse();
@@ -350,7 +358,11 @@ async fn list_tickets(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: 
     body.insert("record_count".into(), json!(total));
     body.insert(
         "tickets".into(),
-        Value::Array(page.iter().map(|i| rows[*i].clone()).collect()),
+        Value::Array(
+            page.iter()
+                .map(|i| data.row(View::Halo, *i).into_owned())
+                .collect(),
+        ),
     );
     json(StatusCode::OK, &Value::Object(body))
 }

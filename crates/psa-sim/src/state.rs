@@ -232,7 +232,11 @@ pub(crate) struct SimState {
 
 impl SimState {
     pub(crate) fn new(cfg: SimConfig, base_url: String) -> SimState {
-        let data = Dataset::generate(cfg.seed, cfg.tickets);
+        let data = Dataset::generate_with(
+            cfg.seed,
+            cfg.tickets,
+            cfg.tickets <= cfg.render_once_max_tickets,
+        );
         SimState {
             base_url,
             data: RwLock::new(Arc::new(data)),
@@ -276,9 +280,11 @@ impl SimState {
     /// Back to the initial state; with `seed`/`tickets`, the data set is regenerated.
     pub(crate) fn reset(&self, seed: Option<u64>, tickets: Option<usize>) {
         if seed.is_some() || tickets.is_some() {
-            let data = Dataset::generate(
+            let tickets = tickets.unwrap_or(self.cfg.tickets);
+            let data = Dataset::generate_with(
                 seed.unwrap_or(self.cfg.seed),
-                tickets.unwrap_or(self.cfg.tickets),
+                tickets,
+                tickets <= self.cfg.render_once_max_tickets,
             );
             *self.data.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(data);
         }

@@ -375,3 +375,143 @@ fn binary_prints_its_url_and_serves() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// A data set above `render_once_max_tickets` renders rows per read (so a million tickets fit
+/// in memory); every personality answers it exactly as it answers the same data kept rendered.
+#[tokio::test]
+async fn rows_rendered_per_read_answer_like_rows_kept_rendered() {
+    let cfg = SimConfig {
+        tickets: 700,
+        ..SimConfig::default()
+    };
+    let kept = sim_with(cfg.clone()).await;
+    let per_read = sim_with(SimConfig {
+        render_once_max_tickets: 0,
+        ..cfg
+    })
+    .await;
+    let one = format!("/service/tickets/{}", kept.tickets()[25].id);
+    let cw_requests = [
+        (
+            "/service/tickets",
+            vec![
+                ("conditions", "closedFlag = false"),
+                ("pageSize", "100"),
+                ("pageId", "40"),
+            ],
+            true,
+        ),
+        (
+            "/service/tickets",
+            vec![
+                ("conditions", r#"board/name = "Help Desk""#),
+                ("orderBy", "priority/name desc, _info/lastUpdated"),
+                ("pageSize", "50"),
+                ("page", "2"),
+                ("fields", "id,summary,_info"),
+            ],
+            false,
+        ),
+        (
+            "/service/tickets/count",
+            vec![(
+                "customFieldConditions",
+                r#"caption="Region" AND value = "West""#,
+            )],
+            false,
+        ),
+        ("/service/tickets/count", vec![], false),
+        (
+            "/service/tickets/count",
+            vec![("conditions", "id > 900 and id < 2000 or id = 5")],
+            false,
+        ),
+        (one.as_str(), vec![], false),
+    ];
+    for (path, query, forward_only) in cw_requests {
+        let mut bodies = Vec::new();
+        for sim in [&kept, &per_read] {
+            let mut req = cw(sim, Method::GET, path).query(&query);
+            if forward_only {
+                req = req.header("pagination-type", "forward-only");
+            }
+            let resp = req.send().await.expect("send");
+            assert_eq!(resp.status(), 200, "{path} {query:?}");
+            bodies.push(resp.json::<Value>().await.expect("json"));
+        }
+        assert_ne!(bodies[0], json!([]), "{path} {query:?} answers something");
+        assert_eq!(bodies[0], bodies[1], "{path} {query:?}");
+    }
+
+    // A count on the id alone does not render rows; it still counts exactly.
+    let in_range = kept
+        .tickets()
+        .iter()
+        .filter(|t| t.id > 900 && t.id < 2000)
+        .count() as u64;
+    assert!(in_range > 0);
+    for sim in [&kept, &per_read] {
+        assert_eq!(
+            cw_count(sim, "id > 900 and id < 2000", None).await,
+            in_range
+        );
+    }
+
+    let at_query =
+        json!({"filter": [{"op": "eq", "field": "status", "value": 1}], "MaxRecords": 40});
+    let mut at_bodies = Vec::new();
+    for sim in [&kept, &per_read] {
+        let mut body = Vec::new();
+        for path in ["/Tickets/query", "/Tickets/query/count"] {
+            let resp = at(sim, Method::POST, path)
+                .json(&at_query)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(resp.status(), 200);
+            let mut v: Value = resp.json().await.expect("json");
+            // The next-page URL names the simulator's own port.
+            v["pageDetails"]["nextPageUrl"] = Value::Null;
+            body.push(v);
+        }
+        at_bodies.push(body);
+    }
+    assert_eq!(at_bodies[0][0]["items"].as_array().map(Vec::len), Some(40));
+    assert_eq!(at_bodies[0], at_bodies[1]);
+
+    let mut halo_bodies = Vec::new();
+    for sim in [&kept, &per_read] {
+        let c = sim.config();
+        let token: Value = client()
+            .post(format!("{}/auth/token", sim.base_url))
+            .query(&[("tenant", "sim")])
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}&scope=all",
+                c.halo_client_id, c.halo_client_secret
+            ))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        let resp = client()
+            .get(format!("{}/tickets", sim.halo_api_url()))
+            .bearer_auth(token["access_token"].as_str().expect("token"))
+            .query(&[
+                ("order", "lastactiondate"),
+                ("orderdesc", "true"),
+                ("pageinate", "true"),
+                ("page_size", "30"),
+                ("page_no", "3"),
+            ])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        halo_bodies.push(resp.json::<Value>().await.expect("json"));
+    }
+    assert_eq!(halo_bodies[0]["tickets"].as_array().map(Vec::len), Some(30));
+    assert_eq!(halo_bodies[0], halo_bodies[1]);
+}

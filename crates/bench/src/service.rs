@@ -1,0 +1,76 @@
+//! Child processes of the workloads: the release `neo-backfill` (its `keys create` and `serve`)
+//! and any other process that must not outlive the benchmark.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// A child process killed (and reaped) when dropped.
+pub(crate) struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `neo-backfill keys create --tenant bench`: the new key (this also creates and migrates the
+/// database and the tenant `bench`).
+pub(crate) fn create_key(bin: &str, database_url: &str) -> anyhow::Result<String> {
+    let out = Command::new(bin)
+        .args(["keys", "create", "--tenant", "bench", "--database-url"])
+        .arg(database_url)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {bin} keys create"))?;
+    anyhow::ensure!(out.status.success(), "keys create failed");
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .context("keys create printed nothing")?
+        .trim()
+        .to_owned())
+}
+
+/// `neo-backfill serve` on a free loopback port, without a rate limit.
+pub(crate) struct Serve {
+    pub child: KillOnDrop,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Serve {
+    /// Starts the service and waits (up to 60 s) until `/public-api/health` answers 200.
+    pub async fn start(bin: &str, database_url: &str) -> anyhow::Result<Serve> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = KillOnDrop(
+            Command::new(bin)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .args(["--database-url", database_url])
+                .env("NEO_RATE_LIMIT", "100000000")
+                .env("NEO_LOG", "warn")
+                .spawn()
+                .with_context(|| format!("starting {bin} serve"))?,
+        );
+        let http = reqwest::Client::new();
+        let health = format!("{base}/public-api/health");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match http.get(&health).send().await {
+                Ok(r) if r.status().is_success() => break,
+                _ if Instant::now() > deadline => anyhow::bail!("{bin} serve never answered"),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Ok(Serve { child, base })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+}
