@@ -6,6 +6,8 @@ pub mod clock;
 pub mod cost;
 pub mod cursor;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod signature;
 pub mod validation;
 pub mod windows;
