@@ -84,17 +84,39 @@ pub fn mint_key(
     }
 }
 
-/// Checks the shape of `neo_sk_<env>_<secret>`.
-fn looks_like_key(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix(KEY_PREFIX) else {
-        return false;
-    };
-    let Some((env, secret)) = rest.split_once('_') else {
-        return false;
-    };
-    matches!(env, "live" | "test")
+/// The token of an `Authorization` header value: `Bearer <token>` (or `bearer`), surrounding
+/// blanks trimmed; `None` when the value is not visible ASCII, has another scheme or an empty
+/// token.
+pub fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
+    let v = value.to_str().ok()?;
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The parts of an API key `neo_sk_<env>_<secret>`; `Display` formats it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyParts<'a> {
+    /// `live` or `test`.
+    pub env: &'a str,
+    /// 40 ASCII alphanumerics.
+    pub secret: &'a str,
+}
+
+impl std::fmt::Display for KeyParts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{KEY_PREFIX}{}_{}", self.env, self.secret)
+    }
+}
+
+/// Splits a token of the shape `neo_sk_<env>_<secret>`; `None` for any other shape.
+pub fn parse_key(token: &str) -> Option<KeyParts<'_>> {
+    let (env, secret) = token.strip_prefix(KEY_PREFIX)?.split_once('_')?;
+    (matches!(env, "live" | "test")
         && secret.len() == SECRET_LEN
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then_some(KeyParts { env, secret })
 }
 
 pub async fn verify_api_key(
@@ -103,7 +125,7 @@ pub async fn verify_api_key(
     now: Timestamp,
 ) -> Result<(ApiKey, Tenant), ApiError> {
     let invalid = || ApiError::unauthorized("invalid API key");
-    if !looks_like_key(token) {
+    if parse_key(token).is_none() {
         return Err(invalid());
     }
     let hash = hash_key(token);
@@ -331,10 +353,10 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let k = mint_key("tn_1", "live", "cli", None, now);
         assert!(k.plaintext.starts_with("neo_sk_live_"));
-        assert!(looks_like_key(&k.plaintext));
+        assert_eq!(parse_key(&k.plaintext).unwrap().to_string(), k.plaintext);
         assert_eq!(k.row.key_hash, hash_key(&k.plaintext));
         assert!(k.plaintext.ends_with(&k.row.hint));
-        assert!(!looks_like_key("neo_sk_prod_abc"));
-        assert!(!looks_like_key("Bearer x"));
+        assert_eq!(parse_key("neo_sk_prod_abc"), None);
+        assert_eq!(parse_key("Bearer x"), None);
     }
 }

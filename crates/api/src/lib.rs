@@ -12,6 +12,8 @@ pub mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod models;
 pub mod openapi;
 pub mod ratelimit;
@@ -178,15 +180,7 @@ async fn resolve_principal(
     let raw = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-    let token = raw
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let token = auth::bearer_token(raw)
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer <token>"))?;
     let now = app.clock.now();
     if token.starts_with(auth::KEY_PREFIX) {

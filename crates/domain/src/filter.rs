@@ -568,9 +568,9 @@ fn scalar_json(s: &Scalar) -> Value {
         Scalar::Bool(b) => Value::Bool(*b),
         Scalar::Number(n) => Value::Number(n.clone()),
         Scalar::String(s) => Value::String(s.clone()),
-        Scalar::DateTime(t) => {
-            serde_json::json!({ "$datetime": crate::clock::rfc3339(*t) })
-        }
+        // RFC 3339 with the fraction of a second when there is one: the stored spec is the
+        // filter that was validated and counted, to the nanosecond.
+        Scalar::DateTime(t) => serde_json::json!({ "$datetime": t.to_string() }),
     }
 }
 
@@ -633,6 +633,26 @@ mod tests {
             }
             _ => panic!("query expected"),
         }
+    }
+
+    /// Found by the `filter_spec` fuzz target: the stored spec dropped the fraction of a
+    /// second, so a backfill enumerated with another bound than the one it was counted with.
+    #[test]
+    fn the_stored_spec_keeps_fractional_seconds() {
+        let v = json!({"conditions": {"combinator": "and", "rules": [
+           {"field": "dueDateTime", "operator": "<", "value": {"$datetime": "2026-04-01T00:00:00.5Z"}},
+           {"field": "$created", "operator": "between", "value": [
+               {"$datetime": "2026-04-01T02:00:00.000000001+02:00"}, {"$datetime": "2026-05-01T00:00:00Z"}]}]}});
+        let (spec, stored) = parse(&v, now(), None).unwrap();
+        assert_eq!(
+            stored["conditions"]["rules"][0]["value"],
+            json!({"$datetime": "2026-04-01T00:00:00.5Z"})
+        );
+        assert_eq!(
+            stored["conditions"]["rules"][1]["value"],
+            json!([{"$datetime": "2026-04-01T00:00:00.000000001Z"}, {"$datetime": "2026-05-01T00:00:00Z"}])
+        );
+        assert_eq!(parse(&stored, now(), None).unwrap(), (spec, stored));
     }
 
     #[test]

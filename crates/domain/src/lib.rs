@@ -7,6 +7,8 @@ pub mod cost;
 pub mod cursor;
 pub mod egress;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod signature;
 pub mod validation;
 pub mod windows;

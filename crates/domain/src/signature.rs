@@ -48,7 +48,9 @@ pub fn verify(
     let hex = header
         .strip_prefix("sha256=")
         .ok_or(SignatureError::Malformed)?;
-    if hex.len() != 64 {
+    // Hex digits only: `from_str_radix` alone also takes a sign (`+f`), which would let
+    // another spelling of the same MAC verify.
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SignatureError::Malformed);
     }
     let mut sig = [0u8; 32];
@@ -56,7 +58,8 @@ pub fn verify(
         let s = std::str::from_utf8(chunk).map_err(|_| SignatureError::Malformed)?;
         sig[i] = u8::from_str_radix(s, 16).map_err(|_| SignatureError::Malformed)?;
     }
-    if (now - timestamp).abs() > MAX_SKEW_SECS {
+    // `abs_diff`: any i64 timestamp, however far, is only stale (a subtraction overflowed).
+    if now.abs_diff(timestamp) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     mac(secret, timestamp, body)
@@ -88,6 +91,48 @@ mod tests {
         assert_eq!(
             verify(b"secret", 1_000, b"{}", "md5=00", 1_000),
             Err(SignatureError::Malformed)
+        );
+    }
+
+    /// Found by the `completion` fuzz target's seeds: an extreme `X-Neo-Timestamp` overflowed
+    /// the skew check (a panic in debug builds) instead of being stale.
+    #[test]
+    fn extreme_timestamps_are_stale() {
+        for ts in [i64::MIN, i64::MAX, -1] {
+            let s = sign(b"secret", ts, b"{}");
+            assert_eq!(
+                verify(b"secret", ts, b"{}", &s, 1_764_000_000),
+                Err(SignatureError::Stale),
+                "{ts}"
+            );
+        }
+    }
+
+    /// A sign inside the hex (`+a` for `0a`) is another spelling of the same MAC: refused.
+    #[test]
+    fn only_the_canonical_hex_verifies() {
+        let s = sign(b"secret", 1_000, b"{}");
+        let hex = &s["sha256=".len()..];
+        let pos = (0..64)
+            .step_by(2)
+            .find(|&i| &hex[i..i + 1] == "0")
+            .expect("a byte below 0x10");
+        let mut other = hex.to_owned();
+        other.replace_range(pos..pos + 1, "+");
+        assert!(u8::from_str_radix(&other[pos..pos + 2], 16).is_ok());
+        assert_eq!(
+            verify(b"secret", 1_000, b"{}", &format!("sha256={other}"), 1_000),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(
+                b"secret",
+                1_000,
+                b"{}",
+                &s.to_uppercase().replace("SHA256=", "sha256="),
+                1_000
+            ),
+            Ok(())
         );
     }
 }

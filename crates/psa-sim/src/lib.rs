@@ -23,6 +23,8 @@ mod cw_conditions;
 pub mod data;
 mod eval;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod halo;
 mod http_util;
 mod server;

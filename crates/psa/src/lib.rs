@@ -10,6 +10,8 @@ pub mod autotask;
 pub mod client;
 pub mod compile;
 pub mod connectwise;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod halo;
 pub mod http;
 pub mod source;

@@ -189,6 +189,46 @@ pub struct CompleteExecutionRequest {
     pub error: Option<String>,
 }
 
+fn completion_unauthorized() -> ApiError {
+    ApiError::unauthorized("missing or invalid X-Neo-Timestamp / X-Neo-Signature")
+}
+
+/// The `X-Neo-Timestamp` (Unix seconds) and `X-Neo-Signature` headers of a completion, before
+/// the signature is verified; 401 when either is missing or malformed.
+pub fn completion_signature(headers: &HeaderMap) -> Result<(i64, &str), ApiError> {
+    let ts: i64 = headers
+        .get("x-neo-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(completion_unauthorized)?;
+    let sig = headers
+        .get("x-neo-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(completion_unauthorized)?;
+    Ok((ts, sig))
+}
+
+/// The outcome a completion reports: the final status and, when failed, the error (422 for
+/// any status but `succeeded` or `failed`).
+pub fn completion_outcome(
+    req: CompleteExecutionRequest,
+) -> Result<(ExecutionStatus, Option<String>), ApiError> {
+    match req.status.as_str() {
+        "succeeded" => Ok((ExecutionStatus::Succeeded, None)),
+        "failed" => Ok((
+            ExecutionStatus::Failed,
+            Some(
+                req.error
+                    .unwrap_or_else(|| "the executor reported failure".into()),
+            ),
+        )),
+        _ => Err(ApiError::field(
+            "status",
+            "status must be \"succeeded\" or \"failed\"",
+        )),
+    }
+}
+
 /// Report the outcome of an execution that a webhook executor accepted with 202.
 ///
 /// Authenticated by signature, not by bearer token: `X-Neo-Timestamp` (Unix seconds) and
@@ -209,53 +249,26 @@ pub async fn complete(
     body: ApiJson<CompleteExecutionRequest>,
 ) -> Result<Ok<PublicExecution>, ApiError> {
     let raw = &body.raw;
-    let unauthorized =
-        || ApiError::unauthorized("missing or invalid X-Neo-Timestamp / X-Neo-Signature");
-    let ts: i64 = headers
-        .get("x-neo-timestamp")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(unauthorized)?;
-    let sig = headers
-        .get("x-neo-signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauthorized)?;
+    let (ts, sig) = completion_signature(&headers)?;
     // Not found and a bad signature look the same to a caller without the secret.
     let e = app
         .store
         .execution_by_id(&id)
         .await?
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(completion_unauthorized)?;
     let wf = app
         .store
         .workflow(&e.tenant_id, e.agent_id)
         .await?
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(completion_unauthorized)?;
     let secret = wf
         .executor
         .get("secret")
         .and_then(|s| s.as_str())
-        .ok_or_else(unauthorized)?;
+        .ok_or_else(completion_unauthorized)?;
     neo_domain::signature::verify(secret.as_bytes(), ts, raw, sig, app.clock.now().as_second())
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    let req = body.value;
-    let status = match req.status.as_str() {
-        "succeeded" => ExecutionStatus::Succeeded,
-        "failed" => ExecutionStatus::Failed,
-        _ => {
-            return Err(ApiError::field(
-                "status",
-                "status must be \"succeeded\" or \"failed\"",
-            ))
-        }
-    };
-    let error = match status {
-        ExecutionStatus::Failed => Some(
-            req.error
-                .unwrap_or_else(|| "the executor reported failure".into()),
-        ),
-        _ => None,
-    };
+    let (status, error) = completion_outcome(body.value)?;
     let done = app
         .store
         .finish_execution(&e.tenant_id, &id, status, error.as_deref(), app.clock.now())

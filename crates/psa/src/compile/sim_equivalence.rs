@@ -14,8 +14,9 @@ use psa_sim::{Dataset, SimConfig, SimHandle};
 use serde_json::{json, Value};
 
 use super::eval::{matches, EvalContext};
-use super::proptests::{dt, parse_tree, tree_strategy, FieldGen, Kind};
+use super::proptests::{parse_tree, tree_strategy};
 use crate::client::{Cursor, PsaClient};
+use crate::fuzzing::{dt, FieldGen, Kind};
 use crate::http::HttpPolicy;
 use crate::Psa;
 
