@@ -343,8 +343,10 @@ impl Schedule {
             return None;
         }
         let local = t.to_zoned(self.tz.clone()).date();
-        // Every weekday recurs within 7 days; 9 covers wrap-arounds and far offsets.
-        (-1..=9)
+        // Every weekday recurs within 7 days, but an occurrence that falls in a DST gap
+        // collapses (start ≥ end) and the next one is 7 days later: 16 covers that, wrap-arounds
+        // and far offsets.
+        (-1..=16)
             .flat_map(|k| {
                 let d = local + jiff::Span::new().days(k);
                 self.occurrences(d).collect::<Vec<_>>()
@@ -362,6 +364,20 @@ mod schedule_tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    /// Found by the `windows` fuzz target: a weekly window that falls in the spring-forward
+    /// gap collapses that week, so the next start is two weeks away, not "never".
+    #[test]
+    fn a_window_lost_to_a_dst_gap_opens_the_week_after() {
+        // St. John's springs forward on Sunday 2027-03-14 at 02:00 (→ 03:00, -03:30 → -02:30).
+        let s = sched(&[("sunday", "02:07:57", "02:50:39")], "America/St_Johns");
+        let now = ts("2027-03-07T10:00:00Z"); // the Sunday before, after its window
+        assert_eq!(
+            s.next_window_start(now),
+            Some(ts("2027-03-21T04:37:57Z")),
+            "02:07:57 -02:30 on the Sunday after the gap"
+        );
     }
 
     fn sched(days: &[(&str, &str, &str)], tz: &str) -> Schedule {
