@@ -119,15 +119,7 @@ fn binary_input(
             run_start_time: time()?,
             run_end_time: time()?,
         };
-        match day {
-            0 => w.monday.push(win),
-            1 => w.tuesday.push(win),
-            2 => w.wednesday.push(win),
-            3 => w.thursday.push(win),
-            4 => w.friday.push(win),
-            5 => w.saturday.push(win),
-            _ => w.sunday.push(win),
-        }
+        w.day_mut(day).push(win);
     }
     Ok((w, tz, now, u.arbitrary()?))
 }

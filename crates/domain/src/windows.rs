@@ -94,6 +94,20 @@ impl WorkflowDailyExecutionWindows {
         ]
     }
 
+    /// The windows of one weekday, Monday = 0 (as [`Self::days`] orders them); 6 and above is
+    /// Sunday.
+    pub fn day_mut(&mut self, monday_zero: usize) -> &mut Vec<WorkflowTimeWindow> {
+        match monday_zero {
+            0 => &mut self.monday,
+            1 => &mut self.tuesday,
+            2 => &mut self.wednesday,
+            3 => &mut self.thursday,
+            4 => &mut self.friday,
+            5 => &mut self.saturday,
+            _ => &mut self.sunday,
+        }
+    }
+
     /// Validates every rule of SPEC §3.2 and returns the windows per weekday (Monday first) in
     /// seconds. `prefix` is the JSON path of this object in the request.
     pub fn validate(&self, prefix: &str) -> Result<[Vec<DayWindow>; 7], FieldError> {
@@ -544,15 +558,7 @@ mod schedule_tests {
                 run_start_time: hhmm(*start),
                 run_end_time: hhmm(end),
             };
-            match day {
-                0 => w.monday.push(win),
-                1 => w.tuesday.push(win),
-                2 => w.wednesday.push(win),
-                3 => w.thursday.push(win),
-                4 => w.friday.push(win),
-                5 => w.saturday.push(win),
-                _ => w.sunday.push(win),
-            }
+            w.day_mut(*day).push(win);
         }
         let days = w.validate("w").ok()?;
         let raw_days = days

@@ -82,6 +82,25 @@ fn check_deliveries(log: &Log, n: usize) -> usize {
         .sum()
 }
 
+/// Waits for the backfill to complete with all `n` items succeeded, checks its counters against
+/// its items and every delivery's key; returns the number of redeliveries.
+async fn completes_exactly(api: &Api, base: &str, id: &str, log: &Log, n: usize) -> usize {
+    let done = api
+        .wait_backfill(base, id, Duration::from_secs(120), |b| {
+            b["state"] == "COMPLETED"
+        })
+        .await;
+    assert_eq!(
+        (
+            done["succeeded_count"].as_i64(),
+            done["failed_count"].as_i64()
+        ),
+        (Some(n as i64), Some(0))
+    );
+    api.assert_counters_exact(base, id).await;
+    check_deliveries(log, n)
+}
+
 async fn wait_deliveries(log: &Log, n: usize) {
     let start = Instant::now();
     while log.total.load(Ordering::SeqCst) < n {
@@ -176,20 +195,7 @@ async fn a_second_writer_holding_the_sqlite_lock_delays_the_service_but_loses_no
     }
     eprintln!("writes during the lock: {answers:?}");
 
-    let done = api
-        .wait_backfill(&server.base, &id, Duration::from_secs(120), |b| {
-            b["state"] == "COMPLETED"
-        })
-        .await;
-    assert_eq!(
-        (
-            done["succeeded_count"].as_i64(),
-            done["failed_count"].as_i64()
-        ),
-        (Some(1_500), Some(0))
-    );
-    api.assert_counters_exact(&server.base, &id).await;
-    let duplicates = check_deliveries(&log, 1_500);
+    let duplicates = completes_exactly(&api, &server.base, &id, &log, 1_500).await;
     eprintln!("redelivered after expired leases: {duplicates}");
     // A write that was refused was not applied: only the ones that answered 201 exist.
     let agents = api.get(&server.base, "/agents?page_size=200").await;
@@ -300,20 +306,7 @@ async fn a_full_disk_is_reported_corrupts_nothing_and_the_run_completes_once_spa
 
     // Space is back: restart without the limit.
     let server = serve(&db, &[]);
-    let done = api
-        .wait_backfill(&server.base, &id, Duration::from_secs(120), |b| {
-            b["state"] == "COMPLETED"
-        })
-        .await;
-    assert_eq!(
-        (
-            done["succeeded_count"].as_i64(),
-            done["failed_count"].as_i64()
-        ),
-        (Some(3_000), Some(0))
-    );
-    api.assert_counters_exact(&server.base, &id).await;
-    let duplicates = check_deliveries(&log, 3_000);
+    let duplicates = completes_exactly(&api, &server.base, &id, &log, 3_000).await;
     eprintln!("delivered {delivered} before the disk filled; redelivered {duplicates} after");
     let agents = api.get(&server.base, "/agents").await;
     assert!(
