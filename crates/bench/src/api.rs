@@ -63,19 +63,22 @@ pub async fn run(a: ApiArgs) -> anyhow::Result<()> {
            FROM workflows w JOIN backfills b ON b.target_workflow_id = w.id AND b.id = '{template}',
                 generate_series(1, {n}) g
            RETURNING id)
-         INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec,
+         INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type,
              daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated,
              total_items, snapshot_complete, pending_count, in_flight_count, succeeded_count,
              failed_count, skipped_count, cancelled_count, credits_per_entity, started_at,
              completed_at, created_by, created_at, updated_at, error, parent_backfill_run_id)
          SELECT 'bf_' || lpad(to_hex(w.id), 32, '0'), t.tenant_id, t.state, w.id, t.entity_type,
-             t.filter_spec, t.daily_execution_windows, t.timezone, t.max_in_flight, t.reprocess,
+             t.daily_execution_windows, t.timezone, t.max_in_flight, t.reprocess,
              t.total_estimated, t.total_items, t.snapshot_complete, t.pending_count,
              t.in_flight_count, t.succeeded_count, t.failed_count, t.skipped_count,
              t.cancelled_count, t.credits_per_entity, t.started_at, t.completed_at, t.created_by,
              t.created_at, t.updated_at, t.error, t.parent_backfill_run_id
          FROM w, backfills t WHERE t.id = '{template}';
-         ANALYZE workflows; ANALYZE backfills;",
+         INSERT INTO backfill_filters (backfill_id, filter_spec)
+         SELECT b.id, f.filter_spec FROM backfills b, backfill_filters f
+         WHERE f.backfill_id = '{template}' AND b.id <> '{template}';
+         ANALYZE workflows; ANALYZE backfills; ANALYZE backfill_filters;",
         n = a.backfills.saturating_sub(1)
     );
     let st = Command::new("psql")

@@ -46,6 +46,9 @@ pub struct OrchestratorConfig {
     pub shutdown_grace: Duration,
     /// Items claimed per round trip.
     pub claim_batch: usize,
+    /// How long the settler waits for more outcomes of outstanding executions before it
+    /// settles what it has (group settlement: fewer, larger transactions).
+    pub settle_window: Duration,
     /// Seed of the retry jitter (random when `None`).
     pub jitter_seed: Option<u64>,
     /// Whether webhooks may reach private, loopback and link-local addresses (SSRF guard,
@@ -66,6 +69,7 @@ impl Default for OrchestratorConfig {
             webhook_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             claim_batch: 100,
+            settle_window: Duration::from_millis(2),
             jitter_seed: None,
             webhook_allow_private: false,
         }
@@ -650,10 +654,22 @@ impl Orchestrator {
                     // (the woken settler would otherwise run right after the first outcome).
                     tokio::task::yield_now().await;
                     let mut batch = vec![first];
+                    // Group settlement: while more dispatched executions are outstanding,
+                    // wait up to `settle_window` for their outcomes to join this batch, so
+                    // one transaction settles (and the refill then claims) many items.
+                    let until = tokio::time::Instant::now() + me.inner.cfg.settle_window;
                     while batch.len() < 1000 {
                         match rx.try_recv() {
                             Ok(o) => batch.push(o),
-                            Err(_) => break,
+                            Err(_) => {
+                                if me.inner.outstanding.load(Ordering::SeqCst) <= batch.len() {
+                                    break;
+                                }
+                                match tokio::time::timeout_at(until, rx.recv()).await {
+                                    Ok(Some(o)) => batch.push(o),
+                                    _ => break,
+                                }
+                            }
                         }
                     }
                     let mut attempt = 0u32;

@@ -76,9 +76,30 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// The backfill columns with its workflow's name and autonomy type (`wf_name`, `wf_autonomy`),
-/// as [`map_backfill`] reads them. Both dialects accept it.
-pub(crate) const BACKFILL_SELECT: &str = "SELECT b.*, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
-     FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id";
+/// as [`map_backfill`] reads them, `filter_spec` being the given expression over
+/// `backfill_filters f` (kept out of the backfill row: migrations 0005 SQLite, 0004
+/// PostgreSQL). Both dialects accept it.
+macro_rules! backfill_select {
+    ($filter_spec:literal) => {
+        concat!(
+            "SELECT b.id, b.tenant_id, b.state, b.target_workflow_id, b.entity_type, ",
+            $filter_spec,
+            " AS filter_spec, b.daily_execution_windows, b.timezone, b.max_in_flight, b.reprocess, \
+             b.total_estimated, b.total_items, b.snapshot_complete, b.snapshot_checkpoint, b.pending_count, \
+             b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
+             b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
+             b.error, b.parent_backfill_run_id, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             FROM backfills b JOIN backfill_filters f ON f.backfill_id = b.id \
+             LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
+        )
+    };
+}
+pub(crate) const BACKFILL_SELECT: &str = backfill_select!("f.filter_spec");
+/// As [`BACKFILL_SELECT`] for [`crate::Store::dispatchable_backfills`]: the `filter_spec` of a
+/// backfill whose snapshot is complete reads as JSON `null`. Nothing dispatching reads it, and
+/// an explicit id list is megabytes of JSON that every poll would otherwise fetch and parse.
+pub(crate) const DISPATCH_SELECT: &str =
+    backfill_select!("CASE WHEN b.snapshot_complete THEN 'null' ELSE f.filter_spec END");
 
 pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
     Ok(Backfill {

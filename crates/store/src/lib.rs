@@ -307,7 +307,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<bool>>;
 
     // ---- dispatch (the orchestrator) ---------------------------------------------------
-    /// Ids of RUNNING backfills, and of other backfills that still have items in flight.
+    /// RUNNING backfills, and other backfills that still have items in flight. The
+    /// `filter_spec` of a backfill whose snapshot is complete is `null` here (dispatch never
+    /// needs it; an explicit id list would be parsed on every poll).
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>>;
     /// Claims up to `limit` pending items of a RUNNING backfill (never more than its
     /// `max_in_flight` minus what is in flight), marking entities that already have a

@@ -27,12 +27,12 @@ use neo_domain::backfill::{
 use neo_domain::clock::to_ms;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use crate::common::*;
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Server-side limit of one statement (lock waits included).
 pub const STATEMENT_TIMEOUT: &str = "30s";
@@ -151,6 +151,16 @@ async fn fail_backfill_tx(tx: &mut Tx, id: &str, error: &str, now: i64) -> Resul
         .execute(&mut **tx)
         .await?;
     cancel_pending(tx, id, now).await
+}
+
+/// A backfill's `filter_spec`, kept out of its row (migration 0004).
+async fn insert_filter(tx: &mut Tx, backfill_id: &str, filter_spec: &Value) -> Result<()> {
+    sqlx::query("INSERT INTO backfill_filters (backfill_id, filter_spec) VALUES ($1, $2)")
+        .bind(backfill_id)
+        .bind(filter_spec.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn insert_items_from(
@@ -421,6 +431,62 @@ async fn requeue_locked(
     }
     Ok(n)
 }
+
+/// The claim of [`PgStore::claim_items`], one statement: lock the backfill if RUNNING (its room
+/// is `max_in_flight` minus its in-flight counter), lock up to that many due pending items in
+/// order (`SKIP LOCKED`), mark those whose entity already succeeded under the workflow
+/// `skipped` (unless reprocess), start an execution for each other one (a fresh id, or the
+/// item's own on a retry), mark them in flight under the worker's lease, and move the
+/// counters. $1 backfill, $2 limit, $3 now, $4 fresh execution ids (at least $2), $5 worker,
+/// $6 lease expiry. Returns the picked items in order.
+const CLAIM_SQL: &str = "\
+WITH b AS (
+    SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
+           GREATEST(LEAST(b.max_in_flight - b.in_flight_count, $2), 0) AS room
+    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
+    WHERE b.id = $1 AND b.state = 'RUNNING'
+    FOR UPDATE OF b
+), locked AS (
+    SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
+    FROM backfill_items i
+    WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
+    ORDER BY i.ord
+    LIMIT COALESCE((SELECT room FROM b), 0)
+    FOR UPDATE OF i SKIP LOCKED
+), judged AS (
+    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n,
+           (NOT b.reprocess AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
+                                        AND e.entity_id = l.entity_id AND e.status = 'succeeded')) AS done_before
+    FROM locked l CROSS JOIN b
+), picked AS (
+    SELECT j.*, CASE WHEN j.done_before THEN NULL ELSE COALESCE(j.execution_id, ($4::text[])[j.n]) END AS exec_id
+    FROM judged j
+), started AS (
+    INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at)
+    SELECT p.exec_id, b.tenant_id, b.target_workflow_id, b.wf_name, b.id, p.entity_id, p.entity_number, 'running', 1, $3, $3, $3
+    FROM picked p CROSS JOIN b WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.ord
+), restarted AS (
+    UPDATE executions e SET status = 'running', attempts = e.attempts + 1, error = NULL, updated_at = $3, started_at = COALESCE(e.started_at, $3)
+    FROM picked p WHERE NOT p.done_before AND e.id = p.execution_id
+), moved AS (
+    UPDATE backfill_items i SET
+        status = CASE WHEN p.done_before THEN 'skipped' ELSE 'in_flight' END,
+        error = CASE WHEN p.done_before THEN NULL ELSE i.error END,
+        attempts = CASE WHEN p.done_before THEN i.attempts ELSE i.attempts + 1 END,
+        execution_id = COALESCE(p.exec_id, i.execution_id),
+        lease_owner = CASE WHEN p.done_before THEN i.lease_owner ELSE $5 END,
+        lease_expires_at = CASE WHEN p.done_before THEN i.lease_expires_at ELSE $6 END,
+        next_attempt_at = CASE WHEN p.done_before THEN i.next_attempt_at ELSE NULL END,
+        updated_at = $3
+    FROM picked p WHERE i.backfill_id = $1 AND i.ord = p.ord
+), counted AS (
+    UPDATE backfills c SET pending_count = c.pending_count - t.picked, in_flight_count = c.in_flight_count + t.picked - t.skipped,
+           skipped_count = c.skipped_count + t.skipped, updated_at = $3
+    FROM (SELECT count(*) AS picked, count(*) FILTER (WHERE done_before) AS skipped FROM picked) t
+    WHERE c.id = $1 AND t.picked > 0
+)
+SELECT b.tenant_id, b.target_workflow_id, p.ord, p.entity_id, p.entity_number, COALESCE(p.exec_id, ''), p.attempts + 1, p.done_before
+FROM picked p CROSS JOIN b ORDER BY p.ord";
 
 fn unique_to(e: sqlx::Error, err: StoreError) -> StoreError {
     if is_unique_violation(&e) {
@@ -745,8 +811,8 @@ impl Store for PgStore {
         }
         // Backfills over an explicit id list do not need the PSA; the others cannot go on.
         // (A JSON null counts as absent, as with SQLite's json_extract.)
-        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = $1 AND state IN ('DRAFT', 'RUNNING', 'PAUSED') \
-                                                     AND COALESCE(jsonb_typeof(filter_spec::jsonb -> 'entity_ids'), 'null') = 'null' ORDER BY id FOR UPDATE")
+        let active: Vec<String> = sqlx::query_scalar("SELECT b.id FROM backfills b JOIN backfill_filters f ON f.backfill_id = b.id WHERE b.tenant_id = $1 AND b.state IN ('DRAFT', 'RUNNING', 'PAUSED') \
+                                                     AND COALESCE(jsonb_typeof(f.filter_spec::jsonb -> 'entity_ids'), 'null') = 'null' ORDER BY b.id FOR UPDATE OF b")
             .bind(tenant_id)
             .fetch_all(&mut *tx)
             .await?;
@@ -768,14 +834,13 @@ impl Store for PgStore {
         let now = to_ms(b.created_at);
         let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
         let started = (b.state == BackfillRunState::Running).then_some(now);
-        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14, $15, $16, $17, $17)")
+        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16)")
             .bind(&b.id)
             .bind(&b.tenant_id)
             .bind(b.state.as_str())
             .bind(b.target_workflow_id)
             .bind(b.entity_type.as_str())
-            .bind(b.filter_spec.to_string())
             .bind(to_json_text(&b.daily_execution_windows)?)
             .bind(&b.timezone)
             .bind(b.max_in_flight)
@@ -790,6 +855,7 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
+        insert_filter(&mut tx, &b.id, &b.filter_spec).await?;
         if let Some(ids) = &b.entity_ids {
             let pairs: Vec<(String, Option<String>)> =
                 ids.iter().map(|i| (i.clone(), None)).collect();
@@ -952,13 +1018,12 @@ impl Store for PgStore {
         let filter = rerun_filter(&failed);
         let now_ms = to_ms(now);
         let n = failed.len() as i64;
-        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
-                     VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, $8, TRUE, $9, $9, TRUE, $9, $10, $11, $12, $11, $11, $13)")
+        sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
+                     VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12)")
             .bind(new_id)
             .bind(tenant_id)
             .bind(src.target_workflow_id)
             .bind(src.entity_type.as_str())
-            .bind(filter.to_string())
             .bind(to_json_text(&src.daily_execution_windows)?)
             .bind(&src.timezone)
             .bind(src.max_in_flight)
@@ -976,6 +1041,7 @@ impl Store for PgStore {
                     StoreError::from(e).into()
                 }
             })?;
+        insert_filter(&mut tx, new_id, &filter).await?;
         insert_items_from(&mut tx, new_id, &failed, 0, now_ms).await?;
         let out = fetch_backfill(&mut tx, tenant_id, new_id)
             .await?
@@ -1153,7 +1219,7 @@ impl Store for PgStore {
     }
 
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
-        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
+        let rows = sqlx::query(&format!("{DISPATCH_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(map_backfill).collect()
@@ -1167,153 +1233,52 @@ impl Store for PgStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<ClaimResult> {
-        let mut tx = self.tx().await?;
-        let now_ms = to_ms(now);
-        // The backfill row lock serialises claimers of one backfill across processes, so
-        // the in-flight count below stays true until commit.
-        let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.reprocess, w.name AS wf_name \
-                                    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id \
-                                    WHERE b.id = $1 FOR UPDATE OF b")
-            .bind(backfill_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(ClaimResult::default());
-        };
-        let state: String = b.try_get("state")?;
-        if state != "RUNNING" {
-            return Ok(ClaimResult::default());
-        }
-        let max: i64 = b.try_get("max_in_flight")?;
-        let outstanding: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM backfill_items WHERE backfill_id = $1 AND status = 'in_flight'",
-        )
-        .bind(backfill_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let n = (max - outstanding).min(limit as i64);
-        if n <= 0 {
-            return Ok(ClaimResult::default());
-        }
-        let tenant: String = b.try_get("tenant_id")?;
-        let workflow: i64 = b.try_get("target_workflow_id")?;
-        let reprocess: bool = b.try_get("reprocess")?;
-        let wf_name: Option<String> = b.try_get("wf_name")?;
+        // One statement in its own transaction: the backfill row lock (which serialises the
+        // claimers of one backfill across processes, so `room` stays true) is held for one
+        // round trip, not for a transaction of several. A claimer that waited for the lock
+        // re-reads the row's latest counters (READ COMMITTED re-check of `FOR UPDATE`), and
+        // its `SKIP LOCKED` scan re-checks `status = 'pending'` on items the other claimer
+        // took, so two claimers never exceed `max_in_flight` or take the same item.
+        let fresh_ids: Vec<String> = (0..limit).map(|_| new_execution_id()).collect();
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
-            "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
-                    (NOT $2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = $3 AND e.agent_id = $4 \
-                                        AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
-             FROM backfill_items i \
-             WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $5) \
-             ORDER BY i.ord LIMIT $6 FOR UPDATE OF i SKIP LOCKED",
-        )
-        .bind(backfill_id)
-        .bind(reprocess)
-        .bind(&tenant)
-        .bind(workflow)
-        .bind(now_ms)
-        .bind(n)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(ClaimResult::default());
-        }
+        let rows: Vec<(String, i64, i64, String, Option<String>, String, i64, bool)> =
+            sqlx::query_as(CLAIM_SQL)
+                .bind(backfill_id)
+                .bind(limit as i64)
+                .bind(to_ms(now))
+                .bind(&fresh_ids)
+                .bind(worker)
+                .bind(to_ms(lease_until))
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = ClaimResult::default();
-        let mut skipped_ords = Vec::new();
-        let mut rerun_execs = Vec::new();
-        let (mut new_ids, mut new_entities, mut new_numbers) = (Vec::new(), Vec::new(), Vec::new());
-        for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+        for (
+            tenant_id,
+            workflow_id,
+            ord,
+            entity_id,
+            entity_number,
+            execution_id,
+            attempt,
+            done_before,
+        ) in rows
+        {
             if done_before {
-                skipped_ords.push(ord);
+                out.skipped += 1;
                 continue;
             }
-            let exec_id = match execution_id {
-                Some(id) => {
-                    rerun_execs.push(id.clone());
-                    id
-                }
-                None => {
-                    let id = new_execution_id();
-                    new_ids.push(id.clone());
-                    new_entities.push(entity_id.clone());
-                    new_numbers.push(entity_number.clone());
-                    id
-                }
-            };
             out.claimed.push(Claimed {
                 backfill_id: backfill_id.to_owned(),
-                tenant_id: tenant.clone(),
-                workflow_id: workflow,
+                tenant_id,
+                workflow_id,
                 ord,
                 entity_id,
                 entity_number,
-                execution_id: exec_id,
-                attempt: attempts + 1,
+                execution_id,
+                attempt,
             });
         }
-        out.skipped = skipped_ords.len() as u64;
-        if !skipped_ords.is_empty() {
-            sqlx::query("UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = $1 WHERE backfill_id = $2 AND ord = ANY($3)")
-                .bind(now_ms)
-                .bind(backfill_id)
-                .bind(&skipped_ords)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !rerun_execs.is_empty() {
-            sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = $1, started_at = COALESCE(started_at, $1) WHERE id = ANY($2)")
-                .bind(now_ms)
-                .bind(&rerun_execs)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !new_ids.is_empty() {
-            sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
-                         SELECT u.id, $1, $2, $3, $4, u.entity_id, u.entity_number, 'running', 1, $5, $5, $5 \
-                         FROM UNNEST($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS u(id, entity_id, entity_number, n) ORDER BY u.n")
-                .bind(&tenant)
-                .bind(workflow)
-                .bind(&wf_name)
-                .bind(backfill_id)
-                .bind(now_ms)
-                .bind(&new_ids)
-                .bind(&new_entities)
-                .bind(&new_numbers)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !out.claimed.is_empty() {
-            let ords: Vec<i64> = out.claimed.iter().map(|c| c.ord).collect();
-            let execs: Vec<&str> = out
-                .claimed
-                .iter()
-                .map(|c| c.execution_id.as_str())
-                .collect();
-            sqlx::query("UPDATE backfill_items i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = u.execution_id, \
-                         lease_owner = $1, lease_expires_at = $2, next_attempt_at = NULL, updated_at = $3 \
-                         FROM UNNEST($4::bigint[], $5::text[]) AS u(ord, execution_id) \
-                         WHERE i.backfill_id = $6 AND i.ord = u.ord")
-                .bind(worker)
-                .bind(to_ms(lease_until))
-                .bind(now_ms)
-                .bind(&ords)
-                .bind(&execs)
-                .bind(backfill_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let claimed = out.claimed.len() as i64;
-        let skipped = out.skipped as i64;
-        sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, in_flight_count = in_flight_count + $2, skipped_count = skipped_count + $3, updated_at = $4 WHERE id = $5")
-            .bind(claimed + skipped)
-            .bind(claimed)
-            .bind(skipped)
-            .bind(now_ms)
-            .bind(backfill_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        out.claimed.sort_by_key(|c| c.ord);
         Ok(out)
     }
 

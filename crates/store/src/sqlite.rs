@@ -20,7 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use crate::common::*;
 use crate::*;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -104,6 +104,21 @@ async fn cancel_pending(tx: &mut Transaction<'_, Sqlite>, id: &str, now: i64) ->
         .bind(n)
         .bind(n)
         .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A backfill's `filter_spec`, kept out of its row (migration 0005: SQLite rewrites a whole
+/// row on every update, and the counters change on every claim and settlement).
+async fn insert_filter(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    filter_spec: &Value,
+) -> Result<()> {
+    sqlx::query("INSERT INTO backfill_filters (backfill_id, filter_spec) VALUES (?, ?)")
+        .bind(backfill_id)
+        .bind(filter_spec.to_string())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -485,7 +500,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         // Backfills over an explicit id list do not need the PSA; the others cannot go on.
-        let active: Vec<String> = sqlx::query_scalar("SELECT id FROM backfills WHERE tenant_id = ? AND state IN ('DRAFT', 'RUNNING', 'PAUSED') AND json_extract(filter_spec, '$.entity_ids') IS NULL")
+        let active: Vec<String> = sqlx::query_scalar("SELECT b.id FROM backfills b JOIN backfill_filters f ON f.backfill_id = b.id WHERE b.tenant_id = ? AND b.state IN ('DRAFT', 'RUNNING', 'PAUSED') AND json_extract(f.filter_spec, '$.entity_ids') IS NULL")
             .bind(tenant_id)
             .fetch_all(&mut *tx)
             .await?;
@@ -507,14 +522,13 @@ impl Store for SqliteStore {
         let now = to_ms(b.created_at);
         let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
         let started = (b.state == BackfillRunState::Running).then_some(now);
-        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&b.id)
             .bind(&b.tenant_id)
             .bind(b.state.as_str())
             .bind(b.target_workflow_id)
             .bind(b.entity_type.as_str())
-            .bind(b.filter_spec.to_string())
             .bind(to_json_text(&b.daily_execution_windows)?)
             .bind(&b.timezone)
             .bind(b.max_in_flight)
@@ -534,6 +548,7 @@ impl Store for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyActive),
             r => r?,
         };
+        insert_filter(&mut tx, &b.id, &b.filter_spec).await?;
         if let Some(ids) = &b.entity_ids {
             let pairs: Vec<(String, Option<String>)> =
                 ids.iter().map(|i| (i.clone(), None)).collect();
@@ -704,13 +719,12 @@ impl Store for SqliteStore {
         let filter = rerun_filter(&failed);
         let now_ms = to_ms(now);
         let n = failed.len() as i64;
-        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, filter_spec, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
-                     VALUES (?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, 1, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)")
+        let res = sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
+                     VALUES (?, ?, 'RUNNING', ?, ?, ?, ?, ?, 1, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)")
             .bind(new_id)
             .bind(tenant_id)
             .bind(src.target_workflow_id)
             .bind(src.entity_type.as_str())
-            .bind(filter.to_string())
             .bind(to_json_text(&src.daily_execution_windows)?)
             .bind(&src.timezone)
             .bind(src.max_in_flight)
@@ -729,6 +743,7 @@ impl Store for SqliteStore {
             Err(e) if is_unique_violation(&e) => return Err(RerunError::AlreadyActive),
             r => r.map_err(StoreError::from)?,
         };
+        insert_filter(&mut tx, new_id, &filter).await?;
         insert_items(&mut tx, new_id, &failed, now_ms).await?;
         let out = fetch_backfill(&mut tx, tenant_id, new_id)
             .await?
@@ -897,7 +912,7 @@ impl Store for SqliteStore {
     }
 
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
-        let rows = sqlx::query(&format!("{BACKFILL_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
+        let rows = sqlx::query(&format!("{DISPATCH_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"))
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(map_backfill).collect()

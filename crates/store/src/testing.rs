@@ -208,6 +208,49 @@ async fn open_store(backend: Backend, required: bool) -> Option<TestStore> {
     }
 }
 
+/// An upgrade: a fresh database migrated with only the first `upto` migrations of `backend`,
+/// given `seed` (SQL written against that older schema), then opened as a store, which applies
+/// the remaining migrations. `None` as for [`fresh_store`].
+pub async fn upgraded_store(backend: Backend, upto: usize, seed: &str) -> Option<TestStore> {
+    let older = |m: &sqlx::migrate::Migrator| sqlx::migrate::Migrator {
+        migrations: m.migrations[..upto].to_vec().into(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let (url, cleanup) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("neo.db").display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("SQLite");
+            older(&crate::sqlite::MIGRATOR)
+                .run(&mut c)
+                .await
+                .expect("older migrations");
+            sqlx::raw_sql(seed).execute(&mut c).await.expect("seed");
+            c.close().await.expect("close");
+            (url, Cleanup::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let (admin_url, db, url) = create_pg_database(false).await?;
+            let cleanup = Cleanup::Postgres { admin_url, db };
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+            older(&crate::postgres::MIGRATOR)
+                .run(&mut c)
+                .await
+                .expect("older migrations");
+            sqlx::raw_sql(seed).execute(&mut c).await.expect("seed");
+            c.close().await.expect("close");
+            (url, cleanup)
+        }
+    };
+    let store = connect(&url).await.expect("open (and upgrade) the store");
+    Some(TestStore {
+        store,
+        url,
+        backend,
+        cleanup,
+    })
+}
+
 /// Turns `async fn case(backend: Backend)` functions into one `#[tokio::test]` per backend:
 /// `mod sqlite { fn case }` and `mod postgres { fn case }`. The cases must be in scope where
 /// the macro is invoked, and the crate using it needs `tokio` with `macros` and `rt-multi-thread`.

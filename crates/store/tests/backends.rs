@@ -589,6 +589,31 @@ async fn claim_settle_counters_and_completion(b: Backend) {
     assert_eq!(inflight[0].2.as_deref(), Some("w1"));
 }
 
+async fn dispatch_list_leaves_out_finished_snapshot_filters(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let (w1, w2) = (e.workflow("w1").await, e.workflow("w2").await);
+    let ids = new_backfill(&e.tenant, "bf_ids", w1, Some(&["a", "b"]));
+    let query = new_backfill(&e.tenant, "bf_query", w2, None);
+    let query_spec = query.filter_spec.clone();
+    s.create_backfill(ids).await.unwrap();
+    s.create_backfill(query).await.unwrap();
+    let d = s.dispatchable_backfills().await.unwrap();
+    let spec = |id: &str| {
+        d.iter()
+            .find(|b| b.id == id)
+            .expect("dispatchable")
+            .filter_spec
+            .clone()
+    };
+    // The id list (snapshot complete) is not fetched for the dispatcher; the query, still
+    // to enumerate, is.
+    assert_eq!(spec("bf_ids"), serde_json::Value::Null);
+    assert_eq!(spec("bf_query"), query_spec);
+    let full = s.backfill(&e.tenant, "bf_ids").await.unwrap().unwrap();
+    assert_eq!(full.filter_spec, json!({"entity_ids": ["a", "b"]}));
+}
+
 async fn settle_batch_applies_outcomes_in_order(b: Backend) {
     let Some(e) = env(b).await else { return };
     let s = e.s();
@@ -1579,6 +1604,7 @@ backend_tests!(
     one_active_backfill_per_workflow,
     signals_and_their_refusals,
     claim_settle_counters_and_completion,
+    dispatch_list_leaves_out_finished_snapshot_filters,
     settle_batch_applies_outcomes_in_order,
     circuit_breaker_pauses_and_resume_clears,
     claim_cap_holds_with_concurrent_claimers,
