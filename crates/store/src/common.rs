@@ -76,9 +76,8 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// The backfill columns with its workflow's name and autonomy type (`wf_name`, `wf_autonomy`),
-/// as [`map_backfill`] reads them, `filter_spec` being the given expression over
-/// `backfill_filters f` (kept out of the backfill row: migrations 0005 SQLite, 0004
-/// PostgreSQL). Both dialects accept it.
+/// as [`map_backfill`] reads them, `filter_spec` being the given expression (it lives in
+/// `backfill_filters`: migrations 0005 SQLite, 0004 PostgreSQL). Both dialects accept it.
 macro_rules! backfill_select {
     ($filter_spec:literal) => {
         concat!(
@@ -89,17 +88,20 @@ macro_rules! backfill_select {
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
              b.error, b.parent_backfill_run_id, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
-             FROM backfills b JOIN backfill_filters f ON f.backfill_id = b.id \
-             LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
+             FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
 }
-pub(crate) const BACKFILL_SELECT: &str = backfill_select!("f.filter_spec");
+/// A scalar subquery, not a join: a page of a keyset list reads the filters of its own rows
+/// only (a merge join walked the filters of every newer backfill, so a page at depth 1,000 cost
+/// 1,000 times a first page).
+pub(crate) const BACKFILL_SELECT: &str =
+    backfill_select!("(SELECT f.filter_spec FROM backfill_filters f WHERE f.backfill_id = b.id)");
 /// As [`BACKFILL_SELECT`] for [`crate::Store::dispatchable_backfills`]: the `filter_spec` of a
 /// backfill whose snapshot is complete reads as JSON `null`. Nothing dispatching reads it, and
 /// an explicit id list is megabytes of JSON that every poll would otherwise fetch and parse.
 pub(crate) const DISPATCH_SELECT: &str =
-    backfill_select!("CASE WHEN b.snapshot_complete THEN 'null' ELSE f.filter_spec END");
+    backfill_select!("CASE WHEN b.snapshot_complete THEN 'null' ELSE (SELECT f.filter_spec FROM backfill_filters f WHERE f.backfill_id = b.id) END");
 
 pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
     Ok(Backfill {
