@@ -1278,7 +1278,6 @@ impl Store for PgStore {
                 attempt,
             });
         }
-        out.claimed.sort_by_key(|c| c.ord);
         Ok(out)
     }
 
