@@ -93,8 +93,8 @@ macro_rules! backfill_select {
     };
 }
 /// A scalar subquery, not a join: a page of a keyset list reads the filters of its own rows
-/// only (a merge join walked the filters of every newer backfill, so a page at depth 1,000 cost
-/// 1,000 times a first page).
+/// only (with a join, PostgreSQL chose a merge join that walked the filters of every newer
+/// backfill, so a page's cost grew with its depth).
 pub(crate) const BACKFILL_SELECT: &str =
     backfill_select!("(SELECT f.filter_spec FROM backfill_filters f WHERE f.backfill_id = b.id)");
 /// As [`BACKFILL_SELECT`] for [`crate::Store::dispatchable_backfills`]: the `filter_spec` of a
