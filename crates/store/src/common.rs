@@ -298,6 +298,26 @@ pub(crate) fn execution_change(s: &Settlement) -> (&'static str, Option<&str>, b
     }
 }
 
+/// The writes of a settlement of an execution that has no backfill item (its callback after
+/// the item moved on, or an execution outside a backfill): its row, and its credit when it
+/// succeeded, as [`crate::Store::settle`] would write them.
+pub(crate) fn lone_execution_writes(
+    id: &str,
+    s: &Settlement,
+) -> (Vec<(String, ExecChange)>, Vec<String>) {
+    let (status, error, finished) = execution_change(s);
+    let change = ExecChange {
+        status,
+        error: error.map(str::to_owned),
+        finished,
+    };
+    let credit = match s {
+        Settlement::Succeeded => vec![id.to_owned()],
+        _ => Vec::new(),
+    };
+    (vec![(id.to_owned(), change)], credit)
+}
+
 /// How an outcome changes its item.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ItemChange<'a> {

@@ -893,18 +893,8 @@ impl Store for SqliteStore {
                 }
             }
             None => {
-                let (st, err, fin) = execution_change(&settlement);
-                let change = ExecChange {
-                    status: st,
-                    error: err.map(str::to_owned),
-                    finished: fin,
-                };
-                let credit: Vec<String> = if settlement == Settlement::Succeeded {
-                    vec![id.to_owned()]
-                } else {
-                    Vec::new()
-                };
-                write_executions(&mut tx, &[(id.to_owned(), change)], &credit, now_ms).await?;
+                let (changes, credit) = lone_execution_writes(id, &settlement);
+                write_executions(&mut tx, &changes, &credit, now_ms).await?;
             }
         }
         tx.commit().await?;
