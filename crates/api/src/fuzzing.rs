@@ -56,6 +56,8 @@ pub fn bearer(data: &[u8]) {
 /// The secret and "now" the `completion` target verifies against.
 pub const COMPLETION_SECRET: &[u8] = b"whsec_fuzzing_secret_0123456789";
 pub const COMPLETION_NOW: i64 = 1_764_000_000;
+/// The execution the `completion` target's messages are about.
+pub const COMPLETION_EXECUTION: &str = "ex_0190000000007000800000000000fuzz";
 
 /// `completion`: `POST /public-api/executions/{id}/complete`. The input is three parts separated by
 /// the first two newlines: the `X-Neo-Timestamp` value, the `X-Neo-Signature` value, the body.
@@ -81,8 +83,20 @@ pub fn completion(data: &[u8]) {
     match completion_signature(&headers) {
         Err(e) => assert_eq!(e.status.as_u16(), 401),
         Ok((ts, sig)) => {
-            let canonical = signature::sign(COMPLETION_SECRET, ts, body);
-            let verdict = signature::verify(COMPLETION_SECRET, ts, body, sig, COMPLETION_NOW);
+            let signed = signature::Signed {
+                timestamp: ts,
+                direction: signature::Direction::Complete,
+                execution_id: COMPLETION_EXECUTION,
+                body,
+            };
+            let canonical = signature::sign(
+                COMPLETION_SECRET,
+                ts,
+                signature::Direction::Complete,
+                COMPLETION_EXECUTION,
+                body,
+            );
+            let verdict = signature::verify(COMPLETION_SECRET, signed, sig, COMPLETION_NOW);
             let fresh = ts
                 .checked_sub(COMPLETION_NOW)
                 .is_some_and(|d| d.abs() <= 300);
@@ -99,7 +113,7 @@ pub fn completion(data: &[u8]) {
             }
             // The canonical signature of this very body and timestamp verifies iff fresh.
             assert_eq!(
-                signature::verify(COMPLETION_SECRET, ts, body, &canonical, COMPLETION_NOW).is_ok(),
+                signature::verify(COMPLETION_SECRET, signed, &canonical, COMPLETION_NOW).is_ok(),
                 fresh
             );
         }

@@ -55,8 +55,9 @@ pub struct ApiConfig {
     pub entra: Option<EntraConfig>,
     /// Retry and throttling policy of PSA reads (verify and create count with the connector).
     pub psa_policy: neo_psa::http::HttpPolicy,
-    /// Whether workflows may send webhooks to private, loopback and link-local targets.
-    pub webhook_allow_private: bool,
+    /// Whether webhooks and PSA calls may reach private, loopback and link-local targets
+    /// (`--egress-allow-private`).
+    pub egress_allow_private: bool,
     /// Time a client has to send a request's headers (see [`server::serve`]).
     pub header_read_timeout: std::time::Duration,
     /// Time a client has, after the headers, to send the whole body.
@@ -72,7 +73,7 @@ impl Default for ApiConfig {
             max_body_bytes: 4 * 1024 * 1024,
             entra: None,
             psa_policy: neo_psa::http::HttpPolicy::default(),
-            webhook_allow_private: false,
+            egress_allow_private: false,
             header_read_timeout: std::time::Duration::from_secs(10),
             body_read_timeout: std::time::Duration::from_secs(30),
         }
@@ -90,8 +91,8 @@ pub struct AppState {
     pub cfg: Arc<ApiConfig>,
     pub openapi_json: Arc<String>,
     pub metrics: PrometheusHandle,
-    /// Shared HTTP client of the PSA connectors.
-    pub psa_http: reqwest::Client,
+    /// The guarded egress client of the PSA connectors (verify and create count through it).
+    pub psa_http: neo_egress::Egress,
     /// Notified on every change the orchestrator should react to at once (signals, creates).
     pub wake: Arc<tokio::sync::Notify>,
     /// The dashboard's signed-in sessions.
@@ -109,6 +110,9 @@ impl AppState {
             .entra
             .clone()
             .map(|e| Arc::new(EntraVerifier::new(e, clock.clone())));
+        let psa_http = neo_egress::Egress::new(neo_domain::egress::EgressPolicy::new(
+            cfg.egress_allow_private,
+        ));
         Ok(Self {
             limiter: Arc::new(RateLimiter::new(cfg.rate_limit, cfg.rate_window)),
             store,
@@ -118,20 +122,22 @@ impl AppState {
             cfg: Arc::new(cfg),
             openapi_json: Arc::new(openapi::document_json()),
             metrics: metrics_handle(),
-            psa_http: reqwest::Client::new(),
+            psa_http,
             wake: Arc::new(tokio::sync::Notify::new()),
             sessions: Arc::default(),
         })
     }
 
-    /// Where the tenant's webhooks may point.
+    /// Where the tenant's webhooks and PSA URLs may point.
     pub fn egress(&self) -> neo_domain::egress::EgressPolicy {
-        neo_domain::egress::EgressPolicy::new(self.cfg.webhook_allow_private)
+        neo_domain::egress::EgressPolicy::new(self.cfg.egress_allow_private)
     }
 
-    /// Tells the orchestrator that something changed.
+    /// Tells the orchestrator that something changed. `notify_one` keeps the wake-up for the
+    /// orchestrator's loop when it is busy at that moment (it then ticks right after), so a
+    /// new backfill is claimed for in the next round, not a poll interval later.
     pub fn wake(&self) {
-        self.wake.notify_waiters();
+        self.wake.notify_one();
     }
 }
 

@@ -235,7 +235,7 @@ impl Fixture {
             OrchestratorConfig {
                 poll_interval: Duration::from_millis(20),
                 // The webhook workload's receiver is on loopback.
-                webhook_allow_private: true,
+                egress_allow_private: true,
                 ..Default::default()
             },
         )
@@ -380,7 +380,7 @@ async fn enumerate(tickets: usize, latency_ms: u64) -> anyhow::Result<()> {
         "connectwise",
         &json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
         &json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-        reqwest::Client::new(),
+        neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
         Default::default(),
     )
     .await?;

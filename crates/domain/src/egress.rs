@@ -1,14 +1,15 @@
-//! Where the service may send a webhook (SSRF guard). A workflow's executor URL must be
-//! `http` or `https`; by default its host may not be a private, loopback, link-local,
-//! unspecified, shared (CGNAT), unique-local, multicast, documentation or otherwise reserved
-//! address, nor a `localhost` name. The same address check runs again at dispatch on every
-//! address a name resolves to, so a name that resolves (or is rebound) to such an address is
-//! refused too. `--webhook-allow-private` turns the address and name checks off; the scheme
-//! check always applies.
+//! Where the service may send a request whose destination a tenant wrote (SSRF guard): webhook
+//! executor URLs and PSA URLs (ConnectWise `site_url`, Autotask `zone_url`, Halo `url`). Such a
+//! URL must be `http` or `https`; by default its host may not be a private, loopback,
+//! link-local, unspecified, shared (CGNAT), unique-local, multicast, documentation or otherwise
+//! reserved address, nor a `localhost` name. The same address check runs again at connect time
+//! on every address a name resolves to (the egress client's resolver), so a name that resolves
+//! (or is rebound) to such an address is refused too. `--egress-allow-private` turns the
+//! address and name checks off; the scheme check always applies.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Whether webhooks may target private addresses.
+/// Whether outbound calls may target private addresses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     pub allow_private: bool,
@@ -28,26 +29,25 @@ impl std::fmt::Display for Denied {
 impl std::error::Error for Denied {}
 
 const ALLOW_HINT: &str =
-    "private targets are refused unless the service runs with --webhook-allow-private";
+    "private targets are refused unless the service runs with --egress-allow-private";
 
 impl EgressPolicy {
     pub fn new(allow_private: bool) -> Self {
         Self { allow_private }
     }
 
-    /// Checks a webhook URL as written (scheme, and the host when it is an address or a
+    /// Checks a URL as written (scheme, and the host when it is an address or a
     /// `localhost` name). Names are checked again, resolved, at dispatch ([`Self::check_ip`]).
     pub fn check_url(&self, raw: &str) -> Result<url::Url, Denied> {
-        let u = url::Url::parse(raw)
-            .map_err(|e| Denied(format!("the webhook url is not a valid URL: {e}")))?;
+        let u = url::Url::parse(raw).map_err(|e| Denied(format!("not a valid URL: {e}")))?;
         if !matches!(u.scheme(), "http" | "https") {
             return Err(Denied(format!(
-                "the webhook url must use http or https, not {:?}",
+                "the URL must use http or https, not {:?}",
                 u.scheme()
             )));
         }
         match u.host() {
-            None => return Err(Denied("the webhook url has no host".into())),
+            None => return Err(Denied("the URL has no host".into())),
             Some(_) if self.allow_private => {}
             Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip))?,
             Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip))?,
@@ -55,7 +55,7 @@ impl EgressPolicy {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 if name == "localhost" || name.ends_with(".localhost") {
                     return Err(Denied(format!(
-                        "the webhook host {name:?} is a loopback name; {ALLOW_HINT}"
+                        "the host {name:?} is a loopback name; {ALLOW_HINT}"
                     )));
                 }
             }
@@ -63,16 +63,14 @@ impl EgressPolicy {
         Ok(u)
     }
 
-    /// Checks one address a webhook would connect to.
+    /// Checks one address a call would connect to.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Denied> {
         if self.allow_private {
             return Ok(());
         }
         match classify(ip) {
             None => Ok(()),
-            Some(class) => Err(Denied(format!(
-                "the webhook address {ip} is {class}; {ALLOW_HINT}"
-            ))),
+            Some(class) => Err(Denied(format!("the address {ip} is {class}; {ALLOW_HINT}"))),
         }
     }
 }
@@ -194,7 +192,7 @@ mod tests {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(classify(ip).is_some(), "{ip} should be refused");
             let e = deny().check_ip(ip).unwrap_err();
-            assert!(e.0.contains("--webhook-allow-private"), "{e}");
+            assert!(e.0.contains("--egress-allow-private"), "{e}");
             assert!(EgressPolicy::new(true).check_ip(ip).is_ok());
         }
     }
@@ -246,7 +244,7 @@ mod tests {
             "http://api.localhost/",
         ] {
             let e = ok(bad).unwrap_err();
-            assert!(e.contains("--webhook-allow-private"), "{bad}: {e}");
+            assert!(e.contains("--egress-allow-private"), "{bad}: {e}");
         }
         // Allowed with the flag; the scheme check still applies.
         let allow = EgressPolicy::new(true);

@@ -10,6 +10,7 @@ pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod signature;
+pub mod text;
 pub mod validation;
 pub mod windows;
 

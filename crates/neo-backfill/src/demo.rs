@@ -91,11 +91,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         clock,
         // Everything in the demo runs on loopback: webhooks may target it too.
         ApiConfig {
-            webhook_allow_private: true,
+            egress_allow_private: true,
             ..Default::default()
         },
         neo_orchestrator::OrchestratorConfig {
-            webhook_allow_private: true,
+            egress_allow_private: true,
             ..Default::default()
         },
         a.listen,

@@ -64,17 +64,60 @@ struct OrchestratorArgs {
     /// How long SIGTERM waits for in-flight executions before releasing their leases.
     #[arg(long, env = "NEO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
-    /// Let webhooks target private, loopback, link-local and CGNAT addresses and `localhost`
-    /// (refused by default: SSRF guard, checked at create and on every resolved address at
-    /// dispatch).
-    #[arg(long, env = "NEO_WEBHOOK_ALLOW_PRIVATE")]
-    webhook_allow_private: bool,
+    /// Let webhooks and PSA calls target private, loopback, link-local and CGNAT addresses
+    /// and `localhost` (refused by default: SSRF guard, checked when a URL is saved and on
+    /// every resolved address at connect time). `--webhook-allow-private` and
+    /// `NEO_WEBHOOK_ALLOW_PRIVATE` are older names of the same switch.
+    #[arg(
+        long,
+        alias = "webhook-allow-private",
+        env = "NEO_EGRESS_ALLOW_PRIVATE"
+    )]
+    egress_allow_private: bool,
+    /// Most executions one tenant may have running in this process (fair dispatch: tenants
+    /// take turns at claims, and one tenant's backlog cannot take every slot).
+    #[arg(long, env = "NEO_TENANT_MAX_IN_FLIGHT", default_value_t = 500)]
+    tenant_max_in_flight: usize,
+    /// Most executions this process runs at once, all tenants together.
+    #[arg(long, env = "NEO_PROCESS_MAX_IN_FLIGHT", default_value_t = 5000)]
+    process_max_in_flight: usize,
+    /// Largest PSA answer read, in bytes (a page, a count, a token); a larger one fails the
+    /// read with a clear error.
+    #[arg(long, env = "NEO_PSA_MAX_RESPONSE_BYTES", default_value_t = 16 << 20)]
+    psa_max_response_bytes: usize,
+}
+
+/// `NEO_WEBHOOK_ALLOW_PRIVATE`, the older name of `NEO_EGRESS_ALLOW_PRIVATE`.
+fn legacy_allow_private() -> bool {
+    std::env::var("NEO_WEBHOOK_ALLOW_PRIVATE").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+    })
 }
 
 impl OrchestratorArgs {
+    fn allow_private(&self) -> bool {
+        self.egress_allow_private || legacy_allow_private()
+    }
+
+    fn psa_policy(&self) -> neo_psa::http::HttpPolicy {
+        neo_psa::http::HttpPolicy {
+            max_response_bytes: self.psa_max_response_bytes.max(1024),
+            ..Default::default()
+        }
+    }
+
+    fn egress(&self) -> neo_egress::Egress {
+        neo_egress::Egress::new(neo_egress::EgressPolicy::new(self.allow_private()))
+    }
     fn config(&self) -> anyhow::Result<neo_orchestrator::OrchestratorConfig> {
         if self.lease_secs <= 0 || self.max_attempts <= 0 || self.breaker_threshold <= 0 {
             bail!("--lease-secs, --max-attempts and --breaker-threshold must be positive");
+        }
+        if self.tenant_max_in_flight == 0 || self.process_max_in_flight == 0 {
+            bail!("--tenant-max-in-flight and --process-max-in-flight must be positive");
         }
         Ok(neo_orchestrator::OrchestratorConfig {
             lease: SignedDuration::from_secs(self.lease_secs),
@@ -86,7 +129,9 @@ impl OrchestratorArgs {
             callback_deadline: SignedDuration::from_secs(self.callback_deadline_secs.max(1)),
             webhook_timeout: std::time::Duration::from_millis(self.webhook_timeout_ms.max(1)),
             shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
-            webhook_allow_private: self.webhook_allow_private,
+            egress_allow_private: self.allow_private(),
+            tenant_max_in_flight: self.tenant_max_in_flight,
+            process_max_in_flight: self.process_max_in_flight,
             ..Default::default()
         })
     }
@@ -390,7 +435,8 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         verify_soft_limit: a.verify_soft_limit,
         max_body_bytes: a.max_body_bytes,
         entra,
-        webhook_allow_private: a.orchestrator.webhook_allow_private,
+        egress_allow_private: a.orchestrator.allow_private(),
+        psa_policy: a.orchestrator.psa_policy(),
         header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs),
         body_read_timeout: std::time::Duration::from_secs(a.body_read_timeout_secs),
         ..Default::default()
@@ -419,6 +465,7 @@ impl Service {
         let source = Arc::new(neo_psa::source::PsaSource::new(
             store.clone(),
             cfg.psa_policy.clone(),
+            neo_egress::Egress::new(neo_egress::EgressPolicy::new(orch_cfg.egress_allow_private)),
         ));
         let state = AppState::new(store.clone(), clock.clone(), cfg).await?;
         let orchestrator =
@@ -457,7 +504,8 @@ async fn worker(a: WorkerArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", a.db.database_url))?;
     let source = Arc::new(neo_psa::source::PsaSource::new(
         store.clone(),
-        neo_psa::http::HttpPolicy::default(),
+        a.orchestrator.psa_policy(),
+        a.orchestrator.egress(),
     ));
     let orchestrator =
         neo_orchestrator::Orchestrator::with_source(store, clock, a.orchestrator.config()?, source);

@@ -14,61 +14,8 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{receiver, serve, setup, Api, Log};
+use common::{receiver, serve, setup, unavailable, Api, Log, SharedDb};
 use serde_json::Value;
-
-fn unavailable(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("PostgreSQL is required in CI: {why}");
-    }
-    eprintln!("SKIPPED: PostgreSQL is not available: {why}");
-}
-
-fn psql(url: &str, sql: &str) -> Result<(), String> {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .map_err(|e| format!("psql: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// A throw-away database on the shared server, dropped at the end.
-struct SharedDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl SharedDb {
-    fn create() -> Option<Self> {
-        let admin = std::env::var("NEO_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("neo_replicas_{}", uuid::Uuid::new_v4().simple());
-        if let Err(e) = psql(&admin, &format!("CREATE DATABASE {name}")) {
-            unavailable(&e);
-            return None;
-        }
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Some(Self {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        })
-    }
-}
-
-impl Drop for SharedDb {
-    fn drop(&mut self) {
-        let _ = psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
 
 /// A private PostgreSQL cluster in a temporary directory, run as the `postgres` user.
 struct Cluster {

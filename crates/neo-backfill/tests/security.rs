@@ -459,7 +459,7 @@ async fn private_webhook_targets_are_refused_at_create_and_at_dispatch_unless_al
         assert!(
             e.contains("\"localhost\"")
                 && e.contains("loopback")
-                && e.contains("--webhook-allow-private"),
+                && e.contains("--egress-allow-private"),
             "{e}"
         );
     }

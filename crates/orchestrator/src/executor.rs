@@ -1,12 +1,12 @@
 //! Executors (SPEC §4): how one execution runs. `webhook` POSTs a signed JSON body to the
 //! workflow's URL; `simulated` runs in-process with a latency and a deterministic failure rate.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use jiff::SignedDuration;
 use neo_domain::clock::Clock;
-use neo_domain::egress::{Denied, EgressPolicy};
+use neo_domain::signature::{self, Direction};
+use neo_egress::Egress;
 use neo_store::Claimed;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -112,74 +112,51 @@ pub fn parse_retry_after(v: &str, now: jiff::Timestamp) -> Option<SignedDuration
     Some(t.duration_since(now).max(SignedDuration::ZERO))
 }
 
-/// The DNS resolver of the webhook client: it resolves names with the system resolver and
-/// drops every address the [`EgressPolicy`] refuses, so a name that resolves (or is rebound)
-/// to a private address is never connected to. Addresses written in the URL are not resolved;
-/// [`check_target`] checks them before the call.
-#[derive(Debug, Clone, Copy)]
-pub struct GuardedResolver(pub EgressPolicy);
+/// Largest webhook answer read; a larger one fails the execution with a fixed error.
+pub const MAX_WEBHOOK_ANSWER: usize = 64 * 1024;
 
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.0;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut denied = None;
-            let allowed: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|a| match policy.check_ip(a.ip()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        denied.get_or_insert(e);
-                        false
-                    }
-                })
-                .collect();
-            match (allowed.is_empty(), denied) {
-                (true, Some(e)) => Err(Box::new(Denied(format!(
-                    "the webhook host {host:?} resolves to a refused address: {e}"
-                )))
-                    as Box<dyn std::error::Error + Send + Sync>),
-                _ => Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs),
-            }
-        })
+/// The outcome of a 2xx answer other than 202: `{"status":"failed","error":…}` fails (the
+/// `error` member is the executor's own report, stored sanitized); an empty body or any other
+/// JSON document succeeds; a body that is not JSON is a bad answer.
+fn outcome_of(body: &[u8]) -> ExecResult {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return ExecResult::Succeeded;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return ExecResult::Failed("the executor answered 2xx with a body that is not JSON".into());
+    };
+    match v.get("status").and_then(Value::as_str) {
+        Some("failed") => ExecResult::Failed(
+            v.get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("the executor reported failure")
+                .to_owned(),
+        ),
+        _ => ExecResult::Succeeded,
     }
 }
 
-/// The HTTP client of webhook calls: guarded DNS, and no redirects (a redirect would carry the
-/// signed body to a target nobody validated; a 3xx answer fails the execution).
-pub fn webhook_client(policy: EgressPolicy) -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(GuardedResolver(policy))
-        .build()
-        .expect("http client")
+/// The signing headers of a message about `execution_id`.
+fn signed_headers(
+    req: reqwest::RequestBuilder,
+    clock: &dyn Clock,
+    secret: &str,
+    direction: Direction,
+    execution_id: &str,
+    bytes: &[u8],
+) -> reqwest::RequestBuilder {
+    let ts = clock.now().as_second();
+    let sig = signature::sign(secret.as_bytes(), ts, direction, execution_id, bytes);
+    req.header("content-type", "application/json")
+        .header("x-neo-event", direction.as_str())
+        .header("x-neo-timestamp", ts.to_string())
+        .header("x-neo-signature", sig)
 }
 
-/// Checks a webhook URL before a call: its scheme and, when the host is an address or a
-/// `localhost` name, that address (names are checked by [`GuardedResolver`] as they resolve).
-pub fn check_target(policy: EgressPolicy, url: &str) -> Result<(), String> {
-    policy.check_url(url).map(|_| ()).map_err(|e| e.0)
-}
-
-/// The refusal behind a failed call, if the guard refused the target.
-fn refusal(e: &reqwest::Error) -> Option<String> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(d) = err.downcast_ref::<Denied>() {
-            return Some(d.0.clone());
-        }
-        cur = err.source();
-    }
-    None
-}
-
-/// One webhook call.
+/// One webhook call through the guarded egress client: no redirects, private targets refused
+/// unless allowed, the answer read up to [`MAX_WEBHOOK_ANSWER`], errors in fixed words.
 pub async fn call_webhook(
-    http: &reqwest::Client,
+    http: &Egress,
     clock: &dyn Clock,
     url: &str,
     secret: &str,
@@ -188,39 +165,26 @@ pub async fn call_webhook(
     body: &Value,
 ) -> ExecResult {
     let bytes = serde_json::to_vec(body).expect("serializes");
-    let ts = clock.now().as_second();
-    let sig = neo_domain::signature::sign(secret.as_bytes(), ts, &bytes);
-    let resp = http
-        .post(url)
-        .timeout(timeout)
-        .header("content-type", "application/json")
-        .header("idempotency-key", execution_id)
-        .header("x-neo-timestamp", ts.to_string())
-        .header("x-neo-signature", sig)
-        .body(bytes)
-        .send()
-        .await;
-    let resp = match resp {
+    let req = signed_headers(
+        http.post(url),
+        clock,
+        secret,
+        Direction::Execution,
+        execution_id,
+        &bytes,
+    )
+    .header("idempotency-key", execution_id)
+    .body(bytes);
+    let resp = match http.send(req, timeout).await {
         Ok(r) => r,
-        Err(e) if e.is_timeout() => {
+        Err(e) if e.is_transient() => {
             return ExecResult::Transient {
-                error: format!(
-                    "the executor did not answer within {} ms",
-                    timeout.as_millis()
-                ),
+                error: e.describe("the executor"),
                 retry_after: None,
             }
         }
-        // A refused target does not become reachable by retrying.
-        Err(e) if refusal(&e).is_some() => {
-            return ExecResult::Failed(refusal(&e).unwrap_or_default());
-        }
-        Err(e) => {
-            return ExecResult::Transient {
-                error: format!("could not reach the executor: {}", e.without_url()),
-                retry_after: None,
-            }
-        }
+        // A refused target or a redirect does not get better by retrying.
+        Err(e) => return ExecResult::Failed(e.describe("the executor")),
     };
     let status = resp.status();
     let retry_after = resp
@@ -232,19 +196,16 @@ pub async fn call_webhook(
         return ExecResult::Accepted;
     }
     if status.is_success() {
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        return match body.get("status").and_then(Value::as_str) {
-            Some("failed") => ExecResult::Failed(
-                body.get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the executor reported failure")
-                    .chars()
-                    .take(2000)
-                    .collect(),
-            ),
-            _ => ExecResult::Succeeded,
+        return match Egress::read_capped(resp, MAX_WEBHOOK_ANSWER, timeout).await {
+            Ok(body) => outcome_of(&body),
+            Err(e) if e.is_transient() => ExecResult::Transient {
+                error: e.describe("the executor"),
+                retry_after: None,
+            },
+            Err(e) => ExecResult::Failed(e.describe("the executor")),
         };
     }
+    // Any other answer's body is never read: its status says enough.
     let code = status.as_u16();
     if code == 408 || code == 429 || status.is_server_error() {
         ExecResult::Transient {
@@ -256,31 +217,30 @@ pub async fn call_webhook(
     }
 }
 
-/// Best-effort cancel of an execution a webhook executor accepted asynchronously.
+/// Best-effort cancel of an execution a webhook executor accepted asynchronously. Runs in the
+/// orchestrator's outbound pool, never inside its tick.
 pub async fn cancel_webhook(
-    http: &reqwest::Client,
+    http: &Egress,
     clock: &dyn Clock,
     url: &str,
     secret: &str,
     execution_id: &str,
+    timeout: Duration,
 ) {
     let body = json!({"event": "cancel", "execution_id": execution_id});
     let bytes = serde_json::to_vec(&body).expect("serializes");
-    let ts = clock.now().as_second();
-    let sig = neo_domain::signature::sign(secret.as_bytes(), ts, &bytes);
-    let r = http
-        .post(url)
-        .timeout(Duration::from_secs(10))
-        .header("content-type", "application/json")
-        .header("idempotency-key", format!("{execution_id}:cancel"))
-        .header("x-neo-event", "cancel")
-        .header("x-neo-timestamp", ts.to_string())
-        .header("x-neo-signature", sig)
-        .body(bytes)
-        .send()
-        .await;
-    if let Err(e) = r {
-        tracing::warn!(execution_id, error = %e.without_url(), "cancel call failed");
+    let req = signed_headers(
+        http.post(url),
+        clock,
+        secret,
+        Direction::Cancel,
+        execution_id,
+        &bytes,
+    )
+    .header("idempotency-key", format!("{execution_id}:cancel"))
+    .body(bytes);
+    if let Err(e) = http.send(req, timeout).await {
+        tracing::warn!(execution_id, error = %e.describe("the executor"), "cancel call failed");
     }
 }
 
@@ -335,56 +295,25 @@ mod tests {
         assert_eq!(backoff(40, s(1), s(60), None, 1.0), s(60));
     }
 
-    /// A name that resolves to loopback is refused by the resolver itself (what DNS
-    /// rebinding would exploit), the call fails at once (not transient), and nothing is sent.
-    #[tokio::test]
-    async fn the_guarded_resolver_refuses_names_that_resolve_to_private_addresses() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let hits = Arc::new(AtomicUsize::new(0));
-        let h = hits.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move || {
-                h.fetch_add(1, Ordering::SeqCst);
-                async { axum::Json(json!({"status": "succeeded"})) }
-            }),
+    #[test]
+    fn two_xx_answers() {
+        assert_eq!(outcome_of(b""), ExecResult::Succeeded);
+        assert_eq!(
+            outcome_of(br#"{"status":"succeeded"}"#),
+            ExecResult::Succeeded
         );
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        // `localhost` is the one name every machine resolves to loopback; the URL check would
-        // refuse it by name, so the client is called directly to exercise the resolver.
-        let url = format!("http://localhost:{port}/hook");
-        let clock = neo_domain::clock::SystemClock;
-        let call = |policy| {
-            let url = url.clone();
-            async move {
-                call_webhook(
-                    &webhook_client(policy),
-                    &clock,
-                    &url,
-                    "whsec_0123456789abcdef",
-                    Duration::from_secs(10),
-                    "ex_1",
-                    &json!({}),
-                )
-                .await
-            }
-        };
-        match call(EgressPolicy::new(false)).await {
-            ExecResult::Failed(e) => {
-                assert!(
-                    e.contains("\"localhost\" resolves to a refused address")
-                        && e.contains("loopback"),
-                    "{e}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(hits.load(Ordering::SeqCst), 0);
-        assert_eq!(call(EgressPolicy::new(true)).await, ExecResult::Succeeded);
-        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            outcome_of(br#"{"status":"failed","error":"board is locked"}"#),
+            ExecResult::Failed("board is locked".into())
+        );
+        assert_eq!(
+            outcome_of(br#"{"status":"failed"}"#),
+            ExecResult::Failed("the executor reported failure".into())
+        );
+        assert_eq!(
+            outcome_of(b"\0garbage"),
+            ExecResult::Failed("the executor answered 2xx with a body that is not JSON".into())
+        );
     }
 
     #[test]

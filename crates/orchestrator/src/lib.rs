@@ -9,6 +9,9 @@
 //! interval covers changes made by other processes.
 
 pub mod executor;
+pub mod fair;
+pub mod outbound;
+mod settler;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,11 +23,14 @@ use neo_domain::backfill::BackfillRunState;
 use neo_domain::clock::Clock;
 use neo_domain::egress::EgressPolicy;
 use neo_domain::windows::Schedule;
+use neo_egress::Egress;
 use neo_store::{Backfill, Claimed, Outcome, Settlement, Store, Workflow, CALLBACK_OWNER};
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::executor::{ExecResult, ExecutorConfig};
+use crate::fair::{Slot, Slots};
+use crate::outbound::Outbound;
 
 #[derive(Debug, Clone)]
 pub struct OrchestratorConfig {
@@ -52,8 +58,14 @@ pub struct OrchestratorConfig {
     /// Seed of the retry jitter (random when `None`).
     pub jitter_seed: Option<u64>,
     /// Whether webhooks may reach private, loopback and link-local addresses (SSRF guard,
-    /// `--webhook-allow-private`). Off by default.
-    pub webhook_allow_private: bool,
+    /// `--egress-allow-private`). Off by default.
+    pub egress_allow_private: bool,
+    /// Most executions one tenant may have running in this process (fair dispatch).
+    pub tenant_max_in_flight: usize,
+    /// Most executions this process runs at once, all tenants together.
+    pub process_max_in_flight: usize,
+    /// Timeout of a cancel call to a webhook executor.
+    pub cancel_timeout: Duration,
 }
 
 impl Default for OrchestratorConfig {
@@ -71,7 +83,10 @@ impl Default for OrchestratorConfig {
             claim_batch: 100,
             settle_window: Duration::from_millis(2),
             jitter_seed: None,
-            webhook_allow_private: false,
+            egress_allow_private: false,
+            tenant_max_in_flight: 500,
+            process_max_in_flight: 5_000,
+            cancel_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -128,8 +143,16 @@ struct Inner {
     cfg: OrchestratorConfig,
     source: Arc<dyn EntitySource>,
     worker: String,
-    http: reqwest::Client,
+    http: Egress,
     running: Mutex<HashMap<Key, Running>>,
+    /// Executions running in this process per tenant (the in-flight caps).
+    slots: Arc<Slots>,
+    /// Best-effort outbound calls (cancel webhooks), off the tick.
+    outbound: Arc<Outbound>,
+    /// Which tenant a claim round starts with (advances every round).
+    rotation: AtomicUsize,
+    /// Per tenant, the backfill its last claim was for (its backfills take turns).
+    last_served: Mutex<HashMap<String, String>>,
     /// Dispatched executions whose outcome is not settled yet.
     outstanding: AtomicUsize,
     idle: Notify,
@@ -151,6 +174,7 @@ struct Inner {
 /// What dispatching one RUNNING backfill needs, resolved by a tick.
 struct Driver {
     backfill_id: String,
+    tenant_id: String,
     entity_type: String,
     wf: Arc<Workflow>,
     exec: ExecutorConfig,
@@ -194,7 +218,7 @@ impl Orchestrator {
             std::process::id(),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let http = executor::webhook_client(EgressPolicy::new(cfg.webhook_allow_private));
+        let http = Egress::new(EgressPolicy::new(cfg.egress_allow_private));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -204,6 +228,10 @@ impl Orchestrator {
                 worker,
                 http,
                 running: Mutex::new(HashMap::new()),
+                slots: Arc::default(),
+                outbound: Arc::default(),
+                rotation: AtomicUsize::new(0),
+                last_served: Mutex::new(HashMap::new()),
                 outstanding: AtomicUsize::new(0),
                 idle: Notify::new(),
                 kick: Notify::new(),
@@ -244,17 +272,36 @@ impl Orchestrator {
                 .iter()
                 .any(|b| &b.id == id && b.state == BackfillRunState::Running)
         });
+        let mut driven = Vec::new();
+        let mut open_windows = 0u64;
         for b in backfills {
             match b.state {
                 BackfillRunState::Running => {
-                    let (d, s) = self.drive(&b).await?;
-                    report.dispatched += d;
-                    report.skipped += s;
+                    if let Some(d) = self.drive(&b).await? {
+                        open_windows += 1;
+                        driven.push((b, d));
+                    }
                 }
                 BackfillRunState::Cancelled | BackfillRunState::Failed => {
                     report.cancelled += self.cancel_outstanding(&b).await?;
                 }
                 _ => {} // PAUSED: in-flight executions finish; nothing new starts.
+            }
+        }
+        // One aggregate series, not one per backfill (series would pile up forever).
+        metrics::gauge!("neo_backfills_window_open").set(open_windows as f64);
+        let stats = self
+            .claim_round(driven.iter().map(|(_, d)| d.clone()).collect())
+            .await?;
+        for (b, _) in &driven {
+            let (dispatched, skipped) = stats.get(&b.id).copied().unwrap_or((0, 0));
+            report.dispatched += dispatched;
+            report.skipped += skipped;
+            // Settles complete a backfill as they land; a backfill whose last items were all
+            // skipped (or that had nothing left when this tick read it) completes here.
+            if dispatched == 0 && (skipped > 0 || (b.pending_count == 0 && b.in_flight_count == 0))
+            {
+                i.store.complete_if_settled(&b.id, i.clock.now()).await?;
             }
         }
         Ok(report)
@@ -329,7 +376,8 @@ impl Orchestrator {
         }
     }
 
-    async fn drive(&self, b: &Backfill) -> anyhow::Result<(usize, u64)> {
+    /// Resolves what dispatching a RUNNING backfill needs, when it is inside a window.
+    async fn drive(&self, b: &Backfill) -> anyhow::Result<Option<Arc<Driver>>> {
         let i = &self.inner;
         let now = i.clock.now();
         if !b.snapshot_complete {
@@ -342,25 +390,19 @@ impl Orchestrator {
                 i.store
                     .fail_backfill(&b.id, &format!("invalid schedule: {}", e.message), now)
                     .await?;
-                return Ok((0, 0));
+                return Ok(None);
             }
         };
-        let open = schedule.inside(now);
-        metrics::gauge!("neo_backfill_window_open", "backfill" => b.id.clone()).set(if open {
-            1.0
-        } else {
-            0.0
-        });
-        if !open || i.stopping.load(Ordering::SeqCst) {
+        if !schedule.inside(now) || i.stopping.load(Ordering::SeqCst) {
             i.drivers.lock().expect("poisoned").remove(&b.id);
-            return Ok((0, 0));
+            return Ok(None);
         }
         let Some(wf) = i.store.workflow(&b.tenant_id, b.target_workflow_id).await? else {
             i.drivers.lock().expect("poisoned").remove(&b.id);
             i.store
                 .fail_backfill(&b.id, "the target workflow was deleted", now)
                 .await?;
-            return Ok((0, 0));
+            return Ok(None);
         };
         let exec = match ExecutorConfig::parse(&wf.executor) {
             Ok(e) => e,
@@ -373,11 +415,12 @@ impl Orchestrator {
                         now,
                     )
                     .await?;
-                return Ok((0, 0));
+                return Ok(None);
             }
         };
         let driver = Arc::new(Driver {
             backfill_id: b.id.clone(),
+            tenant_id: b.tenant_id.clone(),
             entity_type: b.entity_type.as_str().to_owned(),
             wf: Arc::new(wf),
             exec,
@@ -387,40 +430,93 @@ impl Orchestrator {
             .lock()
             .expect("poisoned")
             .insert(b.id.clone(), driver.clone());
-        let (dispatched, skipped) = self.claim_and_dispatch(&driver).await?;
-        // Settles complete a backfill as they land; a backfill whose last items were all
-        // skipped (or that had nothing left when this tick read it) completes here.
-        if dispatched == 0 && (skipped > 0 || (b.pending_count == 0 && b.in_flight_count == 0)) {
-            i.store.complete_if_settled(&b.id, i.clock.now()).await?;
-        }
-        Ok((dispatched, skipped))
+        Ok(Some(driver))
     }
 
-    /// Claims and dispatches batches of a backfill until it has no room or nothing pending.
-    /// Returns how many items were dispatched and skipped.
-    async fn claim_and_dispatch(&self, d: &Driver) -> anyhow::Result<(usize, u64)> {
+    /// One fair claim round over `drivers` ([`fair::plan_round`]): every tenant with work
+    /// gets one claim, for the backfill whose turn it is, unless the tenant has
+    /// `tenant_max_in_flight` running or the process `process_max_in_flight`. Backfills that
+    /// want more (a full batch, another backfill's turn) go back in the refill set for the
+    /// next round, which follows at once; backfills held back by a cap wait for a settlement.
+    /// Returns `(dispatched, skipped)` per backfill claimed for.
+    async fn claim_round(
+        &self,
+        drivers: Vec<Arc<Driver>>,
+    ) -> anyhow::Result<HashMap<String, (usize, u64)>> {
         let i = &self.inner;
-        let limit = i.cfg.claim_batch;
-        let (mut dispatched, mut skipped) = (0, 0);
-        loop {
+        let mut stats: HashMap<String, (usize, u64)> = HashMap::new();
+        if drivers.is_empty() {
+            return Ok(stats);
+        }
+        let rotation = i.rotation.fetch_add(1, Ordering::Relaxed);
+        let (turns, waiting) = {
+            let last = i.last_served.lock().expect("poisoned");
+            fair::plan_round(
+                drivers
+                    .into_iter()
+                    .map(|d| (d.tenant_id.clone(), d.backfill_id.clone(), d))
+                    .collect(),
+                &last,
+                rotation,
+            )
+        };
+        let mut again: Vec<String> = waiting.into_iter().map(|(_, id, _)| id).collect();
+        let mut capped: Vec<String> = Vec::new();
+        let mut turns = turns.into_iter();
+        for (tenant, id, d) in turns.by_ref() {
+            if i.stopping.load(Ordering::SeqCst) {
+                break;
+            }
             let now = i.clock.now();
+            if !d.schedule.inside(now) {
+                continue;
+            }
+            let (mine, all) = i.slots.running(&tenant);
+            let process_room = i.cfg.process_max_in_flight.saturating_sub(all);
+            let tenant_room = i.cfg.tenant_max_in_flight.saturating_sub(mine);
+            if process_room == 0 {
+                capped.push(id);
+                break;
+            }
+            if tenant_room == 0 {
+                capped.push(id);
+                continue;
+            }
+            let limit = i.cfg.claim_batch.min(process_room).min(tenant_room);
             let res = i
                 .store
-                .claim_items(&d.backfill_id, &i.worker, limit, now, now + i.cfg.lease)
+                .claim_items(&id, &i.worker, limit, now, now + i.cfg.lease)
                 .await?;
-            skipped += res.skipped;
+            i.last_served
+                .lock()
+                .expect("poisoned")
+                .insert(tenant.clone(), id.clone());
             let got = res.claimed.len() + res.skipped as usize;
+            let entry = stats.entry(id.clone()).or_default();
+            entry.0 += res.claimed.len();
+            entry.1 += res.skipped;
             for c in res.claimed {
-                dispatched += 1;
-                self.spawn_dispatch(c, d.wf.clone(), d.exec.clone(), d.entity_type.clone());
+                let slot = i.slots.take(&tenant);
+                self.spawn_dispatch(c, &d, slot);
             }
             // A short batch without skips means the backfill has no room left (skipped items
             // take none) or nothing pending: another claim would come back empty.
-            if got == 0 || (got < limit && res.skipped == 0) {
-                break;
+            if got > 0 && (got == limit || res.skipped > 0) {
+                again.push(id);
             }
         }
-        Ok((dispatched, skipped))
+        // Turns not taken (the process reached its cap) wait for a settlement too.
+        capped.extend(turns.map(|(_, id, _)| id));
+        let kick = !again.is_empty();
+        {
+            let mut refill = i.refill.lock().expect("poisoned");
+            refill.extend(again);
+            refill.extend(capped);
+        }
+        if kick {
+            i.kick.notify_one();
+        }
+        Ok(stats)
     }
 
     /// Claims for the backfills whose capacity a settlement freed (or that a snapshot page
@@ -429,33 +525,20 @@ impl Orchestrator {
     async fn refill(&self) -> anyhow::Result<usize> {
         let i = &self.inner;
         let ids: Vec<String> = i.refill.lock().expect("poisoned").drain().collect();
-        let now = i.clock.now();
-        let mut dispatched = 0;
-        for id in ids {
-            if i.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            let d = i.drivers.lock().expect("poisoned").get(&id).cloned();
-            if let Some(d) = d.filter(|d| d.schedule.inside(now)) {
-                dispatched += self.claim_and_dispatch(&d).await?.0;
-            }
-        }
-        Ok(dispatched)
+        let drivers: Vec<Arc<Driver>> = {
+            let all = i.drivers.lock().expect("poisoned");
+            ids.iter().filter_map(|id| all.get(id).cloned()).collect()
+        };
+        let stats = self.claim_round(drivers).await?;
+        Ok(stats.values().map(|(d, _)| d).sum())
     }
 
-    fn spawn_dispatch(
-        &self,
-        c: Claimed,
-        wf: Arc<Workflow>,
-        exec: ExecutorConfig,
-        entity_type: String,
-    ) {
+    fn spawn_dispatch(&self, c: Claimed, d: &Driver, slot: Slot) {
+        let (wf, exec, entity_type) = (d.wf.clone(), d.exec.clone(), d.entity_type.clone());
         let inner = self.inner.clone();
         inner.outstanding.fetch_add(1, Ordering::SeqCst);
         let key = (c.backfill_id.clone(), c.ord);
-        let wf_label = wf.id.to_string();
-        metrics::counter!("neo_executions_dispatched_total", "workflow" => wf_label.clone())
-            .increment(1);
+        metrics::counter!("neo_executions_dispatched_total").increment(1);
         metrics::gauge!("neo_items_in_flight").increment(1.0);
         let mut running = inner.running.lock().expect("poisoned");
         let task_inner = inner.clone();
@@ -465,18 +548,18 @@ impl Orchestrator {
             let i = task_inner;
             let started = Instant::now();
             let result = run_execution(&i, &c, &wf, &exec, &entity_type).await;
+            // The execution is over: its tenant's slot is free for the next claim.
+            drop(slot);
             metrics::histogram!("neo_dispatch_latency_seconds")
                 .record(started.elapsed().as_secs_f64());
             let now = i.clock.now();
             let settlement = match result {
                 ExecResult::Succeeded => {
-                    metrics::counter!("neo_executions_succeeded_total", "workflow" => wf_label)
-                        .increment(1);
+                    metrics::counter!("neo_executions_succeeded_total").increment(1);
                     Settlement::Succeeded
                 }
                 ExecResult::Failed(e) => {
-                    metrics::counter!("neo_executions_failed_total", "workflow" => wf_label)
-                        .increment(1);
+                    metrics::counter!("neo_executions_failed_total").increment(1);
                     Settlement::Failed(e)
                 }
                 ExecResult::Accepted => Settlement::AwaitCallback {
@@ -484,15 +567,13 @@ impl Orchestrator {
                 },
                 ExecResult::Transient { error, retry_after } => {
                     if c.attempt >= i.cfg.max_attempts {
-                        metrics::counter!("neo_executions_failed_total", "workflow" => wf_label)
-                            .increment(1);
+                        metrics::counter!("neo_executions_failed_total").increment(1);
                         Settlement::Failed(format!(
                             "{error} (gave up after {} attempts)",
                             c.attempt
                         ))
                     } else {
-                        metrics::counter!("neo_executions_retried_total", "workflow" => wf_label)
-                            .increment(1);
+                        metrics::counter!("neo_executions_retried_total").increment(1);
                         let unit: f64 = i.rng.lock().expect("poisoned").gen();
                         let delay = executor::backoff(
                             c.attempt,
@@ -563,12 +644,23 @@ impl Orchestrator {
             });
             let mut outcomes = Vec::new();
             for (ord, exec) in waiting {
-                let policy = EgressPolicy::new(i.cfg.webhook_allow_private);
-                if let Some((url, secret)) = hook
-                    .as_ref()
-                    .filter(|(url, _)| executor::check_target(policy, url).is_ok())
-                {
-                    executor::cancel_webhook(&i.http, i.clock.as_ref(), url, secret, &exec).await;
+                // The cancel call is best effort and runs in the outbound pool: the tick only
+                // reads and writes the database.
+                if let Some((url, secret)) = hook.clone() {
+                    let (http, clock, timeout) =
+                        (i.http.clone(), i.clock.clone(), i.cfg.cancel_timeout);
+                    let exec = exec.clone();
+                    i.outbound.submit(&b.tenant_id, async move {
+                        executor::cancel_webhook(
+                            &http,
+                            clock.as_ref(),
+                            &url,
+                            &secret,
+                            &exec,
+                            timeout,
+                        )
+                        .await;
+                    });
                 }
                 outcomes.push(Outcome {
                     backfill_id: b.id.clone(),
@@ -582,39 +674,6 @@ impl Orchestrator {
                 .settle(&outcomes, i.cfg.breaker_threshold, i.clock.now())
                 .await?;
         }
-        Ok(n)
-    }
-
-    /// Settles every outcome received so far, in one transaction. Returns how many.
-    pub async fn settle_pending(&self) -> anyhow::Result<usize> {
-        let i = &self.inner;
-        let mut rx = i.outcomes_rx.lock().await;
-        let mut batch = Vec::new();
-        while let Ok(o) = rx.try_recv() {
-            batch.push(o);
-        }
-        drop(rx);
-        self.settle_batch(batch).await
-    }
-
-    async fn settle_batch(&self, batch: Vec<Outcome>) -> anyhow::Result<usize> {
-        let i = &self.inner;
-        if batch.is_empty() {
-            return Ok(0);
-        }
-        let n = batch.len();
-        i.store
-            .settle(&batch, i.cfg.breaker_threshold, i.clock.now())
-            .await?;
-        i.refill
-            .lock()
-            .expect("poisoned")
-            .extend(batch.into_iter().map(|o| o.backfill_id));
-        metrics::gauge!("neo_items_in_flight").decrement(n as f64);
-        if i.outstanding.fetch_sub(n, Ordering::SeqCst) == n {
-            i.idle.notify_waiters();
-        }
-        i.kick.notify_one();
         Ok(n)
     }
 
@@ -645,51 +704,7 @@ impl Orchestrator {
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let i = self.inner.clone();
         tracing::info!(worker = %i.worker, "orchestrator started");
-        let settler = {
-            let me = self.clone();
-            tokio::spawn(async move {
-                let mut rx = me.inner.outcomes_rx.lock().await;
-                while let Some(first) = rx.recv().await {
-                    // Executions that are ready run first, so their outcomes join this batch
-                    // (the woken settler would otherwise run right after the first outcome).
-                    tokio::task::yield_now().await;
-                    let mut batch = vec![first];
-                    // Group settlement: while more dispatched executions are outstanding,
-                    // wait up to `settle_window` for their outcomes to join this batch, so
-                    // one transaction settles (and the refill then claims) many items.
-                    let until = tokio::time::Instant::now() + me.inner.cfg.settle_window;
-                    while batch.len() < 1000 {
-                        match rx.try_recv() {
-                            Ok(o) => batch.push(o),
-                            Err(_) => {
-                                if me.inner.outstanding.load(Ordering::SeqCst) <= batch.len() {
-                                    break;
-                                }
-                                match tokio::time::timeout_at(until, rx.recv()).await {
-                                    Ok(Some(o)) => batch.push(o),
-                                    _ => break,
-                                }
-                            }
-                        }
-                    }
-                    let mut attempt = 0u32;
-                    loop {
-                        match me.settle_batch(batch.clone()).await {
-                            Ok(_) => break,
-                            Err(e) => {
-                                // Never lose an outcome: retry until the database answers.
-                                attempt += 1;
-                                tracing::error!(error = %e, hint = db_hint(&e), attempt, "settling outcomes failed; retrying");
-                                tokio::time::sleep(Duration::from_millis(
-                                    200 * u64::from(attempt.min(25)),
-                                ))
-                                .await;
-                            }
-                        }
-                    }
-                }
-            })
-        };
+        let settler = self.spawn_settler();
         let heartbeat = {
             let i = i.clone();
             tokio::spawn(async move {
@@ -769,7 +784,7 @@ impl Orchestrator {
 }
 
 /// What a failed database call means for an operator (busy, full, unreachable), for the logs.
-fn db_hint(e: &anyhow::Error) -> &'static str {
+pub(crate) fn db_hint(e: &anyhow::Error) -> &'static str {
     e.downcast_ref::<neo_store::StoreError>()
         .and_then(|s| s.unavailable())
         .map_or("", |u| u.message())
@@ -802,10 +817,6 @@ async fn run_execution(
             secret,
             timeout,
         } => {
-            let policy = EgressPolicy::new(i.cfg.webhook_allow_private);
-            if let Err(e) = executor::check_target(policy, url) {
-                return ExecResult::Failed(e);
-            }
             let body = executor::webhook_body(c, &wf.name, entity_type);
             executor::call_webhook(
                 &i.http,

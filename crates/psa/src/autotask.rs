@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::compile::AtQuery;
 use crate::http::{self, HttpPolicy, PsaError};
+use neo_egress::Egress;
 
 pub const PAGE_SIZE: u32 = 500;
 const DEFAULT_DISCOVERY: &str = "https://webservices.autotask.net";
@@ -25,7 +26,7 @@ pub struct AtConfig {
 
 #[derive(Clone)]
 pub struct AtClient {
-    http: reqwest::Client,
+    http: Egress,
     policy: HttpPolicy,
     /// `{zone}V1.0`
     base: String,
@@ -45,7 +46,7 @@ impl std::fmt::Debug for AtClient {
 impl AtClient {
     pub async fn connect(
         cfg: &AtConfig,
-        http: reqwest::Client,
+        http: Egress,
         policy: HttpPolicy,
     ) -> Result<Self, PsaError> {
         let zone = match &cfg.zone_url {
@@ -68,7 +69,7 @@ impl AtClient {
 
     /// `GET {host}/atservicesrest/v1.0/zoneInformation?user=` → the zone's REST base URL.
     pub async fn discover(
-        http: &reqwest::Client,
+        http: &Egress,
         policy: &HttpPolicy,
         host: &str,
         user: &str,
@@ -77,7 +78,7 @@ impl AtClient {
             "{}/atservicesrest/v1.0/zoneInformation",
             host.trim_end_matches('/')
         );
-        let r = http::read(policy, "Autotask zone information", || {
+        let r = http::read(http, policy, "Autotask zone information", || {
             http.get(&url).query(&[("user", user)])
         })
         .await
@@ -87,11 +88,13 @@ impl AtClient {
             }
             e => e,
         })?;
-        let v = http::json(r, "zone information").await?;
+        let v = http::json(policy, r, "Autotask zone information").await?;
         v.get("url")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| PsaError::Protocol(format!("zone information without url: {v}")))
+            .ok_or_else(|| {
+                PsaError::Protocol("Autotask zone information: an answer without url".into())
+            })
     }
 
     fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
@@ -119,13 +122,17 @@ impl AtClient {
         let url = format!("{}/{entity}/query/count", self.base);
         let body = json!({"filter": Self::filter(q, None)});
         let v = http::json(
-            http::read(&self.policy, "Autotask count", || self.post(&url, &body)).await?,
-            "count",
+            &self.policy,
+            http::read(&self.http, &self.policy, "Autotask count", || {
+                self.post(&url, &body)
+            })
+            .await?,
+            "Autotask count",
         )
         .await?;
-        v.get("queryCount")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| PsaError::Protocol(format!("count answer without queryCount: {v}")))
+        v.get("queryCount").and_then(Value::as_u64).ok_or_else(|| {
+            PsaError::Protocol("Autotask count: an answer without queryCount".into())
+        })
     }
 
     /// The rows with `id > after_id` in ascending id order, at most `page_size` (≤ 500).
@@ -140,13 +147,21 @@ impl AtClient {
         let url = format!("{}/{entity}/query", self.base);
         let body = json!({"filter": Self::filter(q, Some(after_id)), "MaxRecords": page_size.min(PAGE_SIZE)});
         let v = http::json(
-            http::read(&self.policy, "Autotask page", || self.post(&url, &body)).await?,
-            "page",
+            &self.policy,
+            http::read(&self.http, &self.policy, "Autotask page", || {
+                self.post(&url, &body)
+            })
+            .await?,
+            "Autotask page",
         )
         .await?;
         let mut rows = match v.get("items") {
             Some(Value::Array(a)) => a.clone(),
-            _ => return Err(PsaError::Protocol("a page without items".into())),
+            _ => {
+                return Err(PsaError::Protocol(
+                    "Autotask page: an answer without items".into(),
+                ))
+            }
         };
         rows.sort_by_key(|r| r.get("id").and_then(Value::as_i64).unwrap_or(i64::MAX));
         Ok(rows)

@@ -133,7 +133,7 @@ impl PsaClient {
         psa: &str,
         config: &Value,
         secrets: &Value,
-        http: reqwest::Client,
+        http: neo_egress::Egress,
         policy: HttpPolicy,
     ) -> Result<Self, PsaError> {
         match Psa::parse(psa) {

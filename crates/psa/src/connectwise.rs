@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::compile::CwQuery;
 use crate::http::{self, HttpPolicy, PsaError};
+use neo_egress::Egress;
 
 /// Above this many characters of encoded query, use `POST …/search` instead of GET.
 const MAX_QUERY_CHARS: usize = 1700;
@@ -23,7 +24,7 @@ pub struct CwConfig {
 
 #[derive(Clone)]
 pub struct CwClient {
-    http: reqwest::Client,
+    http: Egress,
     policy: HttpPolicy,
     /// `{site}/{codebase}apis/3.0`
     base: String,
@@ -43,14 +44,18 @@ impl CwClient {
     /// Discovers the codebase (`GET /login/companyinfo/{company}`) and builds the client.
     pub async fn connect(
         cfg: &CwConfig,
-        http: reqwest::Client,
+        http: Egress,
         policy: HttpPolicy,
     ) -> Result<Self, PsaError> {
         let site = cfg.site_url.trim_end_matches('/').to_owned();
         let url = format!("{site}/login/companyinfo/{}", cfg.company_id);
         let info = http::json(
-            http::read(&policy, "ConnectWise company info", || http.get(&url)).await?,
-            "company info",
+            &policy,
+            http::read(&http, &policy, "ConnectWise company info", || {
+                http.get(&url)
+            })
+            .await?,
+            "ConnectWise company info",
         )
         .await?;
         let codebase = info
@@ -101,14 +106,14 @@ impl CwClient {
     pub async fn count(&self, resource: &str, q: &CwQuery) -> Result<u64, PsaError> {
         let url = format!("{}{resource}/count", self.base);
         let params = Self::params(q);
-        let r = http::read(&self.policy, "ConnectWise count", || {
+        let r = http::read(&self.http, &self.policy, "ConnectWise count", || {
             self.get(&url).query(&params)
         })
         .await?;
-        let v = http::json(r, "count").await?;
+        let v = http::json(&self.policy, r, "ConnectWise count").await?;
         v.get("count")
             .and_then(Value::as_u64)
-            .ok_or_else(|| PsaError::Protocol(format!("count answer without count: {v}")))
+            .ok_or_else(|| PsaError::Protocol("ConnectWise count: an answer without count".into()))
     }
 
     /// The rows with `id > after_id` in ascending id order, at most `page_size`.
@@ -123,7 +128,7 @@ impl CwClient {
         let encoded: usize = params.iter().map(|(_, v)| v.len() * 3).sum();
         let r = if encoded <= MAX_QUERY_CHARS {
             let url = format!("{}{resource}", self.base);
-            http::read(&self.policy, "ConnectWise page", || {
+            http::read(&self.http, &self.policy, "ConnectWise page", || {
                 self.get(&url)
                     .header("pagination-type", "forward-only")
                     .query(&params)
@@ -145,7 +150,7 @@ impl CwClient {
                 "customFieldConditions": q.custom_field_conditions.clone().unwrap_or_default(),
                 "orderBy": "id asc",
             });
-            http::read(&self.policy, "ConnectWise search", || {
+            http::read(&self.http, &self.policy, "ConnectWise search", || {
                 self.http
                     .post(&url)
                     .header("authorization", &self.auth)
@@ -158,16 +163,11 @@ impl CwClient {
             })
             .await?
         };
-        match http::json(r, "page").await? {
+        match http::json(&self.policy, r, "ConnectWise page").await? {
             Value::Array(rows) => Ok(rows),
-            other => Err(PsaError::Protocol(format!(
-                "a page is not an array: {}",
-                truncate(&other)
-            ))),
+            _ => Err(PsaError::Protocol(
+                "ConnectWise page: an answer that is not an array".into(),
+            )),
         }
     }
-}
-
-fn truncate(v: &Value) -> String {
-    v.to_string().chars().take(200).collect()
 }

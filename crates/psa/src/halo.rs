@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 
 use crate::compile::HaloQuery;
 use crate::http::{self, HttpPolicy, PsaError};
+use neo_egress::Egress;
 
 /// Rows per page (`page_size`).
 pub const PAGE_SIZE: u32 = 100;
@@ -61,7 +62,7 @@ struct Token {
 
 #[derive(Clone)]
 pub struct HaloClient {
-    http: reqwest::Client,
+    http: Egress,
     policy: HttpPolicy,
     /// `{url}/api`
     api: String,
@@ -84,17 +85,19 @@ impl HaloClient {
     /// Discovers the authorisation server and fetches a token (so bad credentials fail here).
     pub async fn connect(
         cfg: &HaloConfig,
-        http: reqwest::Client,
+        http: Egress,
         policy: HttpPolicy,
     ) -> Result<Self, PsaError> {
         let base = cfg.url.trim_end_matches('/').to_owned();
         let api = format!("{base}/api");
         let info_url = format!("{api}/authinfo");
         let fallback = Some(policy.halo_throttle_wait);
-        let info = match http::read_with(&policy, "Halo authinfo", fallback, || http.get(&info_url))
-            .await
+        let info = match http::read_with(&http, &policy, "Halo authinfo", fallback, || {
+            http.get(&info_url)
+        })
+        .await
         {
-            Ok(r) => http::json(r, "authinfo").await?,
+            Ok(r) => http::json(&policy, r, "Halo authinfo").await?,
             // Older instances have no authinfo: the token endpoint is then `{url}/auth/token`.
             Err(PsaError::Rejected(_)) => Value::Null,
             Err(e) => return Err(e),
@@ -145,6 +148,7 @@ impl HaloClient {
             .append_pair("scope", "all")
             .finish();
         let r = http::read_with(
+            &self.http,
             &self.policy,
             "Halo token",
             Some(self.policy.halo_throttle_wait),
@@ -161,12 +165,12 @@ impl HaloClient {
             PsaError::Rejected(m) => PsaError::Auth(m),
             e => e,
         })?;
-        let v = http::json(r, "token").await?;
+        let v = http::json(&self.policy, r, "Halo token").await?;
         let value = v
             .get("access_token")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| PsaError::Protocol("a token answer without access_token".into()))?
+            .ok_or_else(|| PsaError::Protocol("Halo token: an answer without access_token".into()))?
             .to_owned();
         let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
         // Refresh a minute early (half-way for short-lived tokens).
@@ -191,6 +195,7 @@ impl HaloClient {
         loop {
             let token = self.bearer(refreshed).await?;
             match http::read_with(
+                &self.http,
                 &self.policy,
                 what,
                 Some(self.policy.halo_throttle_wait),
@@ -200,7 +205,7 @@ impl HaloClient {
             {
                 Err(PsaError::Auth(_)) if !refreshed => refreshed = true,
                 Err(e) => return Err(e),
-                Ok(r) => return http::json(r, what).await,
+                Ok(r) => return http::json(&self.policy, r, what).await,
             }
         }
     }
@@ -230,13 +235,17 @@ impl HaloClient {
         let count = v
             .get("record_count")
             .and_then(Value::as_u64)
-            .ok_or_else(|| PsaError::Protocol("a page without record_count".into()))?;
+            .ok_or_else(|| {
+                PsaError::Protocol("Halo page: an answer without record_count".into())
+            })?;
         // The list is named after the resource (`tickets`).
         let key = resource.trim_start_matches('/');
         match v.get(key) {
             Some(Value::Array(rows)) => Ok((rows.clone(), count)),
             Some(Value::Null) | None if count == 0 => Ok((Vec::new(), 0)),
-            _ => Err(PsaError::Protocol(format!("a page without {key}"))),
+            _ => Err(PsaError::Protocol(format!(
+                "Halo page: an answer without {key}"
+            ))),
         }
     }
 

@@ -1,9 +1,12 @@
 //! Reads against a PSA with the retry and throttling policy every connector shares: 429 waits
 //! for `Retry-After` (slowing down, never failing, within a total budget); 5xx, timeouts and
 //! connection errors are retried with capped exponential backoff (reads only); 401 and other
-//! 4xx are not retried.
+//! 4xx are not retried. Every call goes through the guarded [`Egress`] client (no redirects,
+//! private targets refused unless allowed, answers capped at `max_response_bytes`).
 
 use std::time::Duration;
+
+use neo_egress::{Egress, EgressError};
 
 #[derive(Debug, Clone)]
 pub struct HttpPolicy {
@@ -17,6 +20,8 @@ pub struct HttpPolicy {
     /// Halo: the wait after a 429 without `Retry-After`. Halo's window is 300 requests per rolling 5 minutes, so
     /// the short backoff used elsewhere would only burn requests (PSA.md §3, §6.6).
     pub halo_throttle_wait: Duration,
+    /// Largest PSA answer read (a page, a count, a token); beyond it the read fails.
+    pub max_response_bytes: usize,
 }
 
 impl Default for HttpPolicy {
@@ -28,6 +33,7 @@ impl Default for HttpPolicy {
             max_throttle_wait: Duration::from_secs(15 * 60),
             timeout: Duration::from_secs(30),
             halo_throttle_wait: Duration::from_secs(60),
+            max_response_bytes: 16 << 20,
         }
     }
 }
@@ -76,18 +82,25 @@ fn retry_after(r: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_millis(d.as_millis().max(0) as u64))
 }
 
-/// Sends the request `make` builds, retrying per `policy`. Returns a 2xx response.
+/// Sends the request `make` builds through the guarded egress client, retrying per `policy`.
+/// Returns a 2xx response.
 pub async fn read(
+    egress: &Egress,
     policy: &HttpPolicy,
     what: &str,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, PsaError> {
-    read_with(policy, what, None, make).await
+    read_with(egress, policy, what, None, make).await
 }
 
 /// [`read`], waiting `throttle_fallback` (instead of the backoff) after a 429 without `Retry-After`. A 429 with
 /// `Retry-After` always waits at least what it says.
+///
+/// Errors name the PSA call (`what`), the status and a fixed classification; the body of a
+/// refusal is never read into them (a hostile PSA URL could point at an internal endpoint whose
+/// answer would otherwise come back in an API response).
 pub async fn read_with(
+    egress: &Egress,
     policy: &HttpPolicy,
     what: &str,
     throttle_fallback: Option<Duration>,
@@ -100,15 +113,21 @@ pub async fn read_with(
             .base_backoff
             .saturating_mul(1u32 << retries.min(16))
             .min(policy.max_backoff);
-        match make().timeout(policy.timeout).send().await {
+        match egress.send(make(), policy.timeout).await {
+            Err(e) if !e.is_transient() => {
+                return Err(PsaError::Rejected(format!(
+                    "{what}: {}",
+                    e.describe("the PSA")
+                )));
+            }
             Err(e) => {
                 if retries >= policy.max_retries {
                     return Err(PsaError::Unavailable(format!(
                         "{what}: {}",
-                        e.without_url()
+                        e.describe("the PSA")
                     )));
                 }
-                tracing::warn!(what, error = %e.without_url(), retries, "PSA read failed; retrying");
+                tracing::warn!(what, error = %e, retries, "PSA read failed; retrying");
             }
             Ok(r) if r.status().as_u16() == 429 => {
                 let wait = retry_after(&r)
@@ -134,7 +153,7 @@ pub async fn read_with(
             Ok(r) if r.status().is_server_error() || r.status().as_u16() == 408 => {
                 if retries >= policy.max_retries {
                     return Err(PsaError::Unavailable(format!(
-                        "{what}: HTTP {}",
+                        "{what}: the PSA answered HTTP {}",
                         r.status().as_u16()
                     )));
                 }
@@ -146,19 +165,20 @@ pub async fn read_with(
                 );
             }
             Ok(r) if r.status().as_u16() == 401 || r.status().as_u16() == 403 => {
-                let code = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
                 return Err(PsaError::Auth(format!(
-                    "{what}: HTTP {code} {}",
-                    truncate(&body)
+                    "{what}: the PSA answered HTTP {} (credentials refused)",
+                    r.status().as_u16()
+                )));
+            }
+            Ok(r) if r.status().as_u16() == 404 => {
+                return Err(PsaError::Rejected(format!(
+                    "{what}: the PSA answered HTTP 404 (not found: check the integration's URL)"
                 )));
             }
             Ok(r) if !r.status().is_success() => {
-                let code = r.status().as_u16();
-                let body = r.text().await.unwrap_or_default();
                 return Err(PsaError::Rejected(format!(
-                    "{what}: HTTP {code} {}",
-                    truncate(&body)
+                    "{what}: the PSA answered HTTP {} (request refused)",
+                    r.status().as_u16()
                 )));
             }
             Ok(r) => return Ok(r),
@@ -173,13 +193,20 @@ fn metrics_throttled() {
     tracing::debug!("throttled");
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(300).collect()
-}
-
-/// Reads a JSON body.
-pub async fn json(r: reqwest::Response, what: &str) -> Result<serde_json::Value, PsaError> {
-    r.json()
+/// Reads a JSON body of at most `policy.max_response_bytes`.
+pub async fn json(
+    policy: &HttpPolicy,
+    r: reqwest::Response,
+    what: &str,
+) -> Result<serde_json::Value, PsaError> {
+    let body = Egress::read_capped(r, policy.max_response_bytes, policy.timeout)
         .await
-        .map_err(|e| PsaError::Protocol(format!("{what}: {}", e.without_url())))
+        .map_err(|e| match e {
+            EgressError::TooLarge { .. } => {
+                PsaError::Protocol(format!("{what}: {}", e.describe("the PSA")))
+            }
+            e => PsaError::Unavailable(format!("{what}: {}", e.describe("the PSA"))),
+        })?;
+    serde_json::from_slice(&body)
+        .map_err(|_| PsaError::Protocol(format!("{what}: the PSA's answer is not valid JSON")))
 }

@@ -23,7 +23,7 @@ pub const MAX_DEFERRALS: u32 = 30;
 
 pub struct PsaSource {
     store: Arc<dyn Store>,
-    http: reqwest::Client,
+    http: neo_egress::Egress,
     policy: HttpPolicy,
     deferrals: Mutex<HashMap<String, u32>>,
     /// Per tenant: the integration a client was connected with, and the client.
@@ -31,10 +31,10 @@ pub struct PsaSource {
 }
 
 impl PsaSource {
-    pub fn new(store: Arc<dyn Store>, policy: HttpPolicy) -> Self {
+    pub fn new(store: Arc<dyn Store>, policy: HttpPolicy, http: neo_egress::Egress) -> Self {
         Self {
             store,
-            http: reqwest::Client::new(),
+            http,
             policy,
             deferrals: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),

@@ -33,6 +33,7 @@ fn policy() -> HttpPolicy {
         max_throttle_wait: Duration::from_secs(5),
         timeout: Duration::from_secs(10),
         halo_throttle_wait: Duration::from_millis(100),
+        ..Default::default()
     }
 }
 
@@ -70,7 +71,7 @@ async fn connect_with(psa: Psa, config: &Value, secrets: &Value) -> Result<PsaCl
         psa.as_str(),
         config,
         secrets,
-        reqwest::Client::new(),
+        neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
         policy(),
     )
     .await
@@ -541,7 +542,11 @@ async fn source_enumerates(psa: Psa) {
         })
         .await
         .expect("backfill");
-    let source = neo_psa::source::PsaSource::new(store.clone(), policy());
+    let source = neo_psa::source::PsaSource::new(
+        store.clone(),
+        policy(),
+        neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
+    );
     sim.clear_requests();
     let mut got = Vec::new();
     let mut b = b;

@@ -80,7 +80,11 @@ async fn env(psa: Psa, tickets: usize) -> Env {
             jitter_seed: Some(3),
             ..Default::default()
         },
-        Arc::new(PsaSource::new(store.clone(), policy())),
+        Arc::new(PsaSource::new(
+            store.clone(),
+            policy(),
+            neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
+        )),
     );
     Env {
         store,

@@ -9,6 +9,7 @@ use neo_domain::backfill::{
     AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
 };
 use neo_domain::clock::{from_ms, to_ms};
+pub(crate) use neo_domain::text::sanitize;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -275,6 +276,66 @@ pub(crate) fn map_idempotent(r: &impl Cols) -> Result<IdempotentResponse> {
         response: json_col(r, "response")?,
         created_at: ts(r.int("created_at")?),
     })
+}
+
+/// Outcomes whose error text is storable ([`neo_domain::text::sanitize`]): an executor's
+/// report may hold NUL bytes or megabytes, and one outcome the database refuses must not fail
+/// a whole settle batch. Borrowed when nothing changes (the common case).
+pub(crate) fn storable_outcomes(outcomes: &[Outcome]) -> std::borrow::Cow<'_, [Outcome]> {
+    use std::borrow::Cow;
+    let dirty = |e: &str| matches!(sanitize(e), Cow::Owned(_));
+    let needs = outcomes.iter().any(|o| match &o.settlement {
+        Settlement::Failed(e) | Settlement::Cancelled(e) | Settlement::Retry { error: e, .. } => {
+            dirty(e)
+        }
+        _ => false,
+    });
+    if !needs {
+        return Cow::Borrowed(outcomes);
+    }
+    let clean = |e: &str| sanitize(e).into_owned();
+    Cow::Owned(
+        outcomes
+            .iter()
+            .map(|o| Outcome {
+                settlement: match &o.settlement {
+                    Settlement::Failed(e) => Settlement::Failed(clean(e)),
+                    Settlement::Cancelled(e) => Settlement::Cancelled(clean(e)),
+                    Settlement::Retry { error, at } => Settlement::Retry {
+                        error: clean(error),
+                        at: *at,
+                    },
+                    s => s.clone(),
+                },
+                ..o.clone()
+            })
+            .collect(),
+    )
+}
+
+/// Snapshot entries (ids and numbers read from a PSA) made storable.
+pub(crate) fn storable_entities(
+    items: &[(String, Option<String>)],
+) -> std::borrow::Cow<'_, [(String, Option<String>)]> {
+    use std::borrow::Cow;
+    let dirty = |t: &str| matches!(sanitize(t), Cow::Owned(_));
+    if !items
+        .iter()
+        .any(|(id, n)| dirty(id) || n.as_deref().is_some_and(dirty))
+    {
+        return Cow::Borrowed(items);
+    }
+    Cow::Owned(
+        items
+            .iter()
+            .map(|(id, n)| {
+                (
+                    sanitize(id).into_owned(),
+                    n.as_deref().map(|n| sanitize(n).into_owned()),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The settlement an executor's final status reports through `finish_execution`.

@@ -1146,6 +1146,8 @@ impl Store for PgStore {
         error: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<bool>> {
+        let error = error.map(sanitize);
+        let error = error.as_deref();
         let mut tx = self.tx().await?;
         // The backfill row first (lock order: backfill, execution, item), then the execution.
         let Some(backfill_id) = sqlx::query_scalar::<_, Option<String>>(
@@ -1280,9 +1282,10 @@ impl Store for PgStore {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let outcomes = storable_outcomes(outcomes);
         let mut tx = self.tx().await?;
         let now_ms = to_ms(now);
-        let (_, touched) = settle_batch(&mut tx, outcomes, breaker_threshold, now_ms).await?;
+        let (_, touched) = settle_batch(&mut tx, &outcomes, breaker_threshold, now_ms).await?;
         complete_in_tx(&mut tx, &touched, now_ms).await?;
         tx.commit().await?;
         Ok(())
@@ -1419,7 +1422,8 @@ impl Store for PgStore {
         if done || current.as_ref() != read_from {
             return Ok(false);
         }
-        insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
+        let items = storable_entities(items);
+        insert_items_from(&mut tx, backfill_id, &items, start, now_ms).await?;
         let n = items.len() as i64;
         sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
                      snapshot_checkpoint = COALESCE($3, snapshot_checkpoint), \
@@ -1436,8 +1440,9 @@ impl Store for PgStore {
     }
 
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()> {
+        let error = sanitize(error);
         let mut tx = self.tx().await?;
-        fail_backfill_tx(&mut tx, backfill_id, error, to_ms(now)).await?;
+        fail_backfill_tx(&mut tx, backfill_id, &error, to_ms(now)).await?;
         tx.commit().await?;
         Ok(())
     }

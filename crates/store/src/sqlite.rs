@@ -855,6 +855,8 @@ impl Store for SqliteStore {
         error: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<bool>> {
+        let error = error.map(sanitize);
+        let error = error.as_deref();
         let mut tx = self.tx().await?;
         let Some(r) = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
             .bind(tenant_id)
@@ -1062,9 +1064,10 @@ impl Store for SqliteStore {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let outcomes = storable_outcomes(outcomes);
         let mut tx = self.tx().await?;
         let now_ms = to_ms(now);
-        let (_, touched) = settle_batch(&mut tx, outcomes, breaker_threshold, now_ms).await?;
+        let (_, touched) = settle_batch(&mut tx, &outcomes, breaker_threshold, now_ms).await?;
         for b in touched {
             complete_in_tx(&mut tx, &b, now_ms).await?;
         }
@@ -1186,7 +1189,8 @@ impl Store for SqliteStore {
         if done || current.as_ref() != read_from {
             return Ok(false);
         }
-        insert_items_from(&mut tx, backfill_id, items, start, now_ms).await?;
+        let items = storable_entities(items);
+        insert_items_from(&mut tx, backfill_id, &items, start, now_ms).await?;
         let n = items.len() as i64;
         sqlx::query("UPDATE backfills SET total_items = total_items + ?, pending_count = pending_count + ?, snapshot_complete = ?, \
                      snapshot_checkpoint = COALESCE(?, snapshot_checkpoint), \
@@ -1206,8 +1210,9 @@ impl Store for SqliteStore {
     }
 
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()> {
+        let error = sanitize(error);
         let mut tx = self.tx().await?;
-        fail_backfill(&mut tx, backfill_id, error, to_ms(now)).await?;
+        fail_backfill(&mut tx, backfill_id, &error, to_ms(now)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -102,18 +102,7 @@ pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError
     let allowed: &[&str] = match o.get("type").and_then(Value::as_str) {
         Some("webhook") => {
             let url = o.get("url").and_then(Value::as_str).unwrap_or("");
-            let ok = (url.starts_with("http://") || url.starts_with("https://"))
-                && url.len() > 8
-                && !url.contains(char::is_whitespace);
-            if !ok {
-                return Err(ApiError::field(
-                    &f("url"),
-                    "the webhook url must be an http(s) URL",
-                ));
-            }
-            egress
-                .check_url(url)
-                .map_err(|e| ApiError::field(&f("url"), e.0))?;
+            super::check_target_url(&f("url"), url, egress)?;
             let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
             if secret.len() < 16 || secret.len() > 512 {
                 return Err(ApiError::field(

@@ -233,7 +233,8 @@ pub fn completion_outcome(
 ///
 /// Authenticated by signature, not by bearer token: `X-Neo-Timestamp` (Unix seconds) and
 /// `X-Neo-Signature: sha256=<hex>` = HMAC-SHA256 with the workflow's webhook secret over
-/// `"{timestamp}.{raw body}"`.
+/// `"{timestamp}.complete.{execution_id}.{raw body}"`: a completion signed for one execution
+/// never settles another. Replaying a completion after its execution settled answers 409.
 #[utoipa::path(post, path = "/public-api/executions/{execution_id}/complete", tag = "Executions", operation_id = "public_api.executions_complete_post",
     security(()),
     params(("execution_id" = String, Path),
@@ -266,7 +267,13 @@ pub async fn complete(
         .get("secret")
         .and_then(|s| s.as_str())
         .ok_or_else(completion_unauthorized)?;
-    neo_domain::signature::verify(secret.as_bytes(), ts, raw, sig, app.clock.now().as_second())
+    let signed = neo_domain::signature::Signed {
+        timestamp: ts,
+        direction: neo_domain::signature::Direction::Complete,
+        execution_id: &id,
+        body: raw,
+    };
+    neo_domain::signature::verify(secret.as_bytes(), signed, sig, app.clock.now().as_second())
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
     let (status, error) = completion_outcome(body.value)?;
     let done = app

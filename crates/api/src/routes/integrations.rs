@@ -77,17 +77,6 @@ fn members(psa: &str) -> Option<&'static [(&'static str, bool, bool)]> {
     })
 }
 
-fn check_url(field: &str, v: &str) -> Result<(), ApiError> {
-    let ok = (v.starts_with("https://") || v.starts_with("http://"))
-        && v.len() > 8
-        && !v.contains(char::is_whitespace);
-    if ok {
-        Result::Ok(())
-    } else {
-        Err(ApiError::field(field, "must be an http(s) URL"))
-    }
-}
-
 /// A non-empty list of at most 100 integers.
 fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
     let bad = || {
@@ -148,7 +137,8 @@ pub async fn put(
             }
             Some(Value::String(s)) if !s.trim().is_empty() => {
                 if m.ends_with("url") {
-                    check_url(m, s)?;
+                    // The service calls it: the same egress rules as webhooks (SSRF guard).
+                    super::check_target_url(m, s, app.egress())?;
                 }
                 if *secret {
                     secrets.insert((*m).into(), json!(s));

@@ -44,14 +44,86 @@ async fn execution(
 }
 
 fn signed(app: &TestApp, id: &str, body: &str, secret: &str) -> reqwest::RequestBuilder {
+    signed_for(app, id, id, body, secret)
+}
+
+/// A completion signed for execution `signed_id`, sent to `/executions/{sent_to}/complete`.
+fn signed_for(
+    app: &TestApp,
+    signed_id: &str,
+    sent_to: &str,
+    body: &str,
+    secret: &str,
+) -> reqwest::RequestBuilder {
+    use neo_domain::signature::{sign, Direction};
     let ts = app.now().as_second();
-    let sig = neo_domain::signature::sign(secret.as_bytes(), ts, body.as_bytes());
+    let sig = sign(
+        secret.as_bytes(),
+        ts,
+        Direction::Complete,
+        signed_id,
+        body.as_bytes(),
+    );
     app.client
-        .post(app.url(&format!("/public-api/executions/{id}/complete")))
+        .post(app.url(&format!("/public-api/executions/{sent_to}/complete")))
         .header("content-type", "application/json")
         .header("x-neo-timestamp", ts.to_string())
         .header("x-neo-signature", sig)
         .body(body.to_owned())
+}
+
+/// A completion is bound to its execution: one signed for X never settles Y (401, Y stays
+/// running), and X's own completion replayed after X settled answers 409.
+#[tokio::test]
+async fn a_completion_signed_for_one_execution_never_settles_another() {
+    let app = TestApp::spawn().await;
+    let (key, wf, tenant) = setup(&app).await;
+    execution(&app, &tenant, wf, "ex_x", "100", ExecutionStatus::Running).await;
+    execution(&app, &tenant, wf, "ex_y", "200", ExecutionStatus::Running).await;
+    let body = r#"{"status":"failed","error":"nope"}"#;
+    app.send(signed_for(&app, "ex_x", "ex_y", body, SECRET))
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(
+        app.get(&key, "/public-api/executions/ex_y").await.body["data"]["status"],
+        "running"
+    );
+    let r = app
+        .send(signed_for(&app, "ex_x", "ex_x", body, SECRET))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["status"], "failed");
+    app.send(signed_for(&app, "ex_x", "ex_x", body, SECRET))
+        .await
+        .assert_error(409, "execution_already_final");
+    assert_eq!(
+        app.get(&key, "/public-api/executions/ex_y").await.body["data"]["status"],
+        "running"
+    );
+}
+
+/// `/complete` stores a failed execution's `error` made harmless: control characters removed,
+/// at most 4 KiB.
+#[tokio::test]
+async fn a_completion_error_is_stored_sanitized_and_capped() {
+    let app = TestApp::spawn().await;
+    let (key, wf, tenant) = setup(&app).await;
+    execution(&app, &tenant, wf, "ex_1", "100", ExecutionStatus::Running).await;
+    let body =
+        json!({"status": "failed", "error": format!("bad\u{0}thing {}", "x".repeat(100_000))})
+            .to_string();
+    let r = app.send(signed(&app, "ex_1", &body, SECRET)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let e = app.get(&key, "/public-api/executions/ex_1").await.body["data"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        e.starts_with("badthing xxx") && e.ends_with('…'),
+        "{}",
+        &e[..40]
+    );
+    assert!(e.len() <= 4096, "{}", e.len());
 }
 
 #[tokio::test]
@@ -79,7 +151,13 @@ async fn signed_completion_settles_a_running_execution_and_debits_credits() {
             .header("x-neo-timestamp", ts.to_string())
             .header(
                 "x-neo-signature",
-                neo_domain::signature::sign(SECRET.as_bytes(), ts, body.as_bytes()),
+                neo_domain::signature::sign(
+                    SECRET.as_bytes(),
+                    ts,
+                    neo_domain::signature::Direction::Complete,
+                    "ex_1",
+                    body.as_bytes(),
+                ),
             )
             .body(body)
     };

@@ -70,7 +70,7 @@ impl TestApp {
         let clock = ManualClock::new(T0.parse().unwrap());
         let mut cfg = ApiConfig {
             // The tests' webhook receivers are on loopback: opt in (the SSRF tests opt out).
-            webhook_allow_private: true,
+            egress_allow_private: true,
             ..Default::default()
         };
         f(&mut cfg);

@@ -36,16 +36,76 @@ const REFUSED: &[&str] = &[
     "http://[::]/hook",
 ];
 
+/// PSA URLs are called by the service too: the same SSRF rules apply when they are saved.
+#[tokio::test]
+async fn psa_urls_to_private_loopback_and_link_local_targets_are_refused_by_default() {
+    let app = TestApp::spawn_with(|c| c.egress_allow_private = false).await;
+    let key = app.key("acme").await;
+    let cases = [
+        (
+            "autotask",
+            "zone_url",
+            json!({"zone_url": "http://127.0.0.1:9/", "username": "u", "secret": "s", "integration_code": "c"}),
+        ),
+        (
+            "autotask",
+            "zone_url",
+            json!({"zone_url": "http://169.254.169.254/latest/", "username": "u", "secret": "s", "integration_code": "c"}),
+        ),
+        (
+            "connectwise",
+            "site_url",
+            json!({"site_url": "http://169.254.169.254", "company_id": "c", "public_key": "p", "private_key": "k", "client_id": "i"}),
+        ),
+        (
+            "connectwise",
+            "site_url",
+            json!({"site_url": "http://localhost:8080", "company_id": "c", "public_key": "p", "private_key": "k", "client_id": "i"}),
+        ),
+        (
+            "halopsa",
+            "url",
+            json!({"url": "http://[::ffff:10.0.0.1]/", "client_id": "c", "client_secret": "s"}),
+        ),
+    ];
+    for (psa, field, body) in cases {
+        let r = app
+            .put(
+                &key,
+                &format!("/public-api/integrations/{psa}"),
+                body.clone(),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.field(), field, "{psa}: {:?}", r.body);
+        let msg = r.body["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("--egress-allow-private"), "{psa}: {msg}");
+    }
+    assert_eq!(
+        app.get(&key, "/public-api/integrations").await.body["data"],
+        json!([])
+    );
+    // A public URL is accepted.
+    let r = app
+        .put(
+            &key,
+            "/public-api/integrations/halopsa",
+            json!({"url": "https://acme.halopsa.com", "client_id": "c", "client_secret": "s"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
 #[tokio::test]
 async fn webhooks_to_private_loopback_and_link_local_targets_are_refused_by_default() {
-    let app = TestApp::spawn_with(|c| c.webhook_allow_private = false).await;
+    let app = TestApp::spawn_with(|c| c.egress_allow_private = false).await;
     let key = app.key("acme").await;
     for url in REFUSED {
         let r = app.post(&key, "/public-api/agents", hook(url)).await;
         r.assert_error(422, "validation_error");
         assert_eq!(r.field(), "executor.url", "{url}: {:?}", r.body);
         let msg = r.body["error"]["message"].as_str().unwrap();
-        assert!(msg.contains("--webhook-allow-private"), "{url}: {msg}");
+        assert!(msg.contains("--egress-allow-private"), "{url}: {msg}");
     }
     // A public target is fine, and a PATCH cannot move it somewhere private.
     let wf = app
@@ -86,7 +146,7 @@ async fn only_http_and_https_webhooks_are_accepted_even_when_private_targets_are
 }
 
 #[tokio::test]
-async fn with_webhook_allow_private_loopback_and_private_targets_are_accepted() {
+async fn with_egress_allow_private_loopback_and_private_targets_are_accepted() {
     // `TestApp::spawn` opts in, as `serve --webhook-allow-private` does.
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;

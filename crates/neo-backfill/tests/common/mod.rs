@@ -108,8 +108,13 @@ pub fn serve_with(
 }
 
 pub fn create_key(db: &str) -> String {
+    create_key_for(db, "acme")
+}
+
+/// A fresh API key of `tenant` (created if new), made with the CLI.
+pub fn create_key_for(db: &str, tenant: &str) -> String {
     let out = Command::new(BIN)
-        .args(["keys", "create", "--tenant", "acme", "--database-url", db])
+        .args(["keys", "create", "--tenant", tenant, "--database-url", db])
         .output()
         .unwrap();
     assert!(
@@ -304,4 +309,59 @@ pub async fn receiver(latency_ms: u64) -> (Arc<Log>, String) {
     let url = format!("http://{}/hook", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
     (log, url)
+}
+
+// ---- PostgreSQL ----
+
+pub fn unavailable(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("PostgreSQL is required in CI: {why}");
+    }
+    eprintln!("SKIPPED: PostgreSQL is not available: {why}");
+}
+
+pub fn psql(url: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A throw-away database on the shared server, dropped at the end.
+pub struct SharedDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl SharedDb {
+    pub fn create() -> Option<Self> {
+        let admin = std::env::var("NEO_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("neo_replicas_{}", uuid::Uuid::new_v4().simple());
+        if let Err(e) = psql(&admin, &format!("CREATE DATABASE {name}")) {
+            unavailable(&e);
+            return None;
+        }
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        Some(Self {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for SharedDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
 }

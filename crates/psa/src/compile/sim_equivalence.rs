@@ -193,7 +193,7 @@ async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
         psa.as_str(),
         &config,
         &secrets,
-        reqwest::Client::new(),
+        neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
         HttpPolicy::default(),
     )
     .await
