@@ -4,6 +4,12 @@
 Checks the signature of every request, runs the work once per execution id (the
 Idempotency-Key), and answers {"status": "succeeded"} or {"status": "failed", "error": ...}.
 
+The signature (X-Neo-Signature: sha256=<hex>) is HMAC-SHA256 with the workflow's secret over
+"{X-Neo-Timestamp}.{direction}.{execution_id}.{body}", where direction is the X-Neo-Event header
+("execution" or "cancel") and execution_id the one in the body. An asynchronous executor that
+answered 202 signs its completion the same way with direction "complete" and the execution id of
+the URL it posts to (POST /public-api/executions/{execution_id}/complete).
+
     NEO_WEBHOOK_SECRET=whsec_at_least_16_chars python3 examples/webhook_receiver.py 9000
 """
 import hashlib
@@ -19,21 +25,27 @@ MAX_SKEW = 300  # seconds
 done = {}  # execution id -> answer (use a database in production)
 
 
-def signature_ok(timestamp: str, body: bytes, header: str) -> bool:
+def sign(ts: int, direction: str, execution_id: str, body: bytes) -> str:
+    message = f"{ts}.{direction}.{execution_id}.".encode() + body
+    return "sha256=" + hmac.new(SECRET, message, hashlib.sha256).hexdigest()
+
+
+def signature_ok(timestamp: str, direction: str, body: bytes, header: str) -> bool:
     try:
         ts = int(timestamp)
-    except ValueError:
+        execution_id = json.loads(body)["execution_id"]
+    except (ValueError, KeyError, TypeError):
         return False
-    if abs(time.time() - ts) > MAX_SKEW:
+    if abs(time.time() - ts) > MAX_SKEW or direction not in ("execution", "cancel"):
         return False
-    expected = "sha256=" + hmac.new(SECRET, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header)
+    return hmac.compare_digest(sign(ts, direction, execution_id, body), header)
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if not signature_ok(self.headers.get("X-Neo-Timestamp", ""), body, self.headers.get("X-Neo-Signature", "")):
+        direction = self.headers.get("X-Neo-Event", "")
+        if not signature_ok(self.headers.get("X-Neo-Timestamp", ""), direction, body, self.headers.get("X-Neo-Signature", "")):
             return self.answer(401, {"error": "bad signature"})
         event = json.loads(body)
         if event.get("event") == "cancel":

@@ -35,11 +35,14 @@ def before_call(context, case, kwargs):
     pick = zlib.crc32(json.dumps(case.body, sort_keys=True, default=str).encode())
     if pick % 2:
         return
-    case.path_parameters["execution_id"] = EXECUTIONS[pick // 2 % len(EXECUTIONS)]
+    execution_id = EXECUTIONS[pick // 2 % len(EXECUTIONS)]
+    case.path_parameters["execution_id"] = execution_id
     # What requests sends for a JSON body.
     body = json.dumps(case.body, allow_nan=False).encode()
     ts = str(int(time.time()))
-    mac = hmac.new(SECRET, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    # The signed string names the execution and the direction (`complete`).
+    message = f"{ts}.complete.{execution_id}.".encode() + body
+    mac = hmac.new(SECRET, message, hashlib.sha256).hexdigest()
     headers["X-Neo-Timestamp"] = ts
     headers["X-Neo-Signature"] = f"sha256={mac}"
     case.headers = headers

@@ -411,4 +411,18 @@ async fn a_tenant_with_a_big_backlog_cannot_starve_a_newcomer() {
         after - before
     );
     eprintln!("A settled {} items while B ran its 200", after - before);
+    // Six backfills ran: no metric series is kept per backfill or workflow.
+    let metrics = reqwest::get(s.base.replace("/public-api", "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("neo_backfills_window_open"), "{metrics}");
+    for l in metrics.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            !l.contains("backfill=") && !l.contains("workflow="),
+            "a per-backfill series: {l}"
+        );
+    }
 }
