@@ -11,7 +11,7 @@
 pub mod executor;
 pub mod fair;
 pub mod outbound;
-mod settler;
+pub mod settler;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

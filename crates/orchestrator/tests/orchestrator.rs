@@ -1279,3 +1279,66 @@ async fn exhausted_retries_fail_items_one_by_one_and_the_breaker_pauses_the_back
     );
     assert_consistent(&c, &e.items(&c.id).await);
 }
+
+/// Makes the database itself refuse to store one kind of outcome (a trigger on SQLite, a check
+/// constraint on PostgreSQL): an item error mentioning HTTP 418. Such a refusal will not go
+/// away on retry, as a value the database cannot store would not.
+async fn refuse_teapots(db: &neo_store::testing::TestStore) {
+    use sqlx::{Connection, Executor};
+    match db.backend {
+        neo_store::testing::Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            c.execute("CREATE TRIGGER refuse_teapots BEFORE UPDATE ON backfill_items WHEN NEW.error LIKE '%HTTP 418%' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+                .await
+                .unwrap();
+        }
+        neo_store::testing::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            c.execute("ALTER TABLE backfill_items ADD CONSTRAINT refuse_teapots CHECK (error IS NULL OR error NOT LIKE '%HTTP 418%') NOT VALID")
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// An outcome the database refuses does not stall settling: its batch is split, the others
+/// settle as they were, and the refused one settles `failed` with a fixed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_the_database_refuses_settles_as_failed_and_the_rest_of_its_batch_settles() {
+    let e = env().await;
+    refuse_teapots(&e._db).await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    *r.rule.lock().unwrap() = Some(|entity| {
+        if entity == "E3" || entity == "E7" {
+            (418, None)
+        } else {
+            (200, None)
+        }
+    });
+    let wf = e
+        .workflow(json!({"type": "webhook", "url": url, "secret": "whsec_0123456789abcdef"}))
+        .await;
+    let b = e.backfill(wf, 20, 20).await;
+    let o = e.orchestrator(|_| {});
+    let (_wake, stop, h) = run(&o);
+    let done = e
+        .wait_for(&b.id, Duration::from_secs(30), |b| {
+            b.state == BackfillRunState::Completed
+        })
+        .await;
+    stop.send(true).unwrap();
+    h.await.unwrap();
+    assert_eq!((done.succeeded_count, done.failed_count), (18, 2));
+    for it in e.items(&b.id).await {
+        if it.entity_id == "E3" || it.entity_id == "E7" {
+            assert_eq!(it.status, ItemStatus::Failed);
+            assert_eq!(
+                it.error.as_deref(),
+                Some(neo_orchestrator::settler::UNSTORABLE)
+            );
+        } else {
+            assert_eq!(it.status, ItemStatus::Succeeded, "{it:?}");
+        }
+    }
+    assert_consistent(&done, &e.items(&b.id).await);
+}
