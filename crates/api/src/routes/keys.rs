@@ -142,13 +142,10 @@ pub async fn rotate_key(
             "a revoked or expired key cannot be rotated",
         ));
     }
-    let minted = mint_key(
-        &old.tenant_id,
-        &old.env,
-        actor,
-        old.expires_at.filter(|e| *e > now + ROTATION_GRACE),
-        now,
-    );
+    // Rotation never extends a key's lifetime: the new key ends when the old one would have
+    // (never stays never), and the old one at the earlier of that and the grace period's end
+    // (the store's `rotate_api_key`).
+    let minted = mint_key(&old.tenant_id, &old.env, actor, old.expires_at, now);
     let key = store
         .rotate_api_key(&old.id, now + ROTATION_GRACE, minted.row)
         .await?;
