@@ -534,7 +534,6 @@ async fn no_secret_appears_in_any_served_page_or_script() {
         format!("/backfills/{id}/live"),
         format!("/backfills/{id}/items"),
         "/workflows".into(),
-        "/api-keys".into(),
         "/static/dashboard.js".into(),
         "/static/dashboard.css".into(),
         "/static/htmx-2.0.11.min.js".into(),
@@ -558,4 +557,30 @@ async fn no_secret_appears_in_any_served_page_or_script() {
         wf_page.contains("webhook → http://127.0.0.1:9/x"),
         "{wf_page}"
     );
+}
+
+/// Issue 14: the API-keys page was open to any session while the API's key routes need an
+/// Entra ID admin. A dashboard session is an API key, so the page is 403 with where keys are
+/// managed, and the nav does not offer it.
+#[tokio::test]
+async fn the_api_keys_page_is_refused_to_a_key_session_and_not_offered() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&key).await;
+    let r = b.get("/api-keys").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("neo-backfill keys") && r.body.contains("Entra ID admin"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(&key[..16]), "{}", r.body);
+    // The API says the same to the same key.
+    let api = app.get(&key, "/public-api/api-keys").await;
+    api.assert_error(403, "FORBIDDEN");
+    let page = b.get("/backfills").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("href=\"/workflows\""), "{}", page.body);
+    assert!(!page.body.contains("href=\"/api-keys\""), "{}", page.body);
 }

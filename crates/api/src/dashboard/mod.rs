@@ -189,6 +189,8 @@ pub struct Layout {
     pub tenant: String,
     pub key_id: String,
     pub csrf: String,
+    /// Whether the nav offers the API-keys page ([`crate::routes::keys::require_admin`]).
+    pub manages_keys: bool,
 }
 
 impl Layout {
@@ -199,6 +201,7 @@ impl Layout {
             tenant: u.principal.tenant.name.clone(),
             key_id: u.key_id().to_owned(),
             csrf: u.csrf.clone(),
+            manages_keys: crate::routes::keys::require_admin(&u.principal).is_ok(),
         }
     }
 }
@@ -1558,6 +1561,10 @@ struct KeysTpl {
 }
 
 async fn keys_page(State(app): State<AppState>, u: DashUser) -> Response {
+    // The API's rule: a dashboard session (an API key) is answered 403 with where keys are managed.
+    if let Err(e) = crate::routes::keys::require_admin(&u.principal) {
+        return error_response(StatusCode::FORBIDDEN, &format!("{}.", e.message));
+    }
     let now = app.clock.now();
     let keys = match app.store.list_api_keys(u.principal.tenant_id()).await {
         Ok(k) => k,

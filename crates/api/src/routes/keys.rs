@@ -16,11 +16,15 @@ use crate::{AppState, Auth};
 /// How long a rotated key keeps working.
 pub const ROTATION_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
-fn require_admin(p: &Principal) -> Result<(), ApiError> {
+/// The one rule of who may manage API keys (the API's routes here and the dashboard's
+/// `/api-keys` page): an Entra ID user with the admin role. An API key, and so a dashboard
+/// session (always signed in with a key), never may.
+pub fn require_admin(p: &Principal) -> Result<(), ApiError> {
     match &p.kind {
         PrincipalKind::Entra { admin: true, .. } => Result::Ok(()),
         _ => Err(ApiError::forbidden(
-            "API keys are managed by a dashboard (Entra ID) user with the admin role",
+            "API keys are managed with the CLI (neo-backfill keys …) or by an Entra ID admin \
+             through /public-api/api-keys",
         )),
     }
 }
