@@ -128,6 +128,10 @@ struct ServeArgs {
     /// Seconds a client has, after the headers, to send the whole body (else 408).
     #[arg(long, env = "NEO_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
     body_read_timeout_secs: u64,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy in front (client
+    /// address of the sign-in limit, `Secure` cookies). Off: both headers are ignored.
+    #[arg(long, env = "NEO_BEHIND_PROXY")]
+    behind_proxy: bool,
     /// Accepted Entra ID token issuers (comma list), e.g. https://login.microsoftonline.com/<tid>/v2.0.
     #[arg(long, env = "NEO_ENTRA_ISSUERS", value_delimiter = ',')]
     entra_issuers: Vec<String>,
@@ -393,6 +397,7 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         webhook_allow_private: a.orchestrator.webhook_allow_private,
         header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs),
         body_read_timeout: std::time::Duration::from_secs(a.body_read_timeout_secs),
+        behind_proxy: a.behind_proxy,
         ..Default::default()
     };
     let service = Service::start(store, clock, cfg, a.orchestrator.config()?, a.listen).await?;
