@@ -446,9 +446,18 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let orch_task = tokio::spawn(self.orchestrator.run(self.state.wake.clone(), stop_rx));
+        // Idempotency keys replay for 24 h; older ones are deleted hourly.
+        let purge = tokio::spawn(
+            neo_api::routes::backfills::purge_idempotency_keys_periodically(
+                self.state.clone(),
+                std::time::Duration::from_secs(3600),
+            ),
+        );
         let header_read_timeout = self.state.cfg.header_read_timeout;
         let app = neo_api::router(self.state);
-        neo_api::server::serve(self.listener, app, header_read_timeout, stop).await?;
+        let served = neo_api::server::serve(self.listener, app, header_read_timeout, stop).await;
+        purge.abort();
+        served?;
         let _ = stop_tx.send(true);
         let _ = orch_task.await;
         tracing::info!("stopped");

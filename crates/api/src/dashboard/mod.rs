@@ -955,7 +955,7 @@ async fn create(
         draft: input.draft,
         reprocess: false,
     };
-    match api::create_backfill(&app, &u.principal, req).await {
+    match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {
             let (created, _) = ok.into_parts();
             redirect(
@@ -1428,7 +1428,7 @@ async fn action(
         "resume" => Signal::Resume,
         "cancel" => Signal::Cancel,
         "rerun-failed" => {
-            return match api::rerun_failed_backfill(&app, &u.principal, &id).await {
+            return match api::rerun_failed_backfill(&app, &u.principal, &id, None).await {
                 Ok(ok) => {
                     let (created, _) = ok.into_parts();
                     redirect(
