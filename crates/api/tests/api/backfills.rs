@@ -673,6 +673,46 @@ async fn concurrent_creates_with_one_key_and_other_bodies_are_refused() {
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
 }
 
+/// Rerun-failed takes its key in its own transaction too: four at once with one key make one
+/// child, and all four answer it.
+#[tokio::test]
+async fn concurrent_reruns_with_one_key_make_one_child() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let src = app.backfill(&key, wf, &["1", "2"]).await;
+    app.settle(&src, &[("1", "failed"), ("2", "succeeded")], "COMPLETED")
+        .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let req = app
+            .client
+            .post(app.url(&format!("/public-api/backfills/{src}/rerun-failed")))
+            .bearer_auth(&key)
+            .header("idempotency-key", "rerun-key");
+        tasks.spawn(async move {
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        });
+    }
+    let rs = tasks.join_all().await;
+    for (status, body) in &rs {
+        assert_eq!(*status, 201, "{body:?}");
+        assert_eq!(body, &rs[0].1);
+    }
+    assert_eq!(rs[0].1["data"]["backfill"]["parent_backfill_run_id"], src);
+    let list = app.get(&key, "/public-api/backfills").await;
+    assert_eq!(
+        list.body["data"].as_array().unwrap().len(),
+        2,
+        "{:?}",
+        list.body
+    );
+}
+
 /// Runs `statements` on the test database (SQLite or PostgreSQL).
 async fn exec_sql(app: &TestApp, sqlite: &[&str], postgres: &[&str]) {
     match app.db.backend {
