@@ -124,6 +124,10 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// The code of [`neo_store::StoreError::IdempotencyKeyTaken`] (the idempotent routes replay
+/// the winner's response instead).
+pub const IDEMPOTENCY_KEY_IN_USE: &str = "idempotency_key_in_use";
+
 impl From<neo_store::StoreError> for ApiError {
     fn from(e: neo_store::StoreError) -> Self {
         match e {
@@ -133,6 +137,10 @@ impl From<neo_store::StoreError> for ApiError {
                 "another backfill of this workflow is active (DRAFT, RUNNING or PAUSED)",
             ),
             neo_store::StoreError::Conflict(m) => ApiError::conflict("conflict", m),
+            neo_store::StoreError::IdempotencyKeyTaken => ApiError::conflict(
+                IDEMPOTENCY_KEY_IN_USE,
+                "another request with this Idempotency-Key is in progress; retry",
+            ),
             e @ neo_store::StoreError::Db(_) => match e.unavailable() {
                 Some(why) => {
                     tracing::warn!(error = %e, "database unavailable");

@@ -62,6 +62,9 @@ pub struct ApiConfig {
     pub header_read_timeout: std::time::Duration,
     /// Time a client has, after the headers, to send the whole body.
     pub body_read_timeout: std::time::Duration,
+    /// Whether a proxy in front sets `X-Forwarded-For` / `X-Forwarded-Proto` (trusted only then;
+    /// see [`server::ClientInfo`]).
+    pub behind_proxy: bool,
 }
 
 impl Default for ApiConfig {
@@ -76,6 +79,7 @@ impl Default for ApiConfig {
             egress_allow_private: false,
             header_read_timeout: std::time::Duration::from_secs(10),
             body_read_timeout: std::time::Duration::from_secs(30),
+            behind_proxy: false,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// The dashboard's signed-in sessions.
     pub sessions: Arc<dashboard::session::Sessions>,
+    /// Dashboard sign-in attempts per client address.
+    pub sign_in_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -125,6 +131,10 @@ impl AppState {
             psa_http,
             wake: Arc::new(tokio::sync::Notify::new()),
             sessions: Arc::default(),
+            sign_in_limiter: Arc::new(RateLimiter::new(
+                dashboard::session::SIGN_IN_ATTEMPTS,
+                dashboard::session::SIGN_IN_WINDOW,
+            )),
         })
     }
 

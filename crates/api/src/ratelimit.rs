@@ -1,6 +1,8 @@
 //! Per-tenant sliding-window rate limit (SPEC §2): every request of a tenant, whatever key or
 //! session it uses, counts in one window of `window` length. The log is kept in this process:
-//! with several replicas each one enforces the limit on the requests it serves.
+//! with several replicas each one enforces the limit on the requests it serves. The same
+//! limiter counts the dashboard's sign-in attempts per client address; idle keys are dropped
+//! as the map grows, so many addresses cannot grow it without bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,8 +13,17 @@ use jiff::{SignedDuration, Timestamp};
 pub struct RateLimiter {
     limit: u32,
     window: SignedDuration,
-    log: Mutex<HashMap<String, VecDeque<Timestamp>>>,
+    log: Mutex<Log>,
 }
+
+#[derive(Debug)]
+struct Log {
+    map: HashMap<String, VecDeque<Timestamp>>,
+    /// Size at which keys without a request in the window are dropped.
+    prune_at: usize,
+}
+
+const MIN_PRUNE_AT: usize = 1024;
 
 /// The outcome of one request against the limit, with what the `X-RateLimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +42,10 @@ impl RateLimiter {
         Self {
             limit: limit.max(1),
             window,
-            log: Mutex::new(HashMap::new()),
+            log: Mutex::new(Log {
+                map: HashMap::new(),
+                prune_at: MIN_PRUNE_AT,
+            }),
         }
     }
 
@@ -44,8 +58,12 @@ impl RateLimiter {
 
     pub fn check(&self, tenant: &str, now: Timestamp) -> Decision {
         let mut log = self.log.lock().expect("rate limiter poisoned");
-        let q = log.entry(tenant.to_owned()).or_default();
         let cutoff = now - self.window;
+        if log.map.len() >= log.prune_at {
+            log.map.retain(|_, q| q.back().is_some_and(|t| *t > cutoff));
+            log.prune_at = (log.map.len() * 2).max(MIN_PRUNE_AT);
+        }
+        let q = log.map.entry(tenant.to_owned()).or_default();
         while q.front().is_some_and(|t| *t <= cutoff) {
             q.pop_front();
         }
@@ -91,8 +109,31 @@ mod tests {
         assert_eq!(d.reset, at(60).as_second());
         // another tenant is not affected
         assert!(rl.check("b", at(30)).allowed);
+
         // the first request leaves the window at t=60
         assert!(!rl.check("a", at(59)).allowed);
         assert!(rl.check("a", at(60)).allowed);
+    }
+
+    #[test]
+    fn idle_keys_are_dropped_as_the_map_grows() {
+        let rl = RateLimiter::new(1, SignedDuration::from_secs(60));
+        let t0: Timestamp = "2026-11-28T00:00:00Z".parse().unwrap();
+        // One new address a second for an hour: only the last minute's stay.
+        for i in 0..3600 {
+            assert!(
+                rl.check(
+                    &format!("10.0.{}.{}", i / 256, i % 256),
+                    t0 + SignedDuration::from_secs(i)
+                )
+                .allowed
+            );
+        }
+        assert!(rl.log.lock().unwrap().map.len() <= MIN_PRUNE_AT);
+        // A limited key within its window is kept.
+        assert!(
+            !rl.check("10.0.14.15", t0 + SignedDuration::from_secs(3600))
+                .allowed
+        );
     }
 }

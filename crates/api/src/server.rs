@@ -3,14 +3,19 @@
 //! on a kept-alive one, so idle connections are closed too), and [`body_deadline`] gives it
 //! `body_read_timeout` from the end of the headers to finish the body (a trickling client is
 //! answered 408 `request_timeout`, see `extract::ApiJson`, and the connection is closed).
+//! Every request carries its connection's TCP peer (`ConnectInfo<SocketAddr>`); [`ClientInfo`]
+//! says who the client is and whether it came over HTTPS, trusting `X-Forwarded-*` headers
+//! only with `behind_proxy`.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -41,7 +46,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -54,10 +59,11 @@ pub async fn serve(
             _ = stop.as_mut() => break,
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(
-            app.clone()
-                .map_request(|r: Request<Incoming>| r.map(Body::new)),
-        );
+        let svc = TowerToHyperService::new(app.clone().map_request(move |r: Request<Incoming>| {
+            let mut r = r.map(Body::new);
+            r.extensions_mut().insert(ConnectInfo(peer));
+            r
+        }));
         let conn = builder.serve_connection(TokioIo::new(stream), svc);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
@@ -69,6 +75,59 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The client of a request as far as it can be trusted: with `behind_proxy` off (the default)
+/// its address is the TCP peer and HTTPS is never assumed from a header; with it on (a
+/// TLS-terminating proxy in front, which sets these headers) the address is the last
+/// `X-Forwarded-For` entry (the one the proxy added) and `X-Forwarded-Proto: https` means HTTPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `None` only when the request did not come through [`serve`] (in-process tests).
+    pub addr: Option<IpAddr>,
+    pub https: bool,
+}
+
+impl ClientInfo {
+    pub fn of(parts: &Parts, behind_proxy: bool) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if !behind_proxy {
+            return Self {
+                addr: peer,
+                https: false,
+            };
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .rfind(|v| !v.is_empty())
+        };
+        Self {
+            addr: header("x-forwarded-for")
+                .and_then(|v| v.parse().ok())
+                .or(peer),
+            https: header("x-forwarded-proto").is_some_and(|v| v.eq_ignore_ascii_case("https")),
+        }
+    }
+}
+
+impl FromRequestParts<crate::AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &crate::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, app.cfg.behind_proxy))
+    }
 }
 
 /// The error a request body yields when the client did not finish sending it in time.

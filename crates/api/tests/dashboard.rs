@@ -534,7 +534,6 @@ async fn no_secret_appears_in_any_served_page_or_script() {
         format!("/backfills/{id}/live"),
         format!("/backfills/{id}/items"),
         "/workflows".into(),
-        "/api-keys".into(),
         "/static/dashboard.js".into(),
         "/static/dashboard.css".into(),
         "/static/htmx-2.0.11.min.js".into(),
@@ -558,4 +557,181 @@ async fn no_secret_appears_in_any_served_page_or_script() {
         wf_page.contains("webhook → http://127.0.0.1:9/x"),
         "{wf_page}"
     );
+}
+
+/// Issue 14: the API-keys page was open to any session while the API's key routes need an
+/// Entra ID admin. A dashboard session is an API key, so the page is 403 with where keys are
+/// managed, and the nav does not offer it.
+#[tokio::test]
+async fn the_api_keys_page_is_refused_to_a_key_session_and_not_offered() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&key).await;
+    let r = b.get("/api-keys").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("neo-backfill keys") && r.body.contains("Entra ID admin"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains(&key[..16]), "{}", r.body);
+    // The API says the same to the same key.
+    let api = app.get(&key, "/public-api/api-keys").await;
+    api.assert_error(403, "FORBIDDEN");
+    let page = b.get("/backfills").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("href=\"/workflows\""), "{}", page.body);
+    assert!(!page.body.contains("href=\"/api-keys\""), "{}", page.body);
+}
+
+/// A sign-in with a wrong key through `http`, with `headers` on the form's GET and POST.
+async fn wrong_sign_in(app: &TestApp, http: &reqwest::Client, headers: &[(&str, &str)]) -> Page {
+    sign_in_with(
+        app,
+        http,
+        headers,
+        &format!("neo_sk_test_{}", "x".repeat(40)),
+    )
+    .await
+}
+
+async fn sign_in_with(
+    app: &TestApp,
+    http: &reqwest::Client,
+    headers: &[(&str, &str)],
+    key: &str,
+) -> Page {
+    let with = |mut r: reqwest::RequestBuilder| {
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r
+    };
+    let r = with(http.get(app.url("/login"))).send().await.unwrap();
+    let login = Page {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap(),
+    };
+    assert_eq!(login.status, 200, "{}", login.body);
+    let token = login.csrf();
+    let r = with(http.post(app.url("/login")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", format!("neo_login_csrf={token}"))
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("csrf", token.as_str()), ("api_key", key)])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Page {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_refused(p: &Page) {
+    assert_eq!(p.status, 401, "{}", p.body);
+    assert!(
+        p.body.contains("Sign-in refused: invalid API key"),
+        "{}",
+        p.body
+    );
+}
+
+#[track_caller]
+fn assert_limited(p: &Page) {
+    assert_eq!(p.status, 429, "{}", p.body);
+    assert!(
+        p.body
+            .contains("Too many requests to sign in from your address"),
+        "{}",
+        p.body
+    );
+    let after: u64 = p.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&after), "{after}");
+}
+
+/// Issue 14: sign-in was not rate limited. Ten attempts per 60 s per client address (the TCP
+/// peer here): the 11th is 429 with `Retry-After` — even with the right key — while another
+/// address still gets the normal page; a minute later the address may try again.
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_client_address() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let a = client_from("127.0.0.1");
+    let b = client_from("127.0.0.2");
+    for _ in 0..10 {
+        assert_refused(&wrong_sign_in(&app, &a, &[]).await);
+    }
+    assert_limited(&wrong_sign_in(&app, &a, &[]).await);
+    assert_limited(&sign_in_with(&app, &a, &[], &key).await);
+
+    assert_refused(&wrong_sign_in(&app, &b, &[]).await);
+    assert_eq!(sign_in_with(&app, &b, &[], &key).await.status, 303);
+
+    app.clock.advance(jiff::SignedDuration::from_secs(60));
+    assert_refused(&wrong_sign_in(&app, &a, &[]).await);
+    assert_eq!(sign_in_with(&app, &a, &[], &key).await.status, 303);
+}
+
+fn secure_cookies(p: &Page) -> Vec<bool> {
+    p.set_cookies()
+        .iter()
+        .map(|c| c.ends_with("; Secure"))
+        .collect()
+}
+
+/// Issue 14: the `Secure` flag followed an untrusted `X-Forwarded-Proto`. By default both
+/// `X-Forwarded-Proto` and `X-Forwarded-For` are ignored: no `Secure` flag from a header, and a
+/// client cannot dodge the sign-in limit by inventing addresses.
+#[tokio::test]
+async fn forwarded_headers_are_ignored_by_default() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let http = client_from("127.0.0.1");
+    let https = [("x-forwarded-proto", "https")];
+    let ok = sign_in_with(&app, &http, &https, &key).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(secure_cookies(&ok), [false, false]);
+    for i in 1..10 {
+        let xff = format!("203.0.113.{i}");
+        assert_refused(&wrong_sign_in(&app, &http, &[("x-forwarded-for", &xff)]).await);
+    }
+    assert_limited(&wrong_sign_in(&app, &http, &[("x-forwarded-for", "203.0.113.99")]).await);
+}
+
+/// With `behind_proxy` (`--behind-proxy`) both headers are trusted: `Secure` cookies when the
+/// proxy says https, and the sign-in limit counts the forwarded address (the last entry, the one
+/// the proxy added).
+#[tokio::test]
+async fn forwarded_headers_are_trusted_behind_a_proxy() {
+    let app = TestApp::spawn_with(|c| c.behind_proxy = true).await;
+    let key = app.key("acme").await;
+    let http = client_from("127.0.0.1");
+    let via = |ip: &'static str| [("x-forwarded-proto", "https"), ("x-forwarded-for", ip)];
+    let ok = sign_in_with(&app, &http, &via("198.51.100.7, 203.0.113.1"), &key).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(secure_cookies(&ok), [true, true]);
+    let plain = sign_in_with(&app, &http, &[("x-forwarded-proto", "http")], &key).await;
+    assert_eq!(secure_cookies(&plain), [false, false]);
+    for _ in 0..9 {
+        assert_refused(&wrong_sign_in(&app, &http, &via("203.0.113.1")).await);
+    }
+    assert_limited(&wrong_sign_in(&app, &http, &via("198.51.100.7, 203.0.113.1")).await);
+    // Another forwarded address from the same proxy connection is not limited.
+    assert_refused(&wrong_sign_in(&app, &http, &via("203.0.113.2")).await);
 }

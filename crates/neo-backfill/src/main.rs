@@ -173,6 +173,10 @@ struct ServeArgs {
     /// Seconds a client has, after the headers, to send the whole body (else 408).
     #[arg(long, env = "NEO_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
     body_read_timeout_secs: u64,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` from a reverse proxy in front (client
+    /// address of the sign-in limit, `Secure` cookies). Off: both headers are ignored.
+    #[arg(long, env = "NEO_BEHIND_PROXY")]
+    behind_proxy: bool,
     /// Accepted Entra ID token issuers (comma list), e.g. https://login.microsoftonline.com/<tid>/v2.0.
     #[arg(long, env = "NEO_ENTRA_ISSUERS", value_delimiter = ',')]
     entra_issuers: Vec<String>,
@@ -439,6 +443,7 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         psa_policy: a.orchestrator.psa_policy(),
         header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs),
         body_read_timeout: std::time::Duration::from_secs(a.body_read_timeout_secs),
+        behind_proxy: a.behind_proxy,
         ..Default::default()
     };
     let service = Service::start(store, clock, cfg, a.orchestrator.config()?, a.listen).await?;
@@ -488,9 +493,18 @@ impl Service {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let orch_task = tokio::spawn(self.orchestrator.run(self.state.wake.clone(), stop_rx));
+        // Idempotency keys replay for 24 h; older ones are deleted hourly.
+        let purge = tokio::spawn(
+            neo_api::routes::backfills::purge_idempotency_keys_periodically(
+                self.state.clone(),
+                std::time::Duration::from_secs(3600),
+            ),
+        );
         let header_read_timeout = self.state.cfg.header_read_timeout;
         let app = neo_api::router(self.state);
-        neo_api::server::serve(self.listener, app, header_read_timeout, stop).await?;
+        let served = neo_api::server::serve(self.listener, app, header_read_timeout, stop).await;
+        purge.abort();
+        served?;
         let _ = stop_tx.send(true);
         let _ = orch_task.await;
         tracing::info!("stopped");

@@ -31,6 +31,9 @@ pub enum StoreError {
     AlreadyActive,
     #[error("{0}")]
     Conflict(String),
+    /// Another request holds this `Idempotency-Key` (see [`NewIdempotency`]).
+    #[error("another request used this idempotency key")]
+    IdempotencyKeyTaken,
     #[error(transparent)]
     Db(#[from] anyhow::Error),
 }
@@ -242,7 +245,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- backfills ----------------------------------------------------------------------
     /// Fails with [`StoreError::AlreadyActive`] when the workflow has an active backfill.
-    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill>;
+    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
+        self.create_backfill_idempotent(b, None).await
+    }
+    /// [`Store::create_backfill`], writing `idem` in the same transaction.
+    async fn create_backfill_idempotent(
+        &self,
+        b: NewBackfill,
+        idem: Option<&NewIdempotency<'_>>,
+    ) -> Result<Backfill>;
     async fn backfill(&self, tenant_id: &str, id: &str) -> Result<Option<Backfill>>;
     /// Newest first; `before_id` is the last id of the previous page.
     async fn list_backfills(
@@ -278,6 +289,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         new_id: &str,
         created_by: &str,
         now: Timestamp,
+    ) -> Result<Backfill, RerunError> {
+        self.rerun_failed_idempotent(tenant_id, source_id, new_id, created_by, now, None)
+            .await
+    }
+    /// [`Store::rerun_failed`], writing `idem` in the same transaction.
+    async fn rerun_failed_idempotent(
+        &self,
+        tenant_id: &str,
+        source_id: &str,
+        new_id: &str,
+        created_by: &str,
+        now: Timestamp,
+        idem: Option<&NewIdempotency<'_>>,
     ) -> Result<Backfill, RerunError>;
     async fn delete_backfill(&self, tenant_id: &str, id: &str) -> Result<(), DeleteBackfillError>;
 
@@ -371,12 +395,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         key: &str,
         not_before: Timestamp,
     ) -> Result<Option<IdempotentResponse>>;
-    async fn save_idempotent_response(
-        &self,
-        tenant_id: &str,
-        key: &str,
-        resp: IdempotentResponse,
-    ) -> Result<()>;
+    /// Deletes the idempotency keys created before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…` or

@@ -237,6 +237,19 @@ pub struct IdempotentResponse {
     pub created_at: Timestamp,
 }
 
+/// The `Idempotency-Key` of a create or rerun-failed, written in the same transaction as the
+/// backfill it creates: an expired row of the key (created before `not_before`) is replaced; a
+/// live one means another request with the key won, and the call fails with
+/// [`crate::StoreError::IdempotencyKeyTaken`] without creating anything.
+pub struct NewIdempotency<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a [u8],
+    pub created_at: Timestamp,
+    pub not_before: Timestamp,
+    /// The response to replay (status, body), rendered from the created backfill.
+    pub render: &'a (dyn Fn(&Backfill) -> (u16, Value) + Send + Sync),
+}
+
 /// An item claimed for dispatch: it is `in_flight` under the claimer's lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {

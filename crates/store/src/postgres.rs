@@ -829,8 +829,15 @@ impl Store for PgStore {
         Ok(true)
     }
 
-    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
+    async fn create_backfill_idempotent(
+        &self,
+        b: NewBackfill,
+        idem: Option<&NewIdempotency<'_>>,
+    ) -> Result<Backfill> {
         let mut tx = self.tx().await?;
+        if let Some(idem) = idem {
+            claim_idempotency_key(&mut tx, &b.tenant_id, idem).await?;
+        }
         let now = to_ms(b.created_at);
         let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
         let started = (b.state == BackfillRunState::Running).then_some(now);
@@ -864,6 +871,9 @@ impl Store for PgStore {
         let out = fetch_backfill(&mut tx, &b.tenant_id, &b.id)
             .await?
             .ok_or(StoreError::NotFound)?;
+        if let Some(idem) = idem {
+            save_idempotent_response(&mut tx, &b.tenant_id, idem, &out).await?;
+        }
         tx.commit().await?;
         Ok(out)
     }
@@ -990,15 +1000,19 @@ impl Store for PgStore {
         Ok((out, outcome))
     }
 
-    async fn rerun_failed(
+    async fn rerun_failed_idempotent(
         &self,
         tenant_id: &str,
         source_id: &str,
         new_id: &str,
         created_by: &str,
         now: Timestamp,
+        idem: Option<&NewIdempotency<'_>>,
     ) -> Result<Backfill, RerunError> {
         let mut tx = self.tx().await?;
+        if let Some(idem) = idem {
+            claim_idempotency_key(&mut tx, tenant_id, idem).await?;
+        }
         let src = lock_backfill(&mut tx, tenant_id, source_id)
             .await?
             .ok_or(RerunError::NotFound)?;
@@ -1046,6 +1060,9 @@ impl Store for PgStore {
         let out = fetch_backfill(&mut tx, tenant_id, new_id)
             .await?
             .ok_or(RerunError::NotFound)?;
+        if let Some(idem) = idem {
+            save_idempotent_response(&mut tx, tenant_id, idem, &out).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(out)
     }
@@ -1475,23 +1492,63 @@ impl Store for PgStore {
         r.as_ref().map(map_idempotent).transpose()
     }
 
-    async fn save_idempotent_response(
-        &self,
-        tenant_id: &str,
-        key: &str,
-        resp: IdempotentResponse,
-    ) -> Result<()> {
-        // An expired entry for the same key is replaced.
-        sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (tenant_id, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, response = EXCLUDED.response, created_at = EXCLUDED.created_at")
-            .bind(tenant_id)
-            .bind(key)
-            .bind(&resp.fingerprint)
-            .bind(resp.status as i64)
-            .bind(resp.response.to_string())
-            .bind(to_ms(resp.created_at))
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(to_ms(before))
             .execute(&self.pool)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected();
+        Ok(n)
     }
+}
+
+/// Takes the `Idempotency-Key` of `idem` in this transaction: its expired row is deleted, and a
+/// live one (another request won) is [`StoreError::IdempotencyKeyTaken`]. The row is written
+/// now and completed by [`save_idempotent_response`] before the commit, so no other
+/// transaction ever sees it half-written.
+async fn claim_idempotency_key(
+    tx: &mut Tx,
+    tenant_id: &str,
+    idem: &NewIdempotency<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at < $3",
+    )
+    .bind(tenant_id)
+    .bind(idem.key)
+    .bind(to_ms(idem.not_before))
+    .execute(&mut **tx)
+    .await?;
+    let n = sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (tenant_id, key) DO NOTHING")
+        .bind(tenant_id)
+        .bind(idem.key)
+        .bind(idem.fingerprint)
+        .bind(to_ms(idem.created_at))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::IdempotencyKeyTaken);
+    }
+    Ok(())
+}
+
+/// Writes the response `idem` renders for `b` into the row [`claim_idempotency_key`] took.
+async fn save_idempotent_response(
+    tx: &mut Tx,
+    tenant_id: &str,
+    idem: &NewIdempotency<'_>,
+    b: &Backfill,
+) -> Result<()> {
+    let (status, response) = (idem.render)(b);
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $1, response = $2 WHERE tenant_id = $3 AND key = $4",
+    )
+    .bind(i64::from(status))
+    .bind(response.to_string())
+    .bind(tenant_id)
+    .bind(idem.key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -517,8 +517,15 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
-    async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
+    async fn create_backfill_idempotent(
+        &self,
+        b: NewBackfill,
+        idem: Option<&NewIdempotency<'_>>,
+    ) -> Result<Backfill> {
         let mut tx = self.tx().await?;
+        if let Some(idem) = idem {
+            claim_idempotency_key(&mut tx, &b.tenant_id, idem).await?;
+        }
         let now = to_ms(b.created_at);
         let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
         let started = (b.state == BackfillRunState::Running).then_some(now);
@@ -557,6 +564,9 @@ impl Store for SqliteStore {
         let out = fetch_backfill(&mut tx, &b.tenant_id, &b.id)
             .await?
             .ok_or(StoreError::NotFound)?;
+        if let Some(idem) = idem {
+            save_idempotent_response(&mut tx, &b.tenant_id, idem, &out).await?;
+        }
         tx.commit().await?;
         Ok(out)
     }
@@ -691,15 +701,19 @@ impl Store for SqliteStore {
         Ok((out, outcome))
     }
 
-    async fn rerun_failed(
+    async fn rerun_failed_idempotent(
         &self,
         tenant_id: &str,
         source_id: &str,
         new_id: &str,
         created_by: &str,
         now: Timestamp,
+        idem: Option<&NewIdempotency<'_>>,
     ) -> Result<Backfill, RerunError> {
         let mut tx = self.tx().await?;
+        if let Some(idem) = idem {
+            claim_idempotency_key(&mut tx, tenant_id, idem).await?;
+        }
         let src = fetch_backfill(&mut tx, tenant_id, source_id)
             .await?
             .ok_or(RerunError::NotFound)?;
@@ -748,6 +762,9 @@ impl Store for SqliteStore {
         let out = fetch_backfill(&mut tx, tenant_id, new_id)
             .await?
             .ok_or(RerunError::NotFound)?;
+        if let Some(idem) = idem {
+            save_idempotent_response(&mut tx, tenant_id, idem, &out).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         Ok(out)
     }
@@ -1244,24 +1261,13 @@ impl Store for SqliteStore {
         r.as_ref().map(map_idempotent).transpose()
     }
 
-    async fn save_idempotent_response(
-        &self,
-        tenant_id: &str,
-        key: &str,
-        resp: IdempotentResponse,
-    ) -> Result<()> {
-        // An expired entry for the same key is replaced.
-        sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (tenant_id, key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, response = excluded.response, created_at = excluded.created_at")
-            .bind(tenant_id)
-            .bind(key)
-            .bind(&resp.fingerprint)
-            .bind(resp.status as i64)
-            .bind(resp.response.to_string())
-            .bind(to_ms(resp.created_at))
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
+        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(to_ms(before))
             .execute(&self.write)
-            .await?;
-        Ok(())
+            .await?
+            .rows_affected();
+        Ok(n)
     }
 }
 
@@ -1506,4 +1512,53 @@ async fn complete_in_tx(
         .await?
         .rows_affected();
     Ok(n == 1)
+}
+
+/// Takes the `Idempotency-Key` of `idem` in this transaction: its expired row is deleted, and a
+/// live one (another request won) is [`StoreError::IdempotencyKeyTaken`]. The row is written
+/// now and completed by [`save_idempotent_response`] before the commit, so no other
+/// transaction ever sees it half-written.
+async fn claim_idempotency_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    idem: &NewIdempotency<'_>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at < ?")
+        .bind(tenant_id)
+        .bind(idem.key)
+        .bind(to_ms(idem.not_before))
+        .execute(&mut **tx)
+        .await?;
+    let n = sqlx::query("INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, response, created_at) VALUES (?, ?, ?, 0, '', ?) ON CONFLICT (tenant_id, key) DO NOTHING")
+        .bind(tenant_id)
+        .bind(idem.key)
+        .bind(idem.fingerprint)
+        .bind(to_ms(idem.created_at))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::IdempotencyKeyTaken);
+    }
+    Ok(())
+}
+
+/// Writes the response `idem` renders for `b` into the row [`claim_idempotency_key`] took.
+async fn save_idempotent_response(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant_id: &str,
+    idem: &NewIdempotency<'_>,
+    b: &Backfill,
+) -> Result<()> {
+    let (status, response) = (idem.render)(b);
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = ?, response = ? WHERE tenant_id = ? AND key = ?",
+    )
+    .bind(i64::from(status))
+    .bind(response.to_string())
+    .bind(tenant_id)
+    .bind(idem.key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

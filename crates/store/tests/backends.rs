@@ -1272,20 +1272,30 @@ async fn tenants_and_api_keys(b: Backend) {
 async fn idempotent_responses(b: Backend) {
     let Some(e) = env(b).await else { return };
     let s = e.s();
-    let resp = |fp: u8, t| IdempotentResponse {
-        fingerprint: vec![fp; 32],
-        status: 201,
-        response: json!({"data": {"id": "bf_1", "b": 1, "a": 2}}),
+    let w1 = e.workflow("w1").await;
+    let w2 = e.workflow("w2").await;
+    let render = |b: &Backfill| (201, json!({"data": {"id": b.id, "b": 1, "a": 2}}));
+    let idem = |t: i64, fingerprint: &'static [u8; 32]| NewIdempotency {
+        key: "k1",
+        fingerprint,
         created_at: at(t),
+        not_before: at(t - 100),
+        render: &render,
     };
+    const FP1: [u8; 32] = [1; 32];
+    const FP2: [u8; 32] = [2; 32];
     assert!(s
         .idempotent_response(&e.tenant, "k1", at(0))
         .await
         .unwrap()
         .is_none());
-    s.save_idempotent_response(&e.tenant, "k1", resp(1, 10))
-        .await
-        .unwrap();
+    // The response is written with the backfill.
+    s.create_backfill_idempotent(
+        new_backfill(&e.tenant, "bf_1", w1, Some(&["1"])),
+        Some(&idem(10, &FP1)),
+    )
+    .await
+    .unwrap();
     let got = s
         .idempotent_response(&e.tenant, "k1", at(5))
         .await
@@ -1295,11 +1305,38 @@ async fn idempotent_responses(b: Backend) {
         (got.fingerprint, got.status, got.created_at),
         (vec![1; 32], 201, at(10))
     );
-    // Stored as sent: key order too.
+    // Stored as rendered: key order too.
     assert_eq!(
         serde_json::to_string(&got.response).unwrap(),
         r#"{"data":{"id":"bf_1","b":1,"a":2}}"#
     );
+    // A live key is taken: nothing is created.
+    assert!(matches!(
+        s.create_backfill_idempotent(
+            new_backfill(&e.tenant, "bf_2", w2, Some(&["1"])),
+            Some(&idem(20, &FP2)),
+        )
+        .await,
+        Err(StoreError::IdempotencyKeyTaken)
+    ));
+    assert!(s.backfill(&e.tenant, "bf_2").await.unwrap().is_none());
+    // A create that fails leaves no key behind.
+    assert!(matches!(
+        s.create_backfill_idempotent(
+            new_backfill(&e.tenant, "bf_3", w1, Some(&["1"])),
+            Some(&NewIdempotency {
+                key: "k2",
+                ..idem(20, &FP2)
+            }),
+        )
+        .await,
+        Err(StoreError::AlreadyActive)
+    ));
+    assert!(s
+        .idempotent_response(&e.tenant, "k2", at(0))
+        .await
+        .unwrap()
+        .is_none());
     assert!(s
         .idempotent_response(&e.tenant, "k1", at(11))
         .await
@@ -1312,15 +1349,44 @@ async fn idempotent_responses(b: Backend) {
         .unwrap()
         .is_none());
     // An expired entry is replaced.
-    s.save_idempotent_response(&e.tenant, "k1", resp(2, 100))
+    s.signal_backfill(&e.tenant, "bf_1", Signal::Cancel, "k", at(30))
         .await
         .unwrap();
+    s.create_backfill_idempotent(
+        new_backfill(&e.tenant, "bf_4", w2, Some(&["1"])),
+        Some(&idem(200, &FP2)),
+    )
+    .await
+    .unwrap();
     let got = s
-        .idempotent_response(&e.tenant, "k1", at(50))
+        .idempotent_response(&e.tenant, "k1", at(150))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((got.fingerprint, got.created_at), (vec![2; 32], at(100)));
+    assert_eq!((got.fingerprint, got.created_at), (vec![2; 32], at(200)));
+    assert_eq!(got.response["data"]["id"], "bf_4");
+    // The purge deletes what was created before its cutoff.
+    s.create_backfill_idempotent(
+        new_backfill(&e.tenant, "bf_5", w1, Some(&["1"])),
+        Some(&NewIdempotency {
+            key: "k3",
+            ..idem(300, &FP1)
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.purge_idempotency_keys(at(300)).await.unwrap(), 1);
+    assert!(s
+        .idempotent_response(&e.tenant, "k1", at(0))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .idempotent_response(&e.tenant, "k3", at(0))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(s.purge_idempotency_keys(at(300)).await.unwrap(), 0);
 }
 
 async fn workflows_and_integrations(b: Backend) {

@@ -37,6 +37,7 @@ use crate::models::{
     VerifyLevel,
 };
 use crate::routes::backfills as api;
+use crate::server::ClientInfo;
 use crate::AppState;
 use session::{cookie, is_htmx, redirect, set_cookie, DashUser, LOGIN_COOKIE, SESSION_COOKIE};
 
@@ -189,6 +190,8 @@ pub struct Layout {
     pub tenant: String,
     pub key_id: String,
     pub csrf: String,
+    /// Whether the nav offers the API-keys page ([`crate::routes::keys::require_admin`]).
+    pub manages_keys: bool,
 }
 
 impl Layout {
@@ -199,6 +202,7 @@ impl Layout {
             tenant: u.principal.tenant.name.clone(),
             key_id: u.key_id().to_owned(),
             csrf: u.csrf.clone(),
+            manages_keys: crate::routes::keys::require_admin(&u.principal).is_ok(),
         }
     }
 }
@@ -252,7 +256,7 @@ async fn home(u: DashUser) -> Response {
 }
 
 fn login_form(
-    headers: &HeaderMap,
+    client: ClientInfo,
     status: StatusCode,
     error: Option<String>,
     notice: Option<String>,
@@ -268,7 +272,7 @@ fn login_form(
     );
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(headers, LOGIN_COOKIE, &csrf, 3600),
+        set_cookie(client, LOGIN_COOKIE, &csrf, 3600),
     );
     r
 }
@@ -278,12 +282,25 @@ struct LoginQuery {
     signed_out: Option<String>,
 }
 
-async fn login_page(headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+async fn login_page(client: ClientInfo, Query(q): Query<LoginQuery>) -> Response {
     let notice = q.signed_out.map(|_| "You are signed out.".to_owned());
-    login_form(&headers, StatusCode::OK, None, notice)
+    login_form(client, StatusCode::OK, None, notice)
 }
 
-async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Every attempt counts against the client's address, before the key is looked at.
+    let addr = client
+        .addr
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    let d = app.sign_in_limiter.check(&addr, app.clock.now());
+    if !d.allowed {
+        return session::too_many_requests("to sign in from your address", d.retry_after);
+    }
     let form = FormData::parse(&body);
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
     if !form
@@ -291,7 +308,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         .is_some_and(|t| session::tokens_match(t, expected))
     {
         return login_form(
-            &headers,
+            client,
             StatusCode::FORBIDDEN,
             Some("The sign-in form expired. Please try again.".into()),
             None,
@@ -300,7 +317,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     let token = form.get("api_key").unwrap_or("").trim();
     if token.is_empty() {
         return login_form(
-            &headers,
+            client,
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("Enter an API key.".into()),
             None,
@@ -308,28 +325,20 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     }
     let now = app.clock.now();
     match crate::auth::verify_api_key(app.store.as_ref(), token, now).await {
-        Ok((key, _tenant)) => {
+        Ok((key, tenant)) => {
             crate::auth::note_key_use(&app.store, &key, now);
-            let sid = app.sessions.create(&key.id, now);
+            let sid = app.sessions.create(&key.id, &tenant.id, now);
             let mut r = redirect(&headers, "/backfills");
             let h = r.headers_mut();
             h.append(
                 header::SET_COOKIE,
-                set_cookie(
-                    &headers,
-                    SESSION_COOKIE,
-                    &sid,
-                    session::SESSION_TTL.as_secs(),
-                ),
+                set_cookie(client, SESSION_COOKIE, &sid, session::SESSION_TTL.as_secs()),
             );
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(&headers, LOGIN_COOKIE, "", 0),
-            );
+            h.append(header::SET_COOKIE, set_cookie(client, LOGIN_COOKIE, "", 0));
             r
         }
         Err(e) => login_form(
-            &headers,
+            client,
             StatusCode::UNAUTHORIZED,
             Some(format!("Sign-in refused: {}.", e.message)),
             None,
@@ -340,6 +349,7 @@ async fn login(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
 async fn logout(
     State(app): State<AppState>,
     u: DashUser,
+    client: ClientInfo,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -351,7 +361,7 @@ async fn logout(
     let mut r = redirect(&headers, "/login?signed_out=1");
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&headers, SESSION_COOKIE, "", 0),
+        set_cookie(client, SESSION_COOKIE, "", 0),
     );
     r
 }
@@ -945,7 +955,7 @@ async fn create(
         draft: input.draft,
         reprocess: false,
     };
-    match api::create_backfill(&app, &u.principal, req).await {
+    match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {
             let (created, _) = ok.into_parts();
             redirect(
@@ -1418,7 +1428,7 @@ async fn action(
         "resume" => Signal::Resume,
         "cancel" => Signal::Cancel,
         "rerun-failed" => {
-            return match api::rerun_failed_backfill(&app, &u.principal, &id).await {
+            return match api::rerun_failed_backfill(&app, &u.principal, &id, None).await {
                 Ok(ok) => {
                     let (created, _) = ok.into_parts();
                     redirect(
@@ -1558,6 +1568,10 @@ struct KeysTpl {
 }
 
 async fn keys_page(State(app): State<AppState>, u: DashUser) -> Response {
+    // The API's rule: a dashboard session (an API key) is answered 403 with where keys are managed.
+    if let Err(e) = crate::routes::keys::require_admin(&u.principal) {
+        return error_response(StatusCode::FORBIDDEN, &format!("{}.", e.message));
+    }
     let now = app.clock.now();
     let keys = match app.store.list_api_keys(u.principal.tenant_id()).await {
         Ok(k) => k,

@@ -7,7 +7,10 @@
 //! effect at once) and counts against the tenant's rate limit, like an API request. Every form
 //! carries the session's CSRF token in a hidden field, checked in constant time on each POST;
 //! the sign-in form, which has no session yet, uses a double-submit token (a cookie and the
-//! same value in the form).
+//! same value in the form). Sign-in attempts are limited per client address
+//! ([`SIGN_IN_ATTEMPTS`] per [`SIGN_IN_WINDOW`]), and sessions are capped per tenant
+//! ([`MAX_SESSIONS_PER_TENANT`]: over it, the tenant's own oldest session ends, never another
+//! tenant's).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,27 +26,60 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::{Principal, PrincipalKind};
+use crate::server::ClientInfo;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "neo_session";
 pub const LOGIN_COOKIE: &str = "neo_login_csrf";
 /// A session lasts this long after sign-in.
 pub const SESSION_TTL: SignedDuration = SignedDuration::from_hours(12);
-/// Most sessions kept at once; expired ones are dropped first, then the oldest.
-const MAX_SESSIONS: usize = 10_000;
+/// Most sessions a tenant keeps at once; over it, its expired ones are dropped, then its oldest.
+pub const MAX_SESSIONS_PER_TENANT: usize = 1_000;
+/// Sign-in attempts (POST `/login`) a client address may make per [`SIGN_IN_WINDOW`].
+pub const SIGN_IN_ATTEMPTS: u32 = 10;
+pub const SIGN_IN_WINDOW: SignedDuration = SignedDuration::from_secs(60);
 
 #[derive(Debug, Clone)]
 struct Session {
     key_id: String,
+    tenant_id: String,
     csrf: String,
     expires_at: Timestamp,
 }
 
 /// The server-side session table (per process: with several replicas, pin a user to one or
-/// sign in again).
-#[derive(Debug, Default)]
+/// sign in again), per tenant.
+#[derive(Debug)]
 pub struct Sessions {
-    map: Mutex<HashMap<[u8; 32], Session>>,
+    per_tenant_cap: usize,
+    inner: Mutex<Table>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// Tenant id → its sessions by the SHA-256 of their id.
+    tenants: HashMap<String, HashMap<[u8; 32], Session>>,
+    /// Session digest → tenant id.
+    index: HashMap<[u8; 32], String>,
+}
+
+impl Table {
+    fn remove(&mut self, k: &[u8; 32]) {
+        if let Some(t) = self.index.remove(k) {
+            if let Some(m) = self.tenants.get_mut(&t) {
+                m.remove(k);
+                if m.is_empty() {
+                    self.tenants.remove(&t);
+                }
+            }
+        }
+    }
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self::with_cap(MAX_SESSIONS_PER_TENANT)
+    }
 }
 
 /// A fresh random token (256 bits, base64url without padding).
@@ -63,48 +99,76 @@ pub fn tokens_match(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// Opens a session for `key_id`; returns the cookie value.
-    pub fn create(&self, key_id: &str, now: Timestamp) -> String {
+    /// A table keeping at most `per_tenant_cap` sessions per tenant.
+    pub fn with_cap(per_tenant_cap: usize) -> Self {
+        Self {
+            per_tenant_cap: per_tenant_cap.max(1),
+            inner: Mutex::default(),
+        }
+    }
+
+    /// Opens a session for `key_id` of `tenant_id`; returns the cookie value. At the tenant's
+    /// cap its expired sessions are dropped, then its oldest; other tenants' are not touched.
+    pub fn create(&self, key_id: &str, tenant_id: &str, now: Timestamp) -> String {
         let id = random_token();
-        let mut map = self.map.lock().expect("sessions lock");
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| s.expires_at > now);
-            if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map
+        let k = digest(&id);
+        let mut table = self.inner.lock().expect("sessions lock");
+        let Table { tenants, index } = &mut *table;
+        let mine = tenants.entry(tenant_id.to_owned()).or_default();
+        if mine.len() >= self.per_tenant_cap {
+            mine.retain(|k, s| {
+                let live = s.expires_at > now;
+                if !live {
+                    index.remove(k);
+                }
+                live
+            });
+            if mine.len() >= self.per_tenant_cap {
+                if let Some(oldest) = mine
                     .iter()
                     .min_by_key(|(_, s)| s.expires_at)
                     .map(|(k, _)| *k)
                 {
-                    map.remove(&oldest);
+                    mine.remove(&oldest);
+                    index.remove(&oldest);
                 }
             }
         }
-        map.insert(
-            digest(&id),
+        mine.insert(
+            k,
             Session {
                 key_id: key_id.to_owned(),
+                tenant_id: tenant_id.to_owned(),
                 csrf: random_token(),
                 expires_at: now + SESSION_TTL,
             },
         );
+        index.insert(k, tenant_id.to_owned());
         id
     }
 
     fn get(&self, id: &str, now: Timestamp) -> Option<Session> {
-        let mut map = self.map.lock().expect("sessions lock");
+        let mut table = self.inner.lock().expect("sessions lock");
         let k = digest(id);
-        match map.get(&k) {
-            Some(s) if s.expires_at > now => Some(s.clone()),
-            Some(_) => {
-                map.remove(&k);
-                None
-            }
-            None => None,
+        let s = table
+            .index
+            .get(&k)
+            .and_then(|t| table.tenants.get(t))
+            .and_then(|m| m.get(&k))
+            .cloned()?;
+        if s.expires_at > now {
+            Some(s)
+        } else {
+            table.remove(&k);
+            None
         }
     }
 
     pub fn remove(&self, id: &str) {
-        self.map.lock().expect("sessions lock").remove(&digest(id));
+        self.inner
+            .lock()
+            .expect("sessions lock")
+            .remove(&digest(id));
     }
 }
 
@@ -120,21 +184,26 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Whether the browser reached us over HTTPS (directly behind a TLS-terminating proxy).
-fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
-/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure behind HTTPS.
-pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if is_https(headers) { "; Secure" } else { "" };
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure when the client came over
+/// HTTPS (known only behind a trusted proxy: [`ClientInfo`]).
+pub fn set_cookie(client: ClientInfo, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if client.https { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     ))
     .expect("cookie value is ASCII")
+}
+
+/// A 429 page "Too many requests {what}; try again in N s." with `Retry-After`.
+pub fn too_many_requests(what: &str, retry_after: u64) -> Response {
+    metrics::counter!("neo_rate_limited_total").increment(1);
+    let mut r = super::error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Too many requests {what}; try again in {retry_after} s."),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    r
 }
 
 /// Whether the request was sent by htmx (it then expects a fragment or an `HX-Redirect`).
@@ -211,19 +280,13 @@ impl FromRequestParts<AppState> for DashUser {
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(crate::error::ApiError::from(e).into_response()),
         };
+        if tenant.id != s.tenant_id {
+            app.sessions.remove(&id);
+            return Err(to_login());
+        }
         let d = app.limiter.check(&tenant.id, now);
         if !d.allowed {
-            metrics::counter!("neo_rate_limited_total").increment(1);
-            let mut r = super::error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many requests for this tenant; try again in {} s.",
-                    d.retry_after
-                ),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after));
-            return Err(r);
+            return Err(too_many_requests("for this tenant", d.retry_after));
         }
         Ok(DashUser {
             principal: Principal {
@@ -244,13 +307,42 @@ mod tests {
     fn sessions_expire_and_hold_no_key() {
         let s = Sessions::default();
         let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let id = s.create("key_1", t0);
+        let id = s.create("key_1", "ten_a", t0);
         assert_eq!(s.get(&id, t0).unwrap().key_id, "key_1");
         assert!(s.get(&id, t0 + SESSION_TTL).is_none());
         assert!(s.get("other", t0).is_none());
-        let id = s.create("key_1", t0);
+        let id = s.create("key_1", "ten_a", t0);
         s.remove(&id);
         assert!(s.get(&id, t0).is_none());
+        let t = s.inner.lock().unwrap();
+        assert!(t.index.is_empty() && t.tenants.is_empty(), "{t:?}");
+    }
+
+    /// Issue 14: the cap was global, so one tenant signing in often enough ended every other
+    /// tenant's sessions. Over its own cap a tenant loses its own oldest session only.
+    #[test]
+    fn one_tenant_over_its_cap_evicts_only_its_own_oldest_sessions() {
+        let s = Sessions::with_cap(3);
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = |m: i64| t0 + SignedDuration::from_mins(m);
+        let b = s.create("key_b", "ten_b", at(0));
+        let a: Vec<String> = (1..=10)
+            .map(|m| s.create("key_a", "ten_a", at(m)))
+            .collect();
+        // Tenant B's session survives tenant A's ten sign-ins.
+        assert_eq!(s.get(&b, at(11)).unwrap().tenant_id, "ten_b");
+        // Tenant A keeps its three newest.
+        let live: Vec<bool> = a.iter().map(|id| s.get(id, at(11)).is_some()).collect();
+        assert_eq!(
+            live,
+            [false, false, false, false, false, false, false, true, true, true]
+        );
+        // Expired sessions are dropped before a live one is evicted.
+        let later = at(8) + SESSION_TTL; // a[7] (created at 8 min) has just expired
+        let fresh = s.create("key_a", "ten_a", later);
+        assert!(s.get(&a[8], later).is_some() && s.get(&a[9], later).is_some());
+        assert!(s.get(&fresh, later).is_some());
+        assert_eq!(s.inner.lock().unwrap().tenants["ten_a"].len(), 3);
     }
 
     #[test]
@@ -265,10 +357,24 @@ mod tests {
         assert!(tokens_match("abc", "abc"));
         assert!(!tokens_match("abc", "abd"));
         assert!(!tokens_match("", ""));
-        let c = set_cookie(&h, "n", "v", 10);
+        let plain = ClientInfo {
+            addr: None,
+            https: false,
+        };
+        let c = set_cookie(plain, "n", "v", 10);
         assert_eq!(
             c.to_str().unwrap(),
             "n=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=10"
         );
+        let c = set_cookie(
+            ClientInfo {
+                https: true,
+                ..plain
+            },
+            "n",
+            "v",
+            10,
+        );
+        assert!(c.to_str().unwrap().ends_with("; Secure"));
     }
 }

@@ -11,7 +11,7 @@ use neo_domain::cost::BackfillCostEstimate;
 use neo_domain::filter::{self, FilterSpec};
 use neo_domain::windows::{validate_timezone, WorkflowDailyExecutionWindows};
 use neo_store::{
-    BackfillFilter, DeleteBackfillError, NewBackfill, RerunError, SignalError, StoreError,
+    Backfill, BackfillFilter, DeleteBackfillError, NewBackfill, RerunError, SignalError, StoreError,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -55,16 +55,18 @@ pub async fn create(
         &headers,
         "POST /public-api/backfills",
         &body.raw,
-        || create_backfill(&app, &p, body.value),
+        |key| create_backfill(&app, &p, body.value, key),
     )
     .await
 }
 
-/// Creates a backfill (the API's create and the dashboard's wizard).
+/// Creates a backfill (the API's create and the dashboard's wizard), with its
+/// `Idempotency-Key` if any.
 pub(crate) async fn create_backfill(
     app: &AppState,
     p: &Principal,
     req: CreateBackfillRequest,
+    key: Option<IdempotencyKey>,
 ) -> Result<Ok<CreateBackfillResponse>, ApiError> {
     let now = app.clock.now();
     let max_in_flight = req.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
@@ -141,39 +143,63 @@ pub(crate) async fn create_backfill(
             (None, Some(count.count as i64))
         }
     };
+    let left = credits_left(app, p).await?;
+    let respond = |b: Backfill| {
+        let cost = BackfillCostEstimate::new(wf.credit_tier, b.total_estimated.unwrap_or(0));
+        created(b, cost, now, left)
+    };
+    let render = |b: &Backfill| rendered(respond(b.clone()));
+    let idem = key.as_ref().map(|k| k.record(now, &render));
     let b = app
         .store
-        .create_backfill(NewBackfill {
-            id: new_backfill_id(),
-            tenant_id: p.tenant_id().to_owned(),
-            state: if req.draft {
-                BackfillRunState::Draft
-            } else {
-                BackfillRunState::Running
+        .create_backfill_idempotent(
+            NewBackfill {
+                id: new_backfill_id(),
+                tenant_id: p.tenant_id().to_owned(),
+                state: if req.draft {
+                    BackfillRunState::Draft
+                } else {
+                    BackfillRunState::Running
+                },
+                target_workflow_id: wf.id,
+                entity_type,
+                filter_spec: stored_spec,
+                daily_execution_windows: windows,
+                timezone,
+                max_in_flight,
+                reprocess: req.reprocess,
+                total_estimated,
+                credits_per_entity: wf.credit_tier,
+                created_by: p.actor(),
+                created_at: now,
+                entity_ids,
             },
-            target_workflow_id: wf.id,
-            entity_type,
-            filter_spec: stored_spec,
-            daily_execution_windows: windows,
-            timezone,
-            max_in_flight,
-            reprocess: req.reprocess,
-            total_estimated,
-            credits_per_entity: wf.credit_tier,
-            created_by: p.actor(),
-            created_at: now,
-            entity_ids,
-        })
+            idem.as_ref(),
+        )
         .await
         .map_err(already_active)?;
     app.wake();
-    let cost = BackfillCostEstimate::new(wf.credit_tier, b.total_estimated.unwrap_or(0));
-    let warnings = credit_warnings(app, p, &cost).await?;
-    Ok(Ok::created(CreateBackfillResponse {
+    Ok(respond(b))
+}
+
+/// The 201 of a create or rerun-failed.
+fn created(
+    b: Backfill,
+    cost: BackfillCostEstimate,
+    now: jiff::Timestamp,
+    credits_left: i64,
+) -> Ok<CreateBackfillResponse> {
+    let warnings = credit_warnings(&cost, credits_left);
+    Ok::created(CreateBackfillResponse {
         backfill: PublicBackfill::at(b, now),
         cost_estimate: cost,
     })
-    .warnings(warnings))
+    .warnings(warnings)
+}
+
+/// A response as an idempotency record replays it.
+fn rendered<T: serde::Serialize>(ok: Ok<T>) -> (u16, serde_json::Value) {
+    (ok.status_code().as_u16(), ok.body())
 }
 
 /// Why a PSA filter could not be counted.
@@ -272,16 +298,16 @@ async fn require_integration(
     })
 }
 
-/// Warns when the estimate exceeds what is left of the tenant's monthly credits.
-async fn credit_warnings(
-    app: &AppState,
-    p: &Principal,
-    cost: &BackfillCostEstimate,
-) -> Result<Vec<String>, ApiError> {
+/// What is left of the tenant's monthly credits.
+async fn credits_left(app: &AppState, p: &Principal) -> Result<i64, ApiError> {
     let (from, to) = crate::routes::meta::month_bounds(app.clock.now(), None)?;
     let used = app.store.credits_used(p.tenant_id(), from.1, to).await?;
-    let remaining = p.tenant.monthly_credit_allowance - used;
-    Ok(if cost.total_credits_estimated > remaining {
+    Ok(p.tenant.monthly_credit_allowance - used)
+}
+
+/// Warns when the estimate exceeds what is left of the tenant's monthly credits.
+fn credit_warnings(cost: &BackfillCostEstimate, remaining: i64) -> Vec<String> {
+    if cost.total_credits_estimated > remaining {
         vec![format!(
             "the estimate of {} credits exceeds the {} credits left this month",
             cost.total_credits_estimated,
@@ -289,10 +315,58 @@ async fn credit_warnings(
         )]
     } else {
         vec![]
-    })
+    }
 }
 
-/// Replays the first response of an `Idempotency-Key` within 24 h; refuses the key for another body.
+/// How long an `Idempotency-Key` replays its first response.
+pub const IDEMPOTENCY_TTL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The `Idempotency-Key` of a request and the fingerprint of its route and body.
+pub(crate) struct IdempotencyKey {
+    key: String,
+    fingerprint: Vec<u8>,
+}
+
+impl IdempotencyKey {
+    /// The record written with what the request creates, at `now`.
+    fn record<'a>(
+        &'a self,
+        now: jiff::Timestamp,
+        render: &'a (dyn Fn(&Backfill) -> (u16, serde_json::Value) + Send + Sync),
+    ) -> neo_store::NewIdempotency<'a> {
+        neo_store::NewIdempotency {
+            key: &self.key,
+            fingerprint: &self.fingerprint,
+            created_at: now,
+            not_before: now - IDEMPOTENCY_TTL,
+            render,
+        }
+    }
+}
+
+/// Deletes the idempotency keys past [`IDEMPOTENCY_TTL`] (a periodic task of `serve`).
+pub async fn purge_idempotency_keys(app: &AppState) -> Result<u64, ApiError> {
+    Ok(app
+        .store
+        .purge_idempotency_keys(app.clock.now() - IDEMPOTENCY_TTL)
+        .await?)
+}
+
+/// Runs [`purge_idempotency_keys`] now and then every `every`, until the task is aborted.
+pub async fn purge_idempotency_keys_periodically(app: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match purge_idempotency_keys(&app).await {
+            Result::Ok(n) => tracing::debug!(deleted = n, "idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
+
+/// Replays the first response of an `Idempotency-Key` within 24 h; refuses the key for
+/// another body. The response is saved in the transaction of what the request creates, so
+/// concurrent requests with one key create one thing: the losers replay the winner's response.
 async fn idempotent<T, F, Fut>(
     app: &AppState,
     p: &Principal,
@@ -303,11 +377,11 @@ async fn idempotent<T, F, Fut>(
 ) -> Result<Response, ApiError>
 where
     T: serde::Serialize,
-    F: FnOnce() -> Fut,
+    F: FnOnce(Option<IdempotencyKey>) -> Fut,
     Fut: std::future::Future<Output = Result<Ok<T>, ApiError>>,
 {
     let Some(key) = headers.get("idempotency-key") else {
-        return run().await.map(IntoResponse::into_response);
+        return run(None).await.map(IntoResponse::into_response);
     };
     let key = key
         .to_str()
@@ -316,51 +390,68 @@ where
         .ok_or_else(|| {
             ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
                 .with_field("Idempotency-Key")
-        })?;
+        })?
+        .to_owned();
     let mut h = Sha256::new();
     h.update(route.as_bytes());
     h.update([0]);
     h.update(raw);
     let fingerprint = h.finalize().to_vec();
-    let now = app.clock.now();
-    let not_before = now - jiff::SignedDuration::from_hours(24);
-    if let Some(prev) = app
+    if let Some(r) = replay(app, p, &key, &fingerprint, true).await? {
+        return Ok(r);
+    }
+    let idem = IdempotencyKey {
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    };
+    match run(Some(idem)).await {
+        // The body saved with the backfill, so that every answer for the key is the same.
+        Result::Ok(ok) => Ok(replay(app, p, &key, &fingerprint, false)
+            .await?
+            .unwrap_or_else(|| ok.into_response())),
+        // Another request with the key committed first: answer what it answered.
+        Err(e) if e.code == crate::error::IDEMPOTENCY_KEY_IN_USE => {
+            replay(app, p, &key, &fingerprint, true).await?.ok_or(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The saved response of `key` (409 `idempotency_key_reused` for another request), if any,
+/// marked `Idempotent-Replayed: true` if `replayed`.
+async fn replay(
+    app: &AppState,
+    p: &Principal,
+    key: &str,
+    fingerprint: &[u8],
+    replayed: bool,
+) -> Result<Option<Response>, ApiError> {
+    let not_before = app.clock.now() - IDEMPOTENCY_TTL;
+    let Some(prev) = app
         .store
         .idempotent_response(p.tenant_id(), key, not_before)
         .await?
-    {
-        if prev.fingerprint != fingerprint {
-            return Err(ApiError::conflict(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with another request in the last 24 h",
-            ));
-        }
-        let mut resp = (
-            StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK),
-            axum::Json(prev.response),
-        )
-            .into_response();
+    else {
+        return Ok(None);
+    };
+    if prev.fingerprint != fingerprint {
+        return Err(ApiError::conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with another request in the last 24 h",
+        ));
+    }
+    let mut resp = (
+        StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK),
+        axum::Json(prev.response),
+    )
+        .into_response();
+    if replayed {
         resp.headers_mut().insert(
             "idempotent-replayed",
             axum::http::HeaderValue::from_static("true"),
         );
-        return Ok(resp);
     }
-    let ok = run().await?;
-    let body = ok.body();
-    app.store
-        .save_idempotent_response(
-            p.tenant_id(),
-            key,
-            neo_store::IdempotentResponse {
-                fingerprint,
-                status: ok.status_code().as_u16(),
-                response: body.clone(),
-                created_at: now,
-            },
-        )
-        .await?;
-    Ok((ok.status_code(), axum::Json(body)).into_response())
+    Ok(Some(resp))
 }
 
 /// Preflight a filter.
@@ -678,22 +769,38 @@ pub async fn rerun_failed(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let route = format!("POST /public-api/backfills/{id}/rerun-failed");
-    idempotent(&app, &p, &headers, &route, b"", || {
-        rerun_failed_backfill(&app, &p, &id)
+    idempotent(&app, &p, &headers, &route, b"", |key| {
+        rerun_failed_backfill(&app, &p, &id, key)
     })
     .await
 }
 
-/// Creates the rerun-failed child (the API's rerun-failed and the dashboard's button).
+/// Creates the rerun-failed child (the API's rerun-failed and the dashboard's button), with
+/// its `Idempotency-Key` if any.
 pub(crate) async fn rerun_failed_backfill(
     app: &AppState,
     p: &Principal,
     id: &str,
+    key: Option<IdempotencyKey>,
 ) -> Result<Ok<CreateBackfillResponse>, ApiError> {
     let now = app.clock.now();
+    let left = credits_left(app, p).await?;
+    let respond = |b: Backfill| {
+        let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
+        created(b, cost, now, left)
+    };
+    let render = |b: &Backfill| rendered(respond(b.clone()));
+    let idem = key.as_ref().map(|k| k.record(now, &render));
     let b = app
         .store
-        .rerun_failed(p.tenant_id(), id, &new_backfill_id(), &p.actor(), now)
+        .rerun_failed_idempotent(
+            p.tenant_id(),
+            id,
+            &new_backfill_id(),
+            &p.actor(),
+            now,
+            idem.as_ref(),
+        )
         .await
         .map_err(|e| match e {
             RerunError::NotFound => ApiError::backfill_not_found(),
@@ -707,13 +814,7 @@ pub(crate) async fn rerun_failed_backfill(
             RerunError::Store(e) => e.into(),
         })?;
     app.wake();
-    let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
-    let warnings = credit_warnings(app, p, &cost).await?;
-    Ok(Ok::created(CreateBackfillResponse {
-        backfill: PublicBackfill::at(b, now),
-        cost_estimate: cost,
-    })
-    .warnings(warnings))
+    Ok(respond(b))
 }
 
 /// Delete a DRAFT backfill.

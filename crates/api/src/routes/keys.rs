@@ -16,11 +16,15 @@ use crate::{AppState, Auth};
 /// How long a rotated key keeps working.
 pub const ROTATION_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
-fn require_admin(p: &Principal) -> Result<(), ApiError> {
+/// The one rule of who may manage API keys (the API's routes here and the dashboard's
+/// `/api-keys` page): an Entra ID user with the admin role. An API key, and so a dashboard
+/// session (always signed in with a key), never may.
+pub fn require_admin(p: &Principal) -> Result<(), ApiError> {
     match &p.kind {
         PrincipalKind::Entra { admin: true, .. } => Result::Ok(()),
         _ => Err(ApiError::forbidden(
-            "API keys are managed by a dashboard (Entra ID) user with the admin role",
+            "API keys are managed with the CLI (neo-backfill keys …) or by an Entra ID admin \
+             through /public-api/api-keys",
         )),
     }
 }
@@ -142,13 +146,10 @@ pub async fn rotate_key(
             "a revoked or expired key cannot be rotated",
         ));
     }
-    let minted = mint_key(
-        &old.tenant_id,
-        &old.env,
-        actor,
-        old.expires_at.filter(|e| *e > now + ROTATION_GRACE),
-        now,
-    );
+    // Rotation never extends a key's lifetime: the new key ends when the old one would have
+    // (never stays never), and the old one at the earlier of that and the grace period's end
+    // (the store's `rotate_api_key`).
+    let minted = mint_key(&old.tenant_id, &old.env, actor, old.expires_at, now);
     let key = store
         .rotate_api_key(&old.id, now + ROTATION_GRACE, minted.row)
         .await?;

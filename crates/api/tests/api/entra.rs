@@ -563,6 +563,77 @@ async fn an_entra_admin_creates_lists_rotates_and_revokes_keys() {
     assert!(revoked["revoked_at"].is_string(), "{revoked:?}");
 }
 
+/// Issue 14: rotating a key that expires within the grace period used to yield a key that never
+/// expires. Rotation never extends a key's lifetime: the new key ends when the old one would
+/// have (never stays never); the old one at the earlier of its expiry and now + 24 h.
+#[tokio::test]
+async fn rotation_never_extends_a_keys_lifetime() {
+    let e = Entra::spawn().await;
+    let app = &e.app;
+    let e = &e;
+    let rotate = |id: String| async move {
+        let r = app
+            .post_empty(
+                &e.admin_token(),
+                &format!("/public-api/api-keys/{id}/rotate"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r
+    };
+    let create = |expires_at: Value| async move {
+        let r = app
+            .post(
+                &e.admin_token(),
+                "/public-api/api-keys",
+                json!({ "expires_at": expires_at }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["data"]["key"]["id"].as_str().unwrap().to_owned()
+    };
+    // T0 = 2026-11-28T21:07:35Z.
+    let soon = create(json!("2026-11-28T23:07:35Z")).await; // in 2 h
+    let later = create(json!("2026-11-30T21:07:35Z")).await; // in 48 h
+    let never = create(Value::Null).await;
+
+    let r = rotate(soon.clone()).await;
+    assert_eq!(r.body["data"]["key"]["expires_at"], "2026-11-28T23:07:35Z");
+    let soon_secret = r.body["data"]["secret"].as_str().unwrap().to_owned();
+    let r = rotate(later.clone()).await;
+    assert_eq!(r.body["data"]["key"]["expires_at"], "2026-11-30T21:07:35Z");
+    let r = rotate(never.clone()).await;
+    assert!(
+        r.body["data"]["key"]["expires_at"].is_null(),
+        "{:?}",
+        r.body
+    );
+
+    let r = app.get(&e.admin_token(), "/public-api/api-keys").await;
+    let expiry = |id: &str| {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id)
+            .unwrap()["expires_at"]
+            .clone()
+    };
+    assert_eq!(expiry(&soon), "2026-11-28T23:07:35Z");
+    assert_eq!(expiry(&later), "2026-11-29T21:07:35Z");
+    assert_eq!(expiry(&never), "2026-11-29T21:07:35Z");
+
+    // The key rotated from one that expired in 2 h stops working in 2 h.
+    assert_eq!(
+        app.get(&soon_secret, "/public-api/tenant").await.status,
+        200
+    );
+    app.clock.advance(SignedDuration::from_hours(2));
+    app.get(&soon_secret, "/public-api/tenant")
+        .await
+        .assert_error(401, "unauthorized");
+}
+
 #[tokio::test]
 async fn an_admin_of_another_tenant_gets_404_for_this_tenants_keys() {
     let e = Entra::spawn().await;
