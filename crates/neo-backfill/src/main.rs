@@ -444,7 +444,6 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
         header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs),
         body_read_timeout: std::time::Duration::from_secs(a.body_read_timeout_secs),
         behind_proxy: a.behind_proxy,
-        ..Default::default()
     };
     let service = Service::start(store, clock, cfg, a.orchestrator.config()?, a.listen).await?;
     tracing::info!(addr = %service.addr, database = %redact_url(&a.db.database_url), "listening");
