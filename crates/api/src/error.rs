@@ -133,6 +133,10 @@ impl From<neo_store::StoreError> for ApiError {
                 "another backfill of this workflow is active (DRAFT, RUNNING or PAUSED)",
             ),
             neo_store::StoreError::Conflict(m) => ApiError::conflict("conflict", m),
+            e @ neo_store::StoreError::Secret(_) => {
+                tracing::error!(error = %e, "a secret could not be sealed or opened");
+                ApiError::internal()
+            }
             e @ neo_store::StoreError::Db(_) => match e.unavailable() {
                 Some(why) => {
                     tracing::warn!(error = %e, "database unavailable");
