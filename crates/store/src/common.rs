@@ -649,7 +649,17 @@ fn reseal_value(
             .rewrap(stored, context, new)
             .map(Some)
             .map_err(|e| unopenable(place, e)),
-        None => Ok(None),
+        // Sealed by another key: the key check is missing or was replaced; refuse to go on.
+        None => match stored.split('.').nth(1) {
+            Some(id) if id != new.key_id() => Err(unopenable(
+                place,
+                OpenError::OtherKey {
+                    sealed_with: id.to_owned(),
+                    configured: new.key_id().to_owned(),
+                },
+            )),
+            _ => Ok(None),
+        },
     }
 }
 

@@ -524,6 +524,24 @@ async fn rotation_leaves_only_the_new_key_able_to_open(b: Backend) {
             "{e}"
         );
     }
+    // Without the key check, the sealed values themselves refuse another key.
+    raw(
+        &t,
+        "DELETE FROM server_settings WHERE name = 'master_key_check'",
+    )
+    .await;
+    let e = format!(
+        "{:#}",
+        t.reopen_with(Some(test_sealer())).await.unwrap_err()
+    );
+    assert!(
+        e.contains("the master key does not match") && e.contains(new.key_id()),
+        "{e}"
+    );
+    assert!(
+        t.reopen_with(Some(new.clone())).await.is_ok(),
+        "the check is written again"
+    );
     // The old store object still holds the old key: its reads now fail cleanly.
     let m = secret_err(s.integration_secrets(&workflows[0].0).await);
     assert!(m.contains(&old_id) && m.contains(new.key_id()), "{m}");
