@@ -319,7 +319,7 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 key.open(&db).await?;
             }
-            println!("database at {} is migrated", redact_url(&db.database_url));
+            println!("database at {} is migrated", db.database_url);
             if keyless {
                 println!("(no --master-key-file: secrets were neither checked nor sealed)");
             }

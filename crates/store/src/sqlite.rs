@@ -437,6 +437,8 @@ impl Store for SqliteStore {
             w.executor.clone()
         };
         let mut tx = self.tx().await?;
+        // `execute`, not `RETURNING` with `fetch_one`: a row taken before the statement ends
+        // hides a failed write (disk full).
         let id = sqlx::query("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(tenant_id)
             .bind(&w.name)
