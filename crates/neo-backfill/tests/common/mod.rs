@@ -23,11 +23,10 @@ pub fn pg_master_key_file() -> String {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let d = tempfile::tempdir().expect("a temporary directory");
-        std::fs::write(
-            d.path().join("master.key"),
-            neo_store::testing::TEST_MASTER_KEY_HEX,
-        )
-        .expect("write the test master key");
+        neo_store::MasterKey::from_hex(neo_store::testing::TEST_MASTER_KEY_HEX)
+            .expect("the test master key")
+            .write_new(&d.path().join("master.key"))
+            .expect("write the test master key");
         d
     });
     dir.path().join("master.key").display().to_string()
