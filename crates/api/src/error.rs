@@ -141,6 +141,10 @@ impl From<neo_store::StoreError> for ApiError {
                 IDEMPOTENCY_KEY_IN_USE,
                 "another request with this Idempotency-Key is in progress; retry",
             ),
+            e @ neo_store::StoreError::Secret(_) => {
+                tracing::error!(error = %e, "a secret could not be sealed or opened");
+                ApiError::internal()
+            }
             e @ neo_store::StoreError::Db(_) => match e.unavailable() {
                 Some(why) => {
                     tracing::warn!(error = %e, "database unavailable");

@@ -129,7 +129,10 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
-        let store = neo_store::connect(url)
+        let key =
+            neo_store::secrets::master_key_for(url, service::master_key_file(url)?.as_deref())?;
+        let sealer = Arc::new(neo_store::Sealer::new(key));
+        let store = neo_store::connect_with(url, Some(sealer))
             .await
             .with_context(|| format!("opening {url}"))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -264,12 +267,13 @@ impl Fixture {
         let started = Instant::now();
         let mut children = Vec::new();
         for _ in 0..n {
+            let mut cmd = Command::new(bin);
+            cmd.args(["worker", "--database-url", url])
+                .env("NEO_POLL_INTERVAL_MS", "20")
+                .env("NEO_LOG", "warn");
+            service::with_master_key(&mut cmd, url)?;
             children.push(KillOnDrop(
-                Command::new(bin)
-                    .args(["worker", "--database-url", url])
-                    .env("NEO_POLL_INTERVAL_MS", "20")
-                    .env("NEO_LOG", "warn")
-                    .spawn()
+                cmd.spawn()
                     .with_context(|| format!("starting {bin} worker"))?,
             ));
         }

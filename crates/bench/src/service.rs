@@ -1,10 +1,38 @@
 //! Child processes of the workloads: the release `neo-backfill` (its `keys create` and `serve`)
 //! and any other process that must not outlive the benchmark.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
+/// The master key file of the database at `url`, shared by the benchmark and its child
+/// processes: `NEO_MASTER_KEY_FILE` when set; `None` for SQLite (its key is generated beside
+/// the database file); for PostgreSQL, a key generated for this run.
+pub(crate) fn master_key_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(f) = std::env::var_os("NEO_MASTER_KEY_FILE") {
+        return Ok(Some(f.into()));
+    }
+    if url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let path = std::env::temp_dir().join(format!("neo-bench-{}.master-key", std::process::id()));
+    if !path.exists() {
+        neo_store::MasterKey::generate()
+            .write_new(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(Some(path))
+}
+
+/// `cmd` with the master key file of `url`, if it needs one.
+pub(crate) fn with_master_key(cmd: &mut Command, url: &str) -> anyhow::Result<()> {
+    if let Some(f) = master_key_file(url)? {
+        cmd.env("NEO_MASTER_KEY_FILE", f);
+    }
+    Ok(())
+}
 
 /// A child process killed (and reaped) when dropped.
 pub(crate) struct KillOnDrop(pub Child);
@@ -48,13 +76,14 @@ impl Serve {
             .local_addr()?
             .port();
         let base = format!("http://127.0.0.1:{port}");
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", database_url])
+            .env("NEO_RATE_LIMIT", "100000000")
+            .env("NEO_LOG", "warn");
+        with_master_key(&mut cmd, database_url)?;
         let child = KillOnDrop(
-            Command::new(bin)
-                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-                .args(["--database-url", database_url])
-                .env("NEO_RATE_LIMIT", "100000000")
-                .env("NEO_LOG", "warn")
-                .spawn()
+            cmd.spawn()
                 .with_context(|| format!("starting {bin} serve"))?,
         );
         let http = reqwest::Client::new();

@@ -26,6 +26,9 @@ pub struct DemoArgs {
     /// Database URL; default a fresh SQLite file in a temporary directory.
     #[arg(long, env = "NEO_DEMO_DATABASE_URL")]
     database_url: Option<String>,
+    /// Master key file of the secrets (default for SQLite: beside the database file).
+    #[arg(long, env = "NEO_MASTER_KEY_FILE")]
+    master_key_file: Option<std::path::PathBuf>,
     /// Tickets in the simulated ConnectWise.
     #[arg(long, env = "NEO_DEMO_TICKETS", default_value_t = 10_000)]
     tickets: usize,
@@ -53,7 +56,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the PSA simulator")?;
 
-    let store = neo_store::connect(&url)
+    let key = neo_store::secrets::master_key_for(&url, a.master_key_file.as_deref())?;
+    let sealer = Arc::new(neo_store::Sealer::new(key));
+    let store = neo_store::connect_with(&url, Some(sealer))
         .await
         .with_context(|| format!("opening {url}"))?;
     let now = clock.now();

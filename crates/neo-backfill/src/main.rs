@@ -1,7 +1,9 @@
-//! `neo-backfill`: the one binary. `serve` runs the HTTP API; `migrate`, `keys`, `tenants` and
-//! `openapi` are operator commands. Every flag can also be set by its `NEO_*` environment variable.
+//! `neo-backfill`: the one binary. `serve` runs the HTTP API; `migrate`, `keys`, `tenants`,
+//! `secrets` and `openapi` are operator commands. Every flag can also be set by its `NEO_*`
+//! environment variable.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -10,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use neo_api::auth::{mint_key, EntraConfig};
 use neo_api::{ApiConfig, AppState};
 use neo_domain::clock::{rfc3339, Clock, SystemClock};
-use neo_store::Store;
+use neo_store::{MasterKey, Sealer, Store};
 
 mod demo;
 
@@ -32,6 +34,40 @@ struct DbArgs {
     /// Database URL: `sqlite://PATH` (created if missing).
     #[arg(long, env = "NEO_DATABASE_URL", default_value = DEFAULT_DB)]
     database_url: String,
+}
+
+/// The master key of the secrets in the database (commands that read or write them).
+#[derive(clap::Args, Debug, Clone)]
+struct KeyArgs {
+    /// File holding the master key that seals PSA credentials and webhook secrets in the
+    /// database (64 hex characters; `secrets generate-key` makes one). Default for SQLite:
+    /// `<database file>.master-key`, generated on first use. PostgreSQL needs this.
+    #[arg(long, env = "NEO_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    fn key(&self, db: &DbArgs) -> anyhow::Result<MasterKey> {
+        neo_store::secrets::master_key_for(&db.database_url, self.master_key_file.as_deref())
+    }
+
+    /// The store with its secrets sealed by this key.
+    async fn open(&self, db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+        let sealer = Arc::new(Sealer::new(self.key(db)?));
+        neo_store::connect_with(&db.database_url, Some(sealer))
+            .await
+            .with_context(|| format!("opening {}", redact_url(&db.database_url)))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct MigrateArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// As for `serve`; on PostgreSQL without it, only the schema is migrated (no secret is
+    /// checked or sealed).
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 /// Orchestrator settings (shared by `serve` and `worker`).
@@ -142,6 +178,8 @@ struct WorkerArgs {
     #[command(flatten)]
     db: DbArgs,
     #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
     orchestrator: OrchestratorArgs,
 }
 
@@ -154,6 +192,8 @@ struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    key: KeyArgs,
     /// Requests per tenant per rate-limit window.
     #[arg(long, env = "NEO_RATE_LIMIT", default_value_t = 1200)]
     rate_limit: u32,
@@ -197,8 +237,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run the orchestrator alone (no HTTP API) against the same database.
     Worker(WorkerArgs),
-    /// Create or upgrade the database schema, then exit.
-    Migrate(DbArgs),
+    /// Create or upgrade the database schema (and seal any secret stored in plaintext), then exit.
+    Migrate(MigrateArgs),
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -208,6 +248,11 @@ enum Command {
     Tenants {
         #[command(subcommand)]
         command: TenantsCommand,
+    },
+    /// Manage the master key that seals the secrets in the database.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -248,6 +293,28 @@ enum KeysCommand {
         key_id: String,
         #[command(flatten)]
         db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretsCommand {
+    /// Re-wrap every sealed secret with a new master key, in one transaction. Stop `serve` and
+    /// `worker` first, then restart them with the new key file.
+    RotateMasterKey {
+        /// File holding the new master key (make it with `secrets generate-key --out FILE`).
+        #[arg(long, env = "NEO_NEW_MASTER_KEY_FILE")]
+        new_key_file: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Make a fresh master key: printed (64 hex characters), or written to a new file that
+    /// only its owner can read.
+    GenerateKey {
+        /// Write the key to this new file (0600; never overwritten) instead of stdout.
+        #[arg(long, env = "NEO_KEY_OUT")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -294,11 +361,20 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(a) => serve(a, clock).await,
         Command::Worker(a) => worker(a, clock).await,
         Command::Demo(a) => demo::run(a).await,
-        Command::Migrate(db) => {
-            neo_store::connect(&db.database_url).await?;
+        Command::Migrate(MigrateArgs { db, key }) => {
+            let keyless = key.master_key_file.is_none() && !db.database_url.starts_with("sqlite:");
+            if keyless {
+                neo_store::connect(&db.database_url).await?;
+            } else {
+                key.open(&db).await?;
+            }
             println!("database at {} is migrated", db.database_url);
+            if keyless {
+                println!("(no --master-key-file: secrets were neither checked nor sealed)");
+            }
             Ok(())
         }
+        Command::Secrets { command } => secrets(command).await,
         Command::Openapi => {
             println!("{}", neo_api::openapi::document_json());
             Ok(())
@@ -409,6 +485,81 @@ async fn keys(cmd: KeysCommand, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     }
 }
 
+async fn secrets(cmd: SecretsCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretsCommand::GenerateKey { out } => {
+            let key = MasterKey::generate();
+            match out {
+                Some(path) => {
+                    key.write_new(&path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    println!("wrote master key {} to {}", key.id(), path.display());
+                }
+                None => println!("{}", &*key.to_hex()),
+            }
+            Ok(())
+        }
+        SecretsCommand::RotateMasterKey {
+            new_key_file,
+            key,
+            db,
+        } => {
+            let new = Sealer::new(MasterKey::load(&new_key_file)?);
+            let old = key.key(&db)?;
+            if old.id() == new.key_id() {
+                bail!(
+                    "{} holds the current master key {}: nothing to rotate",
+                    new_key_file.display(),
+                    old.id()
+                );
+            }
+            let old_id = old.id().to_owned();
+            let store = neo_store::connect_with(&db.database_url, Some(Arc::new(Sealer::new(old))))
+                .await
+                .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
+            let r = store.rotate_master_key(&new).await?;
+            println!(
+                "re-wrapped {} secrets of {} integrations and {} webhook secrets, and the key check, with master key {} (was {old_id}), in one transaction",
+                r.integration_secrets,
+                r.integrations,
+                r.workflows,
+                new.key_id()
+            );
+            let default = neo_store::secrets::sqlite_key_path(&db.database_url);
+            match (&key.master_key_file, default) {
+                (None, Some(path)) => {
+                    replace_key_file(&path, &new_key_file)?;
+                    println!(
+                        "{} now holds the new key; restart serve and worker",
+                        path.display()
+                    );
+                }
+                _ => println!(
+                    "restart serve and worker with --master-key-file {} (the old key no longer opens this database)",
+                    new_key_file.display()
+                ),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Puts the key of `from` into `path` (the default key file of a SQLite database), atomically.
+fn replace_key_file(path: &Path, from: &Path) -> anyhow::Result<()> {
+    let key = MasterKey::load(from)?;
+    let tmp = path.with_extension("master-key.new");
+    let _ = std::fs::remove_file(&tmp);
+    key.write_new(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .with_context(|| {
+            format!(
+                "the database is rotated, but {} could not be replaced: copy {} over it",
+                path.display(),
+                from.display()
+            )
+        })
+}
+
 async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let entra = match (
         a.entra_jwks_url,
@@ -430,9 +581,7 @@ async fn serve(a: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     if a.header_read_timeout_secs == 0 || a.body_read_timeout_secs == 0 {
         bail!("--header-read-timeout-secs and --body-read-timeout-secs must be positive");
     }
-    let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
-        .await
-        .with_context(|| format!("opening {}", a.db.database_url))?;
+    let store = a.key.open(&a.db).await?;
     let cfg = ApiConfig {
         rate_limit: a.rate_limit,
         rate_window: SignedDuration::from_secs(a.rate_limit_window_secs),
@@ -512,9 +661,7 @@ impl Service {
 }
 
 async fn worker(a: WorkerArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = neo_store::connect(&a.db.database_url)
-        .await
-        .with_context(|| format!("opening {}", a.db.database_url))?;
+    let store = a.key.open(&a.db).await?;
     let source = Arc::new(neo_psa::source::PsaSource::new(
         store.clone(),
         a.orchestrator.psa_policy(),

@@ -1,6 +1,7 @@
 //! Secrets stay secret, with the real binary: a full scenario against `serve` at trace log
 //! level never shows the API key, the PSA credentials or the webhook secret in its output, in
-//! any response (body or header), in the OpenAPI document or in the metrics; keys rest in the
+//! any response (body or header), in the OpenAPI document or in the metrics, nor in any column
+//! of the database (PSA credentials and webhook secrets rest sealed); keys rest in the
 //! database only as SHA-256 hashes (SQLite and PostgreSQL); and the SSRF guard holds at
 //! dispatch for a name that resolves to loopback.
 
@@ -257,6 +258,30 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
             }
         }
     }
+
+    // At rest: no column of any table holds the PSA credentials or the webhook secret.
+    drop(server);
+    let values = dump(&db).await;
+    assert!(values.len() > 10, "the dump read the tables");
+    let at_rest = [
+        ("the PSA private key", psa_private),
+        ("the PSA client id", c.cw_client_id.as_str()),
+        ("the webhook secret", webhook_secret),
+    ];
+    for (what, secret) in at_rest {
+        for (col, v) in &values {
+            assert!(
+                !contains(v, secret.as_bytes()),
+                "{what} rests in plaintext in {col}"
+            );
+        }
+    }
+    assert!(
+        values
+            .iter()
+            .any(|(col, v)| col == "workflows.executor" && contains(v, b"\"secret\":\"nbs1.")),
+        "the webhook secret rests sealed"
+    );
 }
 
 /// Every text and binary value of every table, as bytes.

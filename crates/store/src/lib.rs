@@ -7,6 +7,7 @@
 mod common;
 pub mod models;
 mod postgres;
+pub mod secrets;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 pub use models::*;
 pub use postgres::PgStore;
+pub use secrets::{MasterKey, Sealer};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -34,8 +36,28 @@ pub enum StoreError {
     /// Another request holds this `Idempotency-Key` (see [`NewIdempotency`]).
     #[error("another request used this idempotency key")]
     IdempotencyKeyTaken,
+    /// A secret could not be sealed or opened: no master key is configured, the key is not
+    /// the one that sealed it, or the stored value was tampered with or moved.
+    #[error("{0}")]
+    Secret(String),
     #[error(transparent)]
     Db(#[from] anyhow::Error),
+}
+
+/// What sealing the secrets at open, or a master key rotation, changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretsReport {
+    /// Integrations whose secrets changed, and how many members.
+    pub integrations: u64,
+    pub integration_secrets: u64,
+    /// Workflows whose executor secret changed.
+    pub workflows: u64,
+}
+
+impl SecretsReport {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Why the database could not serve a request for now (the request may succeed if retried):
@@ -243,6 +265,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Removes the integration; active backfills that query the PSA end FAILED.
     async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool>;
 
+    /// Re-wraps every sealed secret and the master key check with `new` instead of this
+    /// store's key, in one transaction. The store keeps its old key: reopen with `new`.
+    async fn rotate_master_key(&self, new: &Sealer) -> Result<SecretsReport>;
+
     // ---- backfills ----------------------------------------------------------------------
     /// Fails with [`StoreError::AlreadyActive`] when the workflow has an active backfill.
     async fn create_backfill(&self, b: NewBackfill) -> Result<Backfill> {
@@ -400,12 +426,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…` or
-/// `postgresql://…`) and migrates it.
+/// `postgresql://…`) and migrates it, without a master key: for commands that never touch
+/// secrets (reading or writing one fails). See [`connect_with`].
 pub async fn connect(url: &str) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    connect_with(url, None).await
+}
+
+/// [`connect`] with the master key that seals the secrets. With a key, opening checks that it
+/// is the database's key (the first key to open a database becomes its key) and seals any
+/// secret still stored in plaintext.
+pub async fn connect_with(
+    url: &str,
+    sealer: Option<std::sync::Arc<Sealer>>,
+) -> anyhow::Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::open_with(url, sealer).await?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(std::sync::Arc::new(PgStore::open(url).await?))
+        Ok(std::sync::Arc::new(
+            PgStore::open_with(url, 10, sealer).await?,
+        ))
     } else {
         anyhow::bail!(
             "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"

@@ -46,6 +46,7 @@ type Tx = Transaction<'static, Postgres>;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 impl PgStore {
@@ -56,6 +57,16 @@ impl PgStore {
     }
 
     pub async fn open_with_pool_size(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        Self::open_with(url, max_connections, None).await
+    }
+
+    /// [`PgStore::open_with_pool_size`] with the master key of the secrets: checks it against
+    /// the database's key check (written if absent) and seals plaintext secrets.
+    pub async fn open_with(
+        url: &str,
+        max_connections: u32,
+        sealer: Option<std::sync::Arc<Sealer>>,
+    ) -> anyhow::Result<Self> {
         let opts = PgConnectOptions::from_str(url)?
             .application_name("neo-backfill")
             .options([
@@ -77,7 +88,28 @@ impl PgStore {
             .bind(&secret[..])
             .execute(&pool)
             .await?;
-        Ok(Self { pool })
+        let s = Self { pool, sealer };
+        if let Some(sealer) = &s.sealer {
+            s.ensure_sealed(sealer).await?;
+        }
+        Ok(s)
+    }
+
+    /// The key check, and every plaintext secret sealed, in one transaction; replicas
+    /// starting together take turns (advisory lock).
+    async fn ensure_sealed(&self, sealer: &Sealer) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let check = lock_key_check(&mut tx).await?;
+        match check {
+            Some(v) => verify_key_check(sealer, &v)?,
+            None => put_key_check(&mut tx, sealer).await?,
+        }
+        let report = reseal_all(&mut tx, None, sealer).await?;
+        tx.commit().await?;
+        if !report.is_empty() {
+            tracing::info!(?report, "sealed the secrets stored in plaintext");
+        }
+        Ok(())
     }
 
     /// Closes the pool (waits for connections to be returned).
@@ -88,6 +120,65 @@ impl PgStore {
     async fn tx(&self) -> Result<Tx> {
         Ok(self.pool.begin().await?)
     }
+}
+
+/// Serialises the transactions that seal or re-wrap secrets, and reads the key check.
+async fn lock_key_check(tx: &mut Tx) -> Result<Option<Vec<u8>>> {
+    // An arbitrary constant: "neo secrets".
+    sqlx::query("SELECT pg_advisory_xact_lock(7366173150317)")
+        .execute(&mut **tx)
+        .await?;
+    Ok(
+        sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
+            .bind(KEY_CHECK)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+async fn put_key_check(tx: &mut Tx, sealer: &Sealer) -> Result<()> {
+    sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
+        .bind(KEY_CHECK)
+        .bind(key_check_value(sealer))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Every secret brought under `new` (see `common::reseal_value`).
+async fn reseal_all(tx: &mut Tx, old: Option<&Sealer>, new: &Sealer) -> Result<SecretsReport> {
+    let mut report = SecretsReport::default();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT tenant_id, secrets FROM integrations ORDER BY tenant_id FOR UPDATE")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (tenant_id, text) in rows {
+        if let Some((text, n)) = reseal_secrets_text(old, new, &tenant_id, &text)? {
+            sqlx::query("UPDATE integrations SET secrets = $1 WHERE tenant_id = $2")
+                .bind(text)
+                .bind(&tenant_id)
+                .execute(&mut **tx)
+                .await?;
+            report.integrations += 1;
+            report.integration_secrets += n;
+        }
+    }
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, tenant_id, executor FROM workflows WHERE executor LIKE '%secret%' ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, tenant_id, text) in rows {
+        if let Some(text) = reseal_executor_text(old, new, &tenant_id, id, &text)? {
+            sqlx::query("UPDATE workflows SET executor = $1 WHERE id = $2")
+                .bind(text)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            report.workflows += 1;
+        }
+    }
+    Ok(report)
 }
 
 async fn fetch_backfill(tx: &mut Tx, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
@@ -661,6 +752,17 @@ impl Store for PgStore {
         w: NewWorkflow,
         now: Timestamp,
     ) -> Result<Workflow> {
+        let sealer = self.sealer.as_deref();
+        check_can_seal(sealer, &w.executor)?;
+        // The secret is sealed for the row's id, known after the insert: the row is inserted
+        // without it, then sealed, in one transaction (plaintext never reaches the database).
+        let secret = executor_secret(&w.executor).is_some();
+        let unsealed = if secret {
+            with_executor_secret(&w.executor, Value::Null)
+        } else {
+            w.executor.clone()
+        };
+        let mut tx = self.tx().await?;
         let r = sqlx::query("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING *")
             .bind(tenant_id)
@@ -670,11 +772,21 @@ impl Store for PgStore {
             .bind(w.entity_type.as_str())
             .bind(w.state.as_str())
             .bind(w.credit_tier)
-            .bind(w.executor.to_string())
+            .bind(unsealed.to_string())
             .bind(to_ms(now))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
-        map_workflow(&r)
+        let mut out = map_workflow(&r)?;
+        if secret {
+            sqlx::query("UPDATE workflows SET executor = $1 WHERE id = $2")
+                .bind(seal_executor(sealer, tenant_id, out.id, &w.executor)?.to_string())
+                .bind(out.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        out.executor = w.executor;
+        Ok(out)
     }
 
     async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
@@ -683,7 +795,11 @@ impl Store for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        r.as_ref().map(map_workflow).transpose()
+        let mut w = r.as_ref().map(map_workflow).transpose()?;
+        if let Some(w) = &mut w {
+            open_workflow(self.sealer.as_deref(), w)?;
+        }
+        Ok(w)
     }
 
     async fn list_workflows(
@@ -700,7 +816,8 @@ impl Store for PgStore {
         .bind(limit as i64 + 1)
         .fetch_all(&self.pool)
         .await?;
-        let rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        let mut rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        open_workflows(self.sealer.as_deref(), &mut rows)?;
         Ok(Page::from_overfetch(rows, limit))
     }
 
@@ -722,7 +839,9 @@ impl Store for PgStore {
             return Ok(None);
         };
         let mut w = map_workflow(&r)?;
+        open_workflow(self.sealer.as_deref(), &mut w)?;
         patch_workflow(&mut w, p, now);
+        let executor = seal_executor(self.sealer.as_deref(), tenant_id, id, &w.executor)?;
         sqlx::query("UPDATE workflows SET name = $1, description = $2, autonomy_type = $3, entity_type = $4, state = $5, credit_tier = $6, executor = $7, updated_at = $8 WHERE id = $9")
             .bind(&w.name)
             .bind(&w.description)
@@ -730,7 +849,7 @@ impl Store for PgStore {
             .bind(w.entity_type.as_str())
             .bind(w.state.as_str())
             .bind(w.credit_tier)
-            .bind(w.executor.to_string())
+            .bind(executor.to_string())
             .bind(to_ms(now))
             .bind(id)
             .execute(&mut *tx)
@@ -770,6 +889,7 @@ impl Store for PgStore {
         secrets: Value,
         now: Timestamp,
     ) -> Result<Integration> {
+        let secrets = seal_secrets(self.sealer.as_deref(), tenant_id, &secrets)?;
         let r = sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
                              ON CONFLICT (tenant_id) DO UPDATE SET psa = EXCLUDED.psa, config = EXCLUDED.config, secrets = EXCLUDED.secrets, updated_at = EXCLUDED.updated_at \
                              RETURNING *")
@@ -796,7 +916,23 @@ impl Store for PgStore {
             .bind(tenant_id)
             .fetch_optional(&self.pool)
             .await?;
-        r.as_ref().map(|r| json_col(r, "secrets")).transpose()
+        r.as_ref()
+            .map(|r| open_secrets(self.sealer.as_deref(), tenant_id, json_col(r, "secrets")?))
+            .transpose()
+    }
+
+    async fn rotate_master_key(&self, new: &Sealer) -> Result<SecretsReport> {
+        let old = self.sealer.as_deref().ok_or_else(|| {
+            StoreError::Secret("no master key configured: rotation needs the current key".into())
+        })?;
+        let mut tx = self.tx().await?;
+        if let Some(v) = lock_key_check(&mut tx).await? {
+            verify_key_check(old, &v)?;
+        }
+        let report = reseal_all(&mut tx, Some(old), new).await?;
+        put_key_check(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool> {

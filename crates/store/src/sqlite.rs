@@ -26,12 +26,22 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    sealer: Option<std::sync::Arc<Sealer>>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path` or
     /// `sqlite::memory:` for a private in-memory database).
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, None).await
+    }
+
+    /// [`SqliteStore::open`] with the master key of the secrets: checks it against the
+    /// database's key check (written if absent) and seals plaintext secrets.
+    pub async fn open_with(
+        url: &str,
+        sealer: Option<std::sync::Arc<Sealer>>,
+    ) -> anyhow::Result<Self> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -59,9 +69,36 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        let s = Self { write, read };
+        let s = Self {
+            write,
+            read,
+            sealer,
+        };
         s.ensure_server_secret().await?;
+        if let Some(sealer) = &s.sealer {
+            s.ensure_sealed(sealer).await?;
+        }
         Ok(s)
+    }
+
+    /// The key check, and every plaintext secret sealed, in one transaction.
+    async fn ensure_sealed(&self, sealer: &Sealer) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let check: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = ?")
+                .bind(KEY_CHECK)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match check {
+            Some(v) => verify_key_check(sealer, &v)?,
+            None => put_key_check(&mut tx, sealer).await?,
+        }
+        let report = reseal_all(&mut tx, None, sealer).await?;
+        tx.commit().await?;
+        if !report.is_empty() {
+            tracing::info!(?report, "sealed the secrets stored in plaintext");
+        }
+        Ok(())
     }
 
     async fn ensure_server_secret(&self) -> anyhow::Result<()> {
@@ -90,6 +127,54 @@ impl SqliteStore {
             }
         }
     }
+}
+
+async fn put_key_check(tx: &mut Transaction<'_, Sqlite>, sealer: &Sealer) -> Result<()> {
+    sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        .bind(KEY_CHECK)
+        .bind(key_check_value(sealer))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Every secret brought under `new` (see `common::reseal_value`).
+async fn reseal_all(
+    tx: &mut Transaction<'_, Sqlite>,
+    old: Option<&Sealer>,
+    new: &Sealer,
+) -> Result<SecretsReport> {
+    let mut report = SecretsReport::default();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT tenant_id, secrets FROM integrations")
+        .fetch_all(&mut **tx)
+        .await?;
+    for (tenant_id, text) in rows {
+        if let Some((text, n)) = reseal_secrets_text(old, new, &tenant_id, &text)? {
+            sqlx::query("UPDATE integrations SET secrets = ? WHERE tenant_id = ?")
+                .bind(text)
+                .bind(&tenant_id)
+                .execute(&mut **tx)
+                .await?;
+            report.integrations += 1;
+            report.integration_secrets += n;
+        }
+    }
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, tenant_id, executor FROM workflows WHERE executor LIKE '%secret%'",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, tenant_id, text) in rows {
+        if let Some(text) = reseal_executor_text(old, new, &tenant_id, id, &text)? {
+            sqlx::query("UPDATE workflows SET executor = ? WHERE id = ?")
+                .bind(text)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            report.workflows += 1;
+        }
+    }
+    Ok(report)
 }
 
 /// Moves every pending item of a backfill to `cancelled` and fixes the counters.
@@ -341,8 +426,19 @@ impl Store for SqliteStore {
         w: NewWorkflow,
         now: Timestamp,
     ) -> Result<Workflow> {
+        let sealer = self.sealer.as_deref();
+        check_can_seal(sealer, &w.executor)?;
+        // The secret is sealed for the row's id, known after the insert: the row is inserted
+        // without it, then sealed, in one transaction (plaintext never reaches the file).
+        let secret = executor_secret(&w.executor).is_some();
+        let unsealed = if secret {
+            with_executor_secret(&w.executor, Value::Null)
+        } else {
+            w.executor.clone()
+        };
+        let mut tx = self.tx().await?;
         // `execute`, not `RETURNING` with `fetch_one`: a row taken before the statement ends
-        // hides a failed autocommit (disk full), and the insert is silently rolled back.
+        // hides a failed write (disk full).
         let id = sqlx::query("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(tenant_id)
             .bind(&w.name)
@@ -351,17 +447,27 @@ impl Store for SqliteStore {
             .bind(w.entity_type.as_str())
             .bind(w.state.as_str())
             .bind(w.credit_tier)
-            .bind(w.executor.to_string())
+            .bind(unsealed.to_string())
             .bind(to_ms(now))
             .bind(to_ms(now))
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?
             .last_insert_rowid();
+        if secret {
+            sqlx::query("UPDATE workflows SET executor = ? WHERE id = ?")
+                .bind(seal_executor(sealer, tenant_id, id, &w.executor)?.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let r = sqlx::query("SELECT * FROM workflows WHERE id = ?")
             .bind(id)
-            .fetch_one(&self.write)
+            .fetch_one(&mut *tx)
             .await?;
-        map_workflow(&r)
+        tx.commit().await?;
+        let mut out = map_workflow(&r)?;
+        out.executor = w.executor;
+        Ok(out)
     }
 
     async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
@@ -370,7 +476,11 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.write)
             .await?;
-        r.as_ref().map(map_workflow).transpose()
+        let mut w = r.as_ref().map(map_workflow).transpose()?;
+        if let Some(w) = &mut w {
+            open_workflow(self.sealer.as_deref(), w)?;
+        }
+        Ok(w)
     }
 
     async fn list_workflows(
@@ -387,7 +497,8 @@ impl Store for SqliteStore {
         .bind(limit as i64 + 1)
         .fetch_all(&self.read)
         .await?;
-        let rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        let mut rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
+        open_workflows(self.sealer.as_deref(), &mut rows)?;
         Ok(Page::from_overfetch(rows, limit))
     }
 
@@ -408,7 +519,9 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let mut w = map_workflow(&r)?;
+        open_workflow(self.sealer.as_deref(), &mut w)?;
         patch_workflow(&mut w, p, now);
+        let executor = seal_executor(self.sealer.as_deref(), tenant_id, id, &w.executor)?;
         sqlx::query("UPDATE workflows SET name = ?, description = ?, autonomy_type = ?, entity_type = ?, state = ?, credit_tier = ?, executor = ?, updated_at = ? WHERE id = ?")
             .bind(&w.name)
             .bind(&w.description)
@@ -416,7 +529,7 @@ impl Store for SqliteStore {
             .bind(w.entity_type.as_str())
             .bind(w.state.as_str())
             .bind(w.credit_tier)
-            .bind(w.executor.to_string())
+            .bind(executor.to_string())
             .bind(to_ms(now))
             .bind(id)
             .execute(&mut *tx)
@@ -456,6 +569,7 @@ impl Store for SqliteStore {
         secrets: Value,
         now: Timestamp,
     ) -> Result<Integration> {
+        let secrets = seal_secrets(self.sealer.as_deref(), tenant_id, &secrets)?;
         sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
                      ON CONFLICT (tenant_id) DO UPDATE SET psa = excluded.psa, config = excluded.config, secrets = excluded.secrets, updated_at = excluded.updated_at")
             .bind(tenant_id)
@@ -486,7 +600,28 @@ impl Store for SqliteStore {
             .bind(tenant_id)
             .fetch_optional(&self.write)
             .await?;
-        r.as_ref().map(|r| json_col(r, "secrets")).transpose()
+        r.as_ref()
+            .map(|r| open_secrets(self.sealer.as_deref(), tenant_id, json_col(r, "secrets")?))
+            .transpose()
+    }
+
+    async fn rotate_master_key(&self, new: &Sealer) -> Result<SecretsReport> {
+        let old = self.sealer.as_deref().ok_or_else(|| {
+            StoreError::Secret("no master key configured: rotation needs the current key".into())
+        })?;
+        let mut tx = self.tx().await?;
+        let check: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE name = ?")
+                .bind(KEY_CHECK)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(v) = check {
+            verify_key_check(old, &v)?;
+        }
+        let report = reseal_all(&mut tx, Some(old), new).await?;
+        put_key_check(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn delete_integration(&self, tenant_id: &str, now: Timestamp) -> Result<bool> {

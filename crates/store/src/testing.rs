@@ -13,6 +13,9 @@
 //!   `WITH (FORCE)`). When the server is unreachable, [`fresh_store`] panics if `CI=true` and
 //!   otherwise prints a loud message and returns `None`, so the test can return early.
 //!
+//! Every store opens with [`test_sealer`], a fixed master key, so suites that create
+//! integrations and webhook workflows work as they would in production.
+//!
 //! [`backend_tests!`](crate::backend_tests) turns `async fn name(Backend)` cases into one
 //! `#[tokio::test]` per backend.
 
@@ -21,7 +24,22 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
-use crate::{connect, Store};
+use crate::{connect_with, MasterKey, Sealer, Store};
+
+/// The fixed master key of the test stores (never use it outside tests).
+pub const TEST_MASTER_KEY_HEX: &str =
+    "74657374206b657920666f72206e656f2d6261636b66696c6c20746573747321";
+
+/// The sealer of the test stores: [`TEST_MASTER_KEY_HEX`].
+pub fn test_sealer() -> Arc<Sealer> {
+    Arc::new(Sealer::new(
+        MasterKey::from_hex(TEST_MASTER_KEY_HEX).expect("a valid test key"),
+    ))
+}
+
+async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    connect_with(url, Some(test_sealer())).await
+}
 
 /// The server the throw-away PostgreSQL databases are created on, unless
 /// `NEO_TEST_DATABASE_URL` names another.
@@ -48,8 +66,8 @@ impl Backend {
 /// A fresh store and what to clean up when it is dropped.
 pub struct TestStore {
     pub store: Arc<dyn Store>,
-    /// The URL the store was opened with: open it again (`neo_store::connect`) to act as a
-    /// second process on the same database.
+    /// The URL the store was opened with: open it again ([`TestStore::reopen`], or
+    /// `neo_store::connect_with` and [`test_sealer`]) to act as a second process.
     pub url: String,
     pub backend: Backend,
     cleanup: Cleanup,
@@ -73,6 +91,11 @@ impl TestStore {
     /// Another store on the same database (another pool: as another replica would).
     pub async fn reopen(&self) -> Arc<dyn Store> {
         connect(&self.url).await.expect("reopen the test store")
+    }
+
+    /// Opens the same database with another master key (or none); the error is the store's.
+    pub async fn reopen_with(&self, sealer: Option<Arc<Sealer>>) -> anyhow::Result<Arc<dyn Store>> {
+        connect_with(&self.url, sealer).await
     }
 }
 

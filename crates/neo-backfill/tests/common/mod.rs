@@ -16,6 +16,22 @@ use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
 
+/// The master key file the tests' PostgreSQL servers share (SQLite ones generate their own
+/// beside the database file): one fixed key, in a directory that lives as long as the test
+/// process.
+pub fn pg_master_key_file() -> String {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().expect("a temporary directory");
+        neo_store::MasterKey::from_hex(neo_store::testing::TEST_MASTER_KEY_HEX)
+            .expect("the test master key")
+            .write_new(&d.path().join("master.key"))
+            .expect("write the test master key");
+        d
+    });
+    dir.path().join("master.key").display().to_string()
+}
+
 /// A `serve` child process, killed (SIGKILL) when dropped.
 pub struct Server {
     pub child: Option<Child>,
@@ -66,6 +82,9 @@ pub fn serve_with(
         .env("NEO_WEBHOOK_ALLOW_PRIVATE", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if db.starts_with("postgres") {
+        cmd.env("NEO_MASTER_KEY_FILE", pg_master_key_file());
+    }
     for (k, v) in extra {
         cmd.env(k, v);
     }
