@@ -150,6 +150,30 @@ pub enum SignalOutcome {
     NoOp,
 }
 
+/// Why a workflow cannot be the target of a new backfill (create, or a rerun-failed child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetRefusal {
+    /// The workflow is DISABLED: `409 workflow_not_enabled`.
+    Disabled,
+    /// A CONVERSATIONAL workflow is not run over records: `422 invalid_for_conversational`.
+    Conversational,
+}
+
+/// The one rule for a backfill's target workflow, applied by create, by rerun-failed (inside
+/// its transaction) and by the dashboard's choices: it must be ENABLED and not CONVERSATIONAL.
+pub fn check_backfill_target(
+    state: WorkflowState,
+    autonomy: AutonomyType,
+) -> Result<(), TargetRefusal> {
+    if state != WorkflowState::Enabled {
+        return Err(TargetRefusal::Disabled);
+    }
+    if autonomy == AutonomyType::Conversational {
+        return Err(TargetRefusal::Conversational);
+    }
+    Ok(())
+}
+
 /// Why a signal is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalRefusal {

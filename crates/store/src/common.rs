@@ -633,9 +633,8 @@ pub(crate) fn check_rerunnable(src: &Backfill) -> Result<(), RerunError> {
 /// The target workflow checks of rerun-failed.
 pub(crate) fn check_rerun_workflow(wf: Option<Workflow>) -> Result<Workflow, RerunError> {
     let wf = wf.ok_or(RerunError::WorkflowNotFound)?;
-    if wf.state != WorkflowState::Enabled {
-        return Err(RerunError::WorkflowNotEnabled);
-    }
+    neo_domain::backfill::check_backfill_target(wf.state, wf.autonomy_type)
+        .map_err(RerunError::Target)?;
     Ok(wf)
 }
 

@@ -145,8 +145,9 @@ pub enum RerunError {
     NotRerunnable(String),
     #[error("target workflow not found")]
     WorkflowNotFound,
-    #[error("target workflow is disabled")]
-    WorkflowNotEnabled,
+    /// The target workflow may no longer be backfilled ([`neo_domain::backfill::check_backfill_target`]).
+    #[error("the target workflow cannot be backfilled")]
+    Target(neo_domain::backfill::TargetRefusal),
     #[error("an active backfill exists for this workflow")]
     AlreadyActive,
     #[error(transparent)]

@@ -1167,7 +1167,9 @@ async fn rerun_failed_rules(b: Backend) {
     .unwrap();
     assert!(matches!(
         rerun("bf_3", 7).await,
-        Err(RerunError::WorkflowNotEnabled)
+        Err(RerunError::Target(
+            neo_domain::backfill::TargetRefusal::Disabled
+        ))
     ));
     assert!(s.delete_workflow(&e.tenant, wf, at(8)).await.unwrap());
     assert!(matches!(

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    AutonomyType, BackfillRunState, ExecutionStatus, ItemStatus, Signal, WorkflowState,
+    check_backfill_target, BackfillRunState, ExecutionStatus, ItemStatus, Signal,
 };
 use neo_domain::cost::BackfillCostEstimate;
 use neo_domain::windows::{Schedule, WorkflowDailyExecutionWindows, WorkflowTimeWindow, WEEKDAYS};
@@ -663,10 +663,7 @@ async fn wizard(
             layout: Layout::new(&u, "New backfill", "new"),
             workflows: workflows
                 .into_iter()
-                .filter(|w| {
-                    w.state == WorkflowState::Enabled
-                        && w.autonomy_type != AutonomyType::Conversational
-                })
+                .filter(|w| check_backfill_target(w.state, w.autonomy_type).is_ok())
                 .map(|w| WorkflowChoice {
                     checked: q.workflow == Some(w.id),
                     id: w.id,
@@ -1519,8 +1516,7 @@ async fn workflows_page(State(app): State<AppState>, u: DashUser) -> Response {
             workflows: workflows
                 .into_iter()
                 .map(|w| {
-                    let enabled = w.state == WorkflowState::Enabled
-                        && w.autonomy_type != AutonomyType::Conversational;
+                    let enabled = check_backfill_target(w.state, w.autonomy_type).is_ok();
                     // The public shape: the webhook secret is already removed.
                     let a = PublicAgent::from(w);
                     let executor = match a.executor.get("type").and_then(Value::as_str) {

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use neo_domain::backfill::{AutonomyType, WorkflowState};
+use neo_domain::backfill::{check_backfill_target, TargetRefusal};
 use neo_domain::backfill::{
     BackfillRunState, EntityType, ItemStatus, Signal, SignalOutcome, SignalRefusal,
 };
@@ -27,6 +27,23 @@ use crate::{AppState, Auth};
 pub const MIN_IN_FLIGHT: i64 = 1;
 pub const MAX_IN_FLIGHT: i64 = 100;
 pub const DEFAULT_IN_FLIGHT: i64 = 5;
+
+/// The answer to a target workflow [`check_backfill_target`] refuses, for create and
+/// rerun-failed alike.
+fn target_refused(r: TargetRefusal, workflow: &str) -> ApiError {
+    match r {
+        TargetRefusal::Disabled => ApiError::conflict(
+            "workflow_not_enabled",
+            format!("{workflow} is disabled; enable it first"),
+        ),
+        TargetRefusal::Conversational => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_for_conversational",
+            "a CONVERSATIONAL workflow cannot be backfilled",
+        )
+        .with_field("target_workflow_id"),
+    }
+}
 
 fn new_backfill_id() -> String {
     format!("bf_{}", uuid::Uuid::now_v7().simple())
@@ -103,20 +120,8 @@ pub(crate) async fn create_backfill(
         .workflow(p.tenant_id(), req.target_workflow_id)
         .await?
         .ok_or_else(ApiError::workflow_not_found)?;
-    if wf.state != WorkflowState::Enabled {
-        return Err(ApiError::conflict(
-            "workflow_not_enabled",
-            format!("workflow {} is disabled; enable it first", wf.id),
-        ));
-    }
-    if wf.autonomy_type == AutonomyType::Conversational {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_for_conversational",
-            "a CONVERSATIONAL workflow cannot be backfilled",
-        )
-        .with_field("target_workflow_id"));
-    }
+    check_backfill_target(wf.state, wf.autonomy_type)
+        .map_err(|r| target_refused(r, &format!("workflow {}", wf.id)))?;
     if wf.entity_type != entity_type {
         return Err(ApiError::field(
             "entity_type",
@@ -806,10 +811,7 @@ pub(crate) async fn rerun_failed_backfill(
             RerunError::NotFound => ApiError::backfill_not_found(),
             RerunError::NotRerunnable(m) => ApiError::conflict("backfill_not_rerunnable", m),
             RerunError::WorkflowNotFound => ApiError::workflow_not_found(),
-            RerunError::WorkflowNotEnabled => ApiError::conflict(
-                "workflow_not_enabled",
-                "the target workflow is disabled; enable it first",
-            ),
+            RerunError::Target(r) => target_refused(r, "the target workflow"),
             RerunError::AlreadyActive => already_active(StoreError::AlreadyActive),
             RerunError::Store(e) => e.into(),
         })?;

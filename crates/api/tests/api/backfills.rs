@@ -475,6 +475,57 @@ async fn rerun_failed_creates_a_child_over_the_failed_items() {
         .assert_error(409, "backfill_already_active");
 }
 
+/// Create and rerun-failed apply one rule to the target workflow
+/// (`neo_domain::backfill::check_backfill_target`): a workflow PATCHed to CONVERSATIONAL after
+/// its backfill completed with failures cannot get a rerun child, with the same answer as
+/// create (it used to get one, and run it).
+#[tokio::test]
+async fn rerun_failed_refuses_a_workflow_made_conversational_as_create_does() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["a", "b"]}}),
+        )
+        .await;
+    let src = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.settle(&src, &[("a", "failed"), ("b", "succeeded")], "COMPLETED")
+        .await;
+    let r = app
+        .patch(
+            &key,
+            &format!("/public-api/agents/{wf}"),
+            json!({"autonomy_type": "CONVERSATIONAL"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let create = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["a"]}}),
+        )
+        .await;
+    create.assert_error(422, "invalid_for_conversational");
+    let rerun = app
+        .post_empty(&key, &format!("/public-api/backfills/{src}/rerun-failed"))
+        .await;
+    rerun.assert_error(422, "invalid_for_conversational");
+    assert_eq!(rerun.field(), create.field());
+    assert_eq!(
+        rerun.body["error"]["message"],
+        create.body["error"]["message"]
+    );
+    let list = app.get(&key, "/public-api/backfills").await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1, "no child");
+}
+
 #[tokio::test]
 async fn rerun_failed_refuses_ineligible_sources() {
     let app = TestApp::spawn().await;
