@@ -1005,7 +1005,9 @@ async fn webhook_executor_down_for_a_whole_window_backs_off_and_finishes_in_the_
     let e = env().await;
     let r = Arc::new(Receiver::default());
     *r.rule.lock().unwrap() = Some(down_503);
-    let listening = listen(r.clone(), "127.0.0.1:0").await;
+    // An address of its own on loopback: once the receiver closes, its port must stay
+    // refused, and another test's listener on 127.0.0.1 may take a freed port number.
+    let listening = listen(r.clone(), "127.0.45.67:0").await;
     let addr = listening.addr.to_string();
     let wf = e.workflow(hook(&listening.url())).await;
     let windows: WorkflowDailyExecutionWindows = serde_json::from_value(json!({
@@ -1044,7 +1046,11 @@ async fn webhook_executor_down_for_a_whole_window_backs_off_and_finishes_in_the_
         let items = e.items(&b.id).await;
         assert_consistent(&bf, &items);
         assert_eq!(bf.state, BackfillRunState::Running, "{:?}", bf.error);
-        assert_eq!((bf.failed_count, bf.in_flight_count), (0, 0));
+        assert_eq!(
+            (bf.failed_count, bf.in_flight_count),
+            (0, 0),
+            "minute {minute}"
+        );
         for i in &items {
             assert_eq!(i.status, ItemStatus::Pending, "{i:?}");
             let before = seen.insert(i.entity_id.clone(), i.attempts).unwrap_or(0);

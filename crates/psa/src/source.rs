@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use neo_domain::filter::{self, FilterSpec};
-use neo_orchestrator::{EntitySource, SourceError, SourcePage};
+use neo_store::source::{EntitySource, SourceError, SourcePage};
 use neo_store::{Backfill, Store};
 use serde_json::{json, Value};
 

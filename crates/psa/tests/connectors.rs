@@ -489,7 +489,7 @@ async fn halo_resume_steps_back_one_page() {
 /// `PsaSource` over a real store: pages appended as the orchestrator does, until the snapshot is complete.
 async fn source_enumerates(psa: Psa) {
     use neo_domain::backfill::{AutonomyType, BackfillRunState, WorkflowState};
-    use neo_orchestrator::EntitySource;
+    use neo_store::source::EntitySource;
     use neo_store::{NewBackfill, NewWorkflow};
 
     let sim = sim().await;

@@ -8,6 +8,7 @@ mod common;
 pub mod models;
 mod postgres;
 pub mod secrets;
+pub mod source;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,300 @@
+//! Dispatch: what a RUNNING backfill inside its window needs ([`Driver`]), fair claim rounds
+//! under the per-tenant and per-process caps, and running each claimed execution outside any
+//! transaction, its outcome sent to the settler.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use neo_domain::windows::Schedule;
+use neo_store::{Backfill, Claimed, Outcome, Settlement, Workflow};
+use rand::Rng;
+
+use crate::executor::{self, ExecResult, ExecutorConfig};
+use crate::fair::{self, Slot};
+use crate::*;
+
+/// What dispatching one RUNNING backfill needs, resolved by a tick.
+pub(crate) struct Driver {
+    pub backfill_id: String,
+    pub tenant_id: String,
+    pub entity_type: String,
+    pub wf: Arc<Workflow>,
+    pub exec: ExecutorConfig,
+    pub schedule: Schedule,
+}
+
+impl Orchestrator {
+    /// Resolves what dispatching a RUNNING backfill needs, when it is inside a window.
+    pub(crate) async fn drive(&self, b: &Backfill) -> anyhow::Result<Option<Arc<Driver>>> {
+        let i = &self.inner;
+        let now = i.clock.now();
+        if !b.snapshot_complete {
+            self.spawn_snapshot(b);
+        }
+        let schedule = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
+            Ok(s) => s,
+            Err(e) => {
+                i.drivers.lock().expect("poisoned").remove(&b.id);
+                i.store
+                    .fail_backfill(&b.id, &format!("invalid schedule: {}", e.message), now)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        if !schedule.inside(now) || i.stopping.load(Ordering::SeqCst) {
+            i.drivers.lock().expect("poisoned").remove(&b.id);
+            return Ok(None);
+        }
+        let Some(wf) = i.store.workflow(&b.tenant_id, b.target_workflow_id).await? else {
+            i.drivers.lock().expect("poisoned").remove(&b.id);
+            i.store
+                .fail_backfill(&b.id, "the target workflow was deleted", now)
+                .await?;
+            return Ok(None);
+        };
+        let exec = match ExecutorConfig::parse(&wf.executor) {
+            Ok(e) => e,
+            Err(e) => {
+                i.drivers.lock().expect("poisoned").remove(&b.id);
+                i.store
+                    .fail_backfill(
+                        &b.id,
+                        &format!("the workflow's executor is invalid: {e}"),
+                        now,
+                    )
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let driver = Arc::new(Driver {
+            backfill_id: b.id.clone(),
+            tenant_id: b.tenant_id.clone(),
+            entity_type: b.entity_type.as_str().to_owned(),
+            wf: Arc::new(wf),
+            exec,
+            schedule,
+        });
+        i.drivers
+            .lock()
+            .expect("poisoned")
+            .insert(b.id.clone(), driver.clone());
+        Ok(Some(driver))
+    }
+
+    /// One fair claim round over `drivers` ([`fair::plan_round`]): every tenant with work
+    /// gets one claim, for the backfill whose turn it is, unless the tenant has
+    /// `tenant_max_in_flight` running or the process `process_max_in_flight`. Backfills that
+    /// want more (a full batch, another backfill's turn) go back in the refill set for the
+    /// next round, which follows at once; backfills held back by a cap wait for a settlement.
+    /// Returns `(dispatched, skipped)` per backfill claimed for.
+    pub(crate) async fn claim_round(
+        &self,
+        drivers: Vec<Arc<Driver>>,
+    ) -> anyhow::Result<HashMap<String, (usize, u64)>> {
+        let i = &self.inner;
+        let mut stats: HashMap<String, (usize, u64)> = HashMap::new();
+        if drivers.is_empty() {
+            return Ok(stats);
+        }
+        let rotation = i.rotation.fetch_add(1, Ordering::Relaxed);
+        let (turns, waiting) = {
+            let last = i.last_served.lock().expect("poisoned");
+            fair::plan_round(
+                drivers
+                    .into_iter()
+                    .map(|d| (d.tenant_id.clone(), d.backfill_id.clone(), d))
+                    .collect(),
+                &last,
+                rotation,
+            )
+        };
+        let mut again: Vec<String> = waiting.into_iter().map(|(_, id, _)| id).collect();
+        let mut capped: Vec<String> = Vec::new();
+        let mut turns = turns.into_iter();
+        for (tenant, id, d) in turns.by_ref() {
+            if i.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            let now = i.clock.now();
+            if !d.schedule.inside(now) {
+                continue;
+            }
+            let (mine, all) = i.slots.running(&tenant);
+            let process_room = i.cfg.process_max_in_flight.saturating_sub(all);
+            let tenant_room = i.cfg.tenant_max_in_flight.saturating_sub(mine);
+            if process_room == 0 {
+                capped.push(id);
+                break;
+            }
+            if tenant_room == 0 {
+                capped.push(id);
+                continue;
+            }
+            let limit = i.cfg.claim_batch.min(process_room).min(tenant_room);
+            let res = i
+                .store
+                .claim_items(&id, &i.worker, limit, now, now + i.cfg.lease)
+                .await?;
+            i.last_served
+                .lock()
+                .expect("poisoned")
+                .insert(tenant.clone(), id.clone());
+            let got = res.claimed.len() + res.skipped as usize;
+            let entry = stats.entry(id.clone()).or_default();
+            entry.0 += res.claimed.len();
+            entry.1 += res.skipped;
+            for c in res.claimed {
+                let slot = i.slots.take(&tenant);
+                self.spawn_dispatch(c, &d, slot);
+            }
+            // A short batch without skips means the backfill has no room left (skipped items
+            // take none) or nothing pending: another claim would come back empty.
+            if got > 0 && (got == limit || res.skipped > 0) {
+                again.push(id);
+            }
+        }
+        // Turns not taken (the process reached its cap) wait for a settlement too.
+        capped.extend(turns.map(|(_, id, _)| id));
+        let kick = !again.is_empty();
+        {
+            let mut refill = i.refill.lock().expect("poisoned");
+            refill.extend(again);
+            refill.extend(capped);
+        }
+        if kick {
+            i.kick.notify_one();
+        }
+        Ok(stats)
+    }
+
+    /// Claims for the backfills whose capacity a settlement freed (or that a snapshot page
+    /// fed) since the last refill, using what the last tick resolved: no sweep, no re-read of
+    /// the backfill list or the workflow. Signals still apply: every claim re-reads the state.
+    pub(crate) async fn refill(&self) -> anyhow::Result<usize> {
+        let i = &self.inner;
+        let ids: Vec<String> = i.refill.lock().expect("poisoned").drain().collect();
+        let drivers: Vec<Arc<Driver>> = {
+            let all = i.drivers.lock().expect("poisoned");
+            ids.iter().filter_map(|id| all.get(id).cloned()).collect()
+        };
+        let stats = self.claim_round(drivers).await?;
+        Ok(stats.values().map(|(d, _)| d).sum())
+    }
+
+    fn spawn_dispatch(&self, c: Claimed, d: &Driver, slot: Slot) {
+        let (wf, exec, entity_type) = (d.wf.clone(), d.exec.clone(), d.entity_type.clone());
+        let inner = self.inner.clone();
+        inner.outstanding.fetch_add(1, Ordering::SeqCst);
+        let key = (c.backfill_id.clone(), c.ord);
+        metrics::counter!("neo_executions_dispatched_total").increment(1);
+        metrics::gauge!("neo_items_in_flight").increment(1.0);
+        let mut running = inner.running.lock().expect("poisoned");
+        let task_inner = inner.clone();
+        let task_key = key.clone();
+        let exec_id = c.execution_id.clone();
+        let handle = tokio::spawn(async move {
+            let i = task_inner;
+            let started = Instant::now();
+            let result = run_execution(&i, &c, &wf, &exec, &entity_type).await;
+            // The execution is over: its tenant's slot is free for the next claim.
+            drop(slot);
+            metrics::histogram!("neo_dispatch_latency_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let now = i.clock.now();
+            let settlement = match result {
+                ExecResult::Succeeded => {
+                    metrics::counter!("neo_executions_succeeded_total").increment(1);
+                    Settlement::Succeeded
+                }
+                ExecResult::Failed(e) => {
+                    metrics::counter!("neo_executions_failed_total").increment(1);
+                    Settlement::Failed(e)
+                }
+                ExecResult::Accepted => Settlement::AwaitCallback {
+                    deadline: now + i.cfg.callback_deadline,
+                },
+                ExecResult::Transient { error, retry_after } => {
+                    if c.attempt >= i.cfg.max_attempts {
+                        metrics::counter!("neo_executions_failed_total").increment(1);
+                        Settlement::Failed(format!(
+                            "{error} (gave up after {} attempts)",
+                            c.attempt
+                        ))
+                    } else {
+                        metrics::counter!("neo_executions_retried_total").increment(1);
+                        let unit: f64 = i.rng.lock().expect("poisoned").gen();
+                        let delay = executor::backoff(
+                            c.attempt,
+                            i.cfg.backoff_base,
+                            i.cfg.backoff_cap,
+                            retry_after,
+                            unit,
+                        );
+                        Settlement::Retry {
+                            error,
+                            at: now + delay,
+                        }
+                    }
+                }
+            };
+            i.running.lock().expect("poisoned").remove(&task_key);
+            let _ = i.outcomes.send(Outcome {
+                backfill_id: c.backfill_id,
+                ord: c.ord,
+                execution_id: c.execution_id,
+                settlement,
+            });
+        });
+        running.insert(
+            key,
+            Running {
+                abort: handle.abort_handle(),
+                execution_id: exec_id,
+            },
+        );
+    }
+}
+
+async fn run_execution(
+    i: &Inner,
+    c: &Claimed,
+    wf: &Workflow,
+    exec: &ExecutorConfig,
+    entity_type: &str,
+) -> ExecResult {
+    match exec {
+        ExecutorConfig::Simulated {
+            latency,
+            failure_rate,
+            seed,
+        } => {
+            if !latency.is_zero() {
+                tokio::time::sleep(*latency).await;
+            }
+            if executor::simulated_fails(*seed, &c.entity_id, *failure_rate) {
+                ExecResult::Failed("simulated failure".into())
+            } else {
+                ExecResult::Succeeded
+            }
+        }
+        ExecutorConfig::Webhook {
+            url,
+            secret,
+            timeout,
+        } => {
+            let body = executor::webhook_body(c, &wf.name, entity_type);
+            executor::call_webhook(
+                &i.http,
+                i.clock.as_ref(),
+                url,
+                secret,
+                timeout.unwrap_or(i.cfg.webhook_timeout),
+                &c.execution_id,
+                &body,
+            )
+            .await
+        }
+    }
+}
