@@ -45,7 +45,7 @@ use crate::ratelimit::RateLimiter;
 /// Settings of the HTTP API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Requests per tenant per window (SPEC: 1,200 per 60 s).
+    /// Requests per tenant per window (docs/api.md §2: 1,200 per 60 s).
     pub rate_limit: u32,
     pub rate_window: SignedDuration,
     /// Verify answers WARNING above this many matches.

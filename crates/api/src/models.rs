@@ -131,7 +131,7 @@ pub struct CreateBackfillResponse {
     pub cost_estimate: BackfillCostEstimate,
 }
 
-/// Which entities a backfill runs over (SPEC §5): an explicit list of entity ids, or a
+/// Which entities a backfill runs over (docs/api.md §5): an explicit list of entity ids, or a
 /// react-querybuilder rule group evaluated against the tenant's PSA. Documentation only: the
 /// handlers validate the JSON with `neo_domain::filter::parse`.
 #[derive(Serialize, ToSchema)]

@@ -1,4 +1,4 @@
-//! Per-tenant sliding-window rate limit (SPEC §2): every request of a tenant, whatever key or
+//! Per-tenant sliding-window rate limit (docs/api.md §2): every request of a tenant, whatever key or
 //! session it uses, counts in one window of `window` length. The log is kept in this process:
 //! with several replicas each one enforces the limit on the requests it serves. The same
 //! limiter counts the dashboard's sign-in attempts per client address; idle keys are dropped

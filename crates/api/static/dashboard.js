@@ -60,7 +60,7 @@
     });
   }
 
-  // ---- rule builder (SPEC §5: react-querybuilder rule groups) -------------------------------
+  // ---- rule builder (docs/api.md §5: react-querybuilder rule groups) -------------------------------
   var FIELDS = [
     ["$id", "Id"], ["$created", "Created"], ["$updated", "Updated"], ["$closed", "Closed"],
     ["$company", "Company"], ["$status", "Status"], ["$priority", "Priority"], ["$queue", "Queue / board"],

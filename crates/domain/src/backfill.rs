@@ -1,4 +1,4 @@
-//! Backfill, workflow and execution enums, and the backfill state machine (SPEC §3.3).
+//! Backfill, workflow and execution enums, and the backfill state machine (docs/api.md §3.3).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -184,7 +184,7 @@ pub enum SignalRefusal {
     NotApplicable(BackfillRunState),
 }
 
-/// The signal half of the state machine of SPEC §3.3. Completion and orchestrator failures are
+/// The signal half of the state machine of docs/api.md §3.3. Completion and orchestrator failures are
 /// decided by the orchestrator, not by signals.
 pub fn apply_signal(
     state: BackfillRunState,

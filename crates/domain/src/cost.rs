@@ -1,4 +1,4 @@
-//! The credit cost estimate of a backfill (SPEC §3.5).
+//! The credit cost estimate of a backfill (docs/api.md §3.5).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

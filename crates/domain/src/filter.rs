@@ -1,4 +1,4 @@
-//! `filter_spec` (SPEC §5): parsing and validation into a typed tree that the PSA connectors
+//! `filter_spec` (docs/api.md §5): parsing and validation into a typed tree that the PSA connectors
 //! compile. Parsing resolves relative `{"$ago": ...}` values against the creation instant, so
 //! the stored spec is frozen.
 

@@ -61,7 +61,7 @@ struct JsonInput {
     probe: u32,
 }
 
-/// `windows`: execution windows and time zones (SPEC §3.4). The first byte selects the input
+/// `windows`: execution windows and time zones (docs/api.md §3.4). The first byte selects the input
 /// form: even, a JSON document `{"timezone", "now"?, "daily_execution_windows"?, "probe"?}`;
 /// odd, a compact binary description (zone, instant, windows) that reaches the DST logic of
 /// every zone in the database.

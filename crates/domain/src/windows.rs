@@ -1,4 +1,4 @@
-//! Daily execution windows (SPEC §3.4): the wire types and their validation.
+//! Daily execution windows (docs/api.md §3.4): the wire types and their validation.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -108,7 +108,7 @@ impl WorkflowDailyExecutionWindows {
         }
     }
 
-    /// Validates every rule of SPEC §3.2 and returns the windows per weekday (Monday first) in
+    /// Validates every rule of docs/api.md §3.2 and returns the windows per weekday (Monday first) in
     /// seconds. `prefix` is the JSON path of this object in the request.
     pub fn validate(&self, prefix: &str) -> Result<[Vec<DayWindow>; 7], FieldError> {
         let mut out: [Vec<DayWindow>; 7] = Default::default();

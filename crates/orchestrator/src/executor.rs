@@ -1,4 +1,4 @@
-//! Executors (SPEC §4): how one execution runs. `webhook` POSTs a signed JSON body to the
+//! Executors (docs/api.md §4): how one execution runs. `webhook` POSTs a signed JSON body to the
 //! workflow's URL; `simulated` runs in-process with a latency and a deterministic failure rate.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The Autotask query filter (PSA.md §2.4): parsing and validation of `{"filter":[…]}` nodes, and evaluation over
+//! The Autotask query filter (docs/psa.md §2.4): parsing and validation of `{"filter":[…]}` nodes, and evaluation over
 //! the Autotask JSON rows.
 //!
 //! All 13 operators (`eq noteq gt gte lt lte beginsWith endsWith contains exist notExist in notIn`) and nested
@@ -38,7 +38,7 @@ pub(crate) const TICKET_FIELDS: &[(&str, AtType)] = &[
     ("serviceLevelAgreementHasBeenMet", AtType::Bool),
 ];
 
-/// Ticket fields that exist but cannot be queried (PSA.md §2.4).
+/// Ticket fields that exist but cannot be queried (docs/psa.md §2.4).
 const NON_QUERYABLE: [&str; 2] = ["creatorType", "lastActivityPersonType"];
 
 /// The names of the ticket's user-defined fields.

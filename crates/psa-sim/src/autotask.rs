@@ -1,4 +1,4 @@
-//! The Autotask personality (PSA.md §7.3): version and zone discovery, header auth, the rolling request threshold
+//! The Autotask personality (docs/psa.md §7.3): version and zone discovery, header auth, the rolling request threshold
 //! and thread limit, `Tickets/query` (GET and POST) with `nextPageUrl` paging, counts, single tickets, entity
 //! information and `ThresholdInformation`.
 //!

@@ -1,4 +1,4 @@
-//! The ConnectWise PSA personality (PSA.md §7.2): company info, auth, throttling, `/service/tickets` with
+//! The ConnectWise PSA personality (docs/psa.md §7.2): company info, auth, throttling, `/service/tickets` with
 //! conditions, counts, `POST …/search`, navigable and forward-only paging.
 
 use std::borrow::Cow;
@@ -45,7 +45,7 @@ pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
         .nest(API_PREFIX, api)
 }
 
-/// The 429 body of the ConnectWise rate limiter (PSA.md §1.9).
+/// The 429 body of the ConnectWise rate limiter (docs/psa.md §1.9).
 pub(crate) fn throttle_body(secs: u64) -> Value {
     json!({
         "error": "ConnectWiseAPI",

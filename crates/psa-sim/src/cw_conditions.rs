@@ -1,4 +1,4 @@
-//! The ConnectWise `conditions` language (PSA.md §1.4): lexer, parser and evaluator over JSON rows.
+//! The ConnectWise `conditions` language (docs/psa.md §1.4): lexer, parser and evaluator over JSON rows.
 //!
 //! Grammar (keywords and field paths are case-insensitive; `and` binds tighter than `or`):
 //! ```text
@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::eval::{cmp_ci, parse_datetime, scalar_text, value_at};
 
-/// The server's own validation text for a malformed literal (quoted in PSA.md §1.4).
+/// The server's own validation text for a malformed literal (quoted in docs/psa.md §1.4).
 pub const BAD_LITERAL_MESSAGE: &str = "String values should be enclosed with double or single quotes; DateTime values \
 should be enclosed in square brackets; numbers should consist of only digits, and optionally a decimal point and a \
 negation sign; boolean values should be indicated with the keywords true or false; null values should be indicated by \

@@ -1,7 +1,7 @@
 //! The seeded, deterministic data set and its three wire views.
 //!
-//! One [`Ticket`] struct backs every personality: [`cw_json`] renders the ConnectWise shape (PSA.md §1.10),
-//! [`at_json`] the Autotask shape (PSA.md §2.7) and [`halo_json`] the HaloPSA shape (PSA.md §3). The same `(seed, count)` always yields the same data.
+//! One [`Ticket`] struct backs every personality: [`cw_json`] renders the ConnectWise shape (docs/psa.md §1.10),
+//! [`at_json`] the Autotask shape (docs/psa.md §2.7) and [`halo_json`] the HaloPSA shape (docs/psa.md §3). The same `(seed, count)` always yields the same data.
 
 use std::borrow::Cow;
 
@@ -225,7 +225,7 @@ pub fn at_datetime(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string()
 }
 
-/// The ticket as ConnectWise returns it (PSA.md §1.10).
+/// The ticket as ConnectWise returns it (docs/psa.md §1.10).
 pub fn cw_json(t: &Ticket) -> Value {
     json!({
         "id": t.id,
@@ -254,7 +254,7 @@ pub fn cw_json(t: &Ticket) -> Value {
     })
 }
 
-/// The ticket as Autotask returns it (PSA.md §2.7).
+/// The ticket as Autotask returns it (docs/psa.md §2.7).
 pub fn at_json(t: &Ticket) -> Value {
     json!({
         "id": t.id,
@@ -278,7 +278,7 @@ pub fn halo_datetime(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
-/// The ticket as HaloPSA returns it from `GET /api/tickets` (PSA.md §3). The field names are the ones the
+/// The ticket as HaloPSA returns it from `GET /api/tickets` (docs/psa.md §3). The field names are the ones the
 /// `neo-psa` compiler's Halo catalogue and aliases use: `$created` is `dateoccurred`, `$updated` `lastactiondate`,
 /// `$closed` `hasbeenclosed`, `$company` `client_id`/`client_name`, `$status` `status_id`, `$priority`
 /// `priority_id`, `$queue` `team` (the board name), `$assignee` `agent_id` (null when unassigned).

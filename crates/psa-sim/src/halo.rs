@@ -1,4 +1,4 @@
-//! The HaloPSA personality (PSA.md §7.4): `GET /api/authinfo`, OAuth2 client credentials at `POST /auth/token`
+//! The HaloPSA personality (docs/psa.md §7.4): `GET /api/authinfo`, OAuth2 client credentials at `POST /auth/token`
 //! (tokens expire on the virtual clock), `GET /api/tickets` with `pageinate`/`page_size`/`page_no` paging, `order`,
 //! and the allowlisted filter parameters, and a sliding request window answering 429 with `Retry-After`.
 //!
@@ -55,7 +55,7 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     )
 }
 
-/// The 429 body of the Halo window (as reported by integrators, PSA.md §3).
+/// The 429 body of the Halo window (as reported by integrators, docs/psa.md §3).
 pub(crate) fn throttle_body(limits: &Limits) -> Value {
     let (requests, minutes) = limits
         .halo_rate_limit

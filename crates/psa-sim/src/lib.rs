@@ -1,5 +1,5 @@
 //! A loopback PSA simulator speaking the ConnectWise PSA, Autotask and HaloPSA REST wire formats (see
-//! `/work/shared/spec/PSA.md` §7), for integration tests and the demo.
+//! `docs/psa.md` §7), for integration tests and the demo.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 //! Autotask REST connector: zone discovery, header auth, `query/count`, and keyset paging by
 //! `id gt last_id` (a fresh query per page, so a crash or pause resumes exactly), within the
-//! three-thread limit (PSA.md §2, §6.6).
+//! three-thread limit (docs/psa.md §2, §6.6).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! ConnectWise PSA (Manage) REST connector: codebase discovery, Basic auth with `clientId`,
-//! `/count`, and forward-only keyset paging by ascending id (PSA.md §1, §6.6).
+//! `/count`, and forward-only keyset paging by ascending id (docs/psa.md §1, §6.6).
 
 use base64::Engine;
 use serde_json::Value;

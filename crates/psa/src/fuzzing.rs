@@ -317,7 +317,7 @@ pub const CONNECTWISE_FIELDS: &[FieldGen] = &[
 
 // ---- rows and native-query interpreters -----------------------------------------------------
 
-/// ConnectWise ticket rows (PSA.md §1.10) for the residual checks.
+/// ConnectWise ticket rows (docs/psa.md §1.10) for the residual checks.
 pub fn cw_rows() -> Vec<Value> {
     vec![
         json!({"id": 1, "summary": "VPN down", "board": {"id": 2, "name": "Help Desk"},
@@ -469,7 +469,7 @@ pub fn halo_native(params: &[(String, String)], row: &Value) -> bool {
 /// The creation instant the fuzzer parses against (`$ago` resolves relative to it).
 const NOW: &str = "2026-11-28T21:07:35Z";
 
-/// `filter_spec`: the SPEC §5 parser and validator, then the ConnectWise, Autotask and Halo
+/// `filter_spec`: the docs/api.md §5 parser and validator, then the ConnectWise, Autotask and Halo
 /// compilers on whatever parses. The first byte selects the input form: even, the rest is a
 /// JSON `filter_spec` (raw bytes: the parser's robustness); odd, the rest drives a generator of
 /// valid-looking rule trees for one PSA (depth: the compilers and the residual semantics).

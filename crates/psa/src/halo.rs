@@ -1,4 +1,4 @@
-//! HaloPSA connector (PSA.md §3, §6.6): authorisation-server discovery (`GET {url}/api/authinfo`), OAuth2 client
+//! HaloPSA connector (docs/psa.md §3, §6.6): authorisation-server discovery (`GET {url}/api/authinfo`), OAuth2 client
 //! credentials (`POST {auth_url}/token[?tenant=]`, refreshed before it expires and once more on a 401), counts
 //! (`record_count` of a `page_size=1` query) and offset paging (`pageinate=true&page_size=100&order=id&page_no=K`)
 //! with the compiler's allowlisted parameters only.

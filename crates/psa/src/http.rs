@@ -18,7 +18,7 @@ pub struct HttpPolicy {
     pub max_throttle_wait: Duration,
     pub timeout: Duration,
     /// Halo: the wait after a 429 without `Retry-After`. Halo's window is 300 requests per rolling 5 minutes, so
-    /// the short backoff used elsewhere would only burn requests (PSA.md §3, §6.6).
+    /// the short backoff used elsewhere would only burn requests (docs/psa.md §3, §6.6).
     pub halo_throttle_wait: Duration,
     /// Largest PSA answer read (a page, a count, a token); beyond it the read fails.
     pub max_response_bytes: usize,

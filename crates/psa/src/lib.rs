@@ -1,4 +1,4 @@
-//! PSA connectors and the `filter_spec` compiler (SPEC §5, PSA.md §6).
+//! PSA connectors and the `filter_spec` compiler (docs/api.md §5, docs/psa.md §6).
 //!
 //! `compile` turns a validated filter tree into a PSA's native query plus a *residual*: the
 //! part of the tree the PSA cannot express, evaluated locally on fetched rows. The connectors

@@ -90,7 +90,7 @@ fn check_tier(t: i64) -> Result<i64, ApiError> {
     }
 }
 
-/// Validates an executor configuration (SPEC §4).
+/// Validates an executor configuration (docs/api.md §4).
 /// A webhook `url` must be http(s) and, unless `egress.allow_private`, must not name a
 /// private, loopback or link-local address or a `localhost` name (SSRF guard; the orchestrator
 /// checks the resolved addresses again at dispatch).

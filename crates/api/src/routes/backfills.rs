@@ -1,4 +1,4 @@
-//! `/public-api/backfills` (SPEC §3).
+//! `/public-api/backfills` (docs/api.md §3).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -1,4 +1,4 @@
-//! Every error uses the envelope with a request id (SPEC §2).
+//! Every error uses the envelope with a request id (docs/api.md §2).
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! Keyset pagination (SPEC §2): every row exactly once, tampered cursors refused.
+//! Keyset pagination (docs/api.md §2): every row exactly once, tampered cursors refused.
 
 use std::collections::HashSet;
 

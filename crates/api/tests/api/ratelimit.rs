@@ -1,4 +1,4 @@
-//! Per-tenant sliding-window rate limit with `X-RateLimit-*` headers (SPEC §2).
+//! Per-tenant sliding-window rate limit with `X-RateLimit-*` headers (docs/api.md §2).
 
 use jiff::SignedDuration;
 

@@ -1,4 +1,4 @@
-//! Each validation rule of SPEC §3.2 answers 422 `validation_error` with the exact
+//! Each validation rule of docs/api.md §3.2 answers 422 `validation_error` with the exact
 //! `details.field`; target checks answer their own codes.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! Autotask: the tree becomes the `filter` array of a query (PSA.md §2.4, §6.5).
+//! Autotask: the tree becomes the `filter` array of a query (docs/psa.md §2.4, §6.5).
 //!
 //! | rule | condition |
 //! |---|---|
@@ -29,7 +29,7 @@ use super::{
 use crate::Psa;
 
 /// Compiles a tree to an Autotask `filter` (see the module doc). `complete_status_ids` are the
-/// ticket statuses `$closed` means (PSA.md §6.4; the default tenant has `[5]`).
+/// ticket statuses `$closed` means (docs/psa.md §6.4; the default tenant has `[5]`).
 pub fn compile_autotask(
     root: &Group,
     entity: EntityType,

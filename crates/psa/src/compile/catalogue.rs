@@ -49,7 +49,7 @@ pub fn catalogue(psa: Psa, entity: EntityType) -> Option<&'static dyn FieldCatal
 
 use ValueKind::{Bool, DateTime, Number, String as Text};
 
-/// `/service/tickets` (PSA.md §1.4, §1.10). `dateEntered`/`lastUpdated` are condition names
+/// `/service/tickets` (docs/psa.md §1.4, §1.10). `dateEntered`/`lastUpdated` are condition names
 /// for `_info/dateEntered`/`_info/lastUpdated`.
 static CONNECTWISE_TICKET: Catalogue = Catalogue {
     case_insensitive: false,
@@ -116,7 +116,7 @@ static CONNECTWISE_TICKET: Catalogue = Catalogue {
     ],
 };
 
-/// `Tickets` (PSA.md §2.7). `creatorType` and `lastActivityPersonType` cannot be queried, so
+/// `Tickets` (docs/psa.md §2.7). `creatorType` and `lastActivityPersonType` cannot be queried, so
 /// they are absent.
 static AUTOTASK_TICKET: Catalogue = Catalogue {
     case_insensitive: true,
@@ -163,7 +163,7 @@ static AUTOTASK_TICKET: Catalogue = Catalogue {
     ],
 };
 
-/// `/api/tickets` (PSA.md §3).
+/// `/api/tickets` (docs/psa.md §3).
 static HALO_TICKET: Catalogue = Catalogue {
     case_insensitive: false,
     fields: &[

@@ -1,5 +1,5 @@
 //! ConnectWise: the tree becomes the `conditions` string and at most one
-//! `customFieldConditions` (PSA.md §1.4, §1.5, §6.5).
+//! `customFieldConditions` (docs/psa.md §1.4, §1.5, §6.5).
 //!
 //! | rule | `conditions` |
 //! |---|---|
@@ -22,7 +22,7 @@
 //!   `%`, `_` and `[…]`. A string containing any of these may match more on the server, so a
 //!   positive operator (`=`, `in`, `contains`) with it is pushed as a superset (and stays
 //!   residual), and a negative one (`!=`, `notIn`, `doesNotContain`) is residual only.
-//! - String ordering (`<`… and `between` on strings) is residual (PSA.md §6.3).
+//! - String ordering (`<`… and `between` on strings) is residual (docs/psa.md §6.3).
 //! - `customFieldConditions` is `caption="C" AND <condition on value>` for the first custom
 //!   field rule of the top-level AND that pushes. `null` on a custom field is residual: the
 //!   server matches entries, and a ticket without an entry for the caption would be missed.

@@ -1,4 +1,4 @@
-//! The reference evaluator: whether a PSA-native row (ConnectWise ticket JSON, PSA.md §1.10;
+//! The reference evaluator: whether a PSA-native row (ConnectWise ticket JSON, docs/psa.md §1.10;
 //! Autotask, §2.7; Halo, §3) matches a filter tree. Residuals are evaluated with it, and the
 //! compilers push down only what the PSA evaluates the same way, so for every row
 //! `native(row) ∧ residual(row) ≡ matches(root, row)`.

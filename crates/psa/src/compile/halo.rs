@@ -1,4 +1,4 @@
-//! HaloPSA: only a top-level AND of allowlisted query parameters (PSA.md §3, §6.5). Halo
+//! HaloPSA: only a top-level AND of allowlisted query parameters (docs/psa.md §3, §6.5). Halo
 //! silently ignores parameters it does not know, so nothing outside this table is sent:
 //!
 //! | rule (after alias resolution) | parameter |
@@ -14,7 +14,7 @@
 //! integers (Halo clients treat 0 as "unset"). `startdate`/`enddate` are taken as inclusive
 //! (unverified against a tenant), so `>`/`<` push the bound as a superset and stay residual.
 //! Array parameters (`status[]`, `priority[]`, `agent[]`, `team[]`) are not used: their
-//! encoding is unverified (PSA.md lists `status[]`, the HaloAPI module sends `status=1,2`), and
+//! encoding is unverified (docs/psa.md lists `status[]`, the HaloAPI module sends `status=1,2`), and
 //! an ignored parameter would silently return everything. Every other rule, any OR, and every
 //! custom field is residual.
 

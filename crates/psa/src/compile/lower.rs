@@ -1,4 +1,4 @@
-//! Alias resolution (PSA.md §6.4, tickets): a rule becomes a predicate over the PSA's native
+//! Alias resolution (docs/psa.md §6.4, tickets): a rule becomes a predicate over the PSA's native
 //! field paths. The compilers and the evaluator both go through here, so an alias means the
 //! same thing in a pushed-down query and in a residual.
 //!

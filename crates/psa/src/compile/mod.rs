@@ -14,7 +14,7 @@
 //! - A root OR is one node: native when fully pushable, otherwise residual as a whole.
 //! - Custom fields push only from the top-level AND, one per query (ConnectWise
 //!   `customFieldConditions`, Autotask `udf:true`); the others are residual. Halo pushes none.
-//! - Aliases resolve per PSA in [`lower`] (PSA.md §6.4), which the evaluator uses as well.
+//! - Aliases resolve per PSA in [`lower`] (docs/psa.md §6.4), which the evaluator uses as well.
 //! - Datetimes go out with whole seconds. A bound with a fraction of a second is rounded
 //!   outward (a superset; the rule stays residual); an equality or list with one is residual.
 //!

@@ -2,7 +2,7 @@
 //!
 //! The native side is evaluated by small interpreters of the Autotask `filter` JSON and of the
 //! Halo parameters ([`crate::fuzzing`], shared with the `filter_spec` fuzz target), written from
-//! PSA.md (§2.4, §3) with the comparison semantics of [`super::eval`]. ConnectWise is not covered: evaluating `conditions` needs a parser of the
+//! docs/psa.md (§2.4, §3) with the comparison semantics of [`super::eval`]. ConnectWise is not covered: evaluating `conditions` needs a parser of the
 //! string grammar, which the simulator (`psa-sim`) provides; its equivalence test belongs
 //! there.
 
