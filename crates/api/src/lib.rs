@@ -12,6 +12,9 @@ pub mod dashboard;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+/// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
+/// feature, never in a normal build.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod models;

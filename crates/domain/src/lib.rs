@@ -7,6 +7,9 @@ pub mod cost;
 pub mod cursor;
 pub mod egress;
 pub mod filter;
+/// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
+/// feature, never in a normal build.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod signature;

@@ -208,6 +208,24 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> EgressError {
     }
 }
 
+/// A `Retry-After` value (delta seconds, or an HTTP date) as a wait from `now`; `None` when it
+/// is neither. A date in the past is no wait. The one parser of the header, for PSA reads and
+/// webhook answers alike.
+pub fn parse_retry_after(v: &str, now: jiff::Timestamp) -> Option<jiff::SignedDuration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<i64>() {
+        return (s >= 0).then(|| jiff::SignedDuration::from_secs(s));
+    }
+    let t = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", v)
+        .ok()?
+        .to_datetime()
+        .ok()?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()?
+        .timestamp();
+    Some(t.duration_since(now).max(jiff::SignedDuration::ZERO))
+}
+
 /// Formats a byte count for messages: `64 KiB`, `16 MiB`, else bytes.
 pub fn human_bytes(n: usize) -> String {
     if n >= 1 << 20 && n.is_multiple_of(1 << 20) {

@@ -156,6 +156,25 @@ async fn connection_failures_are_transient_and_say_nothing_of_the_url() {
 }
 
 #[test]
+fn retry_after_forms() {
+    let now: jiff::Timestamp = "2026-11-28T21:07:35Z".parse().unwrap();
+    assert_eq!(
+        parse_retry_after("2", now),
+        Some(jiff::SignedDuration::from_secs(2))
+    );
+    assert_eq!(
+        parse_retry_after("Sat, 28 Nov 2026 21:07:45 GMT", now),
+        Some(jiff::SignedDuration::from_secs(10))
+    );
+    assert_eq!(
+        parse_retry_after("Sat, 28 Nov 2026 21:00:00 GMT", now),
+        Some(jiff::SignedDuration::ZERO)
+    );
+    assert_eq!(parse_retry_after("soon", now), None);
+    assert_eq!(parse_retry_after("-1", now), None);
+}
+
+#[test]
 fn sizes_read_well() {
     assert_eq!(human_bytes(64 * 1024), "64 KiB");
     assert_eq!(human_bytes(16 << 20), "16 MiB");

@@ -96,21 +96,6 @@ pub fn webhook_body(c: &Claimed, workflow_name: &str, entity_type: &str) -> Valu
     })
 }
 
-/// Parses `Retry-After` (seconds or an HTTP date).
-pub fn parse_retry_after(v: &str, now: jiff::Timestamp) -> Option<SignedDuration> {
-    let v = v.trim();
-    if let Ok(s) = v.parse::<i64>() {
-        return (s >= 0).then(|| SignedDuration::from_secs(s));
-    }
-    let t = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", v)
-        .ok()?
-        .to_datetime()
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()?
-        .timestamp();
-    Some(t.duration_since(now).max(SignedDuration::ZERO))
-}
 
 /// Largest webhook answer read; a larger one fails the execution with a fixed error.
 pub const MAX_WEBHOOK_ANSWER: usize = 64 * 1024;
@@ -191,7 +176,7 @@ pub async fn call_webhook(
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, clock.now()));
+        .and_then(|v| neo_egress::parse_retry_after(v, clock.now()));
     if status.as_u16() == 202 {
         return ExecResult::Accepted;
     }
@@ -316,17 +301,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn retry_after_forms() {
-        let now: jiff::Timestamp = "2026-11-28T21:07:35Z".parse().unwrap();
-        assert_eq!(
-            parse_retry_after("2", now),
-            Some(SignedDuration::from_secs(2))
-        );
-        assert_eq!(
-            parse_retry_after("Sat, 28 Nov 2026 21:07:45 GMT", now),
-            Some(SignedDuration::from_secs(10))
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
 }

@@ -23,6 +23,9 @@ mod cw_conditions;
 pub mod data;
 mod eval;
 mod faults;
+/// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
+/// feature, never in a normal build.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod halo;

@@ -61,24 +61,8 @@ impl PsaError {
 }
 
 fn retry_after(r: &reqwest::Response) -> Option<Duration> {
-    let v = r
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .to_owned();
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s));
-    }
-    let t = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", &v)
-        .ok()?
-        .to_datetime()
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()?
-        .timestamp();
-    let d = t.duration_since(jiff::Timestamp::now());
+    let v = r.headers().get("retry-after")?.to_str().ok()?;
+    let d = neo_egress::parse_retry_after(v, jiff::Timestamp::now())?;
     Some(Duration::from_millis(d.as_millis().max(0) as u64))
 }
 

@@ -10,6 +10,9 @@ pub mod autotask;
 pub mod client;
 pub mod compile;
 pub mod connectwise;
+/// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
+/// feature, never in a normal build.
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod halo;

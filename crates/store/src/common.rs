@@ -643,8 +643,8 @@ pub(crate) fn rerun_filter(failed: &[(String, Option<String>)]) -> Value {
     serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() })
 }
 
-/// A fresh execution id.
-pub(crate) fn new_execution_id() -> String {
+/// A fresh execution id (`ex_` and a time-ordered UUID): the one place ids are minted.
+pub fn new_execution_id() -> String {
     format!("ex_{}", uuid::Uuid::now_v7().simple())
 }
 

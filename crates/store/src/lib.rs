@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use neo_domain::backfill::{BackfillRunState, Signal, SignalOutcome, SignalRefusal};
 use serde_json::Value;
 
+pub use common::new_execution_id;
 pub use models::*;
 pub use postgres::PgStore;
 pub use secrets::{MasterKey, Sealer};

@@ -127,7 +127,7 @@ pub async fn retry(
     let new = app
         .store
         .insert_execution(NewExecution {
-            id: format!("ex_{}", uuid::Uuid::now_v7().simple()),
+            id: neo_store::new_execution_id(),
             tenant_id: p.tenant_id().to_owned(),
             agent_id: wf.id,
             agent_name: Some(wf.name),
