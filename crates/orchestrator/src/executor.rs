@@ -96,7 +96,6 @@ pub fn webhook_body(c: &Claimed, workflow_name: &str, entity_type: &str) -> Valu
     })
 }
 
-
 /// Largest webhook answer read; a larger one fails the execution with a fixed error.
 pub const MAX_WEBHOOK_ANSWER: usize = 64 * 1024;
 
@@ -300,5 +299,4 @@ mod tests {
             ExecResult::Failed("the executor answered 2xx with a body that is not JSON".into())
         );
     }
-
 }

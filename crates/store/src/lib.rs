@@ -4,10 +4,14 @@
 //! Every state change that touches a backfill's items also updates its counters in the same
 //! transaction, so counters never drift from the items.
 
-mod common;
+mod idempotency;
 pub mod models;
 mod postgres;
+mod rerun;
+mod rows;
+mod sealed_rows;
 pub mod secrets;
+mod settlement;
 pub mod source;
 mod sqlite;
 #[cfg(feature = "testing")]
@@ -18,9 +22,9 @@ use jiff::Timestamp;
 use neo_domain::backfill::{BackfillRunState, Signal, SignalOutcome, SignalRefusal};
 use serde_json::Value;
 
-pub use common::new_execution_id;
 pub use models::*;
 pub use postgres::PgStore;
+pub use rows::new_execution_id;
 pub use secrets::{MasterKey, Sealer};
 pub use sqlite::SqliteStore;
 

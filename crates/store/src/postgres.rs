@@ -29,7 +29,11 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
-use crate::common::*;
+use crate::idempotency::*;
+use crate::rerun::*;
+use crate::rows::*;
+use crate::sealed_rows::*;
+use crate::settlement::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -145,7 +149,7 @@ async fn put_key_check(tx: &mut Tx, sealer: &Sealer) -> Result<()> {
     Ok(())
 }
 
-/// Every secret brought under `new` (see `common::reseal_value`).
+/// Every secret brought under `new` (see `sealed_rows::reseal_value`).
 async fn reseal_all(tx: &mut Tx, old: Option<&Sealer>, new: &Sealer) -> Result<SecretsReport> {
     let mut report = SecretsReport::default();
     let rows: Vec<(String, String)> =

@@ -17,7 +17,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
-use crate::common::*;
+use crate::idempotency::*;
+use crate::rerun::*;
+use crate::rows::*;
+use crate::sealed_rows::*;
+use crate::settlement::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -138,7 +142,7 @@ async fn put_key_check(tx: &mut Transaction<'_, Sqlite>, sealer: &Sealer) -> Res
     Ok(())
 }
 
-/// Every secret brought under `new` (see `common::reseal_value`).
+/// Every secret brought under `new` (see `sealed_rows::reseal_value`).
 async fn reseal_all(
     tx: &mut Transaction<'_, Sqlite>,
     old: Option<&Sealer>,

@@ -1,0 +1,36 @@
+//! Rerun-failed: which source backfills can be rerun, the target workflow rule (checked
+//! inside the rerun transaction), and the child's filter.
+
+use serde_json::Value;
+
+use crate::*;
+
+/// The source-backfill checks of rerun-failed.
+pub(crate) fn check_rerunnable(src: &Backfill) -> Result<(), RerunError> {
+    if !src.state.is_terminal() {
+        return Err(RerunError::NotRerunnable(format!(
+            "backfill {} is {}; only a COMPLETED, CANCELLED or FAILED backfill can be rerun",
+            src.id, src.state
+        )));
+    }
+    if src.failed_count == 0 {
+        return Err(RerunError::NotRerunnable(format!(
+            "backfill {} has no failed entities",
+            src.id
+        )));
+    }
+    Ok(())
+}
+
+/// The target workflow checks of rerun-failed.
+pub(crate) fn check_rerun_workflow(wf: Option<Workflow>) -> Result<Workflow, RerunError> {
+    let wf = wf.ok_or(RerunError::WorkflowNotFound)?;
+    neo_domain::backfill::check_backfill_target(wf.state, wf.autonomy_type)
+        .map_err(RerunError::Target)?;
+    Ok(wf)
+}
+
+/// The `filter_spec` of a rerun child: the failed entities as an explicit list.
+pub(crate) fn rerun_filter(failed: &[(String, Option<String>)]) -> Value {
+    serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() })
+}
