@@ -1,0 +1,143 @@
+//! `POST /public-api/backfills` (docs/api.md §3.2): validate, freeze the filter, count a PSA
+//! query, insert with the snapshot or an open one.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Create a backfill.
+///
+/// Freezes the filter (relative `$ago` values are resolved now) and, for an explicit
+/// `entity_ids` list, the snapshot. Starts RUNNING unless `draft` is true.
+#[utoipa::path(post, path = "/public-api/backfills", tag = "Backfills",
+    operation_id = "public_api.backfills_post",
+    request_body = CreateBackfillRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h for the same body")),
+    responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
+              (status = 502, description = "`psa_unavailable`: the PSA refused the integration's credentials or answered unexpectedly (rule-group filters are counted through it).", body = ErrorEnvelope),
+              (status = 503, description = "`psa_unavailable`: the PSA could not be reached.", body = ErrorEnvelope)))]
+pub async fn create(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    body: ApiJson<CreateBackfillRequest>,
+) -> Result<Response, ApiError> {
+    idempotent(
+        &app,
+        &p,
+        &headers,
+        "POST /public-api/backfills",
+        &body.raw,
+        |key| create_backfill(&app, &p, body.value, key),
+    )
+    .await
+}
+
+/// Creates a backfill (the API's create and the dashboard's wizard), with its
+/// `Idempotency-Key` if any.
+pub(crate) async fn create_backfill(
+    app: &AppState,
+    p: &Principal,
+    req: CreateBackfillRequest,
+    key: Option<IdempotencyKey>,
+) -> Result<Ok<CreateBackfillResponse>, ApiError> {
+    let now = app.clock.now();
+    let max_in_flight = req.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+    if !(MIN_IN_FLIGHT..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+        return Err(ApiError::field(
+            "max_in_flight",
+            format!("max_in_flight must be from {MIN_IN_FLIGHT} to {MAX_IN_FLIGHT}"),
+        ));
+    }
+    let timezone = req.timezone.unwrap_or_else(|| "UTC".to_owned());
+    validate_timezone(&timezone, "timezone").map_err(ApiError::validation)?;
+    let windows = match req.daily_execution_windows {
+        Some(w) => {
+            w.validate("daily_execution_windows")
+                .map_err(ApiError::validation)?;
+            w
+        }
+        None => WorkflowDailyExecutionWindows::default(),
+    };
+    if let Some(t) = req.total_estimated {
+        if t < 0 {
+            return Err(ApiError::field(
+                "total_estimated",
+                "total_estimated must not be negative",
+            ));
+        }
+    }
+    let (spec, stored_spec) =
+        filter::parse(&req.filter_spec, now, None).map_err(ApiError::validation)?;
+    let entity_type = req.entity_type.unwrap_or(EntityType::Ticket);
+
+    let wf = app
+        .store
+        .workflow(p.tenant_id(), req.target_workflow_id)
+        .await?
+        .ok_or_else(ApiError::workflow_not_found)?;
+    check_backfill_target(wf.state, wf.autonomy_type)
+        .map_err(|r| target_refused(r, &format!("workflow {}", wf.id)))?;
+    if wf.entity_type != entity_type {
+        return Err(ApiError::field(
+            "entity_type",
+            format!(
+                "the workflow runs on {} entities, not {}",
+                wf.entity_type, entity_type
+            ),
+        ));
+    }
+    let (entity_ids, total_estimated) = match spec {
+        FilterSpec::EntityIds(ids) => {
+            let n = ids.len() as i64;
+            (Some(ids), Some(n))
+        }
+        FilterSpec::Query { .. } => {
+            let integration = require_integration(app, p).await?;
+            let (_, count) = psa_count(app, p, &integration, entity_type, &req.filter_spec, now)
+                .await
+                .map_err(|e| match e {
+                    PsaCheck::Invalid(e) => ApiError::validation(e),
+                    PsaCheck::Psa(e) => psa_error(e),
+                })?;
+            // The server's own count wins (an upper bound when part of the filter runs locally).
+            (None, Some(count.count as i64))
+        }
+    };
+    let left = credits_left(app, p).await?;
+    let respond = |b: Backfill| {
+        let cost = BackfillCostEstimate::new(wf.credit_tier, b.total_estimated.unwrap_or(0));
+        created(b, cost, now, left)
+    };
+    let render = |b: &Backfill| rendered(respond(b.clone()));
+    let idem = key.as_ref().map(|k| k.record(now, &render));
+    let b = app
+        .store
+        .create_backfill_idempotent(
+            NewBackfill {
+                id: new_backfill_id(),
+                tenant_id: p.tenant_id().to_owned(),
+                state: if req.draft {
+                    BackfillRunState::Draft
+                } else {
+                    BackfillRunState::Running
+                },
+                target_workflow_id: wf.id,
+                entity_type,
+                filter_spec: stored_spec,
+                daily_execution_windows: windows,
+                timezone,
+                max_in_flight,
+                reprocess: req.reprocess,
+                total_estimated,
+                credits_per_entity: wf.credit_tier,
+                created_by: p.actor(),
+                created_at: now,
+                entity_ids,
+            },
+            idem.as_ref(),
+        )
+        .await
+        .map_err(already_active)?;
+    app.wake();
+    Ok(respond(b))
+}

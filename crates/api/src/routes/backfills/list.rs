@@ -1,0 +1,131 @@
+//! Reading backfills: the keyset-paginated list, one backfill, its items.
+
+#[allow(unused_imports)]
+use super::*;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListBackfillsParams {
+    /// Comma list of states, e.g. `RUNNING,PAUSED`.
+    pub state: Option<String>,
+    pub target_workflow_id: Option<i64>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub page_size: Option<u32>,
+    /// Opaque cursor from `meta.pagination.next_cursor`.
+    pub cursor: Option<String>,
+}
+
+pub(super) const LIST_BACKFILLS: &str = "backfills";
+
+/// List backfills, newest first.
+#[utoipa::path(get, path = "/public-api/backfills", tag = "Backfills",
+    operation_id = "public_api.backfills_get",
+    params(ListBackfillsParams),
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicBackfill>>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ListBackfillsParams>,
+) -> Result<Ok<Vec<PublicBackfill>>, ApiError> {
+    let limit = page_size(q.page_size)?;
+    let filter = BackfillFilter {
+        states: comma_list(q.state.as_deref(), "state", BackfillRunState::parse)?,
+        target_workflow_id: q.target_workflow_id,
+    };
+    let before: Option<String> = match &q.cursor {
+        Some(c) => Some(
+            app.cursors
+                .decode(LIST_BACKFILLS, c)
+                .map_err(|_| ApiError::invalid_cursor())?,
+        ),
+        None => None,
+    };
+    let page = app
+        .store
+        .list_backfills(p.tenant_id(), &filter, before.as_deref(), limit)
+        .await?;
+    let next = page
+        .has_more
+        .then(|| {
+            page.items
+                .last()
+                .map(|b| app.cursors.encode(LIST_BACKFILLS, &b.id))
+        })
+        .flatten();
+    let now = app.clock.now();
+    Ok(Ok::new(
+        page.items
+            .into_iter()
+            .map(|b| PublicBackfill::at(b, now))
+            .collect(),
+    )
+    .page(page.has_more, next))
+}
+
+/// Get a backfill.
+#[utoipa::path(get, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
+    operation_id = "public_api.backfills_get_one",
+    params(("backfill_id" = String, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<PublicBackfill>),
+              (status = 404, description = "Not found.", body = ErrorEnvelope)))]
+pub async fn get(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Ok<PublicBackfill>, ApiError> {
+    let b = app
+        .store
+        .backfill(p.tenant_id(), &id)
+        .await?
+        .ok_or_else(ApiError::backfill_not_found)?;
+    Ok(Ok::new(PublicBackfill::at(b, app.clock.now())))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListItemsParams {
+    /// Comma list of item statuses, e.g. `failed,skipped`.
+    pub status: Option<String>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub page_size: Option<u32>,
+    /// Opaque cursor from `meta.pagination.next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// The snapshot's entities with their status, in snapshot order.
+#[utoipa::path(get, path = "/public-api/backfills/{backfill_id}/items", tag = "Backfills",
+    operation_id = "public_api.backfills_items_get",
+    params(("backfill_id" = String, Path), ListItemsParams),
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicBackfillItem>>)))]
+pub async fn items(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListItemsParams>,
+) -> Result<Ok<Vec<PublicBackfillItem>>, ApiError> {
+    let limit = page_size(q.page_size)?;
+    let statuses = comma_list(q.status.as_deref(), "status", ItemStatus::parse)?;
+    let list = format!("items:{id}");
+    let after: Option<i64> = match &q.cursor {
+        Some(c) => Some(
+            app.cursors
+                .decode(&list, c)
+                .map_err(|_| ApiError::invalid_cursor())?,
+        ),
+        None => None,
+    };
+    if app.store.backfill(p.tenant_id(), &id).await?.is_none() {
+        return Err(ApiError::backfill_not_found());
+    }
+    let page = app
+        .store
+        .list_items(p.tenant_id(), &id, &statuses, after, limit)
+        .await?;
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|i| app.cursors.encode(&list, &i.ord)))
+        .flatten();
+    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+}

@@ -1,0 +1,71 @@
+//! `POST /public-api/backfills/{id}/rerun-failed`: a child backfill over the failed entities.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Rerun a backfill against its failed tickets
+///
+/// Spawn a new backfill scoped to the source's failed entities. The new backfill inherits the
+/// source's target workflow, execution windows, timezone, and concurrency cap; only the tickets
+/// that failed in the source are dispatched (no PSA filter re-evaluation). Eligibility: source
+/// state is terminal (Completed / Cancelled / Failed), `failed_count > 0`, and no active
+/// backfill exists for the same target workflow — otherwise `409 backfill_not_rerunnable` (or
+/// `409 backfill_already_active` for the conflict case). Returns 201 with the new backfill +
+/// cost estimate (credits).
+#[utoipa::path(post, path = "/public-api/backfills/{backfill_id}/rerun-failed", tag = "Backfills",
+    operation_id = "public_api.backfills_rerun_failed_post",
+    params(("backfill_id" = String, Path),
+           ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h")),
+    responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
+              (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope)))]
+pub async fn rerun_failed(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let route = format!("POST /public-api/backfills/{id}/rerun-failed");
+    idempotent(&app, &p, &headers, &route, b"", |key| {
+        rerun_failed_backfill(&app, &p, &id, key)
+    })
+    .await
+}
+
+/// Creates the rerun-failed child (the API's rerun-failed and the dashboard's button), with
+/// its `Idempotency-Key` if any.
+pub(crate) async fn rerun_failed_backfill(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+    key: Option<IdempotencyKey>,
+) -> Result<Ok<CreateBackfillResponse>, ApiError> {
+    let now = app.clock.now();
+    let left = credits_left(app, p).await?;
+    let respond = |b: Backfill| {
+        let cost = BackfillCostEstimate::new(b.credits_per_entity, b.total_items);
+        created(b, cost, now, left)
+    };
+    let render = |b: &Backfill| rendered(respond(b.clone()));
+    let idem = key.as_ref().map(|k| k.record(now, &render));
+    let b = app
+        .store
+        .rerun_failed_idempotent(
+            p.tenant_id(),
+            id,
+            &new_backfill_id(),
+            &p.actor(),
+            now,
+            idem.as_ref(),
+        )
+        .await
+        .map_err(|e| match e {
+            RerunError::NotFound => ApiError::backfill_not_found(),
+            RerunError::NotRerunnable(m) => ApiError::conflict("backfill_not_rerunnable", m),
+            RerunError::WorkflowNotFound => ApiError::workflow_not_found(),
+            RerunError::Target(r) => target_refused(r, "the target workflow"),
+            RerunError::AlreadyActive => already_active(StoreError::AlreadyActive),
+            RerunError::Store(e) => e.into(),
+        })?;
+    app.wake();
+    Ok(respond(b))
+}

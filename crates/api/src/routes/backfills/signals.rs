@@ -1,0 +1,95 @@
+//! `start`, `pause`, `resume`, `cancel`: the state machine of docs/api.md §3.3, applied by the store.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Applies a user signal (the API's signal routes and the dashboard's buttons).
+pub(crate) async fn signal(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+    sig: Signal,
+) -> Result<Ok<SignalResponse>, ApiError> {
+    let now = app.clock.now();
+    let (b, outcome) = app
+        .store
+        .signal_backfill(p.tenant_id(), id, sig, &p.actor(), now)
+        .await
+        .map_err(|e| match e {
+            SignalError::NotFound => ApiError::backfill_not_found(),
+            SignalError::Refused(SignalRefusal::Terminal(s)) => ApiError::conflict(
+                "backfill_not_active",
+                format!("backfill {id} is {s}; a terminal backfill takes no signal"),
+            ),
+            SignalError::Refused(SignalRefusal::NotApplicable(s)) => ApiError::conflict(
+                "signal_not_applicable",
+                match (sig, s) {
+                    (Signal::Start, BackfillRunState::Paused) => {
+                        format!("backfill {id} is PAUSED; use resume")
+                    }
+                    _ => format!(
+                        "backfill {id} is {s}; {} does not apply (start it first)",
+                        sig
+                    ),
+                },
+            ),
+            SignalError::Store(e) => e.into(),
+        })?;
+    app.wake();
+    let message = match outcome {
+        SignalOutcome::Transition(to) => format!("backfill is now {to}"),
+        SignalOutcome::NoOp => format!("backfill is already {}; nothing to do", b.state),
+    };
+    Ok(Ok::new(SignalResponse {
+        backfill_id: b.id,
+        signal: sig.as_str().to_owned(),
+        message,
+    })
+    .status(StatusCode::ACCEPTED))
+}
+
+macro_rules! signal_route {
+    ($fn:ident, $sig:expr, $path:literal, $op:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(post, path = $path, tag = "Backfills", operation_id = $op,
+            params(("backfill_id" = String, Path)),
+            responses((status = 202, description = "Accepted.", body = DataEnvelope<SignalResponse>),
+                      (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope)))]
+        pub async fn $fn(
+            State(app): State<AppState>,
+            Auth(p): Auth,
+            ApiPath(id): ApiPath<String>,
+        ) -> Result<Ok<SignalResponse>, ApiError> {
+            signal(&app, &p, &id, $sig).await
+        }
+    };
+}
+
+signal_route!(
+    start,
+    Signal::Start,
+    "/public-api/backfills/{backfill_id}/start",
+    "public_api.backfills_start_post",
+    "Start a DRAFT backfill (DRAFT → RUNNING)."
+);
+signal_route!(
+    pause,
+    Signal::Pause,
+    "/public-api/backfills/{backfill_id}/pause",
+    "public_api.backfills_pause_post",
+    "Pause: no new dispatch; in-flight executions finish. Idempotent."
+);
+signal_route!(
+    resume,
+    Signal::Resume,
+    "/public-api/backfills/{backfill_id}/resume",
+    "public_api.backfills_resume_post",
+    "Resume a paused backfill. Idempotent."
+);
+signal_route!(
+    cancel,
+    Signal::Cancel,
+    "/public-api/backfills/{backfill_id}/cancel",
+    "public_api.backfills_cancel_post",
+    "Cancel: no new dispatch; outstanding executions are cancelled best-effort."
+);

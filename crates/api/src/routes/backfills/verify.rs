@@ -1,0 +1,79 @@
+//! `POST /public-api/backfills/verify`: count and classify a filter, create nothing.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Preflight a filter.
+///
+/// Counts the entities the filter matches and classifies the result: OK, WARNING (more than
+/// the soft limit, or the count is an upper bound), ERROR (invalid filter, PSA query failed or
+/// no match). Creates nothing.
+#[utoipa::path(post, path = "/public-api/backfills/verify", tag = "Backfills",
+    operation_id = "public_api.backfills_verify_post",
+    request_body = VerifyBackfillRequest,
+    responses((status = 200, description = "Success.", body = DataEnvelope<VerifyBackfillResponse>)))]
+pub async fn verify(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    body: ApiJson<VerifyBackfillRequest>,
+) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
+    verify_filter(&app, &p, body.value).await
+}
+
+/// Preflights a filter (the API's verify and the dashboard's Preflight button).
+pub(crate) async fn verify_filter(
+    app: &AppState,
+    p: &Principal,
+    req: VerifyBackfillRequest,
+) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
+    let error = |message: String, field: Option<String>| {
+        Ok(Ok::new(VerifyBackfillResponse {
+            matching_entities: None,
+            success: false,
+            message,
+            level: VerifyLevel::Error,
+            field,
+        }))
+    };
+    let now = app.clock.now();
+    let spec = match filter::parse(&req.filter_spec, now, None) {
+        Result::Ok((spec, _)) => spec,
+        Err(e) => return error(format!("invalid filter: {}", e.message), Some(e.field)),
+    };
+    let (count, exact) = match spec {
+        FilterSpec::EntityIds(ids) => (ids.len() as i64, true),
+        FilterSpec::Query { .. } => {
+            let integration = require_integration(app, p).await?;
+            match psa_count(app, p, &integration, req.entity_type, &req.filter_spec, now).await {
+                Result::Ok((_, c)) => (c.count as i64, c.exact),
+                Err(PsaCheck::Invalid(e)) => {
+                    return error(format!("invalid filter: {}", e.message), Some(e.field))
+                }
+                Err(PsaCheck::Psa(e)) => return error(format!("the PSA query failed: {e}"), None),
+            }
+        }
+    };
+    let soft = app.cfg.verify_soft_limit;
+    if count == 0 {
+        return error("the filter matches no entity".into(), None);
+    }
+    let (level, message, warnings) = if !exact {
+        let m = format!(
+            "at most {count} entities match: the PSA cannot evaluate the whole filter, so the count is an upper bound"
+        );
+        (VerifyLevel::Warning, m.clone(), vec![m])
+    } else if count > soft {
+        let m = format!("{count} entities match, more than the soft limit of {soft}");
+        (VerifyLevel::Warning, m.clone(), vec![m])
+    } else {
+        (VerifyLevel::Ok, format!("{count} entities match"), vec![])
+    };
+    Ok(Ok::new(VerifyBackfillResponse {
+        matching_entities: Some(count),
+        success: true,
+        message,
+        level,
+        field: None,
+    })
+    .warnings(warnings))
+}
