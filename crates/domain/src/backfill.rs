@@ -206,10 +206,67 @@ pub fn apply_signal(
     }
 }
 
+/// The signals that change a backfill in `state` (what the dashboard offers as buttons): the
+/// ones [`apply_signal`] answers with a transition.
+pub fn signals_that_apply(state: BackfillRunState) -> Vec<Signal> {
+    [Signal::Start, Signal::Pause, Signal::Resume, Signal::Cancel]
+        .into_iter()
+        .filter(|s| matches!(apply_signal(state, *s), Ok(SignalOutcome::Transition(_))))
+        .collect()
+}
+
+/// Why a backfill cannot be rerun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerunRefusal {
+    /// Only a COMPLETED, CANCELLED or FAILED backfill can be rerun.
+    NotTerminal(BackfillRunState),
+    /// Nothing failed.
+    NoFailures,
+}
+
+/// The rule for a rerun-failed source: ended, with failures (the store checks it inside the
+/// rerun transaction; the dashboard offers the button by it).
+pub fn check_rerunnable(state: BackfillRunState, failed_count: i64) -> Result<(), RerunRefusal> {
+    if !state.is_terminal() {
+        return Err(RerunRefusal::NotTerminal(state));
+    }
+    if failed_count == 0 {
+        return Err(RerunRefusal::NoFailures);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use BackfillRunState as S;
+
+    #[test]
+    fn buttons_follow_the_state_machine() {
+        assert_eq!(
+            signals_that_apply(S::Draft),
+            [Signal::Start, Signal::Cancel]
+        );
+        assert_eq!(
+            signals_that_apply(S::Running),
+            [Signal::Pause, Signal::Cancel]
+        );
+        assert_eq!(
+            signals_that_apply(S::Paused),
+            [Signal::Resume, Signal::Cancel]
+        );
+        assert!(signals_that_apply(S::Completed).is_empty());
+        assert!(signals_that_apply(S::Cancelled).is_empty());
+        assert_eq!(check_rerunnable(S::Completed, 2), Ok(()));
+        assert_eq!(
+            check_rerunnable(S::Completed, 0),
+            Err(RerunRefusal::NoFailures)
+        );
+        assert_eq!(
+            check_rerunnable(S::Paused, 2),
+            Err(RerunRefusal::NotTerminal(S::Paused))
+        );
+    }
 
     #[test]
     fn signal_table() {

@@ -7,19 +7,16 @@ use crate::*;
 
 /// The source-backfill checks of rerun-failed.
 pub(crate) fn check_rerunnable(src: &Backfill) -> Result<(), RerunError> {
-    if !src.state.is_terminal() {
-        return Err(RerunError::NotRerunnable(format!(
-            "backfill {} is {}; only a COMPLETED, CANCELLED or FAILED backfill can be rerun",
-            src.id, src.state
-        )));
-    }
-    if src.failed_count == 0 {
-        return Err(RerunError::NotRerunnable(format!(
-            "backfill {} has no failed entities",
-            src.id
-        )));
-    }
-    Ok(())
+    use neo_domain::backfill::RerunRefusal;
+    neo_domain::backfill::check_rerunnable(src.state, src.failed_count).map_err(|r| {
+        RerunError::NotRerunnable(match r {
+            RerunRefusal::NotTerminal(state) => format!(
+                "backfill {} is {state}; only a COMPLETED, CANCELLED or FAILED backfill can be rerun",
+                src.id
+            ),
+            RerunRefusal::NoFailures => format!("backfill {} has no failed entities", src.id),
+        })
+    })
 }
 
 /// The target workflow checks of rerun-failed.

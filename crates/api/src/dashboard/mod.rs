@@ -23,7 +23,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    check_backfill_target, BackfillRunState, ExecutionStatus, ItemStatus, Signal,
+    check_backfill_target, check_rerunnable, signals_that_apply, BackfillRunState, ExecutionStatus,
+    ItemStatus, Signal,
 };
 use neo_domain::cost::BackfillCostEstimate;
 use neo_domain::windows::{Schedule, WorkflowDailyExecutionWindows, WorkflowTimeWindow, WEEKDAYS};
@@ -983,26 +984,26 @@ fn actions(b: &Backfill) -> Vec<ActionButton> {
             class,
         })
     };
-    match b.state {
-        BackfillRunState::Draft => add("start", "Start", "Start this backfill now?", "primary"),
-        BackfillRunState::Running => add(
-            "pause",
-            "Pause",
-            "Pause this backfill? In-flight executions finish; nothing new is dispatched.",
-            "",
-        ),
-        BackfillRunState::Paused => add("resume", "Resume", "Resume this backfill?", "primary"),
-        _ => {}
+    // The state machine and the rerun rule decide; this only labels them.
+    for signal in signals_that_apply(b.state) {
+        match signal {
+            Signal::Start => add("start", "Start", "Start this backfill now?", "primary"),
+            Signal::Pause => add(
+                "pause",
+                "Pause",
+                "Pause this backfill? In-flight executions finish; nothing new is dispatched.",
+                "",
+            ),
+            Signal::Resume => add("resume", "Resume", "Resume this backfill?", "primary"),
+            Signal::Cancel => add(
+                "cancel",
+                "Cancel",
+                "Cancel this backfill? Pending entities will not run. This cannot be undone.",
+                "danger",
+            ),
+        }
     }
-    if b.state.is_active() {
-        add(
-            "cancel",
-            "Cancel",
-            "Cancel this backfill? Pending entities will not run. This cannot be undone.",
-            "danger",
-        );
-    }
-    if b.state.is_terminal() && b.failed_count > 0 {
+    if check_rerunnable(b.state, b.failed_count).is_ok() {
         add(
             "rerun-failed",
             "Rerun failed",
