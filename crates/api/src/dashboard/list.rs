@@ -1,0 +1,233 @@
+//! The backfills list: filters, keyset pages, rows refreshed in place.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// A backfill as the list and the detail page show it.
+pub(super) struct BackfillView {
+    pub(super) id: String,
+    pub(super) workflow: String,
+    pub(super) workflow_id: i64,
+    pub(super) state: &'static str,
+    pub(super) state_class: &'static str,
+    pub(super) progress: view::Progress,
+    pub(super) done: i64,
+    pub(super) total: i64,
+    pub(super) created_by: String,
+    pub(super) created_at: String,
+    pub(super) started: String,
+    pub(super) completed: String,
+    pub(super) eta: String,
+    pub(super) next_window: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) parent: Option<String>,
+    pub(super) max_in_flight: i64,
+    pub(super) timezone: String,
+    pub(super) windows_text: String,
+    pub(super) windows_summary: String,
+    pub(super) credits_per_entity: i64,
+    pub(super) filter_json: String,
+    pub(super) entity_type: String,
+    pub(super) reprocess: bool,
+    pub(super) b: Backfill,
+}
+
+impl BackfillView {
+    pub(super) fn new(b: Backfill, now: Timestamp) -> Self {
+        let schedule = Schedule::new(&b.daily_execution_windows, &b.timezone).ok();
+        let next_window = match (&schedule, b.state) {
+            (Some(s), BackfillRunState::Running | BackfillRunState::Paused) if !s.inside(now) => {
+                s.next_window_start(now).map(|t| {
+                    format!(
+                        "{} (in {})",
+                        view::short_time(t),
+                        view::human_duration(t.duration_since(now))
+                    )
+                })
+            }
+            _ => None,
+        };
+        let summary = view::windows_summary(&b.daily_execution_windows, &b.timezone, now)
+            .unwrap_or_else(|e| e);
+        let progress = view::progress(&b);
+        Self {
+            workflow: b
+                .target_workflow_name
+                .clone()
+                .unwrap_or_else(|| format!("workflow {} (deleted)", b.target_workflow_id)),
+            workflow_id: b.target_workflow_id,
+            state: b.state.as_str(),
+            state_class: state_class(b.state),
+            done: b.succeeded_count + b.failed_count + b.skipped_count,
+            total: progress.total,
+            progress,
+            created_by: b.created_by.clone(),
+            created_at: view::short_time(b.created_at),
+            started: b
+                .started_at
+                .map(|t| view::relative(t, now))
+                .unwrap_or_else(|| "not yet".into()),
+            completed: b
+                .completed_at
+                .map(view::short_time)
+                .unwrap_or_else(|| "—".into()),
+            eta: view::eta(&b, now),
+            next_window,
+            error: b.error.clone(),
+            parent: b.parent_backfill_run_id.clone(),
+            max_in_flight: b.max_in_flight,
+            timezone: b.timezone.clone(),
+            windows_text: view::windows_text(&b.daily_execution_windows),
+            windows_summary: summary,
+            credits_per_entity: b.credits_per_entity,
+            filter_json: serde_json::to_string_pretty(&b.filter_spec).unwrap_or_default(),
+            entity_type: b.entity_type.to_string(),
+            reprocess: b.reprocess,
+            id: b.id.clone(),
+            b,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    pub(super) state: Option<String>,
+    pub(super) cursor: Option<String>,
+}
+
+pub(super) const STATE_FILTERS: [(&str, &str); 8] = [
+    ("", "All"),
+    ("DRAFT,RUNNING,PAUSED", "Active"),
+    ("RUNNING", "Running"),
+    ("PAUSED", "Paused"),
+    ("COMPLETED", "Completed"),
+    ("CANCELLED", "Cancelled"),
+    ("FAILED", "Failed"),
+    ("DRAFT", "Draft"),
+];
+
+#[derive(Template)]
+#[template(path = "backfill_rows.html")]
+pub(super) struct RowsTpl {
+    pub(super) rows: Vec<BackfillView>,
+    pub(super) poll_url: String,
+    pub(super) poll: &'static str,
+    pub(super) next_url: Option<String>,
+    pub(super) first_url: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "backfills.html")]
+pub(super) struct BackfillsTpl {
+    pub(super) layout: Layout,
+    pub(super) filters: Vec<(&'static str, &'static str, bool)>,
+    pub(super) rows_html: String,
+    pub(super) credits: String,
+}
+
+pub(super) fn url_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub(super) async fn rows(app: &AppState, u: &DashUser, q: &ListQuery) -> Result<RowsTpl, Response> {
+    let state = q.state.clone().unwrap_or_default();
+    let filter = BackfillFilter {
+        states: crate::routes::comma_list(Some(&state), "state", BackfillRunState::parse)
+            .map_err(|e| api_error(&e))?,
+        target_workflow_id: None,
+    };
+    let before: Option<String> = match &q.cursor {
+        Some(c) if !c.is_empty() => Some(
+            app.cursors
+                .decode("backfills", c)
+                .map_err(|_| api_error(&ApiError::invalid_cursor()))?,
+        ),
+        _ => None,
+    };
+    let page = app
+        .store
+        .list_backfills(
+            u.principal.tenant_id(),
+            &filter,
+            before.as_deref(),
+            PAGE_SIZE,
+        )
+        .await
+        .map_err(store_error)?;
+    let now = app.clock.now();
+    let next_url = page.has_more.then(|| page.items.last()).flatten().map(|b| {
+        format!(
+            "/backfills?state={}&cursor={}",
+            url_encode(&state),
+            url_encode(&app.cursors.encode("backfills", &b.id))
+        )
+    });
+    let cursor = q.cursor.clone().unwrap_or_default();
+    Ok(RowsTpl {
+        rows: page
+            .items
+            .into_iter()
+            .map(|b| BackfillView::new(b, now))
+            .collect(),
+        poll_url: format!(
+            "/backfills/rows?state={}&cursor={}",
+            url_encode(&state),
+            url_encode(&cursor)
+        ),
+        poll: POLL,
+        next_url,
+        first_url: (!cursor.is_empty()).then(|| format!("/backfills?state={}", url_encode(&state))),
+    })
+}
+
+pub(super) async fn backfills_page(
+    State(app): State<AppState>,
+    u: DashUser,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let rows = match rows(&app, &u, &q).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let state = q.state.clone().unwrap_or_default();
+    let now = app.clock.now();
+    let credits = match crate::routes::meta::month_bounds(now, None) {
+        Ok(((_, from), to)) => {
+            match app
+                .store
+                .credits_used(u.principal.tenant_id(), from, to)
+                .await
+            {
+                Ok(used) => format!(
+                    "{used} of {} credits used this month",
+                    u.principal.tenant.monthly_credit_allowance
+                ),
+                Err(_) => String::new(),
+            }
+        }
+        Err(_) => String::new(),
+    };
+    page(
+        StatusCode::OK,
+        &BackfillsTpl {
+            layout: Layout::new(&u, "Backfills", "backfills"),
+            filters: STATE_FILTERS
+                .iter()
+                .map(|(v, l)| (*v, *l, *v == state))
+                .collect(),
+            rows_html: render(&rows),
+            credits,
+        },
+    )
+}
+
+pub(super) async fn backfill_rows(
+    State(app): State<AppState>,
+    u: DashUser,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    match rows(&app, &u, &q).await {
+        Ok(r) => page(StatusCode::OK, &r),
+        Err(r) => r,
+    }
+}
