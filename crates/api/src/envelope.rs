@@ -41,14 +41,14 @@ pub struct DataEnvelope<T> {
 
 /// A successful response: status, data and meta.
 #[derive(Debug)]
-pub struct Ok<T> {
+pub struct Reply<T> {
     status: StatusCode,
     data: T,
     pagination: Option<Pagination>,
     warnings: Vec<String>,
 }
 
-impl<T: Serialize> Ok<T> {
+impl<T: Serialize> Reply<T> {
     pub fn new(data: T) -> Self {
         Self {
             status: StatusCode::OK,
@@ -107,7 +107,7 @@ impl<T: Serialize> Ok<T> {
     }
 }
 
-impl<T: Serialize> IntoResponse for Ok<T> {
+impl<T: Serialize> IntoResponse for Reply<T> {
     /// Serialized straight to bytes: a list page of 50 backfills went through a
     /// `serde_json::Value` first, which cost as much again in allocations.
     fn into_response(self) -> Response {

@@ -799,19 +799,19 @@ impl Store for SqliteStore {
             SignalOutcome::NoOp => b.state,
         };
         if let SignalOutcome::Transition(to) = outcome {
-            let mut q = String::from("UPDATE backfills SET state = ?, updated_at = ?");
+            // `$N` placeholders (numbered by first appearance), so `$2` (now) can appear twice.
+            let mut q = String::from("UPDATE backfills SET state = $1, updated_at = $2");
             if to == BackfillRunState::Running {
-                q.push_str(", started_at = COALESCE(started_at, ?1_now)");
+                q.push_str(", started_at = COALESCE(started_at, $2)");
             }
             if to == BackfillRunState::Cancelled {
-                q.push_str(", completed_at = ?1_now");
+                q.push_str(", completed_at = $2");
             }
             if signal == Signal::Resume {
                 // Resume clears a pause reason (e.g. the circuit breaker's) and its streak.
                 q.push_str(", error = NULL, consecutive_failures = 0");
             }
-            q.push_str(" WHERE id = ?");
-            let q = q.replace("?1_now", &now_ms.to_string());
+            q.push_str(" WHERE id = $3");
             sqlx::query(&q)
                 .bind(to.as_str())
                 .bind(now_ms)

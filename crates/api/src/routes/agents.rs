@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{page_size, PageParams};
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::PublicAgent;
@@ -76,12 +76,12 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     if n.is_empty() || n.chars().count() > 200 {
         return Err(ApiError::field("name", "name must be 1 to 200 characters"));
     }
-    Result::Ok(n.to_owned())
+    Ok(n.to_owned())
 }
 
 fn check_tier(t: i64) -> Result<i64, ApiError> {
     if (1..=3).contains(&t) {
-        Result::Ok(t)
+        Ok(t)
     } else {
         Err(ApiError::field(
             "credit_tier",
@@ -160,7 +160,7 @@ pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError
             format!("{k} is not a setting of this executor"),
         ));
     }
-    Result::Ok(v.clone())
+    Ok(v.clone())
 }
 
 /// Create a workflow.
@@ -171,7 +171,7 @@ pub async fn create(
     State(app): State<AppState>,
     Auth(p): Auth,
     body: ApiJson<CreateAgentRequest>,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     let r = body.value;
     let w = NewWorkflow {
         name: check_name(&r.name)?,
@@ -186,7 +186,7 @@ pub async fn create(
         .store
         .insert_workflow(p.tenant_id(), w, app.clock.now())
         .await?;
-    Ok(Ok::created(w.into()))
+    Ok(Reply::created(w.into()))
 }
 
 /// List workflows by id.
@@ -197,7 +197,7 @@ pub async fn list(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Ok<Vec<PublicAgent>>, ApiError> {
+) -> Result<Reply<Vec<PublicAgent>>, ApiError> {
     let limit = page_size(q.page_size)?;
     let after: Option<i64> = match &q.cursor {
         Some(c) => Some(
@@ -219,7 +219,7 @@ pub async fn list(
                 .map(|w| app.cursors.encode("agents", &w.id))
         })
         .flatten();
-    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+    Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
 
 /// Get a workflow.
@@ -230,13 +230,13 @@ pub async fn get(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     let w = app
         .store
         .workflow(p.tenant_id(), id)
         .await?
         .ok_or_else(ApiError::workflow_not_found)?;
-    Ok(Ok::new(w.into()))
+    Ok(Reply::new(w.into()))
 }
 
 async fn patch_inner(
@@ -244,13 +244,13 @@ async fn patch_inner(
     tenant: &str,
     id: i64,
     patch: WorkflowPatch,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     let w = app
         .store
         .update_workflow(tenant, id, patch, app.clock.now())
         .await?
         .ok_or_else(ApiError::workflow_not_found)?;
-    Ok(Ok::new(w.into()))
+    Ok(Reply::new(w.into()))
 }
 
 /// Change a workflow (any member of the create body).
@@ -263,7 +263,7 @@ pub async fn patch(
     Auth(p): Auth,
     ApiPath(id): ApiPath<i64>,
     body: ApiJson<PatchAgentRequest>,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     let r = body.value;
     let patch = WorkflowPatch {
         name: r.name.as_deref().map(check_name).transpose()?,
@@ -289,7 +289,7 @@ pub async fn enable(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     patch_inner(
         &app,
         p.tenant_id(),
@@ -310,7 +310,7 @@ pub async fn disable(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Ok<PublicAgent>, ApiError> {
+) -> Result<Reply<PublicAgent>, ApiError> {
     patch_inner(
         &app,
         p.tenant_id(),
@@ -338,7 +338,7 @@ pub async fn delete(
         .await?
     {
         app.wake();
-        Result::Ok(StatusCode::NO_CONTENT)
+        Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::workflow_not_found())
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{comma_list, page_size};
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::PublicExecution;
@@ -38,7 +38,7 @@ pub async fn list(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ListExecutionsParams>,
-) -> Result<Ok<Vec<PublicExecution>>, ApiError> {
+) -> Result<Reply<Vec<PublicExecution>>, ApiError> {
     let limit = page_size(q.page_size)?;
     let filter = ExecutionFilter {
         agent_id: q.agent_id,
@@ -67,7 +67,7 @@ pub async fn list(
                 .map(|e| app.cursors.encode("executions", &e.id))
         })
         .flatten();
-    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+    Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
 
 fn not_found() -> ApiError {
@@ -82,13 +82,13 @@ pub async fn get(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Ok<PublicExecution>, ApiError> {
+) -> Result<Reply<PublicExecution>, ApiError> {
     let e = app
         .store
         .execution(p.tenant_id(), &id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Ok::new(e.into()))
+    Ok(Reply::new(e.into()))
 }
 
 /// Retry a failed or cancelled execution: queues a new execution of the same workflow on the
@@ -101,7 +101,7 @@ pub async fn retry(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Ok<PublicExecution>, ApiError> {
+) -> Result<Reply<PublicExecution>, ApiError> {
     let e = app
         .store
         .execution(p.tenant_id(), &id)
@@ -140,7 +140,7 @@ pub async fn retry(
         })
         .await?;
     app.wake();
-    Ok(Ok::created(new.into()))
+    Ok(Reply::created(new.into()))
 }
 
 /// Cancel a queued or running execution (best effort for one already sent to its executor).
@@ -152,7 +152,7 @@ pub async fn cancel(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Ok<PublicExecution>, ApiError> {
+) -> Result<Reply<PublicExecution>, ApiError> {
     let done = app
         .store
         .finish_execution(
@@ -176,7 +176,7 @@ pub async fn cancel(
         .execution(p.tenant_id(), &id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Ok::new(e.into()))
+    Ok(Reply::new(e.into()))
 }
 
 /// The outcome an asynchronous webhook executor reports.
@@ -248,7 +248,7 @@ pub async fn complete(
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: ApiJson<CompleteExecutionRequest>,
-) -> Result<Ok<PublicExecution>, ApiError> {
+) -> Result<Reply<PublicExecution>, ApiError> {
     let raw = &body.raw;
     let (ts, sig) = completion_signature(&headers)?;
     // Not found and a bad signature look the same to a caller without the secret.
@@ -293,5 +293,5 @@ pub async fn complete(
         .execution(&e.tenant_id, &id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Ok::new(e.into()))
+    Ok(Reply::new(e.into()))
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::models::PublicIntegration;
@@ -93,7 +93,7 @@ fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
         .iter()
         .map(|x| x.as_i64().ok_or_else(bad))
         .collect::<Result<Vec<i64>, _>>()?;
-    Result::Ok(json!(ids))
+    Ok(json!(ids))
 }
 
 /// List the tenant's PSA integrations (at most one).
@@ -102,9 +102,9 @@ fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
 pub async fn list(
     State(app): State<AppState>,
     Auth(p): Auth,
-) -> Result<Ok<Vec<PublicIntegration>>, ApiError> {
+) -> Result<Reply<Vec<PublicIntegration>>, ApiError> {
     let i = app.store.integration(p.tenant_id()).await?;
-    Ok(Ok::new(i.into_iter().map(Into::into).collect()).page(false, None))
+    Ok(Reply::new(i.into_iter().map(Into::into).collect()).page(false, None))
 }
 
 /// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
@@ -117,7 +117,7 @@ pub async fn put(
     Auth(p): Auth,
     ApiPath(psa): ApiPath<String>,
     body: ApiJson<Value>,
-) -> Result<Ok<PublicIntegration>, ApiError> {
+) -> Result<Reply<PublicIntegration>, ApiError> {
     let spec = members(&psa).ok_or_else(|| ApiError::not_found("PSA type"))?;
     let obj = body
         .value
@@ -165,7 +165,7 @@ pub async fn put(
             app.clock.now(),
         )
         .await?;
-    Ok(Ok::new(i.into()))
+    Ok(Reply::new(i.into()))
 }
 
 /// Disconnect the PSA. Active backfills that query it end FAILED.
@@ -183,7 +183,7 @@ pub async fn delete(
                 .delete_integration(p.tenant_id(), app.clock.now())
                 .await?;
             app.wake();
-            Result::Ok(StatusCode::NO_CONTENT)
+            Ok(StatusCode::NO_CONTENT)
         }
         _ => Err(ApiError::not_found("integration")),
     }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::{mint_key, Principal, PrincipalKind};
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, ApiPath};
 use crate::models::{CreatedApiKey, PublicApiKey};
@@ -21,7 +21,7 @@ pub const ROTATION_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hour
 /// session (always signed in with a key), never may.
 pub fn require_admin(p: &Principal) -> Result<(), ApiError> {
     match &p.kind {
-        PrincipalKind::Entra { admin: true, .. } => Result::Ok(()),
+        PrincipalKind::Entra { admin: true, .. } => Ok(()),
         _ => Err(ApiError::forbidden(
             "API keys are managed with the CLI (neo-backfill keys …) or by an Entra ID admin \
              through /public-api/api-keys",
@@ -47,10 +47,10 @@ pub struct CreateApiKeyRequest {
 pub async fn list(
     State(app): State<AppState>,
     Auth(p): Auth,
-) -> Result<Ok<Vec<PublicApiKey>>, ApiError> {
+) -> Result<Reply<Vec<PublicApiKey>>, ApiError> {
     require_admin(&p)?;
     let keys = app.store.list_api_keys(p.tenant_id()).await?;
-    Ok(Ok::new(keys.into_iter().map(Into::into).collect()).page(false, None))
+    Ok(Reply::new(keys.into_iter().map(Into::into).collect()).page(false, None))
 }
 
 /// Create an API key; the secret is in this response only.
@@ -62,7 +62,7 @@ pub async fn create(
     State(app): State<AppState>,
     Auth(p): Auth,
     body: ApiJson<CreateApiKeyRequest>,
-) -> Result<Ok<CreatedApiKey>, ApiError> {
+) -> Result<Reply<CreatedApiKey>, ApiError> {
     require_admin(&p)?;
     let now = app.clock.now();
     let env = body.value.env.unwrap_or_else(|| "live".into());
@@ -86,7 +86,7 @@ pub async fn create(
     };
     let minted = mint_key(p.tenant_id(), &env, &p.actor(), expires_at, now);
     let key = app.store.insert_api_key(minted.row).await?;
-    Ok(Ok::created(CreatedApiKey {
+    Ok(Reply::created(CreatedApiKey {
         key: key.into(),
         secret: minted.plaintext,
     }))
@@ -94,7 +94,7 @@ pub async fn create(
 
 async fn own_key(app: &AppState, p: &Principal, id: &str) -> Result<neo_store::ApiKey, ApiError> {
     match app.store.api_key(id).await? {
-        Some(k) if k.tenant_id == p.tenant.id => Result::Ok(k),
+        Some(k) if k.tenant_id == p.tenant.id => Ok(k),
         _ => Err(ApiError::not_found("API key")),
     }
 }
@@ -112,7 +112,7 @@ pub async fn revoke(
     require_admin(&p)?;
     own_key(&app, &p, &id).await?;
     app.store.revoke_api_key(&id, app.clock.now()).await?;
-    Result::Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Rotate an API key: a new key is created and the old one keeps working for 24 h.
@@ -125,12 +125,12 @@ pub async fn rotate(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Ok<CreatedApiKey>, ApiError> {
+) -> Result<Reply<CreatedApiKey>, ApiError> {
     require_admin(&p)?;
     let old = own_key(&app, &p, &id).await?;
     let now = app.clock.now();
     let key = rotate_key(&app.store, &old, &p.actor(), now).await?;
-    Ok(Ok::created(key))
+    Ok(Reply::created(key))
 }
 
 /// Rotation shared by the HTTP API and the CLI.
@@ -153,7 +153,7 @@ pub async fn rotate_key(
     let key = store
         .rotate_api_key(&old.id, now + ROTATION_GRACE, minted.row)
         .await?;
-    Result::Ok(CreatedApiKey {
+    Ok(CreatedApiKey {
         key: key.into(),
         secret: minted.plaintext,
     })

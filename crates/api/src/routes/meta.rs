@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::ApiQuery;
 use crate::models::*;
@@ -19,13 +19,13 @@ use crate::{AppState, Auth};
     security(()),
     responses((status = 200, description = "Success.", body = DataEnvelope<Health>),
               (status = 503, description = "The database does not answer.", body = ErrorEnvelope)))]
-pub async fn health(State(app): State<AppState>) -> Result<Ok<Health>, ApiError> {
+pub async fn health(State(app): State<AppState>) -> Result<Reply<Health>, ApiError> {
     let t = std::time::Instant::now();
     let db = tokio::time::timeout(std::time::Duration::from_secs(5), app.store.ping()).await;
     match db {
-        Result::Ok(Result::Ok(())) => {
+        Ok(Ok(())) => {
             metrics::histogram!("neo_health_db_seconds").record(t.elapsed().as_secs_f64());
-            Ok(Ok::new(Health {
+            Ok(Reply::new(Health {
                 status: "ok".into(),
                 database: "ok".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
@@ -60,10 +60,10 @@ pub async fn openapi(State(app): State<AppState>) -> Response {
 pub async fn tenant(
     State(app): State<AppState>,
     Auth(p): Auth,
-) -> Result<Ok<PublicTenant>, ApiError> {
+) -> Result<Reply<PublicTenant>, ApiError> {
     let integration = app.store.integration(p.tenant_id()).await?.map(|i| i.psa);
     let t = p.tenant;
-    Ok(Ok::new(PublicTenant {
+    Ok(Reply::new(PublicTenant {
         id: t.id,
         name: t.name,
         created_at: neo_domain::clock::rfc3339(t.created_at),
@@ -113,7 +113,7 @@ pub fn month_bounds(
         .map_err(|_| bad())?
         .timestamp();
     let end = next.to_zoned(TimeZone::UTC).map_err(|_| bad())?.timestamp();
-    Result::Ok(((first.strftime("%Y-%m").to_string(), start), end))
+    Ok(((first.strftime("%Y-%m").to_string(), start), end))
 }
 
 /// Credit usage of the tenant for a month.
@@ -124,11 +124,11 @@ pub async fn credits(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<CreditsParams>,
-) -> Result<Ok<CreditUsage>, ApiError> {
+) -> Result<Reply<CreditUsage>, ApiError> {
     let ((label, from), to) = month_bounds(app.clock.now(), q.month.as_deref())?;
     let used = app.store.credits_used(p.tenant_id(), from, to).await?;
     let allowance = p.tenant.monthly_credit_allowance;
-    Ok(Ok::new(CreditUsage {
+    Ok(Reply::new(CreditUsage {
         month: label,
         credits_used: used,
         monthly_allowance: allowance,

@@ -39,7 +39,7 @@ pub(crate) async fn create_backfill(
     p: &Principal,
     req: CreateBackfillRequest,
     key: Option<IdempotencyKey>,
-) -> Result<Ok<CreateBackfillResponse>, ApiError> {
+) -> Result<Reply<CreateBackfillResponse>, ApiError> {
     let now = app.clock.now();
     let max_in_flight = req.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
     if !(MIN_IN_FLIGHT..=MAX_IN_FLIGHT).contains(&max_in_flight) {

@@ -44,7 +44,7 @@ pub async fn purge_idempotency_keys_periodically(app: AppState, every: std::time
     loop {
         tick.tick().await;
         match purge_idempotency_keys(&app).await {
-            Result::Ok(n) => tracing::debug!(deleted = n, "idempotency keys purged"),
+            Ok(n) => tracing::debug!(deleted = n, "idempotency keys purged"),
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
         }
     }
@@ -64,7 +64,7 @@ pub(super) async fn idempotent<T, F, Fut>(
 where
     T: serde::Serialize,
     F: FnOnce(Option<IdempotencyKey>) -> Fut,
-    Fut: std::future::Future<Output = Result<Ok<T>, ApiError>>,
+    Fut: std::future::Future<Output = Result<Reply<T>, ApiError>>,
 {
     let Some(key) = headers.get("idempotency-key") else {
         return run(None).await.map(IntoResponse::into_response);
@@ -92,7 +92,7 @@ where
     };
     match run(Some(idem)).await {
         // The body saved with the backfill, so that every answer for the key is the same.
-        Result::Ok(ok) => Ok(replay(app, p, &key, &fingerprint, false)
+        Ok(ok) => Ok(replay(app, p, &key, &fingerprint, false)
             .await?
             .unwrap_or_else(|| ok.into_response())),
         // Another request with the key committed first: answer what it answered.

@@ -27,7 +27,7 @@ pub async fn list(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ListBackfillsParams>,
-) -> Result<Ok<Vec<PublicBackfill>>, ApiError> {
+) -> Result<Reply<Vec<PublicBackfill>>, ApiError> {
     let limit = page_size(q.page_size)?;
     let filter = BackfillFilter {
         states: comma_list(q.state.as_deref(), "state", BackfillRunState::parse)?,
@@ -54,7 +54,7 @@ pub async fn list(
         })
         .flatten();
     let now = app.clock.now();
-    Ok(Ok::new(
+    Ok(Reply::new(
         page.items
             .into_iter()
             .map(|b| PublicBackfill::at(b, now))
@@ -73,13 +73,13 @@ pub async fn get(
     State(app): State<AppState>,
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Ok<PublicBackfill>, ApiError> {
+) -> Result<Reply<PublicBackfill>, ApiError> {
     let b = app
         .store
         .backfill(p.tenant_id(), &id)
         .await?
         .ok_or_else(ApiError::backfill_not_found)?;
-    Ok(Ok::new(PublicBackfill::at(b, app.clock.now())))
+    Ok(Reply::new(PublicBackfill::at(b, app.clock.now())))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -104,7 +104,7 @@ pub async fn items(
     Auth(p): Auth,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListItemsParams>,
-) -> Result<Ok<Vec<PublicBackfillItem>>, ApiError> {
+) -> Result<Reply<Vec<PublicBackfillItem>>, ApiError> {
     let limit = page_size(q.page_size)?;
     let statuses = comma_list(q.status.as_deref(), "status", ItemStatus::parse)?;
     let list = format!("items:{id}");
@@ -127,5 +127,5 @@ pub async fn items(
         .has_more
         .then(|| page.items.last().map(|i| app.cursors.encode(&list, &i.ord)))
         .flatten();
-    Ok(Ok::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+    Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }

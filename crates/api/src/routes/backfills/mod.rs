@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{comma_list, page_size};
 use crate::auth::Principal;
-use crate::envelope::{DataEnvelope, Ok};
+use crate::envelope::{DataEnvelope, Reply};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::*;
@@ -55,9 +55,9 @@ fn created(
     cost: BackfillCostEstimate,
     now: jiff::Timestamp,
     credits_left: i64,
-) -> Ok<CreateBackfillResponse> {
+) -> Reply<CreateBackfillResponse> {
     let warnings = credit_warnings(&cost, credits_left);
-    Ok::created(CreateBackfillResponse {
+    Reply::created(CreateBackfillResponse {
         backfill: PublicBackfill::at(b, now),
         cost_estimate: cost,
     })
@@ -65,7 +65,7 @@ fn created(
 }
 
 /// A response as an idempotency record replays it.
-fn rendered<T: serde::Serialize>(ok: Ok<T>) -> (u16, serde_json::Value) {
+fn rendered<T: serde::Serialize>(ok: Reply<T>) -> (u16, serde_json::Value) {
     (ok.status_code().as_u16(), ok.body())
 }
 
@@ -116,7 +116,7 @@ async fn psa_count(
     .await
     .map_err(PsaCheck::Psa)?;
     let count = client.count(entity, &root).await.map_err(PsaCheck::Psa)?;
-    Result::Ok((stored, count))
+    Ok((stored, count))
 }
 
 fn psa_error(e: neo_psa::http::PsaError) -> ApiError {

@@ -38,7 +38,7 @@ pub(crate) async fn rerun_failed_backfill(
     p: &Principal,
     id: &str,
     key: Option<IdempotencyKey>,
-) -> Result<Ok<CreateBackfillResponse>, ApiError> {
+) -> Result<Reply<CreateBackfillResponse>, ApiError> {
     let now = app.clock.now();
     let left = credits_left(app, p).await?;
     let respond = |b: Backfill| {

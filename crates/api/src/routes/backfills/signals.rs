@@ -9,7 +9,7 @@ pub(crate) async fn signal(
     p: &Principal,
     id: &str,
     sig: Signal,
-) -> Result<Ok<SignalResponse>, ApiError> {
+) -> Result<Reply<SignalResponse>, ApiError> {
     let now = app.clock.now();
     let (b, outcome) = app
         .store
@@ -40,7 +40,7 @@ pub(crate) async fn signal(
         SignalOutcome::Transition(to) => format!("backfill is now {to}"),
         SignalOutcome::NoOp => format!("backfill is already {}; nothing to do", b.state),
     };
-    Ok(Ok::new(SignalResponse {
+    Ok(Reply::new(SignalResponse {
         backfill_id: b.id,
         signal: sig.as_str().to_owned(),
         message,
@@ -59,7 +59,7 @@ macro_rules! signal_route {
             State(app): State<AppState>,
             Auth(p): Auth,
             ApiPath(id): ApiPath<String>,
-        ) -> Result<Ok<SignalResponse>, ApiError> {
+        ) -> Result<Reply<SignalResponse>, ApiError> {
             signal(&app, &p, &id, $sig).await
         }
     };

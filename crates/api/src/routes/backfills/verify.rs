@@ -16,7 +16,7 @@ pub async fn verify(
     State(app): State<AppState>,
     Auth(p): Auth,
     body: ApiJson<VerifyBackfillRequest>,
-) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
+) -> Result<Reply<VerifyBackfillResponse>, ApiError> {
     verify_filter(&app, &p, body.value).await
 }
 
@@ -25,9 +25,9 @@ pub(crate) async fn verify_filter(
     app: &AppState,
     p: &Principal,
     req: VerifyBackfillRequest,
-) -> Result<Ok<VerifyBackfillResponse>, ApiError> {
+) -> Result<Reply<VerifyBackfillResponse>, ApiError> {
     let error = |message: String, field: Option<String>| {
-        Ok(Ok::new(VerifyBackfillResponse {
+        Ok(Reply::new(VerifyBackfillResponse {
             matching_entities: None,
             success: false,
             message,
@@ -37,7 +37,7 @@ pub(crate) async fn verify_filter(
     };
     let now = app.clock.now();
     let spec = match filter::parse(&req.filter_spec, now, None) {
-        Result::Ok((spec, _)) => spec,
+        Ok((spec, _)) => spec,
         Err(e) => return error(format!("invalid filter: {}", e.message), Some(e.field)),
     };
     let (count, exact) = match spec {
@@ -45,7 +45,7 @@ pub(crate) async fn verify_filter(
         FilterSpec::Query { .. } => {
             let integration = require_integration(app, p).await?;
             match psa_count(app, p, &integration, req.entity_type, &req.filter_spec, now).await {
-                Result::Ok((_, c)) => (c.count as i64, c.exact),
+                Ok((_, c)) => (c.count as i64, c.exact),
                 Err(PsaCheck::Invalid(e)) => {
                     return error(format!("invalid filter: {}", e.message), Some(e.field))
                 }
@@ -68,7 +68,7 @@ pub(crate) async fn verify_filter(
     } else {
         (VerifyLevel::Ok, format!("{count} entities match"), vec![])
     };
-    Ok(Ok::new(VerifyBackfillResponse {
+    Ok(Reply::new(VerifyBackfillResponse {
         matching_entities: Some(count),
         success: true,
         message,
