@@ -12,6 +12,7 @@ pub mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod retry;
 pub mod signature;
 pub mod text;
 pub mod validation;

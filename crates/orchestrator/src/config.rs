@@ -63,3 +63,14 @@ impl Default for OrchestratorConfig {
         }
     }
 }
+
+impl OrchestratorConfig {
+    /// The retry rule these settings give (`neo_domain::retry`).
+    pub fn retry_policy(&self) -> neo_domain::retry::RetryPolicy {
+        neo_domain::retry::RetryPolicy {
+            max_attempts: self.max_attempts,
+            base: self.backoff_base,
+            cap: self.backoff_cap,
+        }
+    }
+}

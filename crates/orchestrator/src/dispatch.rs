@@ -14,6 +14,7 @@ use rand::Rng;
 use crate::executor::{self, ExecResult, ExecutorConfig};
 use crate::fair::{self, Slot};
 use crate::*;
+use neo_domain::retry::AfterTransient;
 
 /// What dispatching one RUNNING backfill needs, resolved by a tick.
 pub(crate) struct Driver {
@@ -216,25 +217,24 @@ impl Orchestrator {
                     deadline: now + i.cfg.callback_deadline,
                 },
                 ExecResult::Transient { error, retry_after } => {
-                    if c.attempt >= i.cfg.max_attempts {
-                        metrics::counter!("neo_executions_failed_total").increment(1);
-                        Settlement::Failed(format!(
-                            "{error} (gave up after {} attempts)",
-                            c.attempt
-                        ))
-                    } else {
-                        metrics::counter!("neo_executions_retried_total").increment(1);
-                        let unit: f64 = i.rng.lock().expect("poisoned").gen();
-                        let delay = executor::backoff(
-                            c.attempt,
-                            i.cfg.backoff_base,
-                            i.cfg.backoff_cap,
-                            retry_after,
-                            unit,
-                        );
-                        Settlement::Retry {
-                            error,
-                            at: now + delay,
+                    let unit = || i.rng.lock().expect("poisoned").gen::<f64>();
+                    match i
+                        .cfg
+                        .retry_policy()
+                        .after_transient(c.attempt, retry_after, unit)
+                    {
+                        AfterTransient::GiveUp { attempts } => {
+                            metrics::counter!("neo_executions_failed_total").increment(1);
+                            Settlement::Failed(format!(
+                                "{error} (gave up after {attempts} attempts)"
+                            ))
+                        }
+                        AfterTransient::Retry { delay } => {
+                            metrics::counter!("neo_executions_retried_total").increment(1);
+                            Settlement::Retry {
+                                error,
+                                at: now + delay,
+                            }
                         }
                     }
                 }

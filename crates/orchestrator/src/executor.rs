@@ -228,27 +228,6 @@ pub async fn cancel_webhook(
     }
 }
 
-/// Capped exponential backoff with full jitter: a delay drawn from
-/// `[0, min(cap, base · 2^(attempt-1))]`, and never shorter than the executor's `Retry-After`.
-pub fn backoff(
-    attempt: i64,
-    base: SignedDuration,
-    cap: SignedDuration,
-    retry_after: Option<SignedDuration>,
-    unit: f64,
-) -> SignedDuration {
-    let exp = (attempt - 1).clamp(0, 30) as u32;
-    let ceiling = base
-        .checked_mul(1i32.checked_shl(exp).unwrap_or(i32::MAX))
-        .unwrap_or(cap)
-        .min(cap);
-    let jittered = SignedDuration::from_secs_f64(ceiling.as_secs_f64() * unit.clamp(0.0, 1.0));
-    match retry_after {
-        Some(r) => jittered.max(r.min(SignedDuration::from_hours(1))),
-        None => jittered,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,18 +244,6 @@ mod tests {
         }
         assert!(!simulated_fails(7, "1", 0.0));
         assert!(simulated_fails(7, "1", 1.0));
-    }
-
-    #[test]
-    fn backoff_is_capped_jittered_and_honours_retry_after() {
-        let s = SignedDuration::from_secs;
-        assert_eq!(backoff(1, s(1), s(60), None, 1.0), s(1));
-        assert_eq!(backoff(3, s(1), s(60), None, 1.0), s(4));
-        assert_eq!(backoff(10, s(1), s(60), None, 1.0), s(60));
-        assert_eq!(backoff(3, s(1), s(60), None, 0.0), s(0));
-        assert_eq!(backoff(3, s(1), s(60), None, 0.5), s(2));
-        assert_eq!(backoff(1, s(1), s(60), Some(s(2)), 0.5), s(2));
-        assert_eq!(backoff(40, s(1), s(60), None, 1.0), s(60));
     }
 
     #[test]
