@@ -6,6 +6,7 @@ pub mod clock;
 pub mod cost;
 pub mod cursor;
 pub mod egress;
+pub mod executor;
 pub mod filter;
 /// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
 /// feature, never in a normal build.

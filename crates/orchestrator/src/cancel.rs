@@ -4,7 +4,7 @@
 
 use neo_store::{Backfill, Outcome, Settlement, CALLBACK_OWNER};
 
-use crate::executor::{self, ExecutorConfig};
+use crate::executor::{self, ExecutorSpec};
 use crate::*;
 
 impl Orchestrator {
@@ -40,8 +40,8 @@ impl Orchestrator {
             .collect();
         if !waiting.is_empty() {
             let wf = i.store.workflow(&b.tenant_id, b.target_workflow_id).await?;
-            let hook = wf.and_then(|w| match ExecutorConfig::parse(&w.executor) {
-                Ok(ExecutorConfig::Webhook { url, secret, .. }) => Some((url, secret)),
+            let hook = wf.and_then(|w| match ExecutorSpec::from_stored(&w.executor) {
+                Ok(ExecutorSpec::Webhook { url, secret, .. }) => Some((url, secret)),
                 _ => None,
             });
             let mut outcomes = Vec::new();

@@ -11,7 +11,7 @@ use neo_domain::windows::Schedule;
 use neo_store::{Backfill, Claimed, Outcome, Settlement, Workflow};
 use rand::Rng;
 
-use crate::executor::{self, ExecResult, ExecutorConfig};
+use crate::executor::{self, ExecResult, ExecutorSpec};
 use crate::fair::{self, Slot};
 use crate::*;
 use neo_domain::retry::AfterTransient;
@@ -22,7 +22,7 @@ pub(crate) struct Driver {
     pub tenant_id: String,
     pub entity_type: String,
     pub wf: Arc<Workflow>,
-    pub exec: ExecutorConfig,
+    pub exec: ExecutorSpec,
     pub schedule: Schedule,
 }
 
@@ -55,7 +55,7 @@ impl Orchestrator {
                 .await?;
             return Ok(None);
         };
-        let exec = match ExecutorConfig::parse(&wf.executor) {
+        let exec = match ExecutorSpec::from_stored(&wf.executor) {
             Ok(e) => e,
             Err(e) => {
                 i.drivers.lock().expect("poisoned").remove(&b.id);
@@ -261,11 +261,11 @@ async fn run_execution(
     i: &Inner,
     c: &Claimed,
     wf: &Workflow,
-    exec: &ExecutorConfig,
+    exec: &ExecutorSpec,
     entity_type: &str,
 ) -> ExecResult {
     match exec {
-        ExecutorConfig::Simulated {
+        ExecutorSpec::Simulated {
             latency,
             failure_rate,
             seed,
@@ -279,7 +279,7 @@ async fn run_execution(
                 ExecResult::Succeeded
             }
         }
-        ExecutorConfig::Webhook {
+        ExecutorSpec::Webhook {
             url,
             secret,
             timeout,

@@ -26,49 +26,7 @@ pub enum ExecResult {
     Accepted,
 }
 
-/// A workflow's executor configuration, as stored on the workflow.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExecutorConfig {
-    Webhook {
-        url: String,
-        secret: String,
-        timeout: Option<Duration>,
-    },
-    Simulated {
-        latency: Duration,
-        failure_rate: f64,
-        seed: u64,
-    },
-}
-
-impl ExecutorConfig {
-    pub fn parse(v: &Value) -> Result<Self, String> {
-        match v.get("type").and_then(Value::as_str) {
-            Some("webhook") => Ok(Self::Webhook {
-                url: v["url"]
-                    .as_str()
-                    .ok_or("webhook executor without url")?
-                    .to_owned(),
-                secret: v["secret"]
-                    .as_str()
-                    .ok_or("webhook executor without secret")?
-                    .to_owned(),
-                timeout: v
-                    .get("timeout_ms")
-                    .and_then(Value::as_u64)
-                    .map(Duration::from_millis),
-            }),
-            Some("simulated") => Ok(Self::Simulated {
-                latency: Duration::from_millis(
-                    v.get("latency_ms").and_then(Value::as_u64).unwrap_or(0),
-                ),
-                failure_rate: v.get("failure_rate").and_then(Value::as_f64).unwrap_or(0.0),
-                seed: v.get("seed").and_then(Value::as_u64).unwrap_or(0),
-            }),
-            _ => Err("unknown executor type".into()),
-        }
-    }
-}
+pub use neo_domain::executor::ExecutorSpec;
 
 /// Whether the simulated executor fails `entity_id`: a pure function of seed and entity.
 pub fn simulated_fails(seed: u64, entity_id: &str, failure_rate: f64) -> bool {

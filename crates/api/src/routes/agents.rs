@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use neo_domain::backfill::{AutonomyType, EntityType, WorkflowState};
 use neo_domain::egress::EgressPolicy;
+use neo_domain::executor::ExecutorSpec;
 use neo_store::{NewWorkflow, WorkflowPatch};
 use serde::Deserialize;
 use serde_json::Value;
@@ -95,71 +96,7 @@ fn check_tier(t: i64) -> Result<i64, ApiError> {
 /// private, loopback or link-local address or a `localhost` name (SSRF guard; the orchestrator
 /// checks the resolved addresses again at dispatch).
 pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError> {
-    let f = |m: &str| format!("executor.{m}");
-    let o = v
-        .as_object()
-        .ok_or_else(|| ApiError::field("executor", "executor must be an object"))?;
-    let allowed: &[&str] = match o.get("type").and_then(Value::as_str) {
-        Some("webhook") => {
-            let url = o.get("url").and_then(Value::as_str).unwrap_or("");
-            super::check_target_url(&f("url"), url, egress)?;
-            let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
-            if secret.len() < 16 || secret.len() > 512 {
-                return Err(ApiError::field(
-                    &f("secret"),
-                    "the webhook secret must be 16 to 512 characters",
-                ));
-            }
-            if let Some(t) = o.get("timeout_ms") {
-                if !t.as_u64().is_some_and(|t| (100..=300_000).contains(&t)) {
-                    return Err(ApiError::field(
-                        &f("timeout_ms"),
-                        "timeout_ms must be from 100 to 300000",
-                    ));
-                }
-            }
-            &["type", "url", "secret", "timeout_ms"]
-        }
-        Some("simulated") => {
-            if let Some(l) = o.get("latency_ms") {
-                if l.as_u64().is_none_or(|l| l > 600_000) {
-                    return Err(ApiError::field(
-                        &f("latency_ms"),
-                        "latency_ms must be from 0 to 600000",
-                    ));
-                }
-            }
-            if let Some(r) = o.get("failure_rate") {
-                if !r.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
-                    return Err(ApiError::field(
-                        &f("failure_rate"),
-                        "failure_rate must be from 0.0 to 1.0",
-                    ));
-                }
-            }
-            if let Some(s) = o.get("seed") {
-                if s.as_u64().is_none() {
-                    return Err(ApiError::field(
-                        &f("seed"),
-                        "seed must be a non-negative integer",
-                    ));
-                }
-            }
-            &["type", "latency_ms", "failure_rate", "seed"]
-        }
-        _ => {
-            return Err(ApiError::field(
-                &f("type"),
-                "executor.type must be \"webhook\" or \"simulated\"",
-            ))
-        }
-    };
-    if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            &f(k),
-            format!("{k} is not a setting of this executor"),
-        ));
-    }
+    ExecutorSpec::validate(v, egress).map_err(ApiError::validation)?;
     Ok(v.clone())
 }
 

@@ -13,26 +13,14 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 200;
 
 /// Validates `page_size` (1–200, default 50).
-/// Checks a URL a tenant gives for the service to call (a webhook, a PSA): `http(s)`, no
-/// whitespace, and a target the egress policy allows (else 422 naming `field`).
+/// Checks a URL a tenant gives for the service to call (a webhook, a PSA): the domain's rule
+/// ([`neo_domain::executor::check_target_url`]) as a 422 naming `field`.
 pub fn check_target_url(
     field: &str,
     url: &str,
     egress: neo_domain::egress::EgressPolicy,
 ) -> Result<(), ApiError> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.len() > 8
-        && !url.contains(char::is_whitespace);
-    if !ok {
-        return Err(ApiError::field(
-            field,
-            format!("{field} must be an http(s) URL"),
-        ));
-    }
-    egress
-        .check_url(url)
-        .map(|_| ())
-        .map_err(|e| ApiError::field(field, format!("{field}: {}", e.0)))
+    neo_domain::executor::check_target_url(field, url, egress).map_err(ApiError::validation)
 }
 
 pub fn page_size(p: Option<u32>) -> Result<usize, ApiError> {

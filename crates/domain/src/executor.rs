@@ -1,0 +1,197 @@
+//! How a workflow's executions run: one typed configuration, validated once when a workflow is
+//! written (the API's create and PATCH) and read back from storage as the same type by the
+//! orchestrator and the dashboard. The stored form is the submitted JSON object
+//! (`{"type": "webhook", …}` or `{"type": "simulated", …}`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::egress::EgressPolicy;
+use crate::validation::FieldError;
+
+/// A workflow's executor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutorSpec {
+    /// POST a signed JSON body to `url`.
+    Webhook {
+        url: String,
+        secret: String,
+        timeout: Option<Duration>,
+    },
+    /// In-process, for demos, tests and benchmarks: which entities fail is a pure function of
+    /// `seed` and the entity id.
+    Simulated {
+        latency: Duration,
+        failure_rate: f64,
+        seed: u64,
+    },
+}
+
+/// Checks a URL a tenant gives for the service to call (a webhook, a PSA): `http(s)`, no
+/// whitespace, and a target `egress` allows; the error names `field`.
+pub fn check_target_url(field: &str, url: &str, egress: EgressPolicy) -> Result<(), FieldError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > 8
+        && !url.contains(char::is_whitespace);
+    if !ok {
+        return Err(FieldError::new(
+            field,
+            format!("{field} must be an http(s) URL"),
+        ));
+    }
+    egress
+        .check_url(url)
+        .map(|_| ())
+        .map_err(|e| FieldError::new(field, format!("{field}: {}", e.0)))
+}
+
+impl ExecutorSpec {
+    /// Validates a submitted executor: every bound, no unknown member, and (for a webhook) a
+    /// target `egress` allows. Errors name the member as `executor.<name>`.
+    pub fn validate(v: &Value, egress: EgressPolicy) -> Result<Self, FieldError> {
+        let f = |m: &str| format!("executor.{m}");
+        let o = v
+            .as_object()
+            .ok_or_else(|| FieldError::new("executor", "executor must be an object"))?;
+        let allowed: &[&str] = match o.get("type").and_then(Value::as_str) {
+            Some("webhook") => {
+                let url = o.get("url").and_then(Value::as_str).unwrap_or("");
+                check_target_url(&f("url"), url, egress)?;
+                let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
+                if secret.len() < 16 || secret.len() > 512 {
+                    return Err(FieldError::new(
+                        f("secret"),
+                        "the webhook secret must be 16 to 512 characters",
+                    ));
+                }
+                if let Some(t) = o.get("timeout_ms") {
+                    if !t.as_u64().is_some_and(|t| (100..=300_000).contains(&t)) {
+                        return Err(FieldError::new(
+                            f("timeout_ms"),
+                            "timeout_ms must be from 100 to 300000",
+                        ));
+                    }
+                }
+                &["type", "url", "secret", "timeout_ms"]
+            }
+            Some("simulated") => {
+                if let Some(l) = o.get("latency_ms") {
+                    if l.as_u64().is_none_or(|l| l > 600_000) {
+                        return Err(FieldError::new(
+                            f("latency_ms"),
+                            "latency_ms must be from 0 to 600000",
+                        ));
+                    }
+                }
+                if let Some(r) = o.get("failure_rate") {
+                    if !r.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
+                        return Err(FieldError::new(
+                            f("failure_rate"),
+                            "failure_rate must be from 0.0 to 1.0",
+                        ));
+                    }
+                }
+                if let Some(s) = o.get("seed") {
+                    if s.as_u64().is_none() {
+                        return Err(FieldError::new(
+                            f("seed"),
+                            "seed must be a non-negative integer",
+                        ));
+                    }
+                }
+                &["type", "latency_ms", "failure_rate", "seed"]
+            }
+            _ => {
+                return Err(FieldError::new(
+                    f("type"),
+                    "executor.type must be \"webhook\" or \"simulated\"",
+                ))
+            }
+        };
+        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(FieldError::new(
+                f(k),
+                format!("{k} is not a setting of this executor"),
+            ));
+        }
+        Self::from_stored(v).map_err(|m| FieldError::new("executor", m))
+    }
+
+    /// Reads an executor as stored (validated when it was written): its type and members,
+    /// with the defaults of the members left out.
+    pub fn from_stored(v: &Value) -> Result<Self, String> {
+        match v.get("type").and_then(Value::as_str) {
+            Some("webhook") => Ok(Self::Webhook {
+                url: v["url"]
+                    .as_str()
+                    .ok_or("webhook executor without url")?
+                    .to_owned(),
+                secret: v["secret"]
+                    .as_str()
+                    .ok_or("webhook executor without secret")?
+                    .to_owned(),
+                timeout: v
+                    .get("timeout_ms")
+                    .and_then(Value::as_u64)
+                    .map(Duration::from_millis),
+            }),
+            Some("simulated") => Ok(Self::Simulated {
+                latency: Duration::from_millis(
+                    v.get("latency_ms").and_then(Value::as_u64).unwrap_or(0),
+                ),
+                failure_rate: v.get("failure_rate").and_then(Value::as_f64).unwrap_or(0.0),
+                seed: v.get("seed").and_then(Value::as_u64).unwrap_or(0),
+            }),
+            _ => Err("unknown executor type".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn validated_once_read_back_as_the_same_type() {
+        let allow = EgressPolicy::new(false);
+        let v = json!({"type": "webhook", "url": "https://hooks.example.com/neo", "secret": "whsec_0123456789abcdef", "timeout_ms": 5000});
+        let spec = ExecutorSpec::validate(&v, allow).unwrap();
+        assert_eq!(spec, ExecutorSpec::from_stored(&v).unwrap());
+        assert_eq!(
+            ExecutorSpec::from_stored(&json!({"type": "simulated"})).unwrap(),
+            ExecutorSpec::Simulated {
+                latency: Duration::ZERO,
+                failure_rate: 0.0,
+                seed: 0
+            }
+        );
+        for (bad, field) in [
+            (
+                json!({"type": "webhook", "url": "https://x.example.com", "secret": "short"}),
+                "executor.secret",
+            ),
+            (
+                json!({"type": "webhook", "url": "http://127.0.0.1/", "secret": "whsec_0123456789abcdef"}),
+                "executor.url",
+            ),
+            (
+                json!({"type": "simulated", "failure_rate": 2.0}),
+                "executor.failure_rate",
+            ),
+            (
+                json!({"type": "simulated", "colour": "red"}),
+                "executor.colour",
+            ),
+            (json!({"type": "ftp"}), "executor.type"),
+            (json!([1]), "executor"),
+        ] {
+            assert_eq!(
+                ExecutorSpec::validate(&bad, allow).unwrap_err().field,
+                field,
+                "{bad}"
+            );
+        }
+    }
+}
