@@ -140,51 +140,6 @@ async fn lock_key_check(tx: &mut Tx) -> Result<Option<Vec<u8>>> {
     )
 }
 
-async fn put_key_check(tx: &mut Tx, sealer: &Sealer) -> Result<()> {
-    sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
-        .bind(KEY_CHECK)
-        .bind(key_check_value(sealer))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Every secret brought under `new` (see `sealed_rows::reseal_value`).
-async fn reseal_all(tx: &mut Tx, old: Option<&Sealer>, new: &Sealer) -> Result<SecretsReport> {
-    let mut report = SecretsReport::default();
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT tenant_id, secrets FROM integrations ORDER BY tenant_id FOR UPDATE")
-            .fetch_all(&mut **tx)
-            .await?;
-    for (tenant_id, text) in rows {
-        if let Some((text, n)) = reseal_secrets_text(old, new, &tenant_id, &text)? {
-            sqlx::query("UPDATE integrations SET secrets = $1 WHERE tenant_id = $2")
-                .bind(text)
-                .bind(&tenant_id)
-                .execute(&mut **tx)
-                .await?;
-            report.integrations += 1;
-            report.integration_secrets += n;
-        }
-    }
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, tenant_id, executor FROM workflows WHERE executor LIKE '%secret%' ORDER BY id FOR UPDATE",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id, tenant_id, text) in rows {
-        if let Some(text) = reseal_executor_text(old, new, &tenant_id, id, &text)? {
-            sqlx::query("UPDATE workflows SET executor = $1 WHERE id = $2")
-                .bind(text)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            report.workflows += 1;
-        }
-    }
-    Ok(report)
-}
-
 async fn fetch_backfill(tx: &mut Tx, tenant_id: &str, id: &str) -> Result<Option<Backfill>> {
     let row = sqlx::query(&format!(
         "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
@@ -1643,3 +1598,5 @@ impl Store for PgStore {
 }
 
 idempotency_writes!(sqlx::Postgres);
+
+sealing_writes!(sqlx::Postgres, " FOR UPDATE");

@@ -248,3 +248,68 @@ pub(crate) fn verify_key_check(sealer: &Sealer, stored: &[u8]) -> Result<()> {
         ))),
     }
 }
+
+/// The row writes of sealing, one statement text for both backends (`$N` placeholders):
+/// `sealing_writes!(sqlx::Sqlite, "")` in a backend module defines `put_key_check` and
+/// `reseal_all` for its transactions; PostgreSQL passes `" FOR UPDATE"` to lock the rows it
+/// re-seals (replicas may start at once).
+macro_rules! sealing_writes {
+    ($db:ty, $lock:literal) => {
+        /// Stores the key check of `sealer` (see [`key_check_value`]).
+        pub(crate) async fn put_key_check(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            sealer: &Sealer,
+        ) -> Result<()> {
+            sqlx::query("INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+                .bind(KEY_CHECK)
+                .bind(key_check_value(sealer))
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Every secret brought under `new` (see [`reseal_value`]).
+        pub(crate) async fn reseal_all(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            old: Option<&Sealer>,
+            new: &Sealer,
+        ) -> Result<SecretsReport> {
+            let mut report = SecretsReport::default();
+            let rows: Vec<(String, String)> = sqlx::query_as(concat!(
+                "SELECT tenant_id, secrets FROM integrations ORDER BY tenant_id",
+                $lock
+            ))
+            .fetch_all(&mut **tx)
+            .await?;
+            for (tenant_id, text) in rows {
+                if let Some((text, n)) = reseal_secrets_text(old, new, &tenant_id, &text)? {
+                    sqlx::query("UPDATE integrations SET secrets = $1 WHERE tenant_id = $2")
+                        .bind(text)
+                        .bind(&tenant_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    report.integrations += 1;
+                    report.integration_secrets += n;
+                }
+            }
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(concat!(
+                "SELECT id, tenant_id, executor FROM workflows WHERE executor LIKE '%secret%' ORDER BY id",
+                $lock
+            ))
+            .fetch_all(&mut **tx)
+            .await?;
+            for (id, tenant_id, text) in rows {
+                if let Some(text) = reseal_executor_text(old, new, &tenant_id, id, &text)? {
+                    sqlx::query("UPDATE workflows SET executor = $1 WHERE id = $2")
+                        .bind(text)
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                    report.workflows += 1;
+                }
+            }
+            Ok(report)
+        }
+    };
+}
+pub(crate) use sealing_writes;

@@ -133,54 +133,6 @@ impl SqliteStore {
     }
 }
 
-async fn put_key_check(tx: &mut Transaction<'_, Sqlite>, sealer: &Sealer) -> Result<()> {
-    sqlx::query("INSERT INTO server_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-        .bind(KEY_CHECK)
-        .bind(key_check_value(sealer))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Every secret brought under `new` (see `sealed_rows::reseal_value`).
-async fn reseal_all(
-    tx: &mut Transaction<'_, Sqlite>,
-    old: Option<&Sealer>,
-    new: &Sealer,
-) -> Result<SecretsReport> {
-    let mut report = SecretsReport::default();
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT tenant_id, secrets FROM integrations")
-        .fetch_all(&mut **tx)
-        .await?;
-    for (tenant_id, text) in rows {
-        if let Some((text, n)) = reseal_secrets_text(old, new, &tenant_id, &text)? {
-            sqlx::query("UPDATE integrations SET secrets = ? WHERE tenant_id = ?")
-                .bind(text)
-                .bind(&tenant_id)
-                .execute(&mut **tx)
-                .await?;
-            report.integrations += 1;
-            report.integration_secrets += n;
-        }
-    }
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT id, tenant_id, executor FROM workflows WHERE executor LIKE '%secret%'",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id, tenant_id, text) in rows {
-        if let Some(text) = reseal_executor_text(old, new, &tenant_id, id, &text)? {
-            sqlx::query("UPDATE workflows SET executor = ? WHERE id = ?")
-                .bind(text)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            report.workflows += 1;
-        }
-    }
-    Ok(report)
-}
-
 /// Moves every pending item of a backfill to `cancelled` and fixes the counters.
 async fn cancel_pending(tx: &mut Transaction<'_, Sqlite>, id: &str, now: i64) -> Result<()> {
     let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = ? WHERE backfill_id = ? AND status = 'pending'")
@@ -1654,3 +1606,5 @@ async fn complete_in_tx(
 }
 
 idempotency_writes!(sqlx::Sqlite);
+
+sealing_writes!(sqlx::Sqlite, "");
