@@ -19,6 +19,7 @@ pub mod extract;
 pub mod fuzzing;
 pub mod models;
 pub mod openapi;
+pub mod paging;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;

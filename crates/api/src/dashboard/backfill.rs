@@ -382,14 +382,9 @@ pub(super) async fn items(
     let statuses = crate::routes::comma_list(Some(&status), "status", ItemStatus::parse)
         .map_err(|e| api_error(&e))?;
     let list = format!("items:{id}");
-    let after: Option<i64> = match &q.cursor {
-        Some(c) if !c.is_empty() => Some(
-            app.cursors
-                .decode(&list, c)
-                .map_err(|_| api_error(&ApiError::invalid_cursor()))?,
-        ),
-        _ => None,
-    };
+    let after: Option<i64> =
+        crate::paging::after(app, &list, q.cursor.as_deref().filter(|c| !c.is_empty()))
+            .map_err(|e| api_error(&e))?;
     let page = app
         .store
         .list_items(u.principal.tenant_id(), id, &statuses, after, PAGE_SIZE)

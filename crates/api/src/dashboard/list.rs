@@ -136,14 +136,12 @@ pub(super) async fn rows(app: &AppState, u: &DashUser, q: &ListQuery) -> Result<
             .map_err(|e| api_error(&e))?,
         target_workflow_id: None,
     };
-    let before: Option<String> = match &q.cursor {
-        Some(c) if !c.is_empty() => Some(
-            app.cursors
-                .decode("backfills", c)
-                .map_err(|_| api_error(&ApiError::invalid_cursor()))?,
-        ),
-        _ => None,
-    };
+    let before: Option<String> = crate::paging::after(
+        app,
+        "backfills",
+        q.cursor.as_deref().filter(|c| !c.is_empty()),
+    )
+    .map_err(|e| api_error(&e))?;
     let page = app
         .store
         .list_backfills(

@@ -15,6 +15,7 @@ use crate::envelope::{DataEnvelope, Reply};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::PublicAgent;
+use crate::paging;
 use crate::{AppState, Auth};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -136,14 +137,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageParams>,
 ) -> Result<Reply<Vec<PublicAgent>>, ApiError> {
     let limit = page_size(q.page_size)?;
-    let after: Option<i64> = match &q.cursor {
-        Some(c) => Some(
-            app.cursors
-                .decode("agents", c)
-                .map_err(|_| ApiError::invalid_cursor())?,
-        ),
-        None => None,
-    };
+    let after: Option<i64> = paging::after(&app, "agents", q.cursor.as_deref())?;
     let page = app
         .store
         .list_workflows(p.tenant_id(), after, limit)

@@ -12,6 +12,7 @@ use crate::envelope::{DataEnvelope, Reply};
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::PublicExecution;
+use crate::paging;
 use crate::{AppState, Auth};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -47,26 +48,12 @@ pub async fn list(
         statuses: comma_list(q.status.as_deref(), "status", ExecutionStatus::parse)?,
         backfill_id: q.backfill_id,
     };
-    let before: Option<String> = match &q.cursor {
-        Some(c) => Some(
-            app.cursors
-                .decode("executions", c)
-                .map_err(|_| ApiError::invalid_cursor())?,
-        ),
-        None => None,
-    };
+    let before: Option<String> = paging::after(&app, "executions", q.cursor.as_deref())?;
     let page = app
         .store
         .list_executions(p.tenant_id(), &filter, before.as_deref(), limit)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|e| app.cursors.encode("executions", &e.id))
-        })
-        .flatten();
+    let next = paging::next(&app, "executions", &page, |e| e.id.clone());
     Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
 

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::paging;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -33,26 +34,12 @@ pub async fn list(
         states: comma_list(q.state.as_deref(), "state", BackfillRunState::parse)?,
         target_workflow_id: q.target_workflow_id,
     };
-    let before: Option<String> = match &q.cursor {
-        Some(c) => Some(
-            app.cursors
-                .decode(LIST_BACKFILLS, c)
-                .map_err(|_| ApiError::invalid_cursor())?,
-        ),
-        None => None,
-    };
+    let before: Option<String> = paging::after(&app, LIST_BACKFILLS, q.cursor.as_deref())?;
     let page = app
         .store
         .list_backfills(p.tenant_id(), &filter, before.as_deref(), limit)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|b| app.cursors.encode(LIST_BACKFILLS, &b.id))
-        })
-        .flatten();
+    let next = paging::next(&app, LIST_BACKFILLS, &page, |b| b.id.clone());
     let now = app.clock.now();
     Ok(Reply::new(
         page.items
@@ -108,14 +95,7 @@ pub async fn items(
     let limit = page_size(q.page_size)?;
     let statuses = comma_list(q.status.as_deref(), "status", ItemStatus::parse)?;
     let list = format!("items:{id}");
-    let after: Option<i64> = match &q.cursor {
-        Some(c) => Some(
-            app.cursors
-                .decode(&list, c)
-                .map_err(|_| ApiError::invalid_cursor())?,
-        ),
-        None => None,
-    };
+    let after: Option<i64> = paging::after(&app, &list, q.cursor.as_deref())?;
     if app.store.backfill(p.tenant_id(), &id).await?.is_none() {
         return Err(ApiError::backfill_not_found());
     }
