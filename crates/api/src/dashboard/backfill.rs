@@ -391,11 +391,11 @@ pub(super) async fn items(
         .await
         .map_err(store_error)?;
     let now = app.clock.now();
-    let next_url = page.has_more.then(|| page.items.last()).flatten().map(|i| {
+    let next_url = crate::paging::next(app, &list, &page, |i| i.ord).map(|c| {
         format!(
             "/backfills/{id}/items?status={}&cursor={}",
             url_encode(&status),
-            url_encode(&app.cursors.encode(&list, &i.ord))
+            url_encode(&c)
         )
     });
     Ok(ItemsTpl {

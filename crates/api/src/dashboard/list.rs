@@ -153,11 +153,11 @@ pub(super) async fn rows(app: &AppState, u: &DashUser, q: &ListQuery) -> Result<
         .await
         .map_err(store_error)?;
     let now = app.clock.now();
-    let next_url = page.has_more.then(|| page.items.last()).flatten().map(|b| {
+    let next_url = crate::paging::next(app, "backfills", &page, |b| b.id.clone()).map(|c| {
         format!(
             "/backfills?state={}&cursor={}",
             url_encode(&state),
-            url_encode(&app.cursors.encode("backfills", &b.id))
+            url_encode(&c)
         )
     });
     let cursor = q.cursor.clone().unwrap_or_default();

@@ -142,14 +142,7 @@ pub async fn list(
         .store
         .list_workflows(p.tenant_id(), after, limit)
         .await?;
-    let next = page
-        .has_more
-        .then(|| {
-            page.items
-                .last()
-                .map(|w| app.cursors.encode("agents", &w.id))
-        })
-        .flatten();
+    let next = paging::next(&app, "agents", &page, |w| w.id);
     Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
 

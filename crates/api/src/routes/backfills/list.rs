@@ -103,9 +103,6 @@ pub async fn items(
         .store
         .list_items(p.tenant_id(), &id, &statuses, after, limit)
         .await?;
-    let next = page
-        .has_more
-        .then(|| page.items.last().map(|i| app.cursors.encode(&list, &i.ord)))
-        .flatten();
+    let next = paging::next(&app, &list, &page, |i| i.ord);
     Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
 }
