@@ -145,6 +145,10 @@ impl From<neo_store::StoreError> for ApiError {
                 tracing::error!(error = %e, "a secret could not be sealed or opened");
                 ApiError::internal()
             }
+            e @ neo_store::StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "a stored value could not be read");
+                ApiError::internal()
+            }
             e @ neo_store::StoreError::Db(_) => match e.unavailable() {
                 Some(why) => {
                     tracing::warn!(error = %e, "database unavailable");

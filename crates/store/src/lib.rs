@@ -46,8 +46,13 @@ pub enum StoreError {
     /// the one that sealed it, or the stored value was tampered with or moved.
     #[error("{0}")]
     Secret(String),
+    /// The database refused or failed the statement; [`StoreError::unavailable`] says whether
+    /// it is worth retrying.
     #[error(transparent)]
-    Db(#[from] anyhow::Error),
+    Db(#[from] sqlx::Error),
+    /// A stored value this release cannot read (an unknown enum text, malformed JSON).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// What sealing the secrets at open, or a master key rotation, changed.
@@ -97,9 +102,7 @@ impl StoreError {
     /// unreachable) rather than a bug: the API answers 503 for these.
     pub fn unavailable(&self) -> Option<Unavailable> {
         let StoreError::Db(e) = self else { return None };
-        e.chain()
-            .filter_map(|c| c.downcast_ref::<sqlx::Error>())
-            .find_map(classify)
+        classify(e)
     }
 }
 
@@ -133,12 +136,6 @@ fn classify(e: &sqlx::Error) -> Option<Unavailable> {
             }
         }
         _ => None,
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Db(e.into())
     }
 }
 

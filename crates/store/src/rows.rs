@@ -57,16 +57,17 @@ fn ots(ms: Option<i64>) -> Option<Timestamp> {
 }
 fn enum_col<T>(r: &impl Cols, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     let s = r.text(col)?;
-    parse(&s).ok_or_else(|| StoreError::Db(anyhow::anyhow!("bad {col} value {s:?} in database")))
+    parse(&s).ok_or_else(|| StoreError::Corrupt(format!("bad {col} value {s:?} in database")))
 }
 pub(crate) fn parse_json(s: &str) -> Result<Value> {
-    serde_json::from_str(s).map_err(|e| StoreError::Db(e.into()))
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON in database: {e}")))
 }
 pub(crate) fn json_col(r: &impl Cols, col: &str) -> Result<Value> {
     parse_json(&r.text(col)?)
 }
 pub(crate) fn to_json_text<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Db(e.into()))
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::Corrupt(format!("a value could not be written as JSON: {e}")))
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -114,7 +115,7 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
         entity_type: enum_col(r, "entity_type", EntityType::parse)?,
         filter_spec: json_col(r, "filter_spec")?,
         daily_execution_windows: serde_json::from_str(&r.text("daily_execution_windows")?)
-            .map_err(|e| StoreError::Db(e.into()))?,
+            .map_err(|e| StoreError::Corrupt(format!("bad JSON in database: {e}")))?,
         timezone: r.text("timezone")?,
         max_in_flight: r.int("max_in_flight")?,
         reprocess: r.flag("reprocess")?,
