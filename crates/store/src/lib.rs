@@ -14,6 +14,7 @@ pub mod secrets;
 mod settlement;
 pub mod source;
 mod sqlite;
+mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 

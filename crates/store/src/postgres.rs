@@ -34,6 +34,7 @@ use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
 use crate::settlement::*;
+use crate::tenants::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -562,109 +563,45 @@ impl Store for PgStore {
     }
 
     async fn ensure_tenant(&self, name: &str, now: Timestamp) -> Result<Tenant> {
-        let id = format!("tn_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(&id)
-            .bind(name)
-            .bind(to_ms(now))
-            .execute(&self.pool)
-            .await?;
-        let r = sqlx::query("SELECT * FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        map_tenant(&r)
+        upsert_tenant(&self.pool, name, now).await
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.pool, TENANT_BY_ID, id).await
     }
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.pool, TENANT_BY_NAME, name).await
     }
 
     async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE entra_tenant_id = $1")
-            .bind(tid)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.pool, TENANT_BY_ENTRA_TID, tid).await
     }
 
     async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE tenants SET entra_tenant_id = $1 WHERE id = $2")
-            .bind(tid)
-            .bind(tenant_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                unique_to(
-                    e,
-                    StoreError::Conflict("that Entra tenant id is linked to another tenant".into()),
-                )
-            })?;
-        Ok(())
+        update_tenant_entra_tid(&self.pool, tenant_id, tid).await
     }
 
     async fn insert_api_key(&self, k: NewApiKey) -> Result<ApiKey> {
-        let r = sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *")
-            .bind(&k.id)
-            .bind(&k.tenant_id)
-            .bind(&k.env)
-            .bind(&k.key_hash[..])
-            .bind(&k.hint)
-            .bind(to_ms(k.created_at))
-            .bind(&k.created_by)
-            .bind(k.expires_at.map(to_ms))
-            .fetch_one(&self.pool)
-            .await?;
-        map_key(&r)
+        insert_key(&self.pool, &k).await?;
+        self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>> {
-        let r = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
-            .bind(&hash[..])
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_key_with_hash).transpose()
+        select_key_by_hash(&self.pool, hash).await
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
-        let r = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_key).transpose()
+        // The writer: a key read right after its insert or rotation.
+        select_key(&self.pool, id).await
     }
 
     async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
-        let rows =
-            sqlx::query("SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id")
-                .bind(tenant_id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(map_key).collect()
+        select_keys(&self.pool, tenant_id).await
     }
 
     async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let n =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(to_ms(now))
-                .bind(id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        Ok(n == 1)
+        update_key_revoked(&self.pool, id, now).await
     }
 
     async fn rotate_api_key(
@@ -674,35 +611,14 @@ impl Store for PgStore {
         k: NewApiKey,
     ) -> Result<ApiKey> {
         let mut tx = self.tx().await?;
-        let r = sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *")
-            .bind(&k.id)
-            .bind(&k.tenant_id)
-            .bind(&k.env)
-            .bind(&k.key_hash[..])
-            .bind(&k.hint)
-            .bind(to_ms(k.created_at))
-            .bind(&k.created_by)
-            .bind(k.expires_at.map(to_ms))
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE api_keys SET rotated_to = $1, expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 THEN $2 ELSE expires_at END WHERE id = $3")
-            .bind(&k.id)
-            .bind(to_ms(old_expires_at))
-            .bind(old_id)
-            .execute(&mut *tx)
-            .await?;
+        insert_key(&mut *tx, &k).await?;
+        update_key_rotated(&mut *tx, old_id, old_expires_at, &k.id).await?;
         tx.commit().await?;
-        map_key(&r)
+        self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        update_key_used(&self.pool, id, now).await
     }
 
     async fn insert_workflow(
@@ -1600,3 +1516,5 @@ impl Store for PgStore {
 idempotency_writes!(sqlx::Postgres);
 
 sealing_writes!(sqlx::Postgres, " FOR UPDATE");
+
+tenant_queries!(sqlx::Postgres);

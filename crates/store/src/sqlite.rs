@@ -22,6 +22,7 @@ use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
 use crate::settlement::*;
+use crate::tenants::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -230,112 +231,45 @@ impl Store for SqliteStore {
     }
 
     async fn ensure_tenant(&self, name: &str, now: Timestamp) -> Result<Tenant> {
-        let id = format!("tn_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(&id)
-            .bind(name)
-            .bind(to_ms(now))
-            .execute(&self.write)
-            .await?;
-        let r = sqlx::query("SELECT * FROM tenants WHERE name = ?")
-            .bind(name)
-            .fetch_one(&self.write)
-            .await?;
-        map_tenant(&r)
+        upsert_tenant(&self.write, name, now).await
     }
 
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.read, TENANT_BY_ID, id).await
     }
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.read, TENANT_BY_NAME, name).await
     }
 
     async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>> {
-        let r = sqlx::query("SELECT * FROM tenants WHERE entra_tenant_id = ?")
-            .bind(tid)
-            .fetch_optional(&self.read)
-            .await?;
-        r.as_ref().map(map_tenant).transpose()
+        select_tenant(&self.read, TENANT_BY_ENTRA_TID, tid).await
     }
 
     async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE tenants SET entra_tenant_id = ? WHERE id = ?")
-            .bind(tid)
-            .bind(tenant_id)
-            .execute(&self.write)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict("that Entra tenant id is linked to another tenant".into())
-                } else {
-                    e.into()
-                }
-            })?;
-        Ok(())
+        update_tenant_entra_tid(&self.write, tenant_id, tid).await
     }
 
     async fn insert_api_key(&self, k: NewApiKey) -> Result<ApiKey> {
-        sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&k.id)
-            .bind(&k.tenant_id)
-            .bind(&k.env)
-            .bind(&k.key_hash[..])
-            .bind(&k.hint)
-            .bind(to_ms(k.created_at))
-            .bind(&k.created_by)
-            .bind(k.expires_at.map(to_ms))
-            .execute(&self.write)
-            .await?;
+        insert_key(&self.write, &k).await?;
         self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>> {
-        let r = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?")
-            .bind(&hash[..])
-            .fetch_optional(&self.read)
-            .await?;
-        match r {
-            None => Ok(None),
-            Some(r) => Ok(Some(map_key_with_hash(&r)?)),
-        }
+        select_key_by_hash(&self.read, hash).await
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
-        let r = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?;
-        r.as_ref().map(map_key).transpose()
+        // The writer: a key read right after its insert or rotation.
+        select_key(&self.write, id).await
     }
 
     async fn list_api_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>> {
-        let rows =
-            sqlx::query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id")
-                .bind(tenant_id)
-                .fetch_all(&self.read)
-                .await?;
-        rows.iter().map(map_key).collect()
+        select_keys(&self.read, tenant_id).await
     }
 
     async fn revoke_api_key(&self, id: &str, now: Timestamp) -> Result<bool> {
-        let n =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(to_ms(now))
-                .bind(id)
-                .execute(&self.write)
-                .await?
-                .rows_affected();
-        Ok(n == 1)
+        update_key_revoked(&self.write, id, now).await
     }
 
     async fn rotate_api_key(
@@ -345,35 +279,14 @@ impl Store for SqliteStore {
         k: NewApiKey,
     ) -> Result<ApiKey> {
         let mut tx = self.tx().await?;
-        sqlx::query("INSERT INTO api_keys (id, tenant_id, env, key_hash, hint, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&k.id)
-            .bind(&k.tenant_id)
-            .bind(&k.env)
-            .bind(&k.key_hash[..])
-            .bind(&k.hint)
-            .bind(to_ms(k.created_at))
-            .bind(&k.created_by)
-            .bind(k.expires_at.map(to_ms))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE api_keys SET rotated_to = ?, expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END WHERE id = ?")
-            .bind(&k.id)
-            .bind(to_ms(old_expires_at))
-            .bind(to_ms(old_expires_at))
-            .bind(old_id)
-            .execute(&mut *tx)
-            .await?;
+        insert_key(&mut *tx, &k).await?;
+        update_key_rotated(&mut *tx, old_id, old_expires_at, &k.id).await?;
         tx.commit().await?;
         self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn touch_api_key(&self, id: &str, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        update_key_used(&self.write, id, now).await
     }
 
     async fn insert_workflow(
@@ -1608,3 +1521,5 @@ async fn complete_in_tx(
 idempotency_writes!(sqlx::Sqlite);
 
 sealing_writes!(sqlx::Sqlite, "");
+
+tenant_queries!(sqlx::Sqlite);
