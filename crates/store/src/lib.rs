@@ -4,6 +4,7 @@
 //! Every state change that touches a backfill's items also updates its counters in the same
 //! transaction, so counters never drift from the items.
 
+mod executions;
 mod idempotency;
 pub mod models;
 mod postgres;

@@ -29,6 +29,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
+use crate::executions::*;
 use crate::idempotency::*;
 use crate::rerun::*;
 use crate::rows::*;
@@ -1096,38 +1097,18 @@ impl Store for PgStore {
     }
 
     async fn insert_execution(&self, e: NewExecution) -> Result<Execution> {
-        let r = sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, retry_of, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING *")
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(e.agent_id)
-            .bind(&e.agent_name)
-            .bind(&e.backfill_id)
-            .bind(&e.entity_id)
-            .bind(&e.entity_number)
-            .bind(e.status.as_str())
-            .bind(&e.retry_of)
-            .bind(to_ms(e.created_at))
-            .fetch_one(&self.pool)
-            .await?;
-        map_execution(&r)
+        insert_execution_row(&self.pool, &e).await?;
+        self.execution(&e.tenant_id, &e.id)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>> {
-        let r = sqlx::query("SELECT * FROM executions WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_execution).transpose()
+        select_execution(&self.pool, Some(tenant_id), id).await
     }
 
     async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>> {
-        let r = sqlx::query("SELECT * FROM executions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_execution).transpose()
+        select_execution(&self.pool, None, id).await
     }
 
     async fn list_executions(
@@ -1137,33 +1118,7 @@ impl Store for PgStore {
         before_id: Option<&str>,
         limit: usize,
     ) -> Result<Page<Execution>> {
-        let mut qb: QueryBuilder<Postgres> =
-            QueryBuilder::new("SELECT * FROM executions WHERE tenant_id = ");
-        qb.push_bind(tenant_id);
-        if let Some(b) = before_id {
-            qb.push(" AND id < ").push_bind(b);
-        }
-        if let Some(a) = f.agent_id {
-            qb.push(" AND agent_id = ").push_bind(a);
-        }
-        if let Some(e) = &f.entity_id {
-            qb.push(" AND entity_id = ").push_bind(e);
-        }
-        if let Some(e) = &f.entity_number {
-            qb.push(" AND entity_number = ").push_bind(e);
-        }
-        if let Some(b) = &f.backfill_id {
-            qb.push(" AND backfill_id = ").push_bind(b);
-        }
-        if !f.statuses.is_empty() {
-            let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
-            qb.push(" AND status = ANY(").push_bind(statuses).push(")");
-        }
-        qb.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(limit as i64 + 1);
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        let rows: Vec<Execution> = rows.iter().map(map_execution).collect::<Result<_>>()?;
-        Ok(Page::from_overfetch(rows, limit))
+        select_executions(&self.pool, tenant_id, f, before_id, limit).await
     }
 
     async fn finish_execution(
@@ -1492,24 +1447,11 @@ impl Store for PgStore {
         key: &str,
         not_before: Timestamp,
     ) -> Result<Option<IdempotentResponse>> {
-        let r = sqlx::query(
-            "SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
-        )
-        .bind(tenant_id)
-        .bind(key)
-        .bind(to_ms(not_before))
-        .fetch_optional(&self.pool)
-        .await?;
-        r.as_ref().map(map_idempotent).transpose()
+        select_idempotent(&self.pool, tenant_id, key, not_before).await
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(to_ms(before))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n)
+        delete_idempotency_keys(&self.pool, before).await
     }
 }
 
@@ -1518,3 +1460,5 @@ idempotency_writes!(sqlx::Postgres);
 sealing_writes!(sqlx::Postgres, " FOR UPDATE");
 
 tenant_queries!(sqlx::Postgres);
+
+execution_queries!(sqlx::Postgres);

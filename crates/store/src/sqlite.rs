@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+use crate::executions::*;
 use crate::idempotency::*;
 use crate::rerun::*;
 use crate::rows::*;
@@ -791,41 +792,18 @@ impl Store for SqliteStore {
     }
 
     async fn insert_execution(&self, e: NewExecution) -> Result<Execution> {
-        let now = to_ms(e.created_at);
-        sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, retry_of, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(e.agent_id)
-            .bind(&e.agent_name)
-            .bind(&e.backfill_id)
-            .bind(&e.entity_id)
-            .bind(&e.entity_number)
-            .bind(e.status.as_str())
-            .bind(&e.retry_of)
-            .bind(now)
-            .bind(now)
-            .execute(&self.write)
-            .await?;
+        insert_execution_row(&self.write, &e).await?;
         self.execution(&e.tenant_id, &e.id)
             .await?
             .ok_or(StoreError::NotFound)
     }
 
     async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>> {
-        let r = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?;
-        r.as_ref().map(map_execution).transpose()
+        select_execution(&self.write, Some(tenant_id), id).await
     }
 
     async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>> {
-        let r = sqlx::query("SELECT * FROM executions WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?;
-        r.as_ref().map(map_execution).transpose()
+        select_execution(&self.write, None, id).await
     }
 
     async fn list_executions(
@@ -835,37 +813,7 @@ impl Store for SqliteStore {
         before_id: Option<&str>,
         limit: usize,
     ) -> Result<Page<Execution>> {
-        let mut qb: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT * FROM executions WHERE tenant_id = ");
-        qb.push_bind(tenant_id);
-        if let Some(b) = before_id {
-            qb.push(" AND id < ").push_bind(b);
-        }
-        if let Some(a) = f.agent_id {
-            qb.push(" AND agent_id = ").push_bind(a);
-        }
-        if let Some(e) = &f.entity_id {
-            qb.push(" AND entity_id = ").push_bind(e);
-        }
-        if let Some(e) = &f.entity_number {
-            qb.push(" AND entity_number = ").push_bind(e);
-        }
-        if let Some(b) = &f.backfill_id {
-            qb.push(" AND backfill_id = ").push_bind(b);
-        }
-        if !f.statuses.is_empty() {
-            qb.push(" AND status IN (");
-            let mut sep = qb.separated(", ");
-            for s in &f.statuses {
-                sep.push_bind(s.as_str());
-            }
-            qb.push(")");
-        }
-        qb.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(limit as i64 + 1);
-        let rows = qb.build().fetch_all(&self.read).await?;
-        let rows: Vec<Execution> = rows.iter().map(map_execution).collect::<Result<_>>()?;
-        Ok(Page::from_overfetch(rows, limit))
+        select_executions(&self.read, tenant_id, f, before_id, limit).await
     }
 
     async fn finish_execution(
@@ -1254,24 +1202,11 @@ impl Store for SqliteStore {
         key: &str,
         not_before: Timestamp,
     ) -> Result<Option<IdempotentResponse>> {
-        let r = sqlx::query(
-            "SELECT * FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at >= ?",
-        )
-        .bind(tenant_id)
-        .bind(key)
-        .bind(to_ms(not_before))
-        .fetch_optional(&self.write)
-        .await?;
-        r.as_ref().map(map_idempotent).transpose()
+        select_idempotent(&self.write, tenant_id, key, not_before).await
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(to_ms(before))
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-        Ok(n)
+        delete_idempotency_keys(&self.write, before).await
     }
 }
 
@@ -1523,3 +1458,5 @@ idempotency_writes!(sqlx::Sqlite);
 sealing_writes!(sqlx::Sqlite, "");
 
 tenant_queries!(sqlx::Sqlite);
+
+execution_queries!(sqlx::Sqlite);
