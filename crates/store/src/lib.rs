@@ -18,6 +18,7 @@ mod sqlite;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workflows;
 
 use async_trait::async_trait;
 use jiff::Timestamp;

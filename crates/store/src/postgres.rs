@@ -36,6 +36,7 @@ use crate::rows::*;
 use crate::sealed_rows::*;
 use crate::settlement::*;
 use crate::tenants::*;
+use crate::workflows::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -666,16 +667,7 @@ impl Store for PgStore {
     }
 
     async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
-        let r = sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let mut w = r.as_ref().map(map_workflow).transpose()?;
-        if let Some(w) = &mut w {
-            open_workflow(self.sealer.as_deref(), w)?;
-        }
-        Ok(w)
+        select_workflow(&self.pool, self.sealer.as_deref(), tenant_id, id).await
     }
 
     async fn list_workflows(
@@ -684,17 +676,14 @@ impl Store for PgStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Page<Workflow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM workflows WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        select_workflows(
+            &self.pool,
+            self.sealer.as_deref(),
+            tenant_id,
+            after_id,
+            limit,
         )
-        .bind(tenant_id)
-        .bind(after_id.unwrap_or(i64::MIN))
-        .bind(limit as i64 + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
-        open_workflows(self.sealer.as_deref(), &mut rows)?;
-        Ok(Page::from_overfetch(rows, limit))
+        .await
     }
 
     async fn update_workflow(
@@ -705,33 +694,11 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<Option<Workflow>> {
         let mut tx = self.tx().await?;
-        let Some(r) =
-            sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-        else {
-            return Ok(None);
-        };
-        let mut w = map_workflow(&r)?;
-        open_workflow(self.sealer.as_deref(), &mut w)?;
-        patch_workflow(&mut w, p, now);
-        let executor = seal_executor(self.sealer.as_deref(), tenant_id, id, &w.executor)?;
-        sqlx::query("UPDATE workflows SET name = $1, description = $2, autonomy_type = $3, entity_type = $4, state = $5, credit_tier = $6, executor = $7, updated_at = $8 WHERE id = $9")
-            .bind(&w.name)
-            .bind(&w.description)
-            .bind(w.autonomy_type.as_str())
-            .bind(w.entity_type.as_str())
-            .bind(w.state.as_str())
-            .bind(w.credit_tier)
-            .bind(executor.to_string())
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(w))
+        let w = patch_workflow_row(&mut tx, self.sealer.as_deref(), tenant_id, id, p, now).await?;
+        if w.is_some() {
+            tx.commit().await?;
+        }
+        Ok(w)
     }
 
     async fn delete_workflow(&self, tenant_id: &str, id: i64, now: Timestamp) -> Result<bool> {
@@ -1462,3 +1429,5 @@ sealing_writes!(sqlx::Postgres, " FOR UPDATE");
 tenant_queries!(sqlx::Postgres);
 
 execution_queries!(sqlx::Postgres);
+
+workflow_queries!(sqlx::Postgres, " FOR UPDATE");

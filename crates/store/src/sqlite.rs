@@ -24,6 +24,7 @@ use crate::rows::*;
 use crate::sealed_rows::*;
 use crate::settlement::*;
 use crate::tenants::*;
+use crate::workflows::*;
 use crate::*;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -341,16 +342,7 @@ impl Store for SqliteStore {
     }
 
     async fn workflow(&self, tenant_id: &str, id: i64) -> Result<Option<Workflow>> {
-        let r = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&self.write)
-            .await?;
-        let mut w = r.as_ref().map(map_workflow).transpose()?;
-        if let Some(w) = &mut w {
-            open_workflow(self.sealer.as_deref(), w)?;
-        }
-        Ok(w)
+        select_workflow(&self.write, self.sealer.as_deref(), tenant_id, id).await
     }
 
     async fn list_workflows(
@@ -359,17 +351,14 @@ impl Store for SqliteStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Page<Workflow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM workflows WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
+        select_workflows(
+            &self.read,
+            self.sealer.as_deref(),
+            tenant_id,
+            after_id,
+            limit,
         )
-        .bind(tenant_id)
-        .bind(after_id.unwrap_or(i64::MIN))
-        .bind(limit as i64 + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut rows: Vec<Workflow> = rows.iter().map(map_workflow).collect::<Result<_>>()?;
-        open_workflows(self.sealer.as_deref(), &mut rows)?;
-        Ok(Page::from_overfetch(rows, limit))
+        .await
     }
 
     async fn update_workflow(
@@ -380,32 +369,11 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Workflow>> {
         let mut tx = self.tx().await?;
-        let Some(r) = sqlx::query("SELECT * FROM workflows WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let mut w = map_workflow(&r)?;
-        open_workflow(self.sealer.as_deref(), &mut w)?;
-        patch_workflow(&mut w, p, now);
-        let executor = seal_executor(self.sealer.as_deref(), tenant_id, id, &w.executor)?;
-        sqlx::query("UPDATE workflows SET name = ?, description = ?, autonomy_type = ?, entity_type = ?, state = ?, credit_tier = ?, executor = ?, updated_at = ? WHERE id = ?")
-            .bind(&w.name)
-            .bind(&w.description)
-            .bind(w.autonomy_type.as_str())
-            .bind(w.entity_type.as_str())
-            .bind(w.state.as_str())
-            .bind(w.credit_tier)
-            .bind(executor.to_string())
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(w))
+        let w = patch_workflow_row(&mut tx, self.sealer.as_deref(), tenant_id, id, p, now).await?;
+        if w.is_some() {
+            tx.commit().await?;
+        }
+        Ok(w)
     }
 
     async fn delete_workflow(&self, tenant_id: &str, id: i64, now: Timestamp) -> Result<bool> {
@@ -1460,3 +1428,5 @@ sealing_writes!(sqlx::Sqlite, "");
 tenant_queries!(sqlx::Sqlite);
 
 execution_queries!(sqlx::Sqlite);
+
+workflow_queries!(sqlx::Sqlite, "");
