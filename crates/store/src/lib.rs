@@ -6,6 +6,7 @@
 
 mod executions;
 mod idempotency;
+mod integrations;
 pub mod models;
 mod postgres;
 mod rerun;

@@ -31,6 +31,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
 use crate::executions::*;
 use crate::idempotency::*;
+use crate::integrations::*;
 use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
@@ -732,36 +733,16 @@ impl Store for PgStore {
         secrets: Value,
         now: Timestamp,
     ) -> Result<Integration> {
-        let secrets = seal_secrets(self.sealer.as_deref(), tenant_id, &secrets)?;
-        let r = sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-                             ON CONFLICT (tenant_id) DO UPDATE SET psa = EXCLUDED.psa, config = EXCLUDED.config, secrets = EXCLUDED.secrets, updated_at = EXCLUDED.updated_at \
-                             RETURNING *")
-            .bind(tenant_id)
-            .bind(psa)
-            .bind(config.to_string())
-            .bind(secrets.to_string())
-            .bind(to_ms(now))
-            .fetch_one(&self.pool)
-            .await?;
-        map_integration(&r)
+        let sealer = self.sealer.as_deref();
+        upsert_integration(&self.pool, sealer, tenant_id, psa, &config, &secrets, now).await
     }
 
     async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
-        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(map_integration).transpose()
+        select_integration(&self.pool, tenant_id).await
     }
 
     async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>> {
-        let r = sqlx::query("SELECT secrets FROM integrations WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref()
-            .map(|r| open_secrets(self.sealer.as_deref(), tenant_id, json_col(r, "secrets")?))
-            .transpose()
+        select_integration_secrets(&self.pool, self.sealer.as_deref(), tenant_id).await
     }
 
     async fn rotate_master_key(&self, new: &Sealer) -> Result<SecretsReport> {
@@ -1431,3 +1412,5 @@ tenant_queries!(sqlx::Postgres);
 execution_queries!(sqlx::Postgres);
 
 workflow_queries!(sqlx::Postgres, " FOR UPDATE");
+
+integration_queries!(sqlx::Postgres);

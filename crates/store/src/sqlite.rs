@@ -19,6 +19,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::executions::*;
 use crate::idempotency::*;
+use crate::integrations::*;
 use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
@@ -407,40 +408,16 @@ impl Store for SqliteStore {
         secrets: Value,
         now: Timestamp,
     ) -> Result<Integration> {
-        let secrets = seal_secrets(self.sealer.as_deref(), tenant_id, &secrets)?;
-        sqlx::query("INSERT INTO integrations (tenant_id, psa, config, secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (tenant_id) DO UPDATE SET psa = excluded.psa, config = excluded.config, secrets = excluded.secrets, updated_at = excluded.updated_at")
-            .bind(tenant_id)
-            .bind(psa)
-            .bind(config.to_string())
-            .bind(secrets.to_string())
-            .bind(to_ms(now))
-            .bind(to_ms(now))
-            .execute(&self.write)
-            .await?;
-        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = ?")
-            .bind(tenant_id)
-            .fetch_one(&self.write)
-            .await?;
-        map_integration(&r)
+        let sealer = self.sealer.as_deref();
+        upsert_integration(&self.write, sealer, tenant_id, psa, &config, &secrets, now).await
     }
 
     async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
-        let r = sqlx::query("SELECT * FROM integrations WHERE tenant_id = ?")
-            .bind(tenant_id)
-            .fetch_optional(&self.write)
-            .await?;
-        r.as_ref().map(map_integration).transpose()
+        select_integration(&self.write, tenant_id).await
     }
 
     async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>> {
-        let r = sqlx::query("SELECT secrets FROM integrations WHERE tenant_id = ?")
-            .bind(tenant_id)
-            .fetch_optional(&self.write)
-            .await?;
-        r.as_ref()
-            .map(|r| open_secrets(self.sealer.as_deref(), tenant_id, json_col(r, "secrets")?))
-            .transpose()
+        select_integration_secrets(&self.write, self.sealer.as_deref(), tenant_id).await
     }
 
     async fn rotate_master_key(&self, new: &Sealer) -> Result<SecretsReport> {
@@ -1430,3 +1407,5 @@ tenant_queries!(sqlx::Sqlite);
 execution_queries!(sqlx::Sqlite);
 
 workflow_queries!(sqlx::Sqlite, "");
+
+integration_queries!(sqlx::Sqlite);
