@@ -1,0 +1,312 @@
+//! The orchestrator's writes: claims under `max_in_flight`, callbacks that finish an
+//! execution, lease expiry and release, snapshot pages.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl SqliteStore {
+    pub(super) async fn do_finish_execution(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: ExecutionStatus,
+        error: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<bool>> {
+        let error = error.map(sanitize);
+        let error = error.as_deref();
+        let mut tx = self.tx().await?;
+        let Some(r) = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let e = map_execution(&r)?;
+        if e.status.is_final() {
+            return Ok(Some(false));
+        }
+        let settlement = settlement_of(status, error);
+        let item: Option<(String, i64)> = match &e.backfill_id {
+            Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
+                .bind(bid)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?,
+            None => None,
+        };
+        let now_ms = to_ms(now);
+        match item {
+            Some((bid, ord)) => {
+                // Through the same path as the orchestrator: counters, breaker, completion.
+                let o = Outcome {
+                    backfill_id: bid,
+                    ord,
+                    execution_id: id.to_owned(),
+                    settlement,
+                };
+                let (_, touched) = settle_batch(&mut tx, &[o], i64::MAX, now_ms).await?;
+                for b in touched {
+                    complete_in_tx(&mut tx, &b, now_ms).await?;
+                }
+            }
+            None => {
+                let (changes, credit) = lone_execution_writes(id, &settlement);
+                write_executions(&mut tx, &changes, &credit, now_ms).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    pub(super) async fn do_claim_items(
+        &self,
+        backfill_id: &str,
+        worker: &str,
+        limit: usize,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<ClaimResult> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name \
+                                    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
+            .bind(backfill_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(ClaimResult::default());
+        };
+        let state: String = b.try_get("state")?;
+        let max: i64 = b.try_get("max_in_flight")?;
+        let in_flight: i64 = b.try_get("in_flight_count")?;
+        let n = (max - in_flight).min(limit as i64);
+        if state != "RUNNING" || n <= 0 {
+            return Ok(ClaimResult::default());
+        }
+        let tenant: String = b.try_get("tenant_id")?;
+        let workflow: i64 = b.try_get("target_workflow_id")?;
+        let reprocess: bool = b.try_get("reprocess")?;
+        let wf_name: Option<String> = b.try_get("wf_name")?;
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
+            "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
+                    (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
+                                        AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
+             FROM backfill_items i \
+             WHERE i.backfill_id = ?1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
+             ORDER BY i.ord LIMIT ?6",
+        )
+        .bind(backfill_id)
+        .bind(reprocess)
+        .bind(&tenant)
+        .bind(workflow)
+        .bind(now_ms)
+        .bind(n)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(ClaimResult::default());
+        }
+        let mut out = ClaimResult::default();
+        let mut skipped_ords = Vec::new();
+        let mut rerun_execs = Vec::new();
+        let mut new_execs = Vec::new();
+        for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+            if done_before {
+                skipped_ords.push(ord);
+                continue;
+            }
+            let exec_id = match execution_id {
+                Some(id) => {
+                    rerun_execs.push(id.clone());
+                    id
+                }
+                None => {
+                    let id = new_execution_id();
+                    new_execs.push((id.clone(), entity_id.clone(), entity_number.clone()));
+                    id
+                }
+            };
+            out.claimed.push(Claimed {
+                backfill_id: backfill_id.to_owned(),
+                tenant_id: tenant.clone(),
+                workflow_id: workflow,
+                ord,
+                entity_id,
+                entity_number,
+                execution_id: exec_id,
+                attempt: attempts + 1,
+            });
+        }
+        out.skipped = skipped_ords.len() as u64;
+        if !skipped_ords.is_empty() {
+            sqlx::query(
+                "UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ?1 \
+                         WHERE backfill_id = ?2 AND ord IN (SELECT value FROM json_each(?3))",
+            )
+            .bind(now_ms)
+            .bind(backfill_id)
+            .bind(json_rows(&skipped_ords)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !rerun_execs.is_empty() {
+            sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?1, \
+                         started_at = COALESCE(started_at, ?1) WHERE id IN (SELECT value FROM json_each(?2))")
+                .bind(now_ms)
+                .bind(json_rows(&rerun_execs)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !new_execs.is_empty() {
+            sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
+                         SELECT v.value ->> 0, ?1, ?2, ?3, ?4, v.value ->> 1, v.value ->> 2, 'running', 1, ?5, ?5, ?5 \
+                         FROM json_each(?6) AS v ORDER BY v.key")
+                .bind(&tenant)
+                .bind(workflow)
+                .bind(&wf_name)
+                .bind(backfill_id)
+                .bind(now_ms)
+                .bind(json_rows(&new_execs)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !out.claimed.is_empty() {
+            // The backfill id in every row makes the planner loop over the batch and look each
+            // item up by key (with it as a constant it would scan the backfill's items).
+            let rows: Vec<(i64, &str, &str)> = out
+                .claimed
+                .iter()
+                .map(|c| (c.ord, c.execution_id.as_str(), backfill_id))
+                .collect();
+            sqlx::query("UPDATE backfill_items AS i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = v.value ->> 1, \
+                         lease_owner = ?1, lease_expires_at = ?2, next_attempt_at = NULL, updated_at = ?3 \
+                         FROM json_each(?4) AS v WHERE i.backfill_id = v.value ->> 2 AND i.ord = v.value ->> 0")
+                .bind(worker)
+                .bind(to_ms(lease_until))
+                .bind(now_ms)
+                .bind(json_rows(&rows)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let claimed = out.claimed.len() as i64;
+        let skipped = out.skipped as i64;
+        sqlx::query("UPDATE backfills SET pending_count = pending_count - ?, in_flight_count = in_flight_count + ?, skipped_count = skipped_count + ?, updated_at = ? WHERE id = ?")
+            .bind(claimed + skipped)
+            .bind(claimed)
+            .bind(skipped)
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub(super) async fn do_reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport> {
+        let now_ms = to_ms(now);
+        // A look on a reader first: most sweeps find nothing and take no write lock.
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM backfill_items WHERE status = 'in_flight' AND lease_expires_at < ? LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(&self.read)
+        .await?;
+        if any.is_none() {
+            return Ok(ReapReport::default());
+        }
+        let mut tx = self.tx().await?;
+        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
+             WHERE status = 'in_flight' AND lease_expires_at < ? ORDER BY backfill_id, ord",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut timeouts = Vec::new();
+        let mut leases = Vec::new();
+        for (bid, ord, owner, exec) in expired {
+            if owner.as_deref() == Some(CALLBACK_OWNER) {
+                timeouts.push(Outcome {
+                    backfill_id: bid,
+                    ord,
+                    execution_id: exec.unwrap_or_default(),
+                    settlement: Settlement::Failed(
+                        "the executor did not report completion before the deadline".into(),
+                    ),
+                });
+            } else {
+                leases.push((bid, ord, exec));
+            }
+        }
+        let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
+        let report = ReapReport {
+            timed_out: applied.iter().filter(|a| **a).count() as u64,
+            requeued: requeue_items(&mut tx, &leases, now_ms).await?,
+        };
+        for b in touched {
+            complete_in_tx(&mut tx, &b, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    pub(super) async fn do_release_leases(&self, worker: &str, now: Timestamp) -> Result<u64> {
+        let now_ms = to_ms(now);
+        let mut tx = self.tx().await?;
+        let held: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT backfill_id, ord, execution_id FROM backfill_items WHERE status = 'in_flight' AND lease_owner = ? \
+             ORDER BY backfill_id, ord",
+        )
+        .bind(worker)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = requeue_items(&mut tx, &held, now_ms).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub(super) async fn do_append_items(
+        &self,
+        backfill_id: &str,
+        items: &[(String, Option<String>)],
+        read_from: Option<&Value>,
+        checkpoint: Option<&Value>,
+        complete: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.tx().await?;
+        let now_ms = to_ms(now);
+        let (start, done, current): (i64, bool, Option<String>) = sqlx::query_as(
+            "SELECT total_items, snapshot_complete, snapshot_checkpoint FROM backfills WHERE id = ?",
+        )
+        .bind(backfill_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current: Option<Value> = current.and_then(|c| serde_json::from_str(&c).ok());
+        if done || current.as_ref() != read_from {
+            return Ok(false);
+        }
+        let items = storable_entities(items);
+        insert_items_from(&mut tx, backfill_id, &items, start, now_ms).await?;
+        let n = items.len() as i64;
+        sqlx::query("UPDATE backfills SET total_items = total_items + ?, pending_count = pending_count + ?, snapshot_complete = ?, \
+                     snapshot_checkpoint = COALESCE(?, snapshot_checkpoint), \
+                     total_estimated = CASE WHEN ? THEN total_items + ? ELSE total_estimated END, updated_at = ? WHERE id = ?")
+            .bind(n)
+            .bind(n)
+            .bind(complete)
+            .bind(checkpoint.map(|c| c.to_string()))
+            .bind(complete)
+            .bind(n)
+            .bind(now_ms)
+            .bind(backfill_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

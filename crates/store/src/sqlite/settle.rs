@@ -1,0 +1,248 @@
+//! Settling and the writes that share its plan: outcomes applied in set-based statements,
+//! requeues of expired or released leases, completion, FAILED with pending items cancelled.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Ends an active backfill FAILED with `error`: pending items are cancelled.
+pub(super) async fn fail_backfill(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: &str,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE backfills SET state = 'FAILED', error = ?, completed_at = ?, updated_at = ? WHERE id = ?")
+        .bind(error)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    cancel_pending(tx, id, now).await
+}
+
+/// A JSON array for `json_each(?)`: SQLite has no array parameters, and one fixed statement per
+/// kind of batch (whatever its size) keeps the prepared-statement cache warm.
+pub(super) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
+    to_json_text(&rows)
+}
+
+/// Applies outcomes to items, executions, counters, credit ledger and circuit breaker exactly
+/// as applying them one by one in order would (see [`plan_settlement`]), in a fixed number of
+/// set-based statements whatever the size of the batch. Returns whether each outcome applied
+/// and the ids of the backfills it applied to; completion is the caller's.
+pub(super) async fn settle_batch(
+    tx: &mut Transaction<'_, Sqlite>,
+    outcomes: &[Outcome],
+    breaker_threshold: i64,
+    now: i64,
+) -> Result<(Vec<bool>, Vec<String>)> {
+    if outcomes.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let keys: Vec<(&str, i64)> = outcomes
+        .iter()
+        .map(|o| (o.backfill_id.as_str(), o.ord))
+        .collect();
+    let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT i.backfill_id, i.ord, i.status, i.execution_id FROM json_each(?) AS v \
+         CROSS JOIN backfill_items i ON i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1",
+    )
+    .bind(json_rows(&keys)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    let items: HashMap<(String, i64), (String, Option<String>)> = rows
+        .into_iter()
+        .map(|(b, o, s, e)| ((b, o), (s, e)))
+        .collect();
+    let mut bids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    bids.sort_unstable();
+    bids.dedup();
+    let backfills: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, state, consecutive_failures FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_rows(&bids)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    let plan = plan_settlement(outcomes, items, backfills, breaker_threshold);
+
+    if !plan.items.is_empty() {
+        let rows: Vec<_> = plan
+            .items
+            .iter()
+            .map(|((bid, ord), c)| {
+                (
+                    bid,
+                    ord,
+                    c.status,
+                    c.error,
+                    c.next_attempt_at,
+                    c.lease_owner,
+                    c.lease_expires_at,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE backfill_items AS i SET status = v.value ->> 2, error = v.value ->> 3, next_attempt_at = v.value ->> 4, \
+             lease_owner = v.value ->> 5, lease_expires_at = v.value ->> 6, updated_at = ?1 \
+             FROM json_each(?2) AS v WHERE i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1",
+        )
+        .bind(now)
+        .bind(json_rows(&rows)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    write_executions(tx, &plan.execs, &plan.credit_ids, now).await?;
+    for (id, d) in plan.touched() {
+        sqlx::query(
+            "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
+             succeeded_count = succeeded_count + ?3, failed_count = failed_count + ?4, cancelled_count = cancelled_count + ?5, \
+             consecutive_failures = ?6, state = CASE WHEN ?8 IS NULL THEN state ELSE 'PAUSED' END, \
+             error = COALESCE(?8, error), updated_at = ?7 WHERE id = ?9",
+        )
+        .bind(d.counter(COUNTERS[0]))
+        .bind(d.counter(COUNTERS[1]))
+        .bind(d.counter(COUNTERS[2]))
+        .bind(d.counter(COUNTERS[3]))
+        .bind(d.counter(COUNTERS[4]))
+        .bind(d.streak)
+        .bind(now)
+        .bind(d.tripped.as_deref())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let done = plan.applied_backfills();
+    Ok((plan.applied, done))
+}
+
+/// Final statuses of execution rows, and the credit ledger entries of `credit_ids` (in order).
+pub(super) async fn write_executions(
+    tx: &mut Transaction<'_, Sqlite>,
+    execs: &[(String, ExecChange)],
+    credit_ids: &[String],
+    now: i64,
+) -> Result<()> {
+    if !execs.is_empty() {
+        let rows: Vec<_> = execs
+            .iter()
+            .map(|(id, c)| (id, c.status, c.error.as_deref(), c.finished))
+            .collect();
+        sqlx::query(
+            "UPDATE executions AS e SET status = v.value ->> 1, error = v.value ->> 2, updated_at = ?1, \
+             finished_at = CASE WHEN v.value ->> 3 THEN ?1 ELSE e.finished_at END \
+             FROM json_each(?2) AS v WHERE e.id = v.value ->> 0",
+        )
+        .bind(now)
+        .bind(json_rows(&rows)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !credit_ids.is_empty() {
+        // `WHERE true`: SQLite's upsert after a join needs a WHERE to parse.
+        sqlx::query(
+            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
+             SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), ?1 \
+             FROM json_each(?2) AS v CROSS JOIN executions e ON e.id = v.value \
+             LEFT JOIN workflows w ON w.id = e.agent_id WHERE true ORDER BY v.key \
+             ON CONFLICT (execution_id) DO NOTHING",
+        )
+        .bind(now)
+        .bind(json_rows(credit_ids)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Puts in-flight items back to pending, keeping their execution ids (a re-dispatch carries
+/// the same idempotency key). Items of a CANCELLED or FAILED backfill, which nothing will
+/// dispatch again, end cancelled instead. Returns how many items moved.
+pub(super) async fn requeue_items(
+    tx: &mut Transaction<'_, Sqlite>,
+    items: &[(String, i64, Option<String>)],
+    now: i64,
+) -> Result<u64> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let mut bids: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
+    bids.sort_unstable();
+    bids.dedup();
+    let states: HashMap<String, String> = sqlx::query_as(
+        "SELECT id, state FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(json_rows(&bids)?)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut cancel = Vec::new();
+    let mut back = Vec::new();
+    for (bid, ord, exec) in items {
+        match states.get(bid).map(String::as_str) {
+            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
+                backfill_id: bid.clone(),
+                ord: *ord,
+                execution_id: exec.clone().unwrap_or_default(),
+                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+            }),
+            _ => back.push((bid.as_str(), *ord)),
+        }
+    }
+    let mut n = 0;
+    if !cancel.is_empty() {
+        let (applied, _) = settle_batch(tx, &cancel, i64::MAX, now).await?;
+        n += applied.iter().filter(|a| **a).count() as u64;
+    }
+    if !back.is_empty() {
+        let moved: Vec<(String, Option<String>)> = sqlx::query_as(
+            "UPDATE backfill_items AS i SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1 \
+             FROM json_each(?2) AS v WHERE i.backfill_id = v.value ->> 0 AND i.ord = v.value ->> 1 AND i.status = 'in_flight' \
+             RETURNING backfill_id, execution_id",
+        )
+        .bind(now)
+        .bind(json_rows(&back)?)
+        .fetch_all(&mut **tx)
+        .await?;
+        n += moved.len() as u64;
+        let execs: Vec<&str> = moved.iter().filter_map(|(_, e)| e.as_deref()).collect();
+        if !execs.is_empty() {
+            sqlx::query("UPDATE executions SET status = 'queued', updated_at = ? WHERE id IN (SELECT value FROM json_each(?))")
+                .bind(now)
+                .bind(json_rows(&execs)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let mut per: BTreeMap<&str, i64> = BTreeMap::new();
+        for (bid, _) in &moved {
+            *per.entry(bid.as_str()).or_default() += 1;
+        }
+        for (bid, k) in per {
+            sqlx::query("UPDATE backfills SET in_flight_count = in_flight_count - ?1, pending_count = pending_count + ?1, updated_at = ?2 WHERE id = ?3")
+                .bind(k)
+                .bind(now)
+                .bind(bid)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(n)
+}
+
+/// COMPLETED when RUNNING, snapshotted and every item settled.
+pub(super) async fn complete_in_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let n = sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = ?, updated_at = ? \
+                         WHERE id = ? AND state = 'RUNNING' AND snapshot_complete = 1 AND pending_count = 0 AND in_flight_count = 0")
+        .bind(now)
+        .bind(now)
+        .bind(backfill_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
