@@ -1,8 +1,9 @@
-//! Executions, written once for both backends (`$N` placeholders): `execution_queries!` in a
-//! backend module defines these for its pools; the backend's `Store` methods choose the pool.
+//! Executions, written once for both backends (`$N` placeholders): `execution_queries!($db,
+//! $lock)` in a backend module defines these; PostgreSQL passes `" FOR UPDATE"` to lock the
+//! execution a completion finishes. Settling goes through the backend's own `settle_batch`.
 
 macro_rules! execution_queries {
-    ($db:ty) => {
+    ($db:ty, $lock:literal) => {
         pub(crate) async fn insert_execution_row(
             w: &sqlx::Pool<$db>,
             e: &NewExecution,
@@ -90,34 +91,74 @@ macro_rules! execution_queries {
             Ok(Page::from_overfetch(rows, limit))
         }
 
-        /// The saved answer of an `Idempotency-Key` younger than `not_before`.
-        pub(crate) async fn select_idempotent(
-            r: &sqlx::Pool<$db>,
+        /// A completion reported for an execution (a callback, or the API): settled through
+        /// the orchestrator's own path when it belongs to an item in flight or pending
+        /// (counters, breaker, completion). `None` if there is no such execution,
+        /// `Some(false)` if it had already finished.
+        pub(crate) async fn finish_execution_tx(
+            tx: &mut sqlx::Transaction<'_, $db>,
             tenant_id: &str,
-            key: &str,
-            not_before: Timestamp,
-        ) -> Result<Option<IdempotentResponse>> {
-            let row = sqlx::query(
-                "SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
+            id: &str,
+            status: ExecutionStatus,
+            error: Option<&str>,
+            now: Timestamp,
+        ) -> Result<Option<bool>> {
+            // Lock order: backfill, execution, item.
+            let Some(backfill_id) = sqlx::query_scalar::<_, Option<String>>(
+                "SELECT backfill_id FROM executions WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
-            .bind(key)
-            .bind(to_ms(not_before))
-            .fetch_optional(r)
-            .await?;
-            row.as_ref().map(map_idempotent).transpose()
-        }
-
-        pub(crate) async fn delete_idempotency_keys(
-            w: &sqlx::Pool<$db>,
-            before: Timestamp,
-        ) -> Result<u64> {
-            let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                .bind(to_ms(before))
-                .execute(w)
-                .await?
-                .rows_affected();
-            Ok(n)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                return Ok(None);
+            };
+            if let Some(bid) = backfill_id {
+                lock_backfills(tx, &[bid]).await?;
+            }
+            let Some(r) = sqlx::query(concat!(
+                "SELECT * FROM executions WHERE tenant_id = $1 AND id = $2",
+                $lock
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let e = map_execution(&r)?;
+            if e.status.is_final() {
+                return Ok(Some(false));
+            }
+            let settlement = settlement_of(status, error);
+            let item: Option<(String, i64)> = match &e.backfill_id {
+                Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = $1 AND execution_id = $2 AND status IN ('pending', 'in_flight')")
+                    .bind(bid)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                None => None,
+            };
+            let now_ms = to_ms(now);
+            match item {
+                Some((backfill_id, ord)) => {
+                    let o = Outcome {
+                        backfill_id,
+                        ord,
+                        execution_id: id.to_owned(),
+                        settlement,
+                    };
+                    let (_, touched) = settle_batch(tx, &[o], i64::MAX, now_ms).await?;
+                    complete_in_tx(tx, &touched, now_ms).await?;
+                }
+                None => {
+                    let (changes, credit) = lone_execution_writes(id, &settlement);
+                    write_executions(tx, &changes, &credit, now_ms).await?;
+                }
+            }
+            Ok(Some(true))
         }
     };
 }

@@ -1,11 +1,10 @@
-//! `Idempotency-Key` writes, taken and saved inside the create or rerun transaction they
-//! belong to.
+//! `Idempotency-Key`s: taken and saved inside the create or rerun transaction they belong to,
+//! read back for a replay, purged when expired.
 
-/// The idempotency-key writes of create and rerun-failed, one statement text for both backends
-/// (`$N` placeholders, which SQLite accepts too): `idempotency_writes!(sqlx::Sqlite)` in a
-/// backend module defines `claim_idempotency_key` and `save_idempotent_response` for its
-/// transactions.
-macro_rules! idempotency_writes {
+/// The idempotency-key statements, one text for both backends (`$N` placeholders, which
+/// SQLite accepts too): `idempotency_queries!(sqlx::Sqlite)` in a backend module defines them
+/// for its transactions and pools.
+macro_rules! idempotency_queries {
     ($db:ty) => {
 /// Takes the `Idempotency-Key` of `idem` in this transaction: its expired row is deleted, and a
 /// live one (another request won) is [`StoreError::IdempotencyKeyTaken`]. The row is written
@@ -57,6 +56,36 @@ pub(crate) async fn save_idempotent_response(
     .await?;
     Ok(())
 }
+
+        /// The saved answer of an `Idempotency-Key` younger than `not_before`.
+        pub(crate) async fn select_idempotent(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            key: &str,
+            not_before: Timestamp,
+        ) -> Result<Option<IdempotentResponse>> {
+            let row = sqlx::query(
+                "SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND created_at >= $3",
+            )
+            .bind(tenant_id)
+            .bind(key)
+            .bind(to_ms(not_before))
+            .fetch_optional(r)
+            .await?;
+            row.as_ref().map(map_idempotent).transpose()
+        }
+
+        pub(crate) async fn delete_idempotency_keys(
+            w: &sqlx::Pool<$db>,
+            before: Timestamp,
+        ) -> Result<u64> {
+            let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(to_ms(before))
+                .execute(w)
+                .await?
+                .rows_affected();
+            Ok(n)
+        }
     };
 }
-pub(crate) use idempotency_writes;
+pub(crate) use idempotency_queries;

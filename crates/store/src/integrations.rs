@@ -1,10 +1,10 @@
 //! A tenant's PSA integration, written once for both backends (`$N` placeholders):
-//! `integration_queries!` in a backend module defines these for its pools. Secrets are sealed
-//! on the way in and opened on the way out (see `sealed_rows`). Removing an integration stays
-//! per backend: which backfills it ends is a JSON question each dialect asks its own way.
+//! `integration_queries!($db, $lock_b)` in a backend module defines these; PostgreSQL passes
+//! `" FOR UPDATE OF b"` to lock the backfills a removal ends. Secrets are sealed on the way in
+//! and opened on the way out (see `sealed_rows`).
 
 macro_rules! integration_queries {
-    ($db:ty) => {
+    ($db:ty, $lock_b:literal) => {
         /// Connects (or reconnects) the tenant's PSA, its secrets sealed; returns it.
         pub(crate) async fn upsert_integration(
             w: &sqlx::Pool<$db>,
@@ -54,6 +54,42 @@ macro_rules! integration_queries {
             row.as_ref()
                 .map(|row| open_secrets(sealer, tenant_id, json_col(row, "secrets")?))
                 .transpose()
+        }
+
+        /// Removes the tenant's integration in `tx`. Its active backfills that read the PSA
+        /// end FAILED; those over an explicit id list do not need it and go on. `false` if
+        /// there was none.
+        pub(crate) async fn delete_integration_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            now: Timestamp,
+        ) -> Result<bool> {
+            let n = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            // The filter is read here rather than asked of the database: the JSON functions
+            // of the two dialects differ, and a tenant has few active backfills.
+            let active: Vec<(String, String)> = sqlx::query_as(concat!(
+                "SELECT b.id, f.filter_spec FROM backfills b JOIN backfill_filters f ON f.backfill_id = b.id \
+                 WHERE b.tenant_id = $1 AND b.state IN ('DRAFT', 'RUNNING', 'PAUSED') ORDER BY b.id",
+                $lock_b
+            ))
+            .bind(tenant_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            for (b, filter) in active {
+                let ids = parse_json(&filter)?.get("entity_ids").cloned();
+                if ids.is_none_or(|v| v.is_null()) {
+                    let error = "the tenant's PSA integration was removed";
+                    fail_backfill_tx(tx, &b, error, to_ms(now)).await?;
+                }
+            }
+            Ok(true)
         }
     };
 }

@@ -4,6 +4,7 @@
 //! Every state change that touches a backfill's items also updates its counters in the same
 //! transaction, so counters never drift from the items.
 
+mod backfills;
 mod executions;
 mod idempotency;
 mod integrations;
@@ -16,6 +17,7 @@ pub mod secrets;
 mod settlement;
 pub mod source;
 mod sqlite;
+mod store_methods;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -31,3 +31,12 @@ pub(crate) fn check_rerun_workflow(wf: Option<Workflow>) -> Result<Workflow, Rer
 pub(crate) fn rerun_filter(failed: &[(String, Option<String>)]) -> Value {
     serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() })
 }
+
+/// What a rerun-failed child is made from.
+pub(crate) struct Rerun<'a> {
+    pub tenant_id: &'a str,
+    pub source_id: &'a str,
+    pub new_id: &'a str,
+    pub created_by: &'a str,
+    pub now: jiff::Timestamp,
+}

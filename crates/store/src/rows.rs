@@ -74,6 +74,15 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// `err` for a unique violation (e.g. a second active backfill of a workflow), else `e`.
+pub(crate) fn unique_to(e: sqlx::Error, err: StoreError) -> StoreError {
+    if is_unique_violation(&e) {
+        err
+    } else {
+        e.into()
+    }
+}
+
 /// The backfill columns with its workflow's name and autonomy type (`wf_name`, `wf_autonomy`),
 /// as [`map_backfill`] reads them, `filter_spec` being the given expression (it lives in
 /// `backfill_filters`: migrations 0005 SQLite, 0004 PostgreSQL). Both dialects accept it.

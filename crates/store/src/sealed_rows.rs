@@ -310,6 +310,38 @@ macro_rules! sealing_writes {
             }
             Ok(report)
         }
+
+        /// At open: checks `sealer` against the database's key check (writing it if absent)
+        /// and seals every secret stored in plaintext. The backend's `lock_key_check` makes
+        /// replicas that start together take turns.
+        pub(crate) async fn seal_at_open(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            sealer: &Sealer,
+        ) -> Result<SecretsReport> {
+            match lock_key_check(tx).await? {
+                Some(v) => verify_key_check(sealer, &v)?,
+                None => put_key_check(tx, sealer).await?,
+            }
+            reseal_all(tx, None, sealer).await
+        }
+
+        /// A master-key rotation: every secret re-sealed from `old` to `new`, and the key
+        /// check replaced, in `tx`.
+        pub(crate) async fn rotate_master_key_tx(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            old: Option<&Sealer>,
+            new: &Sealer,
+        ) -> Result<SecretsReport> {
+            let old = old.ok_or_else(|| {
+                StoreError::Secret("no master key configured: rotation needs the current key".into())
+            })?;
+            if let Some(v) = lock_key_check(tx).await? {
+                verify_key_check(old, &v)?;
+            }
+            let report = reseal_all(tx, Some(old), new).await?;
+            put_key_check(tx, new).await?;
+            Ok(report)
+        }
     };
 }
 pub(crate) use sealing_writes;

@@ -343,3 +343,53 @@ pub(crate) fn breaker_error(consecutive_failures: i64) -> String {
         "circuit breaker: {consecutive_failures} consecutive failed executions; the backfill paused itself. Fix the workflow, then resume."
     )
 }
+
+/// An expired lease's item, as the reaper reads it: backfill, ord, lease owner, execution.
+pub(crate) type ExpiredItem = (String, i64, Option<String>, Option<String>);
+/// An in-flight item to requeue: backfill, ord, execution.
+pub(crate) type HeldItem = (String, i64, Option<String>);
+
+/// Expired leases sorted out: an item a callback executor holds ([`CALLBACK_OWNER`]) ran past
+/// its deadline and fails; any other was held by a worker that stopped, and is requeued.
+pub(crate) fn split_expired(expired: Vec<ExpiredItem>) -> (Vec<Outcome>, Vec<HeldItem>) {
+    let mut timeouts = Vec::new();
+    let mut leases = Vec::new();
+    for (backfill_id, ord, owner, exec) in expired {
+        if owner.as_deref() == Some(CALLBACK_OWNER) {
+            timeouts.push(Outcome {
+                backfill_id,
+                ord,
+                execution_id: exec.unwrap_or_default(),
+                settlement: Settlement::Failed(
+                    "the executor did not report completion before the deadline".into(),
+                ),
+            });
+        } else {
+            leases.push((backfill_id, ord, exec));
+        }
+    }
+    (timeouts, leases)
+}
+
+/// Items to requeue sorted out by their backfill's state (`states`): those of a CANCELLED or
+/// FAILED backfill, which nothing will dispatch again, end cancelled (outcomes to settle); the
+/// others go back to pending (their keys).
+pub(crate) fn split_requeue<'a>(
+    items: &'a [HeldItem],
+    states: &HashMap<String, String>,
+) -> (Vec<Outcome>, Vec<(&'a str, i64)>) {
+    let mut cancel = Vec::new();
+    let mut back = Vec::new();
+    for (bid, ord, exec) in items {
+        match states.get(bid).map(String::as_str) {
+            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
+                backfill_id: bid.clone(),
+                ord: *ord,
+                execution_id: exec.clone().unwrap_or_default(),
+                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+            }),
+            _ => back.push((bid.as_str(), *ord)),
+        }
+    }
+    (cancel, back)
+}

@@ -1,6 +1,7 @@
 //! Workflows, written once for both backends (`$N` placeholders): `workflow_queries!($db,
 //! $lock)` in a backend module defines these; PostgreSQL passes `" FOR UPDATE"` to lock the
-//! row an update reads. Executor secrets are opened on the way out (see `sealed_rows`).
+//! rows an update or a delete reads. Executor secrets are sealed on the way in and opened on
+//! the way out (see `sealed_rows`).
 
 macro_rules! workflow_queries {
     ($db:ty, $lock:literal) => {
@@ -81,6 +82,87 @@ macro_rules! workflow_queries {
                 .execute(&mut **tx)
                 .await?;
             Ok(Some(w))
+        }
+
+        /// Inserts a workflow in `tx`. Its executor secret is sealed for the row's id, known
+        /// only after the insert: the row is inserted without it, then sealed, in the same
+        /// transaction (plaintext never reaches the database).
+        pub(crate) async fn insert_workflow_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            sealer: Option<&Sealer>,
+            tenant_id: &str,
+            w: NewWorkflow,
+            now: Timestamp,
+        ) -> Result<Workflow> {
+            check_can_seal(sealer, &w.executor)?;
+            let secret = executor_secret(&w.executor).is_some();
+            let unsealed = if secret {
+                with_executor_secret(&w.executor, Value::Null)
+            } else {
+                w.executor.clone()
+            };
+            // `fetch_all`, not `fetch_one`: the statement runs to its end, so a failed write
+            // (disk full) is an error, not a row.
+            let ids: Vec<i64> = sqlx::query_scalar("INSERT INTO workflows (tenant_id, name, description, autonomy_type, entity_type, state, credit_tier, executor, created_at, updated_at) \
+                                                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id")
+                .bind(tenant_id)
+                .bind(&w.name)
+                .bind(&w.description)
+                .bind(w.autonomy_type.as_str())
+                .bind(w.entity_type.as_str())
+                .bind(w.state.as_str())
+                .bind(w.credit_tier)
+                .bind(unsealed.to_string())
+                .bind(to_ms(now))
+                .fetch_all(&mut **tx)
+                .await?;
+            let id = *ids.first().ok_or(StoreError::NotFound)?;
+            if secret {
+                sqlx::query("UPDATE workflows SET executor = $1 WHERE id = $2")
+                    .bind(seal_executor(sealer, tenant_id, id, &w.executor)?.to_string())
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            let r = sqlx::query("SELECT * FROM workflows WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            let mut out = map_workflow(&r)?;
+            out.executor = w.executor;
+            Ok(out)
+        }
+
+        /// Deletes a workflow in `tx`; its active backfills end FAILED. `false` if it did not
+        /// exist.
+        pub(crate) async fn delete_workflow_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: i64,
+            now: Timestamp,
+        ) -> Result<bool> {
+            let n = sqlx::query("DELETE FROM workflows WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            let active: Vec<String> = sqlx::query_scalar(concat!(
+                "SELECT id FROM backfills WHERE tenant_id = $1 AND target_workflow_id = $2 \
+                 AND state IN ('DRAFT', 'RUNNING', 'PAUSED') ORDER BY id",
+                $lock
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+            for b in active {
+                fail_backfill_tx(tx, &b, "the target workflow was deleted", to_ms(now)).await?;
+            }
+            Ok(true)
         }
     };
 }

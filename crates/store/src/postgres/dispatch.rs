@@ -1,82 +1,10 @@
-//! The orchestrator's writes: claims under `max_in_flight`, callbacks that finish an
-//! execution, lease expiry and release, snapshot pages.
+//! The orchestrator's PostgreSQL writes: claims under `max_in_flight` across replicas (one
+//! statement, `CLAIM_SQL`), lease heartbeats, expiry and release under the backfill locks.
 
 #[allow(unused_imports)]
 use super::*;
 
 impl PgStore {
-    pub(super) async fn do_finish_execution(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        status: ExecutionStatus,
-        error: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Option<bool>> {
-        let error = error.map(sanitize);
-        let error = error.as_deref();
-        let mut tx = self.tx().await?;
-        // The backfill row first (lock order: backfill, execution, item), then the execution.
-        let Some(backfill_id) = sqlx::query_scalar::<_, Option<String>>(
-            "SELECT backfill_id FROM executions WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(None);
-        };
-        if let Some(bid) = &backfill_id {
-            sqlx::query("SELECT 1 FROM backfills WHERE id = $1 FOR UPDATE")
-                .bind(bid)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let Some(r) =
-            sqlx::query("SELECT * FROM executions WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-        else {
-            return Ok(None);
-        };
-        let e = map_execution(&r)?;
-        if e.status.is_final() {
-            return Ok(Some(false));
-        }
-        let settlement = settlement_of(status, error);
-        let item: Option<(String, i64)> = match &e.backfill_id {
-            Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = $1 AND execution_id = $2 AND status IN ('pending', 'in_flight')")
-                .bind(bid)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?,
-            None => None,
-        };
-        let now_ms = to_ms(now);
-        match item {
-            Some((bid, ord)) => {
-                // Through the same path as the orchestrator: counters, breaker, completion.
-                let o = Outcome {
-                    backfill_id: bid,
-                    ord,
-                    execution_id: id.to_owned(),
-                    settlement,
-                };
-                let (_, touched) = settle_batch(&mut tx, &[o], i64::MAX, now_ms).await?;
-                complete_in_tx(&mut tx, &touched, now_ms).await?;
-            }
-            None => {
-                let (changes, credit) = lone_execution_writes(id, &settlement);
-                write_executions(&mut tx, &changes, &credit, now_ms).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(Some(true))
-    }
-
     pub(super) async fn do_claim_items(
         &self,
         backfill_id: &str,
@@ -147,7 +75,7 @@ impl PgStore {
         let mut tx = self.tx().await?;
         let states = lock_backfills(&mut tx, &backfills).await?;
         // Under the backfill locks: what is still expired.
-        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        let expired: Vec<ExpiredItem> = sqlx::query_as(
             "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
              WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_expires_at < $2 \
              ORDER BY backfill_id, ord FOR UPDATE",
@@ -157,22 +85,7 @@ impl PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut report = ReapReport::default();
-        let mut timeouts = Vec::new();
-        let mut leases = Vec::new();
-        for (bid, ord, owner, exec) in expired {
-            if owner.as_deref() == Some(CALLBACK_OWNER) {
-                timeouts.push(Outcome {
-                    backfill_id: bid,
-                    ord,
-                    execution_id: exec.unwrap_or_default(),
-                    settlement: Settlement::Failed(
-                        "the executor did not report completion before the deadline".into(),
-                    ),
-                });
-            } else {
-                leases.push((bid, ord, exec));
-            }
-        }
+        let (timeouts, leases) = split_expired(expired);
         let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
         report.timed_out = applied.iter().filter(|a| **a).count() as u64;
         report.requeued = requeue_locked(&mut tx, &leases, &states, now_ms).await?;
@@ -194,7 +107,7 @@ impl PgStore {
         }
         let mut tx = self.tx().await?;
         let states = lock_backfills(&mut tx, &backfills).await?;
-        let held: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        let held: Vec<HeldItem> = sqlx::query_as(
             "SELECT backfill_id, ord, execution_id FROM backfill_items \
              WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_owner = $2 \
              ORDER BY backfill_id, ord FOR UPDATE",
@@ -208,41 +121,73 @@ impl PgStore {
         Ok(n)
     }
 
-    pub(super) async fn do_append_items(
-        &self,
-        backfill_id: &str,
-        items: &[(String, Option<String>)],
-        read_from: Option<&Value>,
-        checkpoint: Option<&Value>,
-        complete: bool,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let mut tx = self.tx().await?;
-        let now_ms = to_ms(now);
-        let (start, done, current): (i64, bool, Option<String>) = sqlx::query_as(
-            "SELECT total_items, snapshot_complete, snapshot_checkpoint FROM backfills WHERE id = $1 FOR UPDATE",
-        )
-        .bind(backfill_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let current: Option<Value> = current.and_then(|c| serde_json::from_str(&c).ok());
-        if done || current.as_ref() != read_from {
-            return Ok(false);
-        }
-        let items = storable_entities(items);
-        insert_items_from(&mut tx, backfill_id, &items, start, now_ms).await?;
-        let n = items.len() as i64;
-        sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
-                     snapshot_checkpoint = COALESCE($3, snapshot_checkpoint), \
-                     total_estimated = CASE WHEN $2 THEN total_items + $1 ELSE total_estimated END, updated_at = $4 WHERE id = $5")
-            .bind(n)
-            .bind(complete)
-            .bind(checkpoint.map(|c| c.to_string()))
-            .bind(now_ms)
-            .bind(backfill_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+    pub(super) async fn do_heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64> {
+        // Items are locked in key order, like everywhere else, so this cannot deadlock with
+        // a settlement.
+        Ok(sqlx::query("UPDATE backfill_items SET lease_expires_at = $1 WHERE (backfill_id, ord) IN \
+                        (SELECT backfill_id, ord FROM backfill_items WHERE status = 'in_flight' AND lease_owner = $2 \
+                         ORDER BY backfill_id, ord FOR UPDATE) \
+                        AND status = 'in_flight' AND lease_owner = $2")
+            .bind(to_ms(lease_until))
+            .bind(worker)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }
+
+/// The claim of [`PgStore::claim_items`], one statement: lock the backfill if RUNNING (its room
+/// is `max_in_flight` minus its in-flight counter), lock up to that many due pending items in
+/// order (`SKIP LOCKED`), mark those whose entity already succeeded under the workflow
+/// `skipped` (unless reprocess), start an execution for each other one (a fresh id, or the
+/// item's own on a retry), mark them in flight under the worker's lease, and move the
+/// counters. $1 backfill, $2 limit, $3 now, $4 fresh execution ids (at least $2), $5 worker,
+/// $6 lease expiry. Returns the picked items in order.
+pub(super) const CLAIM_SQL: &str = "\
+WITH b AS (
+    SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
+           GREATEST(LEAST(b.max_in_flight - b.in_flight_count, $2), 0) AS room
+    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
+    WHERE b.id = $1 AND b.state = 'RUNNING'
+    FOR UPDATE OF b
+), locked AS (
+    SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
+    FROM backfill_items i
+    WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
+    ORDER BY i.ord
+    LIMIT COALESCE((SELECT room FROM b), 0)
+    FOR UPDATE OF i SKIP LOCKED
+), judged AS (
+    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n,
+           (NOT b.reprocess AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
+                                        AND e.entity_id = l.entity_id AND e.status = 'succeeded')) AS done_before
+    FROM locked l CROSS JOIN b
+), picked AS (
+    SELECT j.*, CASE WHEN j.done_before THEN NULL ELSE COALESCE(j.execution_id, ($4::text[])[j.n]) END AS exec_id
+    FROM judged j
+), started AS (
+    INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at)
+    SELECT p.exec_id, b.tenant_id, b.target_workflow_id, b.wf_name, b.id, p.entity_id, p.entity_number, 'running', 1, $3, $3, $3
+    FROM picked p CROSS JOIN b WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.ord
+), restarted AS (
+    UPDATE executions e SET status = 'running', attempts = e.attempts + 1, error = NULL, updated_at = $3, started_at = COALESCE(e.started_at, $3)
+    FROM picked p WHERE NOT p.done_before AND e.id = p.execution_id
+), moved AS (
+    UPDATE backfill_items i SET
+        status = CASE WHEN p.done_before THEN 'skipped' ELSE 'in_flight' END,
+        error = CASE WHEN p.done_before THEN NULL ELSE i.error END,
+        attempts = CASE WHEN p.done_before THEN i.attempts ELSE i.attempts + 1 END,
+        execution_id = COALESCE(p.exec_id, i.execution_id),
+        lease_owner = CASE WHEN p.done_before THEN i.lease_owner ELSE $5 END,
+        lease_expires_at = CASE WHEN p.done_before THEN i.lease_expires_at ELSE $6 END,
+        next_attempt_at = CASE WHEN p.done_before THEN i.next_attempt_at ELSE NULL END,
+        updated_at = $3
+    FROM picked p WHERE i.backfill_id = $1 AND i.ord = p.ord
+), counted AS (
+    UPDATE backfills c SET pending_count = c.pending_count - t.picked, in_flight_count = c.in_flight_count + t.picked - t.skipped,
+           skipped_count = c.skipped_count + t.skipped, updated_at = $3
+    FROM (SELECT count(*) AS picked, count(*) FILTER (WHERE done_before) AS skipped FROM picked) t
+    WHERE c.id = $1 AND t.picked > 0
+)
+SELECT b.tenant_id, b.target_workflow_id, p.ord, p.entity_id, p.entity_number, COALESCE(p.exec_id, ''), p.attempts + 1, p.done_before
+FROM picked p CROSS JOIN b ORDER BY p.ord";

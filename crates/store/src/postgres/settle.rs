@@ -1,136 +1,16 @@
-//! The statements the PostgreSQL store's methods share: row locks in a fixed order, settling
-//! with arrays (`UNNEST`), requeues, completion, the one-statement claim (`CLAIM_SQL`).
+//! PostgreSQL settling and the writes that share its plan: outcomes applied with arrays
+//! (`UNNEST`) under the backfill and item locks (in a fixed order), requeues of expired or
+//! released leases, completion.
 
 #[allow(unused_imports)]
 use super::*;
 
-/// Serialises the transactions that seal or re-wrap secrets, and reads the key check.
-pub(super) async fn lock_key_check(tx: &mut Tx) -> Result<Option<Vec<u8>>> {
-    // An arbitrary constant: "neo secrets".
-    sqlx::query("SELECT pg_advisory_xact_lock(7366173150317)")
-        .execute(&mut **tx)
-        .await?;
-    Ok(
-        sqlx::query_scalar("SELECT value FROM server_settings WHERE name = $1")
-            .bind(KEY_CHECK)
-            .fetch_optional(&mut **tx)
-            .await?,
-    )
-}
-
-pub(super) async fn fetch_backfill(
-    tx: &mut Tx,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<Backfill>> {
-    let row = sqlx::query(&format!(
-        "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(map_backfill).transpose()
-}
-
-/// Reads a backfill and locks its row until the end of the transaction.
-pub(super) async fn lock_backfill(
-    tx: &mut Tx,
-    tenant_id: &str,
-    id: &str,
-) -> Result<Option<Backfill>> {
-    let row = sqlx::query(&format!(
-        "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2 FOR UPDATE OF b"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(map_backfill).transpose()
-}
-
-/// Locks backfill rows in id order; returns the state of each that exists.
-pub(super) async fn lock_backfills(tx: &mut Tx, ids: &[String]) -> Result<HashMap<String, String>> {
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, state FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&ids)
-            .fetch_all(&mut **tx)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Moves every pending item of a backfill to `cancelled` and fixes the counters.
-pub(super) async fn cancel_pending(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
-    let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = $1 WHERE backfill_id = $2 AND status = 'pending'")
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected() as i64;
-    sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, cancelled_count = cancelled_count + $1 WHERE id = $2")
-        .bind(n)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Ends an active backfill FAILED with `error`: pending items are cancelled.
-pub(super) async fn fail_backfill_tx(tx: &mut Tx, id: &str, error: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE backfills SET state = 'FAILED', error = $1, completed_at = $2, updated_at = $2 WHERE id = $3")
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    cancel_pending(tx, id, now).await
-}
-
-/// A backfill's `filter_spec`, kept out of its row (migration 0004).
-pub(super) async fn insert_filter(
-    tx: &mut Tx,
-    backfill_id: &str,
-    filter_spec: &Value,
-) -> Result<()> {
-    sqlx::query("INSERT INTO backfill_filters (backfill_id, filter_spec) VALUES ($1, $2)")
-        .bind(backfill_id)
-        .bind(filter_spec.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-pub(super) async fn insert_items_from(
-    tx: &mut Tx,
-    backfill_id: &str,
-    items: &[(String, Option<String>)],
-    first_ord: i64,
-    now: i64,
-) -> Result<()> {
-    for (chunk_no, chunk) in items.chunks(INSERT_CHUNK).enumerate() {
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-        let nums: Vec<Option<&str>> = chunk.iter().map(|(_, n)| n.as_deref()).collect();
-        sqlx::query(
-            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) \
-             SELECT $1, $2 + u.n - 1, u.entity_id, u.entity_number, 'pending', $3 \
-             FROM UNNEST($4::text[], $5::text[]) WITH ORDINALITY AS u(entity_id, entity_number, n)",
-        )
-        .bind(backfill_id)
-        .bind(first_ord + (chunk_no * INSERT_CHUNK) as i64)
-        .bind(now)
-        .bind(&ids)
-        .bind(&nums)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
 /// COMPLETED when RUNNING, snapshotted and every item settled.
-pub(super) async fn complete_in_tx(tx: &mut Tx, ids: &[String], now: i64) -> Result<u64> {
+pub(super) async fn complete_in_tx(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[String],
+    now: i64,
+) -> Result<u64> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -146,7 +26,7 @@ pub(super) async fn complete_in_tx(tx: &mut Tx, ids: &[String], now: i64) -> Res
 /// Final statuses of execution rows (ids in first-seen order), and the credit ledger entries
 /// of the successes among `credit_ids`.
 pub(super) async fn write_executions(
-    tx: &mut Tx,
+    tx: &mut Transaction<'_, Postgres>,
     changes: &[(String, ExecChange)],
     credit_ids: &[String],
     now: i64,
@@ -193,7 +73,7 @@ pub(super) async fn write_executions(
 /// then the items (key order). Returns whether each outcome applied, and the ids of the
 /// backfills it touched; completion is the caller's.
 pub(super) async fn settle_batch(
-    tx: &mut Tx,
+    tx: &mut Transaction<'_, Postgres>,
     outcomes: &[Outcome],
     breaker_threshold: i64,
     now: i64,
@@ -301,28 +181,13 @@ pub(super) async fn settle_batch(
 /// will dispatch again, end cancelled instead. `states` holds the (locked) backfills' states.
 /// Returns how many items moved.
 pub(super) async fn requeue_locked(
-    tx: &mut Tx,
-    items: &[(String, i64, Option<String>)],
+    tx: &mut Transaction<'_, Postgres>,
+    items: &[HeldItem],
     states: &HashMap<String, String>,
     now: i64,
 ) -> Result<u64> {
-    let mut cancel = Vec::new();
-    let mut back_b = Vec::new();
-    let mut back_o = Vec::new();
-    for (bid, ord, exec) in items {
-        match states.get(bid).map(String::as_str) {
-            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
-                backfill_id: bid.clone(),
-                ord: *ord,
-                execution_id: exec.clone().unwrap_or_default(),
-                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
-            }),
-            _ => {
-                back_b.push(bid.as_str());
-                back_o.push(*ord);
-            }
-        }
-    }
+    let (cancel, back) = split_requeue(items, states);
+    let (back_b, back_o): (Vec<&str>, Vec<i64>) = back.into_iter().unzip();
     let mut n = 0;
     if !cancel.is_empty() {
         let (applied, _) = settle_batch(tx, &cancel, i64::MAX, now).await?;
@@ -370,68 +235,4 @@ pub(super) async fn requeue_locked(
         }
     }
     Ok(n)
-}
-
-/// The claim of [`PgStore::claim_items`], one statement: lock the backfill if RUNNING (its room
-/// is `max_in_flight` minus its in-flight counter), lock up to that many due pending items in
-/// order (`SKIP LOCKED`), mark those whose entity already succeeded under the workflow
-/// `skipped` (unless reprocess), start an execution for each other one (a fresh id, or the
-/// item's own on a retry), mark them in flight under the worker's lease, and move the
-/// counters. $1 backfill, $2 limit, $3 now, $4 fresh execution ids (at least $2), $5 worker,
-/// $6 lease expiry. Returns the picked items in order.
-pub(super) const CLAIM_SQL: &str = "\
-WITH b AS (
-    SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
-           GREATEST(LEAST(b.max_in_flight - b.in_flight_count, $2), 0) AS room
-    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
-    WHERE b.id = $1 AND b.state = 'RUNNING'
-    FOR UPDATE OF b
-), locked AS (
-    SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
-    FROM backfill_items i
-    WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
-    ORDER BY i.ord
-    LIMIT COALESCE((SELECT room FROM b), 0)
-    FOR UPDATE OF i SKIP LOCKED
-), judged AS (
-    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n,
-           (NOT b.reprocess AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
-                                        AND e.entity_id = l.entity_id AND e.status = 'succeeded')) AS done_before
-    FROM locked l CROSS JOIN b
-), picked AS (
-    SELECT j.*, CASE WHEN j.done_before THEN NULL ELSE COALESCE(j.execution_id, ($4::text[])[j.n]) END AS exec_id
-    FROM judged j
-), started AS (
-    INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at)
-    SELECT p.exec_id, b.tenant_id, b.target_workflow_id, b.wf_name, b.id, p.entity_id, p.entity_number, 'running', 1, $3, $3, $3
-    FROM picked p CROSS JOIN b WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.ord
-), restarted AS (
-    UPDATE executions e SET status = 'running', attempts = e.attempts + 1, error = NULL, updated_at = $3, started_at = COALESCE(e.started_at, $3)
-    FROM picked p WHERE NOT p.done_before AND e.id = p.execution_id
-), moved AS (
-    UPDATE backfill_items i SET
-        status = CASE WHEN p.done_before THEN 'skipped' ELSE 'in_flight' END,
-        error = CASE WHEN p.done_before THEN NULL ELSE i.error END,
-        attempts = CASE WHEN p.done_before THEN i.attempts ELSE i.attempts + 1 END,
-        execution_id = COALESCE(p.exec_id, i.execution_id),
-        lease_owner = CASE WHEN p.done_before THEN i.lease_owner ELSE $5 END,
-        lease_expires_at = CASE WHEN p.done_before THEN i.lease_expires_at ELSE $6 END,
-        next_attempt_at = CASE WHEN p.done_before THEN i.next_attempt_at ELSE NULL END,
-        updated_at = $3
-    FROM picked p WHERE i.backfill_id = $1 AND i.ord = p.ord
-), counted AS (
-    UPDATE backfills c SET pending_count = c.pending_count - t.picked, in_flight_count = c.in_flight_count + t.picked - t.skipped,
-           skipped_count = c.skipped_count + t.skipped, updated_at = $3
-    FROM (SELECT count(*) AS picked, count(*) FILTER (WHERE done_before) AS skipped FROM picked) t
-    WHERE c.id = $1 AND t.picked > 0
-)
-SELECT b.tenant_id, b.target_workflow_id, p.ord, p.entity_id, p.entity_number, COALESCE(p.exec_id, ''), p.attempts + 1, p.done_before
-FROM picked p CROSS JOIN b ORDER BY p.ord";
-
-pub(super) fn unique_to(e: sqlx::Error, err: StoreError) -> StoreError {
-    if is_unique_violation(&e) {
-        err
-    } else {
-        e.into()
-    }
 }

@@ -1,66 +1,10 @@
-//! The orchestrator's writes: claims under `max_in_flight`, callbacks that finish an
-//! execution, lease expiry and release, snapshot pages.
+//! The orchestrator's SQLite writes: claims under `max_in_flight` (in one transaction of the
+//! one writer), lease heartbeats, expiry and release.
 
 #[allow(unused_imports)]
 use super::*;
 
 impl SqliteStore {
-    pub(super) async fn do_finish_execution(
-        &self,
-        tenant_id: &str,
-        id: &str,
-        status: ExecutionStatus,
-        error: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Option<bool>> {
-        let error = error.map(sanitize);
-        let error = error.as_deref();
-        let mut tx = self.tx().await?;
-        let Some(r) = sqlx::query("SELECT * FROM executions WHERE tenant_id = ? AND id = ?")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let e = map_execution(&r)?;
-        if e.status.is_final() {
-            return Ok(Some(false));
-        }
-        let settlement = settlement_of(status, error);
-        let item: Option<(String, i64)> = match &e.backfill_id {
-            Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = ? AND execution_id = ? AND status IN ('pending', 'in_flight')")
-                .bind(bid)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?,
-            None => None,
-        };
-        let now_ms = to_ms(now);
-        match item {
-            Some((bid, ord)) => {
-                // Through the same path as the orchestrator: counters, breaker, completion.
-                let o = Outcome {
-                    backfill_id: bid,
-                    ord,
-                    execution_id: id.to_owned(),
-                    settlement,
-                };
-                let (_, touched) = settle_batch(&mut tx, &[o], i64::MAX, now_ms).await?;
-                for b in touched {
-                    complete_in_tx(&mut tx, &b, now_ms).await?;
-                }
-            }
-            None => {
-                let (changes, credit) = lone_execution_writes(id, &settlement);
-                write_executions(&mut tx, &changes, &credit, now_ms).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(Some(true))
-    }
-
     pub(super) async fn do_claim_items(
         &self,
         backfill_id: &str,
@@ -219,37 +163,20 @@ impl SqliteStore {
             return Ok(ReapReport::default());
         }
         let mut tx = self.tx().await?;
-        let expired: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        let expired: Vec<ExpiredItem> = sqlx::query_as(
             "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
              WHERE status = 'in_flight' AND lease_expires_at < ? ORDER BY backfill_id, ord",
         )
         .bind(now_ms)
         .fetch_all(&mut *tx)
         .await?;
-        let mut timeouts = Vec::new();
-        let mut leases = Vec::new();
-        for (bid, ord, owner, exec) in expired {
-            if owner.as_deref() == Some(CALLBACK_OWNER) {
-                timeouts.push(Outcome {
-                    backfill_id: bid,
-                    ord,
-                    execution_id: exec.unwrap_or_default(),
-                    settlement: Settlement::Failed(
-                        "the executor did not report completion before the deadline".into(),
-                    ),
-                });
-            } else {
-                leases.push((bid, ord, exec));
-            }
-        }
+        let (timeouts, leases) = split_expired(expired);
         let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
         let report = ReapReport {
             timed_out: applied.iter().filter(|a| **a).count() as u64,
             requeued: requeue_items(&mut tx, &leases, now_ms).await?,
         };
-        for b in touched {
-            complete_in_tx(&mut tx, &b, now_ms).await?;
-        }
+        complete_in_tx(&mut tx, &touched, now_ms).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -257,7 +184,7 @@ impl SqliteStore {
     pub(super) async fn do_release_leases(&self, worker: &str, now: Timestamp) -> Result<u64> {
         let now_ms = to_ms(now);
         let mut tx = self.tx().await?;
-        let held: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        let held: Vec<HeldItem> = sqlx::query_as(
             "SELECT backfill_id, ord, execution_id FROM backfill_items WHERE status = 'in_flight' AND lease_owner = ? \
              ORDER BY backfill_id, ord",
         )
@@ -269,44 +196,12 @@ impl SqliteStore {
         Ok(n)
     }
 
-    pub(super) async fn do_append_items(
-        &self,
-        backfill_id: &str,
-        items: &[(String, Option<String>)],
-        read_from: Option<&Value>,
-        checkpoint: Option<&Value>,
-        complete: bool,
-        now: Timestamp,
-    ) -> Result<bool> {
-        let mut tx = self.tx().await?;
-        let now_ms = to_ms(now);
-        let (start, done, current): (i64, bool, Option<String>) = sqlx::query_as(
-            "SELECT total_items, snapshot_complete, snapshot_checkpoint FROM backfills WHERE id = ?",
-        )
-        .bind(backfill_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let current: Option<Value> = current.and_then(|c| serde_json::from_str(&c).ok());
-        if done || current.as_ref() != read_from {
-            return Ok(false);
-        }
-        let items = storable_entities(items);
-        insert_items_from(&mut tx, backfill_id, &items, start, now_ms).await?;
-        let n = items.len() as i64;
-        sqlx::query("UPDATE backfills SET total_items = total_items + ?, pending_count = pending_count + ?, snapshot_complete = ?, \
-                     snapshot_checkpoint = COALESCE(?, snapshot_checkpoint), \
-                     total_estimated = CASE WHEN ? THEN total_items + ? ELSE total_estimated END, updated_at = ? WHERE id = ?")
-            .bind(n)
-            .bind(n)
-            .bind(complete)
-            .bind(checkpoint.map(|c| c.to_string()))
-            .bind(complete)
-            .bind(n)
-            .bind(now_ms)
-            .bind(backfill_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+    pub(super) async fn do_heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64> {
+        Ok(sqlx::query("UPDATE backfill_items SET lease_expires_at = $1 WHERE status = 'in_flight' AND lease_owner = $2")
+            .bind(to_ms(lease_until))
+            .bind(worker)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
     }
 }

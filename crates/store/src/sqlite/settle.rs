@@ -1,25 +1,8 @@
-//! Settling and the writes that share its plan: outcomes applied in set-based statements,
-//! requeues of expired or released leases, completion, FAILED with pending items cancelled.
+//! SQLite settling and the writes that share its plan: outcomes applied in set-based
+//! statements over `json_each`, requeues of expired or released leases, completion.
 
 #[allow(unused_imports)]
 use super::*;
-
-/// Ends an active backfill FAILED with `error`: pending items are cancelled.
-pub(super) async fn fail_backfill(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: &str,
-    error: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query("UPDATE backfills SET state = 'FAILED', error = ?, completed_at = ?, updated_at = ? WHERE id = ?")
-        .bind(error)
-        .bind(now)
-        .bind(now)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    cancel_pending(tx, id, now).await
-}
 
 /// A JSON array for `json_each(?)`: SQLite has no array parameters, and one fixed statement per
 /// kind of batch (whatever its size) keeps the prepared-statement cache warm.
@@ -160,36 +143,15 @@ pub(super) async fn write_executions(
 /// dispatch again, end cancelled instead. Returns how many items moved.
 pub(super) async fn requeue_items(
     tx: &mut Transaction<'_, Sqlite>,
-    items: &[(String, i64, Option<String>)],
+    items: &[HeldItem],
     now: i64,
 ) -> Result<u64> {
     if items.is_empty() {
         return Ok(0);
     }
-    let mut bids: Vec<&str> = items.iter().map(|i| i.0.as_str()).collect();
-    bids.sort_unstable();
-    bids.dedup();
-    let states: HashMap<String, String> = sqlx::query_as(
-        "SELECT id, state FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(json_rows(&bids)?)
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
-    let mut cancel = Vec::new();
-    let mut back = Vec::new();
-    for (bid, ord, exec) in items {
-        match states.get(bid).map(String::as_str) {
-            Some(state @ ("CANCELLED" | "FAILED")) => cancel.push(Outcome {
-                backfill_id: bid.clone(),
-                ord: *ord,
-                execution_id: exec.clone().unwrap_or_default(),
-                settlement: Settlement::Cancelled(format!("the backfill is {state}")),
-            }),
-            _ => back.push((bid.as_str(), *ord)),
-        }
-    }
+    let bids: Vec<String> = items.iter().map(|i| i.0.clone()).collect();
+    let states = lock_backfills(tx, &bids).await?;
+    let (cancel, back) = split_requeue(items, &states);
     let mut n = 0;
     if !cancel.is_empty() {
         let (applied, _) = settle_batch(tx, &cancel, i64::MAX, now).await?;
@@ -230,19 +192,22 @@ pub(super) async fn requeue_items(
     Ok(n)
 }
 
-/// COMPLETED when RUNNING, snapshotted and every item settled.
+/// COMPLETED, of these backfills, those RUNNING, snapshotted and with every item settled;
+/// how many.
 pub(super) async fn complete_in_tx(
     tx: &mut Transaction<'_, Sqlite>,
-    backfill_id: &str,
+    ids: &[String],
     now: i64,
-) -> Result<bool> {
-    let n = sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = ?, updated_at = ? \
-                         WHERE id = ? AND state = 'RUNNING' AND snapshot_complete = 1 AND pending_count = 0 AND in_flight_count = 0")
-        .bind(now)
-        .bind(now)
-        .bind(backfill_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
+) -> Result<u64> {
+    let mut n = 0;
+    for id in ids {
+        n += sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
+                          WHERE id = $2 AND state = 'RUNNING' AND snapshot_complete AND pending_count = 0 AND in_flight_count = 0")
+            .bind(now)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
 }

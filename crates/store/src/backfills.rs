@@ -1,0 +1,397 @@
+//! Backfills, written once for both backends (`$N` placeholders, first used in ascending
+//! order, which is how SQLite numbers them): `backfill_queries!($db, $lock_b)` in a backend
+//! module defines these for its transactions and pools. PostgreSQL passes `" FOR UPDATE OF b"`
+//! so that a signal, a rerun or a delete holds the backfill row until it commits; SQLite
+//! passes `""` (its one writer already serialises them). Items are inserted by the backend's
+//! own `insert_items_from` (a multi-row `VALUES` in SQLite, `UNNEST` in PostgreSQL).
+
+macro_rules! backfill_queries {
+    ($db:ty, $lock_b:literal) => {
+        /// A backfill of a tenant, read in `tx`.
+        pub(crate) async fn fetch_backfill(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> Result<Option<Backfill>> {
+            let row = sqlx::query(&format!(
+                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            row.as_ref().map(map_backfill).transpose()
+        }
+
+        /// [`fetch_backfill`], the row held until the end of `tx`.
+        pub(crate) async fn lock_backfill(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> Result<Option<Backfill>> {
+            let row = sqlx::query(&format!(
+                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2{}",
+                $lock_b
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            row.as_ref().map(map_backfill).transpose()
+        }
+
+        pub(crate) async fn select_backfill(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> Result<Option<Backfill>> {
+            let row = sqlx::query(&format!(
+                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(r)
+            .await?;
+            row.as_ref().map(map_backfill).transpose()
+        }
+
+        /// A page of a tenant's backfills, newest first.
+        pub(crate) async fn select_backfills(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            f: &BackfillFilter,
+            before_id: Option<&str>,
+            limit: usize,
+        ) -> Result<Page<Backfill>> {
+            let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(BACKFILL_SELECT);
+            qb.push(" WHERE b.tenant_id = ").push_bind(tenant_id);
+            if let Some(before) = before_id {
+                qb.push(" AND b.id < ").push_bind(before);
+            }
+            if let Some(w) = f.target_workflow_id {
+                qb.push(" AND b.target_workflow_id = ").push_bind(w);
+            }
+            if !f.states.is_empty() {
+                qb.push(" AND b.state IN (");
+                let mut sep = qb.separated(", ");
+                for s in &f.states {
+                    sep.push_bind(s.as_str());
+                }
+                qb.push(")");
+            }
+            qb.push(" ORDER BY b.id DESC LIMIT ")
+                .push_bind(limit as i64 + 1);
+            let rows = qb.build().fetch_all(r).await?;
+            let rows: Vec<Backfill> = rows.iter().map(map_backfill).collect::<Result<_>>()?;
+            Ok(Page::from_overfetch(rows, limit))
+        }
+
+        /// A page of a backfill's items by `ord`, of the given statuses (all when empty).
+        pub(crate) async fn select_items(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            backfill_id: &str,
+            statuses: &[ItemStatus],
+            after_ord: Option<i64>,
+            limit: usize,
+        ) -> Result<Page<Item>> {
+            let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                "SELECT i.* FROM backfill_items i JOIN backfills b ON b.id = i.backfill_id WHERE b.tenant_id = ",
+            );
+            qb.push_bind(tenant_id);
+            qb.push(" AND i.backfill_id = ").push_bind(backfill_id);
+            qb.push(" AND i.ord > ").push_bind(after_ord.unwrap_or(-1));
+            if !statuses.is_empty() {
+                qb.push(" AND i.status IN (");
+                let mut sep = qb.separated(", ");
+                for s in statuses {
+                    sep.push_bind(s.as_str());
+                }
+                qb.push(")");
+            }
+            qb.push(" ORDER BY i.ord LIMIT ").push_bind(limit as i64 + 1);
+            let rows = qb.build().fetch_all(r).await?;
+            let rows: Vec<Item> = rows.iter().map(map_item).collect::<Result<_>>()?;
+            Ok(Page::from_overfetch(rows, limit))
+        }
+
+        /// Creates a backfill with its filter and, for an explicit id list, its items; the
+        /// `Idempotency-Key` is taken first and saved with the answer.
+        pub(crate) async fn insert_backfill(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            b: &NewBackfill,
+            idem: Option<&NewIdempotency<'_>>,
+        ) -> Result<Backfill> {
+            if let Some(idem) = idem {
+                claim_idempotency_key(tx, &b.tenant_id, idem).await?;
+            }
+            let now = to_ms(b.created_at);
+            let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
+            let started = (b.state == BackfillRunState::Running).then_some(now);
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16)")
+                .bind(&b.id)
+                .bind(&b.tenant_id)
+                .bind(b.state.as_str())
+                .bind(b.target_workflow_id)
+                .bind(b.entity_type.as_str())
+                .bind(to_json_text(&b.daily_execution_windows)?)
+                .bind(&b.timezone)
+                .bind(b.max_in_flight)
+                .bind(b.reprocess)
+                .bind(b.total_estimated)
+                .bind(n_items)
+                .bind(b.entity_ids.is_some())
+                .bind(b.credits_per_entity)
+                .bind(started)
+                .bind(&b.created_by)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
+            insert_filter(tx, &b.id, &b.filter_spec).await?;
+            if let Some(ids) = &b.entity_ids {
+                let pairs: Vec<(String, Option<String>)> =
+                    ids.iter().map(|i| (i.clone(), None)).collect();
+                insert_items_from(tx, &b.id, &pairs, 0, now).await?;
+            }
+            let out = fetch_backfill(tx, &b.tenant_id, &b.id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if let Some(idem) = idem {
+                save_idempotent_response(tx, &b.tenant_id, idem, &out).await?;
+            }
+            Ok(out)
+        }
+
+        /// A backfill's `filter_spec`, kept out of its row (SQLite rewrites a whole row on
+        /// every update, and the counters change on every claim and settlement).
+        pub(crate) async fn insert_filter(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            backfill_id: &str,
+            filter_spec: &Value,
+        ) -> Result<()> {
+            sqlx::query("INSERT INTO backfill_filters (backfill_id, filter_spec) VALUES ($1, $2)")
+                .bind(backfill_id)
+                .bind(filter_spec.to_string())
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Applies `signal` as [`apply_signal`] decides, records it, and answers the backfill
+        /// as it is after.
+        pub(crate) async fn signal_backfill_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: &str,
+            signal: Signal,
+            actor: &str,
+            now: Timestamp,
+        ) -> Result<(Backfill, SignalOutcome), SignalError> {
+            let b = lock_backfill(tx, tenant_id, id)
+                .await?
+                .ok_or(SignalError::NotFound)?;
+            let outcome = apply_signal(b.state, signal).map_err(SignalError::Refused)?;
+            let now_ms = to_ms(now);
+            let to = match outcome {
+                SignalOutcome::Transition(to) => to,
+                SignalOutcome::NoOp => b.state,
+            };
+            if let SignalOutcome::Transition(to) = outcome {
+                // Resume clears a pause reason (e.g. the circuit breaker's) and its streak.
+                sqlx::query(
+                    "UPDATE backfills SET state = $1, updated_at = $2, \
+                     started_at = CASE WHEN $3 THEN COALESCE(started_at, $2) ELSE started_at END, \
+                     completed_at = CASE WHEN $4 THEN $2 ELSE completed_at END, \
+                     error = CASE WHEN $5 THEN NULL ELSE error END, \
+                     consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END \
+                     WHERE id = $6",
+                )
+                .bind(to.as_str())
+                .bind(now_ms)
+                .bind(to == BackfillRunState::Running)
+                .bind(to == BackfillRunState::Cancelled)
+                .bind(signal == Signal::Resume)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
+                if to == BackfillRunState::Cancelled {
+                    cancel_pending(tx, id, now_ms).await?;
+                }
+            }
+            sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(signal.as_str())
+                .bind(b.state.as_str())
+                .bind(to.as_str())
+                .bind(actor)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
+            let out = fetch_backfill(tx, tenant_id, id)
+                .await?
+                .ok_or(SignalError::NotFound)?;
+            Ok((out, outcome))
+        }
+
+        /// The rerun-failed child of `source_id`: its rules (`check_rerunnable`,
+        /// `check_rerun_workflow`) checked on rows read in this transaction.
+        pub(crate) async fn insert_rerun(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            r: &Rerun<'_>,
+            idem: Option<&NewIdempotency<'_>>,
+        ) -> Result<Backfill, RerunError> {
+            if let Some(idem) = idem {
+                claim_idempotency_key(tx, r.tenant_id, idem).await?;
+            }
+            let src = lock_backfill(tx, r.tenant_id, r.source_id)
+                .await?
+                .ok_or(RerunError::NotFound)?;
+            check_rerunnable(&src)?;
+            let wf = sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2")
+                .bind(r.tenant_id)
+                .bind(src.target_workflow_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
+            let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
+            let failed: Vec<(String, Option<String>)> = sqlx::query_as("SELECT entity_id, entity_number FROM backfill_items WHERE backfill_id = $1 AND status = 'failed' ORDER BY ord")
+                .bind(r.source_id)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
+            let filter = rerun_filter(&failed);
+            let now_ms = to_ms(r.now);
+            let n = failed.len() as i64;
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
+                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12)")
+                .bind(r.new_id)
+                .bind(r.tenant_id)
+                .bind(src.target_workflow_id)
+                .bind(src.entity_type.as_str())
+                .bind(to_json_text(&src.daily_execution_windows)?)
+                .bind(&src.timezone)
+                .bind(src.max_in_flight)
+                .bind(n)
+                .bind(wf.credit_tier)
+                .bind(now_ms)
+                .bind(r.created_by)
+                .bind(r.source_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match unique_to(e, StoreError::AlreadyActive) {
+                    StoreError::AlreadyActive => RerunError::AlreadyActive,
+                    e => e.into(),
+                })?;
+            insert_filter(tx, r.new_id, &filter).await?;
+            insert_items_from(tx, r.new_id, &failed, 0, now_ms).await?;
+            let out = fetch_backfill(tx, r.tenant_id, r.new_id)
+                .await?
+                .ok_or(RerunError::NotFound)?;
+            if let Some(idem) = idem {
+                save_idempotent_response(tx, r.tenant_id, idem, &out).await?;
+            }
+            Ok(out)
+        }
+
+        /// Deletes a DRAFT backfill (its items and filter go with it).
+        pub(crate) async fn delete_draft(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: &str,
+        ) -> Result<(), DeleteBackfillError> {
+            let b = lock_backfill(tx, tenant_id, id)
+                .await?
+                .ok_or(DeleteBackfillError::NotFound)?;
+            if b.state != BackfillRunState::Draft {
+                return Err(DeleteBackfillError::NotDraft(b.state));
+            }
+            sqlx::query("DELETE FROM backfills WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
+            Ok(())
+        }
+
+        /// Moves every pending item of a backfill to `cancelled` and fixes the counters.
+        pub(crate) async fn cancel_pending(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: &str,
+            now: i64,
+        ) -> Result<()> {
+            let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = $1 WHERE backfill_id = $2 AND status = 'pending'")
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected() as i64;
+            sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, cancelled_count = cancelled_count + $1 WHERE id = $2")
+                .bind(n)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Ends an active backfill FAILED with `error`: pending items are cancelled.
+        pub(crate) async fn fail_backfill_tx(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: &str,
+            error: &str,
+            now: i64,
+        ) -> Result<()> {
+            sqlx::query("UPDATE backfills SET state = 'FAILED', error = $1, completed_at = $2, updated_at = $2 WHERE id = $3")
+                .bind(error)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            cancel_pending(tx, id, now).await
+        }
+
+        /// Appends a snapshot page when the backfill's checkpoint is still `read_from` (a
+        /// replica that lost the race appends nothing); `false` when it was not.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) async fn append_snapshot_page(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            backfill_id: &str,
+            items: &[(String, Option<String>)],
+            read_from: Option<&Value>,
+            checkpoint: Option<&Value>,
+            complete: bool,
+            now: Timestamp,
+        ) -> Result<bool> {
+            let now_ms = to_ms(now);
+            let (start, done, current): (i64, bool, Option<String>) = sqlx::query_as(concat!(
+                "SELECT b.total_items, b.snapshot_complete, b.snapshot_checkpoint FROM backfills b WHERE b.id = $1",
+                $lock_b
+            ))
+            .bind(backfill_id)
+            .fetch_one(&mut **tx)
+            .await?;
+            let current: Option<Value> = current.and_then(|c| serde_json::from_str(&c).ok());
+            if done || current.as_ref() != read_from {
+                return Ok(false);
+            }
+            let items = storable_entities(items);
+            insert_items_from(tx, backfill_id, &items, start, now_ms).await?;
+            let n = items.len() as i64;
+            sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
+                         snapshot_checkpoint = COALESCE($3, snapshot_checkpoint), \
+                         total_estimated = CASE WHEN $2 THEN total_items + $1 ELSE total_estimated END, updated_at = $4 WHERE id = $5")
+                .bind(n)
+                .bind(complete)
+                .bind(checkpoint.map(|c| c.to_string()))
+                .bind(now_ms)
+                .bind(backfill_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        }
+    };
+}
+pub(crate) use backfill_queries;
