@@ -58,3 +58,44 @@ fn the_documents_the_code_cites_exist() {
         assert!(text.len() > 1000, "{doc} is missing or empty");
     }
 }
+
+/// Every repository path the README and `docs/` name in backticks (`crates/…`, `docs/…`,
+/// `scripts/…`, …) exists: the "where is X" answers stay true as files move.
+#[test]
+fn the_paths_the_documents_name_exist() {
+    let mut docs = vec![root().join("README.md")];
+    for e in std::fs::read_dir(root().join("docs")).expect("docs/") {
+        let p = e.expect("a docs entry").path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p);
+        }
+    }
+    let roots = ["crates/", "docs/", "scripts/", "bench/", "examples/", "e2e/", "fuzz/"];
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).expect("a document");
+        for (i, span) in text.split('`').enumerate() {
+            // Odd pieces are inside backticks; a path is one word without globs or braces.
+            let path = span.split_whitespace().next().unwrap_or("");
+            if i % 2 == 0
+                || !roots.iter().any(|r| path.starts_with(r))
+                || path.contains(['*', '{', '<', '…'])
+            {
+                continue;
+            }
+            let path = path.trim_end_matches([',', '.', ':', ')']);
+            let path = path.split("::").next().unwrap_or(path);
+            checked += 1;
+            if !root().join(path).exists() {
+                missing.push(format!("{}: {path}", doc.display()));
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} paths checked");
+    assert!(
+        missing.is_empty(),
+        "paths named by the documents that do not exist:\n{}",
+        missing.join("\n")
+    );
+}
