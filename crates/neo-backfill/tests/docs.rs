@@ -70,7 +70,15 @@ fn the_paths_the_documents_name_exist() {
             docs.push(p);
         }
     }
-    let roots = ["crates/", "docs/", "scripts/", "bench/", "examples/", "e2e/", "fuzz/"];
+    let roots = [
+        "crates/",
+        "docs/",
+        "scripts/",
+        "bench/",
+        "examples/",
+        "e2e/",
+        "fuzz/",
+    ];
     let mut missing = Vec::new();
     let mut checked = 0;
     for doc in &docs {

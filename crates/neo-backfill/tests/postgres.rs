@@ -186,7 +186,8 @@ async fn three_replicas_share_one_backfill_the_cap_holds_and_a_killed_one_costs_
     for r in &replicas {
         while dispatched(&api, &r.base).await == 0 {
             assert!(
-                log.total.load(Ordering::SeqCst) < 4_000 && start.elapsed() < Duration::from_secs(30),
+                log.total.load(Ordering::SeqCst) < 4_000
+                    && start.elapsed() < Duration::from_secs(30),
                 "{} took no work",
                 r.base
             );
