@@ -143,6 +143,13 @@ impl PgStore {
 /// item's own on a retry), mark them in flight under the worker's lease, and move the
 /// counters. $1 backfill, $2 limit, $3 now, $4 fresh execution ids (at least $2), $5 worker,
 /// $6 lease expiry. Returns the picked items in order.
+///
+/// Every step reaches its rows through an index whatever the planner guesses of `picked`
+/// (it cannot know `room`, so it guesses a tenth of the pending items): `moved` and
+/// `restarted` name their keys as an array (`= ANY(ARRAY(…))`) and the "already succeeded"
+/// probe is a `LATERAL … LIMIT 1`. Written as plain joins and `EXISTS`, a freshly analysed
+/// 100,000-item backfill made the planner hash-join over sequential scans of every item and
+/// every execution: 40–55 ms a claim instead of 3, and 1,000 items/s instead of 8,500.
 pub(super) const CLAIM_SQL: &str = "\
 WITH b AS (
     SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
@@ -158,10 +165,10 @@ WITH b AS (
     LIMIT COALESCE((SELECT room FROM b), 0)
     FOR UPDATE OF i SKIP LOCKED
 ), judged AS (
-    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n,
-           (NOT b.reprocess AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
-                                        AND e.entity_id = l.entity_id AND e.status = 'succeeded')) AS done_before
+    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n, d.hit IS NOT NULL AS done_before
     FROM locked l CROSS JOIN b
+    LEFT JOIN LATERAL (SELECT 1 AS hit FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
+                       AND e.entity_id = l.entity_id AND e.status = 'succeeded' LIMIT 1) d ON NOT b.reprocess
 ), picked AS (
     SELECT j.*, CASE WHEN j.done_before THEN NULL ELSE COALESCE(j.execution_id, ($4::text[])[j.n]) END AS exec_id
     FROM judged j
@@ -171,7 +178,8 @@ WITH b AS (
     FROM picked p CROSS JOIN b WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.ord
 ), restarted AS (
     UPDATE executions e SET status = 'running', attempts = e.attempts + 1, error = NULL, updated_at = $3, started_at = COALESCE(e.started_at, $3)
-    FROM picked p WHERE NOT p.done_before AND e.id = p.execution_id
+    FROM picked p WHERE e.id = ANY(ARRAY(SELECT execution_id FROM picked WHERE NOT done_before AND execution_id IS NOT NULL))
+                        AND NOT p.done_before AND e.id = p.execution_id
 ), moved AS (
     UPDATE backfill_items i SET
         status = CASE WHEN p.done_before THEN 'skipped' ELSE 'in_flight' END,
@@ -182,7 +190,7 @@ WITH b AS (
         lease_expires_at = CASE WHEN p.done_before THEN i.lease_expires_at ELSE $6 END,
         next_attempt_at = CASE WHEN p.done_before THEN i.next_attempt_at ELSE NULL END,
         updated_at = $3
-    FROM picked p WHERE i.backfill_id = $1 AND i.ord = p.ord
+    FROM picked p WHERE i.backfill_id = $1 AND i.ord = ANY(ARRAY(SELECT ord FROM picked)) AND i.ord = p.ord
 ), counted AS (
     UPDATE backfills c SET pending_count = c.pending_count - t.picked, in_flight_count = c.in_flight_count + t.picked - t.skipped,
            skipped_count = c.skipped_count + t.skipped, updated_at = $3
