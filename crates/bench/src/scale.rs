@@ -5,8 +5,9 @@
 //!
 //! Figures: the create request (the PSA count included); time to snapshot (create answered →
 //! every item stored) with PSA pages and items per second; items settled meanwhile; dispatch
-//! for `--dispatch-secs` after the snapshot; the cancel request (every pending item becomes
-//! cancelled); the service's peak RSS (`VmHWM` of `/proc/<pid>/status`, sampled to the end);
+//! for `--dispatch-secs` after the snapshot; the cancel request (it answers with the backfill
+//! CANCELLED and the orchestrator sweeps the pending items to cancelled: both times, and that
+//! nothing is claimed after it); the service's peak RSS (`VmHWM` of `/proc/<pid>/status`, sampled to the end);
 //! and the database size per item when the snapshot is complete (SQLite: pages × page size,
 //! which is main file + WAL after a checkpoint; PostgreSQL: the `pg_database_size` delta).
 
@@ -283,11 +284,39 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         let took = t.elapsed();
         let b3 = api.send(Method::GET, &path, None).await?;
         eprintln!(
-            "{n}: cancel in {took:.2?}: {} cancelled, {} settled",
+            "{n}: cancel in {took:.2?}: {} cancelled, {} settled, {} in flight, {} pending left to sweep",
             b3["cancelled_count"],
-            settled(&b3)
+            settled(&b3),
+            b3["in_flight_count"],
+            b3["pending_count"]
         );
-        Some(took)
+        // Nothing is claimed after the cancel (what settles is what was in flight), and the
+        // pending items left to the orchestrator's sweep all end cancelled.
+        let ceiling = settled(&b3) + b3["in_flight_count"].as_i64().unwrap_or(0);
+        let b4 = loop {
+            rss_kb(pid)?;
+            let b = api.send(Method::GET, &path, None).await?;
+            if b["pending_count"] == 0 && b["in_flight_count"] == 0 {
+                break b;
+            }
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(300),
+                "the sweep did not finish: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let sweep = t.elapsed();
+        anyhow::ensure!(
+            settled(&b4) <= ceiling,
+            "{} settled after the cancel, more than the {ceiling} settled or in flight at it",
+            settled(&b4)
+        );
+        eprintln!(
+            "{n}: every pending item cancelled {sweep:.2?} after the cancel ({} cancelled, {} settled)",
+            b4["cancelled_count"],
+            settled(&b4)
+        );
+        Some((took, sweep))
     } else {
         None
     };
@@ -319,8 +348,9 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         "items",
     );
     result(&format!("{n}_dispatch"), dispatch, "items/s");
-    if let Some(c) = cancel {
+    if let Some((c, sweep)) = cancel {
         result(&format!("{n}_cancel"), c.as_secs_f64(), "s");
+        result(&format!("{n}_cancel_swept"), sweep.as_secs_f64(), "s");
     }
     result(&format!("{n}_peak_rss"), hwm as f64 / 1024.0, "MB");
     result(

@@ -48,6 +48,9 @@ use crate::outbound::Outbound;
 
 type Key = (String, i64);
 
+/// Pending items of an ended backfill swept to `cancelled` per tick.
+const SWEEP_BATCH: usize = 20_000;
+
 struct Running {
     abort: tokio::task::AbortHandle,
     execution_id: String,
@@ -100,6 +103,8 @@ pub struct TickReport {
     pub skipped: u64,
     pub requeued: u64,
     pub cancelled: usize,
+    /// Pending items of ended backfills moved to `cancelled` ([`Store::sweep_pending`]).
+    pub swept: u64,
 }
 
 impl Orchestrator {
@@ -190,6 +195,12 @@ impl Orchestrator {
                 }
                 BackfillRunState::Cancelled | BackfillRunState::Failed => {
                     report.cancelled += self.cancel_outstanding(&b).await?;
+                    if b.pending_count > 0 {
+                        // What the cancel left pending, one bounded batch per tick, so a
+                        // million-item sweep never holds up another backfill's claims.
+                        let swept = i.store.sweep_pending(&b.id, SWEEP_BATCH, now).await?;
+                        report.swept += swept;
+                    }
                 }
                 _ => {} // PAUSED: in-flight executions finish; nothing new starts.
             }

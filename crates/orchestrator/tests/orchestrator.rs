@@ -440,6 +440,44 @@ async fn cancel_ends_cancelled_with_no_dispatch_after_it() {
     h.await.unwrap();
 }
 
+/// A cancel of more pending items than the store cancels at once: the backfill is CANCELLED
+/// at once and the ticks sweep what was left pending until every item not already in flight
+/// is cancelled (none failed).
+#[tokio::test]
+async fn cancel_of_a_large_backfill_is_swept_by_the_ticks() {
+    let e = env().await;
+    let wf = e
+        .workflow(json!({"type": "simulated", "latency_ms": 200}))
+        .await;
+    let n = neo_store::CANCEL_INLINE + 3_000;
+    let b = e.backfill(wf, n, 5).await;
+    let o = e.orchestrator(|_| {});
+    let (wake, stop, h) = run(&o);
+    e.wait_for(&b.id, Duration::from_secs(10), |b| b.in_flight_count == 5)
+        .await;
+    let (c, _) = e
+        .store
+        .signal_backfill(&e.tenant, &b.id, Signal::Cancel, "test", e.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(c.state, BackfillRunState::Cancelled);
+    assert!(c.pending_count > 0, "left for the sweep: {c:?}");
+    wake.notify_waiters();
+    let c = e
+        .wait_for(&b.id, Duration::from_secs(10), |b| {
+            b.pending_count == 0 && b.in_flight_count == 0
+        })
+        .await;
+    assert_eq!(c.state, BackfillRunState::Cancelled);
+    // The 5 in flight at the cancel may finish or be cancelled; nothing fails.
+    assert_eq!(c.failed_count, 0);
+    assert_eq!(c.succeeded_count + c.cancelled_count, n as i64);
+    assert!(c.cancelled_count >= (n - 5) as i64, "{c:?}");
+    assert_consistent(&c, &e.items(&b.id).await);
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
 #[tokio::test]
 async fn webhook_retries_honour_backoff_and_retry_after() {
     let e = env().await;

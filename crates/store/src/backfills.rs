@@ -218,7 +218,7 @@ macro_rules! backfill_queries {
                 .await
                 .map_err(StoreError::from)?;
                 if to == BackfillRunState::Cancelled {
-                    cancel_pending(tx, id, now_ms).await?;
+                    cancel_pending(tx, id, CANCEL_INLINE, now_ms).await?;
                 }
             }
             sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -317,24 +317,47 @@ macro_rules! backfill_queries {
             Ok(())
         }
 
-        /// Moves every pending item of a backfill to `cancelled` and fixes the counters.
+        /// Moves up to `limit` pending items of a backfill (in `ord` order) to `cancelled`
+        /// and fixes the counters; how many moved. The caller holds the backfill's row, and
+        /// the backfill has ended, so no claim takes these items meanwhile.
         pub(crate) async fn cancel_pending(
             tx: &mut sqlx::Transaction<'_, $db>,
             id: &str,
+            limit: usize,
             now: i64,
-        ) -> Result<()> {
-            let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = $1 WHERE backfill_id = $2 AND status = 'pending'")
+        ) -> Result<u64> {
+            let n = sqlx::query("UPDATE backfill_items SET status = 'cancelled', updated_at = $1 \
+                                 WHERE backfill_id = $2 AND status = 'pending' AND ord <= \
+                                 (SELECT MAX(ord) FROM (SELECT ord FROM backfill_items WHERE backfill_id = $2 AND status = 'pending' ORDER BY ord LIMIT $3) AS first)")
                 .bind(now)
                 .bind(id)
+                .bind(limit as i64)
                 .execute(&mut **tx)
                 .await?
-                .rows_affected() as i64;
-            sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, cancelled_count = cancelled_count + $1 WHERE id = $2")
-                .bind(n)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
+                .rows_affected();
+            if n > 0 {
+                sqlx::query("UPDATE backfills SET pending_count = pending_count - $1, cancelled_count = cancelled_count + $1 WHERE id = $2")
+                    .bind(n as i64)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(n)
+        }
+
+        /// [`cancel_pending`] for a backfill that has ended (CANCELLED or FAILED), its row
+        /// locked first; 0 for any other.
+        pub(crate) async fn sweep_pending_tx(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            id: &str,
+            limit: usize,
+            now: i64,
+        ) -> Result<u64> {
+            let states = lock_backfills(tx, &[id.to_owned()]).await?;
+            match states.get(id).map(String::as_str) {
+                Some("CANCELLED" | "FAILED") => cancel_pending(tx, id, limit, now).await,
+                _ => Ok(0),
+            }
         }
 
         /// Ends an active backfill FAILED with `error`: pending items are cancelled.
@@ -350,7 +373,8 @@ macro_rules! backfill_queries {
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
-            cancel_pending(tx, id, now).await
+            cancel_pending(tx, id, CANCEL_INLINE, now).await?;
+            Ok(())
         }
 
         /// Appends a snapshot page when the backfill's checkpoint is still `read_from` (a

@@ -36,6 +36,11 @@ pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Pending items a cancel (or a failure) moves to `cancelled` in its own transaction; the
+/// rest are swept in the background ([`Store::sweep_pending`]), the backfill already ended so
+/// nothing more is claimed.
+pub const CANCEL_INLINE: usize = 10_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
@@ -367,10 +372,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<bool>>;
 
     // ---- dispatch (the orchestrator) ---------------------------------------------------
-    /// RUNNING backfills, and other backfills that still have items in flight. The
+    /// RUNNING backfills, other backfills that still have items in flight, and CANCELLED or
+    /// FAILED ones with pending items left to sweep ([`Store::sweep_pending`]). The
     /// `filter_spec` of a backfill whose snapshot is complete is `null` here (dispatch never
     /// needs it; an explicit id list would be parsed on every poll).
     async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>>;
+    /// Moves up to `limit` pending items of a CANCELLED or FAILED backfill to `cancelled`
+    /// and fixes its counters; how many moved (0 for a backfill in any other state). Ending a
+    /// backfill cancels at most [`CANCEL_INLINE`] pending items in its own transaction, so a
+    /// cancel of a million items answers at once; the orchestrator sweeps the rest with this.
+    async fn sweep_pending(&self, backfill_id: &str, limit: usize, now: Timestamp) -> Result<u64>;
     /// Claims up to `limit` pending items of a RUNNING backfill (never more than its
     /// `max_in_flight` minus what is in flight), marking entities that already have a
     /// succeeded execution of the workflow `skipped` (unless `reprocess`). One transaction.

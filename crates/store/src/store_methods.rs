@@ -342,12 +342,25 @@ macro_rules! impl_store {
 
             async fn dispatchable_backfills(&self) -> Result<Vec<Backfill>> {
                 let rows = sqlx::query(&format!(
-                    "{DISPATCH_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0) \
+                    "{DISPATCH_SELECT} WHERE (b.state = 'RUNNING' OR b.in_flight_count > 0 \
+                     OR (b.pending_count > 0 AND b.state IN ('CANCELLED', 'FAILED'))) \
                      AND b.state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'FAILED') ORDER BY b.id"
                 ))
                 .fetch_all(self.reader())
                 .await?;
                 rows.iter().map(map_backfill).collect()
+            }
+
+            async fn sweep_pending(
+                &self,
+                backfill_id: &str,
+                limit: usize,
+                now: Timestamp,
+            ) -> Result<u64> {
+                let mut tx = self.tx().await?;
+                let n = sweep_pending_tx(&mut tx, backfill_id, limit, to_ms(now)).await?;
+                tx.commit().await?;
+                Ok(n)
             }
 
             async fn claim_items(

@@ -1667,6 +1667,71 @@ async fn dispatch_operations_interleave(b: Backend) {
     }
 }
 
+/// A cancel of more pending items than [`CANCEL_INLINE`] answers with the backfill CANCELLED
+/// and that many cancelled; nothing is claimed after it; the rest are swept in batches until
+/// the counters are exact (cancelled, never failed), and the sweep then leaves the backfill.
+async fn cancel_of_a_large_backfill_is_swept_in_batches(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let n = CANCEL_INLINE + 2_500;
+    let names: Vec<String> = (0..n).map(|i| format!("E{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let id = e.backfill_with("bf_big", &refs, |_| {}).await.id;
+    let c = e.claim(&id, 3, 1).await;
+    assert_eq!(c.claimed.len(), 3);
+    let (bf, _) = s
+        .signal_backfill(&e.tenant, &id, Signal::Cancel, "u", at(2))
+        .await
+        .unwrap();
+    assert_eq!(bf.state, BackfillRunState::Cancelled);
+    assert_eq!(bf.cancelled_count, CANCEL_INLINE as i64);
+    assert_eq!(bf.pending_count, (n - 3 - CANCEL_INLINE) as i64);
+    assert!(
+        e.claim(&id, 100, 3).await.claimed.is_empty(),
+        "claimed after cancel"
+    );
+    assert!(
+        s.dispatchable_backfills()
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.id == id),
+        "a cancelled backfill with pending items is swept"
+    );
+    let mut swept = 0;
+    loop {
+        let k = s.sweep_pending(&id, 1_000, at(4)).await.unwrap();
+        if k == 0 {
+            break;
+        }
+        swept += k;
+    }
+    assert_eq!(swept as usize, n - 3 - CANCEL_INLINE);
+    for c in &c.claimed {
+        e.settle(c, Settlement::Succeeded, 5).await;
+    }
+    let bf = e.check_counters(&id).await;
+    assert_eq!(
+        (
+            bf.pending_count,
+            bf.in_flight_count,
+            bf.failed_count,
+            bf.succeeded_count
+        ),
+        (0, 0, 0, 3)
+    );
+    assert_eq!(bf.cancelled_count, (n - 3) as i64);
+    assert!(!s
+        .dispatchable_backfills()
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.id == id));
+    // A running backfill is never swept.
+    let other = e.backfill_with("bf_run", &["x", "y"], |_| {}).await.id;
+    assert_eq!(s.sweep_pending(&other, 1_000, at(6)).await.unwrap(), 0);
+}
+
 backend_tests!(
     backfills_create_list_and_keyset_pages,
     one_active_backfill_per_workflow,
@@ -1684,4 +1749,5 @@ backend_tests!(
     idempotent_responses,
     workflows_and_integrations,
     executions_list_and_filters,
+    cancel_of_a_large_backfill_is_swept_in_batches,
 );
