@@ -80,6 +80,8 @@ impl Serve {
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--database-url", database_url])
             .env("NEO_RATE_LIMIT", "100000000")
+            // The simulated PSA and the webhook receivers are on loopback.
+            .env("NEO_EGRESS_ALLOW_PRIVATE", "true")
             .env("NEO_LOG", "warn");
         with_master_key(&mut cmd, database_url)?;
         let child = KillOnDrop(
