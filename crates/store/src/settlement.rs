@@ -203,7 +203,11 @@ pub(crate) struct SettlePlan<'a> {
     pub items: BTreeMap<(String, i64), ItemChange<'a>>,
     /// The last change of each execution, in first-seen order.
     pub execs: Vec<(String, ExecChange)>,
-    /// Executions to charge in the credit ledger, in first-seen order.
+    /// Executions to charge in the credit ledger, in first-seen order. Each is charged once
+    /// because it succeeds once: an outcome applies only to its item in flight under that
+    /// execution (rows locked), and a lone execution only while it is not final. So the
+    /// ledger holds one row per workflow and settled batch (`executions` counts them), not a
+    /// row per execution: three index entries a batch instead of three an item.
     pub credit_ids: Vec<String>,
     /// Every backfill the batch names that exists, by id.
     pub backfills: BTreeMap<String, BackfillDelta>,

@@ -1732,6 +1732,53 @@ async fn cancel_of_a_large_backfill_is_swept_in_batches(b: Backend) {
     assert_eq!(s.sweep_pending(&other, 1_000, at(6)).await.unwrap(), 0);
 }
 
+/// Credits: each succeeded execution is charged once, at its workflow's tier (2 here),
+/// however often its outcome arrives: twice in one batch, again in a later batch, and through
+/// a completion call after the orchestrator settled it. Failures cost nothing.
+async fn credits_are_charged_once_per_succeeded_execution(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let id = e
+        .backfill_with("bf_c", &["1", "2", "3", "4"], |_| {})
+        .await
+        .id;
+    let c = e.claim(&id, 4, 1).await;
+    let [one, two, three, four] = &c.claimed[..] else {
+        panic!("claimed {:?}", c.claimed)
+    };
+    let failed = Settlement::Failed("no".into());
+    s.settle(
+        &[
+            outcome(one, Settlement::Succeeded),
+            outcome(one, Settlement::Succeeded),
+            outcome(two, Settlement::Succeeded),
+            outcome(three, failed),
+        ],
+        5,
+        at(2),
+    )
+    .await
+    .unwrap();
+    e.settle(two, Settlement::Succeeded, 3).await;
+    let finished = s
+        .finish_execution(
+            &e.tenant,
+            &one.execution_id,
+            ExecutionStatus::Succeeded,
+            None,
+            at(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished, Some(false), "already final");
+    assert_eq!(s.credits_used(&e.tenant, at(0), at(10)).await.unwrap(), 4);
+    e.settle(four, Settlement::Succeeded, 5).await;
+    assert_eq!(s.credits_used(&e.tenant, at(0), at(10)).await.unwrap(), 6);
+    assert_eq!(s.credits_used(&e.tenant, at(5), at(10)).await.unwrap(), 2);
+    let bf = e.check_counters(&id).await;
+    assert_eq!((bf.succeeded_count, bf.failed_count), (3, 1));
+}
+
 backend_tests!(
     backfills_create_list_and_keyset_pages,
     one_active_backfill_per_workflow,
@@ -1750,4 +1797,5 @@ backend_tests!(
     workflows_and_integrations,
     executions_list_and_filters,
     cancel_of_a_large_backfill_is_swept_in_batches,
+    credits_are_charged_once_per_succeeded_execution,
 );

@@ -51,13 +51,12 @@ pub(super) async fn write_executions(
         .await?;
     }
     if !credit_ids.is_empty() {
+        // One ledger row per workflow and batch (see `SettlePlan::credit_ids`).
         sqlx::query(
-            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
-                     SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), $1 \
-                     FROM UNNEST($2::text[]) WITH ORDINALITY AS u(id, n) \
-                     JOIN executions e ON e.id = u.id LEFT JOIN workflows w ON w.id = e.agent_id \
-                     ORDER BY u.n \
-                     ON CONFLICT (execution_id) DO NOTHING",
+            "INSERT INTO credit_ledger (tenant_id, agent_id, credits, executions, created_at) \
+             SELECT e.tenant_id, e.agent_id, SUM(COALESCE(w.credit_tier, 1)), COUNT(*), $1 \
+             FROM executions e LEFT JOIN workflows w ON w.id = e.agent_id \
+             WHERE e.id = ANY($2::text[]) GROUP BY e.tenant_id, e.agent_id",
         )
         .bind(now)
         .bind(credit_ids)

@@ -122,13 +122,12 @@ pub(super) async fn write_executions(
         .await?;
     }
     if !credit_ids.is_empty() {
-        // `WHERE true`: SQLite's upsert after a join needs a WHERE to parse.
+        // One ledger row per workflow and batch (see `SettlePlan::credit_ids`).
         sqlx::query(
-            "INSERT INTO credit_ledger (tenant_id, execution_id, agent_id, credits, created_at) \
-             SELECT e.tenant_id, e.id, e.agent_id, COALESCE(w.credit_tier, 1), ?1 \
+            "INSERT INTO credit_ledger (tenant_id, agent_id, credits, executions, created_at) \
+             SELECT e.tenant_id, e.agent_id, SUM(COALESCE(w.credit_tier, 1)), COUNT(*), ?1 \
              FROM json_each(?2) AS v CROSS JOIN executions e ON e.id = v.value \
-             LEFT JOIN workflows w ON w.id = e.agent_id WHERE true ORDER BY v.key \
-             ON CONFLICT (execution_id) DO NOTHING",
+             LEFT JOIN workflows w ON w.id = e.agent_id GROUP BY e.tenant_id, e.agent_id",
         )
         .bind(now)
         .bind(json_rows(credit_ids)?)
