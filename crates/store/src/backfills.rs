@@ -7,20 +7,32 @@
 
 macro_rules! backfill_queries {
     ($db:ty, $lock_b:literal) => {
+        /// A backfill of a tenant through `e` (a pool or a transaction), its row held until
+        /// the end of the transaction when `lock`.
+        async fn read_backfill<'e, E: sqlx::Executor<'e, Database = $db>>(
+            e: E,
+            tenant_id: &str,
+            id: &str,
+            lock: bool,
+        ) -> Result<Option<Backfill>> {
+            let lock = if lock { $lock_b } else { "" };
+            let row = sqlx::query(&format!(
+                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2{lock}"
+            ))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(e)
+            .await?;
+            row.as_ref().map(map_backfill).transpose()
+        }
+
         /// A backfill of a tenant, read in `tx`.
         pub(crate) async fn fetch_backfill(
             tx: &mut sqlx::Transaction<'_, $db>,
             tenant_id: &str,
             id: &str,
         ) -> Result<Option<Backfill>> {
-            let row = sqlx::query(&format!(
-                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
-            ))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            row.as_ref().map(map_backfill).transpose()
+            read_backfill(&mut **tx, tenant_id, id, false).await
         }
 
         /// [`fetch_backfill`], the row held until the end of `tx`.
@@ -29,15 +41,7 @@ macro_rules! backfill_queries {
             tenant_id: &str,
             id: &str,
         ) -> Result<Option<Backfill>> {
-            let row = sqlx::query(&format!(
-                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2{}",
-                $lock_b
-            ))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            row.as_ref().map(map_backfill).transpose()
+            read_backfill(&mut **tx, tenant_id, id, true).await
         }
 
         pub(crate) async fn select_backfill(
@@ -45,14 +49,7 @@ macro_rules! backfill_queries {
             tenant_id: &str,
             id: &str,
         ) -> Result<Option<Backfill>> {
-            let row = sqlx::query(&format!(
-                "{BACKFILL_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
-            ))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(r)
-            .await?;
-            row.as_ref().map(map_backfill).transpose()
+            read_backfill(r, tenant_id, id, false).await
         }
 
         /// A page of a tenant's backfills, newest first.

@@ -103,20 +103,17 @@ macro_rules! execution_queries {
             error: Option<&str>,
             now: Timestamp,
         ) -> Result<Option<bool>> {
-            // Lock order: backfill, execution, item.
-            let Some(backfill_id) = sqlx::query_scalar::<_, Option<String>>(
-                "SELECT backfill_id FROM executions WHERE tenant_id = $1 AND id = $2",
-            )
+            // Lock order: backfill, execution, item. One statement finds the execution's
+            // backfill and locks it (an execution outside a backfill locks nothing).
+            sqlx::query(concat!(
+                "SELECT b.id FROM backfills b WHERE b.id = \
+                 (SELECT e.backfill_id FROM executions e WHERE e.tenant_id = $1 AND e.id = $2)",
+                $lock
+            ))
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut **tx)
-            .await?
-            else {
-                return Ok(None);
-            };
-            if let Some(bid) = backfill_id {
-                lock_backfills(tx, &[bid]).await?;
-            }
+            .await?;
             let Some(r) = sqlx::query(concat!(
                 "SELECT * FROM executions WHERE tenant_id = $1 AND id = $2",
                 $lock

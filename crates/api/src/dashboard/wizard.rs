@@ -106,6 +106,18 @@ pub(super) struct WizardInput {
     pub(super) draft: bool,
 }
 
+/// A wizard step's POST: the form, its CSRF token checked, and what it says so far.
+async fn posted_input(
+    app: &AppState,
+    u: &DashUser,
+    body: &[u8],
+) -> Result<(FormData, WizardInput), Response> {
+    let form = FormData::parse(body);
+    u.check_csrf(form.get("csrf"))?;
+    let input = wizard_input(app, u, &form).await?;
+    Ok((form, input))
+}
+
 pub(super) async fn wizard_input(
     app: &AppState,
     u: &DashUser,
@@ -189,12 +201,8 @@ pub(super) struct PreflightTpl {
 }
 
 pub(super) async fn preflight(State(app): State<AppState>, u: DashUser, body: Bytes) -> Response {
-    let form = FormData::parse(&body);
-    if let Err(r) = u.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let input = match wizard_input(&app, &u, &form).await {
-        Ok(i) => i,
+    let (_, input) = match posted_input(&app, &u, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let Some(wf) = input.workflow else {
@@ -248,12 +256,8 @@ pub(super) async fn windows_summary(
     u: DashUser,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&body);
-    if let Err(r) = u.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let input = match wizard_input(&app, &u, &form).await {
-        Ok(i) => i,
+    let (form, input) = match posted_input(&app, &u, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let windows = input.windows.unwrap_or_default();
@@ -291,12 +295,8 @@ pub(super) struct ReviewTpl {
 }
 
 pub(super) async fn review(State(app): State<AppState>, u: DashUser, body: Bytes) -> Response {
-    let form = FormData::parse(&body);
-    if let Err(r) = u.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let input = match wizard_input(&app, &u, &form).await {
-        Ok(i) => i,
+    let (_, input) = match posted_input(&app, &u, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let windows = input.windows.clone().unwrap_or_default();
@@ -330,12 +330,8 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = FormData::parse(&body);
-    if let Err(r) = u.check_csrf(form.get("csrf")) {
-        return r;
-    }
-    let input = match wizard_input(&app, &u, &form).await {
-        Ok(i) => i,
+    let (_, input) = match posted_input(&app, &u, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let invalid = |m: &str| message(StatusCode::UNPROCESSABLE_ENTITY, "error", m);
