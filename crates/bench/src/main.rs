@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
                 .backfill(items, max_in_flight, json!({"type": "simulated"}))
                 .await?;
             let took = if workers == 0 {
-                f.run_in_process(&id).await?
+                f.run_in_process(&id, max_in_flight).await?
             } else {
                 f.run_in_workers(&id, &database_url, &bin, workers).await?
             };
@@ -241,7 +241,13 @@ impl Fixture {
         }
     }
 
-    fn orchestrator(&self) -> Orchestrator {
+    /// The orchestrator of the in-process runs. The fixture has one tenant, so the per-tenant
+    /// cap (there to share a process between tenants) is raised to the backfill's own.
+    fn orchestrator(&self, max_in_flight: i64) -> Orchestrator {
+        let defaults = OrchestratorConfig::default();
+        let cap = defaults
+            .tenant_max_in_flight
+            .max(usize::try_from(max_in_flight).unwrap_or(0));
         Orchestrator::new(
             self.store.clone(),
             self.clock.clone(),
@@ -249,16 +255,17 @@ impl Fixture {
                 poll_interval: Duration::from_millis(20),
                 // The webhook workload's receiver is on loopback.
                 egress_allow_private: true,
-                ..Default::default()
+                tenant_max_in_flight: cap,
+                ..defaults
             },
         )
     }
 
-    async fn run_in_process(&self, id: &str) -> anyhow::Result<Duration> {
+    async fn run_in_process(&self, id: &str, max_in_flight: i64) -> anyhow::Result<Duration> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let started = Instant::now();
         let task = tokio::spawn(
-            self.orchestrator()
+            self.orchestrator(max_in_flight)
                 .run(Arc::new(tokio::sync::Notify::new()), stopped),
         );
         let took = self.wait_complete(id, started).await;
@@ -335,7 +342,7 @@ async fn webhook(url: &str, items: usize, max_in_flight: i64) -> anyhow::Result<
             json!({"type": "webhook", "url": hook, "secret": "whsec_bench_0123456789"}),
         )
         .await?;
-    let took = f.run_in_process(&id).await?;
+    let took = f.run_in_process(&id, max_in_flight).await?;
     let rate = items as f64 / took.as_secs_f64();
     // Claim → delivery: the execution's start (set in the claim transaction) to its arrival.
     let arrivals = arrivals.lock().expect("poisoned").clone();

@@ -17,6 +17,7 @@ const HOT_PATH_INDEXES: &[&str] = &[
     "backfills_dispatchable",
     "backfill_items_status",
     "backfill_items_lease",
+    "backfill_items_pending",
     "backfill_signals_backfill",
     "executions_tenant",
     "executions_agent_entity",

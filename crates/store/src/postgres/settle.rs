@@ -1,6 +1,14 @@
 //! PostgreSQL settling and the writes that share its plan: outcomes applied with arrays
 //! (`UNNEST`) under the backfill and item locks (in a fixed order), requeues of expired or
 //! released leases, completion.
+//!
+//! A statement that joins a table keyed by one column to `UNNEST`ed keys also names them as
+//! `= ANY(…)`, so its plan reaches the rows through the primary key whatever the statistics
+//! say. Without it, the plan prepared while a fresh database's `executions` was empty (a hash
+//! join over a sequential scan, right for 0 rows) stayed cached on the connection as the table
+//! grew: at 100,000 executions each settle spent 30 ms scanning them, holding the backfill
+//! lock every claim waits for. Item keys are two columns and stay a join: `backfill_id =
+//! ANY(…)` beside `ord = ANY(…)` is costed as every id times every ord and planned as a scan.
 
 #[allow(unused_imports)]
 use super::*;
@@ -40,7 +48,7 @@ pub(super) async fn write_executions(
             "UPDATE executions e SET status = u.status, error = u.error, updated_at = $1, \
              finished_at = CASE WHEN u.finished THEN $1 ELSE e.finished_at END \
              FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[]) AS u(id, status, error, finished) \
-             WHERE e.id = u.id",
+             WHERE e.id = ANY($2) AND e.id = u.id",
         )
         .bind(now)
         .bind(&ids)
@@ -157,7 +165,7 @@ pub(super) async fn settle_batch(
              error = COALESCE(u.trip, b.error), updated_at = $1 \
              FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
                   AS u(id, dp, di, ds, df, dc, streak, trip) \
-             WHERE b.id = u.id",
+             WHERE b.id = ANY($2) AND b.id = u.id",
         )
         .bind(now)
         .bind(&ids)
@@ -224,7 +232,7 @@ pub(super) async fn requeue_locked(
             let counts: Vec<i64> = per.values().copied().collect();
             sqlx::query(
                 "UPDATE backfills b SET in_flight_count = b.in_flight_count - u.n, pending_count = b.pending_count + u.n, updated_at = $1 \
-                 FROM UNNEST($2::text[], $3::bigint[]) AS u(id, n) WHERE b.id = u.id",
+                 FROM UNNEST($2::text[], $3::bigint[]) AS u(id, n) WHERE b.id = ANY($2) AND b.id = u.id",
             )
             .bind(now)
             .bind(&ids)
