@@ -103,17 +103,30 @@ macro_rules! execution_queries {
             error: Option<&str>,
             now: Timestamp,
         ) -> Result<Option<bool>> {
-            // Lock order: backfill, execution, item. One statement finds the execution's
-            // backfill and locks it (an execution outside a backfill locks nothing).
-            sqlx::query(concat!(
-                "SELECT b.id FROM backfills b WHERE b.id = \
-                 (SELECT e.backfill_id FROM executions e WHERE e.tenant_id = $1 AND e.id = $2)",
-                $lock
-            ))
+            // Lock order: item, execution, backfill (PostgreSQL's, see its settlement). The
+            // execution names its backfill; its item is found and locked, then the execution
+            // is read again under its lock (a settlement may have finished it meanwhile).
+            let backfill_id: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT backfill_id FROM executions WHERE tenant_id = $1 AND id = $2",
+            )
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut **tx)
             .await?;
+            let Some(backfill_id) = backfill_id else {
+                return Ok(None);
+            };
+            let item: Option<(String, i64)> = match &backfill_id {
+                Some(bid) => sqlx::query_as(concat!(
+                    "SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = $1 AND execution_id = $2 AND status IN ('pending', 'in_flight')",
+                    $lock
+                ))
+                .bind(bid)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?,
+                None => None,
+            };
             let Some(r) = sqlx::query(concat!(
                 "SELECT * FROM executions WHERE tenant_id = $1 AND id = $2",
                 $lock
@@ -130,14 +143,6 @@ macro_rules! execution_queries {
                 return Ok(Some(false));
             }
             let settlement = settlement_of(status, error);
-            let item: Option<(String, i64)> = match &e.backfill_id {
-                Some(bid) => sqlx::query_as("SELECT backfill_id, ord FROM backfill_items WHERE backfill_id = $1 AND execution_id = $2 AND status IN ('pending', 'in_flight')")
-                    .bind(bid)
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?,
-                None => None,
-            };
             let now_ms = to_ms(now);
             match item {
                 Some((backfill_id, ord)) => {

@@ -385,13 +385,8 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let outcomes = storable_outcomes(outcomes);
-                let mut tx = self.tx().await?;
-                let now_ms = to_ms(now);
-                let (_, touched) =
-                    settle_batch(&mut tx, &outcomes, breaker_threshold, now_ms).await?;
-                complete_in_tx(&mut tx, &touched, now_ms).await?;
-                tx.commit().await?;
-                Ok(())
+                self.do_settle(&outcomes, breaker_threshold, to_ms(now))
+                    .await
             }
 
             async fn heartbeat(&self, worker: &str, lease_until: Timestamp) -> Result<u64> {

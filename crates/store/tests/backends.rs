@@ -723,6 +723,74 @@ async fn circuit_breaker_pauses_and_resume_clears(b: Backend) {
         .starts_with("circuit breaker: 3 consecutive"));
 }
 
+/// A settlement that locks its backfill last (PostgreSQL) and finds the backfill changed when
+/// it gets there settles again from the changed row: here another transaction moved the
+/// failure streak to 1 while the settlement of a failure waited, so the breaker (threshold
+/// 2) trips, and the streak it leaves is 2, not the 1 computed from what it first read.
+async fn a_settlement_replans_when_its_backfill_changed_meanwhile(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    if b != Backend::Postgres {
+        return; // SQLite writers run one at a time: nothing can change meanwhile.
+    }
+    let id = e.backfill_with("bf_1", &["a", "b"], |_| {}).await.id;
+    let c = e.claim(&id, 10, 0).await;
+    let pool = sqlx::PgPool::connect(&e.t.url).await.unwrap();
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM backfills WHERE id = $1 FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let store = e.s().clone();
+    let failure = outcome(&c.claimed[0], Settlement::Failed("boom".into()));
+    let settling = tokio::spawn(async move { store.settle(&[failure], 2, at(1)).await });
+    // Wait until the settlement is blocked on the backfill row (it has written its item and
+    // execution by then), then change the row under it.
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE 'UPDATE backfills b SET%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            !settling.is_finished(),
+            "the settlement did not wait for the backfill row"
+        );
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the settlement never blocked"
+        );
+        tokio::task::yield_now().await;
+    }
+    sqlx::query("UPDATE backfills SET consecutive_failures = 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    other.commit().await.unwrap();
+    settling.await.unwrap().unwrap();
+    let bf = e.check_counters(&id).await;
+    assert_eq!(bf.state, BackfillRunState::Paused);
+    assert!(bf
+        .error
+        .unwrap()
+        .starts_with("circuit breaker: 2 consecutive"));
+    let streak: i64 =
+        sqlx::query_scalar("SELECT consecutive_failures FROM backfills WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(streak, 2);
+    assert_eq!((bf.failed_count, bf.in_flight_count), (1, 1));
+}
+
 /// Many claimers at once (each with its own connection pool, as replicas would have) never
 /// have more than `max_in_flight` items out, and never claim an item twice.
 async fn claim_cap_holds_with_concurrent_claimers(b: Backend) {
@@ -1787,6 +1855,7 @@ backend_tests!(
     dispatch_list_leaves_out_finished_snapshot_filters,
     settle_batch_applies_outcomes_in_order,
     circuit_breaker_pauses_and_resume_clears,
+    a_settlement_replans_when_its_backfill_changed_meanwhile,
     claim_cap_holds_with_concurrent_claimers,
     dispatch_operations_interleave,
     leases_heartbeat_reap_and_release,

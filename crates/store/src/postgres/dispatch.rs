@@ -1,5 +1,6 @@
 //! The orchestrator's PostgreSQL writes: claims under `max_in_flight` across replicas (one
-//! statement, `CLAIM_SQL`), lease heartbeats, expiry and release under the backfill locks.
+//! statement, `CLAIM_SQL`), lease heartbeats, expiry and release (items locked, then their
+//! backfills: the order of `settle::BackfillLock`).
 
 #[allow(unused_imports)]
 use super::*;
@@ -73,8 +74,7 @@ impl PgStore {
             return Ok(ReapReport::default());
         }
         let mut tx = self.tx().await?;
-        let states = lock_backfills(&mut tx, &backfills).await?;
-        // Under the backfill locks: what is still expired.
+        // What is still expired, locked (items before backfills, see `BackfillLock`).
         let expired: Vec<ExpiredItem> = sqlx::query_as(
             "SELECT backfill_id, ord, lease_owner, execution_id FROM backfill_items \
              WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_expires_at < $2 \
@@ -84,6 +84,7 @@ impl PgStore {
         .bind(now_ms)
         .fetch_all(&mut *tx)
         .await?;
+        let states = lock_backfills(&mut tx, &backfills).await?;
         let mut report = ReapReport::default();
         let (timeouts, leases) = split_expired(expired);
         let (applied, touched) = settle_batch(&mut tx, &timeouts, i64::MAX, now_ms).await?;
@@ -106,7 +107,6 @@ impl PgStore {
             return Ok(0);
         }
         let mut tx = self.tx().await?;
-        let states = lock_backfills(&mut tx, &backfills).await?;
         let held: Vec<HeldItem> = sqlx::query_as(
             "SELECT backfill_id, ord, execution_id FROM backfill_items \
              WHERE backfill_id = ANY($1) AND status = 'in_flight' AND lease_owner = $2 \
@@ -116,6 +116,7 @@ impl PgStore {
         .bind(worker)
         .fetch_all(&mut *tx)
         .await?;
+        let states = lock_backfills(&mut tx, &backfills).await?;
         let n = requeue_locked(&mut tx, &held, &states, now_ms).await?;
         tx.commit().await?;
         Ok(n)

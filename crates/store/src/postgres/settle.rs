@@ -13,6 +13,33 @@
 #[allow(unused_imports)]
 use super::*;
 
+impl PgStore {
+    /// [`Store::settle`]: the backfill rows are locked last ([`BackfillLock::Last`]), so
+    /// the batch's item, execution and ledger writes run while claims of the same backfill
+    /// (which hold its row for their one statement) go on; if a backfill's state or failure
+    /// streak changed meanwhile, the batch is settled again with the backfills locked first.
+    pub(super) async fn do_settle(
+        &self,
+        outcomes: &[Outcome],
+        breaker_threshold: i64,
+        now: i64,
+    ) -> Result<()> {
+        for lock in [BackfillLock::Last, BackfillLock::First] {
+            let mut tx = self.tx().await?;
+            let Some((_, touched)) =
+                settle_locked(&mut tx, outcomes, breaker_threshold, now, lock).await?
+            else {
+                tx.rollback().await?;
+                continue;
+            };
+            complete_in_tx(&mut tx, &touched, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        unreachable!("a settlement with the backfills locked first always applies")
+    }
+}
+
 /// COMPLETED when RUNNING, snapshotted and every item settled.
 pub(super) async fn complete_in_tx(
     tx: &mut Transaction<'_, Postgres>,
@@ -76,8 +103,8 @@ pub(super) async fn write_executions(
 
 /// Applies outcomes to items, executions, counters, credit ledger and circuit breaker, exactly
 /// as applying them one by one in order would (a later outcome for the same item sees the
-/// earlier one's result), in a fixed number of statements. Locks the backfills (id order),
-/// then the items (key order). Returns whether each outcome applied, and the ids of the
+/// earlier one's result), in a fixed number of statements. Locks the items (key order), then
+/// the backfills (id order): see [`BackfillLock`]. Returns whether each outcome applied, and the ids of the
 /// backfills it touched; completion is the caller's.
 pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Postgres>,
@@ -85,19 +112,47 @@ pub(super) async fn settle_batch(
     breaker_threshold: i64,
     now: i64,
 ) -> Result<(Vec<bool>, Vec<String>)> {
+    Ok(
+        settle_locked(tx, outcomes, breaker_threshold, now, BackfillLock::First)
+            .await?
+            .expect("a settlement under the backfill locks always applies"),
+    )
+}
+
+/// When a settlement takes its backfills' row locks.
+///
+/// The lock order of every PostgreSQL transaction that waits for locks is items (key order),
+/// executions, backfills (id order): settlements, completions (callbacks), expired and
+/// released leases. The two writers that lock a backfill first never wait for an item a
+/// settlement holds: a claim takes its items `SKIP LOCKED`, and cancel and its sweep touch
+/// pending items, which a settlement locks only for an outcome that arrives after its item
+/// went back to pending; should that meet a cancel, PostgreSQL ends the deadlock and the
+/// settler (or the API caller, answered 503) tries again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum BackfillLock {
+    /// Right after the items.
+    First,
+    /// Last: the plan is made from the backfills' state and failure streak read without a
+    /// lock, and the final counter update applies only if both are unchanged (else `None`:
+    /// the caller rolls back and settles again with [`BackfillLock::First`]).
+    Last,
+}
+
+/// [`settle_batch`] with the backfill lock taken where `lock` says.
+pub(super) async fn settle_locked(
+    tx: &mut Transaction<'_, Postgres>,
+    outcomes: &[Outcome],
+    breaker_threshold: i64,
+    now: i64,
+    lock: BackfillLock,
+) -> Result<Option<(Vec<bool>, Vec<String>)>> {
     if outcomes.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Some((Vec::new(), Vec::new())));
     }
     let bids: Vec<String> = outcomes.iter().map(|o| o.backfill_id.clone()).collect();
     let mut sorted = bids.clone();
     sorted.sort();
     sorted.dedup();
-    let backfills: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT id, state, consecutive_failures FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(&sorted)
-    .fetch_all(&mut **tx)
-    .await?;
     let ords: Vec<i64> = outcomes.iter().map(|o| o.ord).collect();
     let rows: Vec<(String, i64, String, Option<String>)> = sqlx::query_as(
         "SELECT backfill_id, ord, status, execution_id FROM backfill_items \
@@ -108,6 +163,18 @@ pub(super) async fn settle_batch(
     .bind(&ords)
     .fetch_all(&mut **tx)
     .await?;
+    let backfills: Vec<(String, String, i64)> = sqlx::query_as(if lock == BackfillLock::First {
+        "SELECT id, state, consecutive_failures FROM backfills WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    } else {
+        "SELECT id, state, consecutive_failures FROM backfills WHERE id = ANY($1) ORDER BY id"
+    })
+    .bind(&sorted)
+    .fetch_all(&mut **tx)
+    .await?;
+    let read: HashMap<String, (String, i64)> = backfills
+        .iter()
+        .map(|(id, st, streak)| (id.clone(), (st.clone(), *streak)))
+        .collect();
     let items: HashMap<(String, i64), (String, Option<String>)> = rows
         .into_iter()
         .map(|(b, o, s, e)| ((b, o), (s, e)))
@@ -157,15 +224,22 @@ pub(super) async fn settle_batch(
             |name: &str| -> Vec<i64> { touched.iter().map(|(_, d)| d.counter(name)).collect() };
         let streaks: Vec<i64> = touched.iter().map(|(_, d)| d.streak).collect();
         let trips: Vec<Option<&str>> = touched.iter().map(|(_, d)| d.tripped.as_deref()).collect();
-        sqlx::query(
+        let late = lock == BackfillLock::Last;
+        let (was_state, was_streak): (Vec<&str>, Vec<i64>) = touched
+            .iter()
+            .map(|(id, _)| read.get(*id).map_or(("", 0), |(st, n)| (st.as_str(), *n)))
+            .unzip();
+        let updated = sqlx::query(
             "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
              succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
              cancelled_count = b.cancelled_count + u.dc, consecutive_failures = u.streak, \
              state = CASE WHEN u.trip IS NULL THEN b.state ELSE 'PAUSED' END, \
              error = COALESCE(u.trip, b.error), updated_at = $1 \
-             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
-                  AS u(id, dp, di, ds, df, dc, streak, trip) \
-             WHERE b.id = ANY($2) AND b.id = u.id",
+             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], \
+                         $11::text[], $12::bigint[]) \
+                  AS u(id, dp, di, ds, df, dc, streak, trip, was_state, was_streak) \
+             WHERE b.id = ANY($2) AND b.id = u.id \
+               AND (NOT $10 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak))",
         )
         .bind(now)
         .bind(&ids)
@@ -176,11 +250,18 @@ pub(super) async fn settle_batch(
         .bind(counter(COUNTERS[4]))
         .bind(&streaks)
         .bind(&trips)
+        .bind(late)
+        .bind(&was_state)
+        .bind(&was_streak)
         .execute(&mut **tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if late && updated < ids.len() as u64 {
+            return Ok(None);
+        }
     }
     let done = plan.applied_backfills();
-    Ok((plan.applied, done))
+    Ok(Some((plan.applied, done)))
 }
 
 /// Puts locked in-flight items back to pending, keeping their execution ids (a re-dispatch

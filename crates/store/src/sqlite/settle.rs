@@ -14,6 +14,23 @@ pub(super) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
 /// as applying them one by one in order would (see [`plan_settlement`]), in a fixed number of
 /// set-based statements whatever the size of the batch. Returns whether each outcome applied
 /// and the ids of the backfills it applied to; completion is the caller's.
+impl SqliteStore {
+    /// [`Store::settle`]: one write transaction (SQLite has one writer at a time, so there
+    /// is no lock order to choose).
+    pub(super) async fn do_settle(
+        &self,
+        outcomes: &[Outcome],
+        breaker_threshold: i64,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.tx().await?;
+        let (_, touched) = settle_batch(&mut tx, outcomes, breaker_threshold, now).await?;
+        complete_in_tx(&mut tx, &touched, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Sqlite>,
     outcomes: &[Outcome],
