@@ -213,6 +213,8 @@ macro_rules! impl_store {
                 let mut tx = self.tx().await?;
                 let out = insert_backfill(&mut tx, &b, idem).await?;
                 tx.commit().await?;
+                self.items_added(b.entity_ids.as_ref().map_or(0, Vec::len))
+                    .await;
                 Ok(out)
             }
 
@@ -282,6 +284,8 @@ macro_rules! impl_store {
                 let mut tx = self.tx().await?;
                 let out = insert_rerun(&mut tx, &rerun, idem).await?;
                 tx.commit().await.map_err(StoreError::from)?;
+                self.items_added(usize::try_from(out.total_items).unwrap_or(0))
+                    .await;
                 Ok(out)
             }
 
@@ -447,6 +451,7 @@ macro_rules! impl_store {
                 .await?;
                 if appended {
                     tx.commit().await?;
+                    self.items_added(items.len()).await;
                 }
                 Ok(appended)
             }

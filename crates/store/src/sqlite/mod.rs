@@ -44,6 +44,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Items were added to `backfill_items`: nothing to do (SQLite plans without
+    /// statistics, preferring the indexes; see the PostgreSQL store's).
+    async fn items_added(&self, _n: usize) {}
+
     /// Opens (creating if needed) and migrates the database at `url` (`sqlite://path` or
     /// `sqlite::memory:` for a private in-memory database).
     pub async fn open(url: &str) -> anyhow::Result<Self> {
