@@ -98,22 +98,18 @@ impl Orchestrator {
                 }
                 _ => return Ok(()),
             }
-            page = match ahead {
-                Some((read_for, Ok(p)))
-                    if read_for.snapshot_checkpoint == b.snapshot_checkpoint
-                        && read_for.total_items == b.total_items =>
-                {
-                    Ok(p)
-                }
-                Some((read_for, Err(e)))
-                    if !last
-                        && read_for.snapshot_checkpoint == b.snapshot_checkpoint
-                        && read_for.total_items == b.total_items =>
-                {
-                    Err(e)
-                }
-                _ if last => return Ok(()),
-                _ => i.source.next_page(&b).await,
+            // The page read ahead, if the backfill is still what it was read for.
+            let fresh = ahead
+                .filter(|(read_for, _)| {
+                    read_for.snapshot_checkpoint == b.snapshot_checkpoint
+                        && read_for.total_items == b.total_items
+                })
+                .map(|(_, p)| p);
+            page = match (fresh, last) {
+                (Some(Ok(p)), _) => Ok(p),
+                (_, true) => return Ok(()),
+                (Some(err), false) => err,
+                (None, false) => i.source.next_page(&b).await,
             };
         }
     }

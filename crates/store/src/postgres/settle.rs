@@ -104,8 +104,8 @@ pub(super) async fn write_executions(
 /// Applies outcomes to items, executions, counters, credit ledger and circuit breaker, exactly
 /// as applying them one by one in order would (a later outcome for the same item sees the
 /// earlier one's result), in a fixed number of statements. Locks the items (key order), then
-/// the backfills (id order): see [`BackfillLock`]. Returns whether each outcome applied, and the ids of the
-/// backfills it touched; completion is the caller's.
+/// the backfills (id order): see [`BackfillLock`]. Returns whether each outcome applied, and
+/// the ids of the backfills it touched; completion is the caller's.
 pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Postgres>,
     outcomes: &[Outcome],

@@ -10,10 +10,6 @@ pub(super) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String> {
     to_json_text(&rows)
 }
 
-/// Applies outcomes to items, executions, counters, credit ledger and circuit breaker exactly
-/// as applying them one by one in order would (see [`plan_settlement`]), in a fixed number of
-/// set-based statements whatever the size of the batch. Returns whether each outcome applied
-/// and the ids of the backfills it applied to; completion is the caller's.
 impl SqliteStore {
     /// [`Store::settle`]: one write transaction (SQLite has one writer at a time, so there
     /// is no lock order to choose).
@@ -31,6 +27,10 @@ impl SqliteStore {
     }
 }
 
+/// Applies outcomes to items, executions, counters, credit ledger and circuit breaker exactly
+/// as applying them one by one in order would (see [`plan_settlement`]), in a fixed number of
+/// set-based statements whatever the size of the batch. Returns whether each outcome applied
+/// and the ids of the backfills it applied to; completion is the caller's.
 pub(super) async fn settle_batch(
     tx: &mut Transaction<'_, Sqlite>,
     outcomes: &[Outcome],
