@@ -193,6 +193,9 @@ async fn receive(
 ) -> impl IntoResponse {
     let now = r.current.fetch_add(1, Ordering::SeqCst) + 1;
     r.max.fetch_max(now, Ordering::SeqCst);
+    // Counted out on drop: a client that gives up mid-request (a timeout) makes hyper drop
+    // this future, and a decrement at the end would never run.
+    let _in_handler = InHandler(&r.current);
     let v: Value = serde_json::from_str(&body).unwrap();
     let key = headers
         .get("idempotency-key")
@@ -217,7 +220,7 @@ async fn receive(
         .unwrap()
         .pop_front()
         .or_else(|| r.rule.lock().unwrap().map(|f| f(entity)));
-    r.current.fetch_sub(1, Ordering::SeqCst);
+    drop(_in_handler);
     let (code, retry_after) = next.unwrap_or((200, None));
     let mut h = HeaderMap::new();
     if let Some(ra) = retry_after {
@@ -228,6 +231,14 @@ async fn receive(
         h,
         axum::Json(json!({"status": "succeeded"})),
     )
+}
+
+struct InHandler<'a>(&'a AtomicUsize);
+
+impl Drop for InHandler<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A scripted answer for an entity: status and `Retry-After`.

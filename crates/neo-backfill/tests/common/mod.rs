@@ -313,9 +313,20 @@ async fn hook(
     let now = log.current.fetch_add(1, Ordering::SeqCst) + 1;
     log.max.fetch_max(now, Ordering::SeqCst);
     log.total.fetch_add(1, Ordering::SeqCst);
+    // Counted out on drop: when a sender dies mid-request (a killed replica), hyper drops this
+    // future during the sleep, and a decrement after it would never run, leaving `current`
+    // too high for the rest of the run.
+    let _in_handler = InHandler(&log.current);
     tokio::time::sleep(Duration::from_millis(latency)).await;
-    log.current.fetch_sub(1, Ordering::SeqCst);
     axum::Json(json!({"status": "succeeded"}))
+}
+
+struct InHandler<'a>(&'a AtomicUsize);
+
+impl Drop for InHandler<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A recording webhook receiver answering 200 after `latency_ms`; returns its log and URL.
