@@ -37,6 +37,10 @@ enum Cmd {
         items: usize,
         #[arg(long, default_value_t = 100)]
         max_in_flight: i64,
+        /// Split the items over K backfills (of K workflows), each at `--max-in-flight`: how a
+        /// user runs more than the API's per-backfill cap of 100 at once.
+        #[arg(long, default_value_t = 1)]
+        backfills: usize,
         /// Run the orchestrator in N `neo-backfill worker` processes instead of in-process.
         #[arg(long, default_value_t = 0)]
         workers: usize,
@@ -88,18 +92,29 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             items,
             max_in_flight,
+            backfills,
             workers,
             bin,
             name,
         } => {
+            anyhow::ensure!(
+                (1..=items).contains(&backfills),
+                "--backfills must be from 1 to --items"
+            );
             let f = Fixture::open(&database_url).await?;
-            let id = f
-                .backfill(items, max_in_flight, json!({"type": "simulated"}))
+            let ids = f
+                .backfills(
+                    items,
+                    backfills,
+                    max_in_flight,
+                    json!({"type": "simulated"}),
+                )
                 .await?;
             let took = if workers == 0 {
-                f.run_in_process(&id, max_in_flight).await?
+                f.run_in_process(&ids, max_in_flight * backfills as i64)
+                    .await?
             } else {
-                f.run_in_workers(&id, &database_url, &bin, workers).await?
+                f.run_in_workers(&ids, &database_url, &bin, workers).await?
             };
             let rate = items as f64 / took.as_secs_f64();
             eprintln!("{name}: {items} items in {took:.2?}: {rate:.0} items/s");
@@ -171,8 +186,36 @@ impl Fixture {
         max_in_flight: i64,
         executor: Value,
     ) -> anyhow::Result<String> {
-        let wf = self.workflow(executor).await?;
-        let ids: Vec<String> = (0..items).map(|i| format!("E{i:07}")).collect();
+        let mut ids = self.backfills(items, 1, max_in_flight, executor).await?;
+        Ok(ids.remove(0))
+    }
+
+    /// `count` RUNNING backfills sharing `items` distinct explicit ids, each of its own
+    /// workflow (a workflow has one active backfill at a time).
+    pub async fn backfills(
+        &self,
+        items: usize,
+        count: usize,
+        max_in_flight: i64,
+        executor: Value,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::with_capacity(count);
+        for k in 0..count {
+            let wf = self.workflow(executor.clone()).await?;
+            let range = items * k / count..items * (k + 1) / count;
+            out.push(self.create(wf, range, max_in_flight).await?);
+        }
+        Ok(out)
+    }
+
+    async fn create(
+        &self,
+        wf: i64,
+        range: std::ops::Range<usize>,
+        max_in_flight: i64,
+    ) -> anyhow::Result<String> {
+        let ids: Vec<String> = range.map(|i| format!("E{i:07}")).collect();
+        let items = ids.len();
         let started = Instant::now();
         let b = self
             .store
@@ -202,39 +245,43 @@ impl Fixture {
         Ok(b.id)
     }
 
-    /// Polls until the backfill is COMPLETED; the time since `started`.
-    async fn wait_complete(&self, id: &str, started: Instant) -> anyhow::Result<Duration> {
+    /// Polls until every backfill is COMPLETED; the time since `started`.
+    async fn wait_complete(&self, ids: &[String], started: Instant) -> anyhow::Result<Duration> {
         let mut last = Instant::now();
+        let mut done = vec![false; ids.len()];
         loop {
             // The dispatch list is the cheap look: it leaves out a complete snapshot's filter,
             // which for an explicit id list is megabytes of JSON (read every poll, it took a
-            // few percent of the CPU the dispatch is measured on). The backfill itself is read
+            // few percent of the CPU the dispatch is measured on). A backfill itself is read
             // once it left the list, and every 5 s for the progress line.
-            let listed = self
-                .store
-                .dispatchable_backfills()
-                .await?
-                .into_iter()
-                .find(|b| b.id == id);
-            let b = match listed {
-                Some(b) if last.elapsed() <= Duration::from_secs(5) => b,
-                _ => self
-                    .store
-                    .backfill(&self.tenant, id)
-                    .await?
-                    .context("backfill vanished")?,
-            };
-            match b.state {
-                BackfillRunState::Completed => return Ok(started.elapsed()),
-                BackfillRunState::Running => {}
-                other => anyhow::bail!("backfill ended {other}: {:?}", b.error),
+            let listed = self.store.dispatchable_backfills().await?;
+            let progress = last.elapsed() > Duration::from_secs(5);
+            let (mut settled, mut total) = (0, 0);
+            for (id, done) in ids.iter().zip(done.iter_mut()) {
+                if *done {
+                    continue;
+                }
+                let b = match listed.iter().find(|b| &b.id == id) {
+                    Some(b) if !progress => b.clone(),
+                    _ => self
+                        .store
+                        .backfill(&self.tenant, id)
+                        .await?
+                        .context("backfill vanished")?,
+                };
+                match b.state {
+                    BackfillRunState::Completed => *done = true,
+                    BackfillRunState::Running => {}
+                    other => anyhow::bail!("backfill {id} ended {other}: {:?}", b.error),
+                }
+                settled += b.succeeded_count + b.failed_count + b.skipped_count;
+                total += b.total_items;
             }
-            if last.elapsed() > Duration::from_secs(5) {
-                eprintln!(
-                    "  {} settled of {}",
-                    b.succeeded_count + b.failed_count + b.skipped_count,
-                    b.total_items
-                );
+            if done.iter().all(|d| *d) {
+                return Ok(started.elapsed());
+            }
+            if progress {
+                eprintln!("  {settled} settled of {total} (unfinished backfills)");
                 last = Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -242,7 +289,8 @@ impl Fixture {
     }
 
     /// The orchestrator of the in-process runs. The fixture has one tenant, so the per-tenant
-    /// cap (there to share a process between tenants) is raised to the backfill's own.
+    /// cap (there to share a process between tenants; `--tenant-max-in-flight`) is raised to
+    /// the backfills' caps together.
     fn orchestrator(&self, max_in_flight: i64) -> Orchestrator {
         let defaults = OrchestratorConfig::default();
         let cap = defaults
@@ -261,14 +309,16 @@ impl Fixture {
         )
     }
 
-    async fn run_in_process(&self, id: &str, max_in_flight: i64) -> anyhow::Result<Duration> {
+    /// Runs the orchestrator in this process until every backfill completed; `max_in_flight`
+    /// is theirs together.
+    async fn run_in_process(&self, ids: &[String], max_in_flight: i64) -> anyhow::Result<Duration> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let started = Instant::now();
         let task = tokio::spawn(
             self.orchestrator(max_in_flight)
                 .run(Arc::new(tokio::sync::Notify::new()), stopped),
         );
-        let took = self.wait_complete(id, started).await;
+        let took = self.wait_complete(ids, started).await;
         let _ = stop.send(true);
         let _ = task.await;
         took
@@ -276,7 +326,7 @@ impl Fixture {
 
     async fn run_in_workers(
         &self,
-        id: &str,
+        ids: &[String],
         url: &str,
         bin: &str,
         n: usize,
@@ -294,7 +344,7 @@ impl Fixture {
                     .with_context(|| format!("starting {bin} worker"))?,
             ));
         }
-        self.wait_complete(id, started).await
+        self.wait_complete(ids, started).await
     }
 }
 
@@ -342,7 +392,9 @@ async fn webhook(url: &str, items: usize, max_in_flight: i64) -> anyhow::Result<
             json!({"type": "webhook", "url": hook, "secret": "whsec_bench_0123456789"}),
         )
         .await?;
-    let took = f.run_in_process(&id, max_in_flight).await?;
+    let took = f
+        .run_in_process(std::slice::from_ref(&id), max_in_flight)
+        .await?;
     let rate = items as f64 / took.as_secs_f64();
     // Claim → delivery: the execution's start (set in the claim transaction) to its arrival.
     let arrivals = arrivals.lock().expect("poisoned").clone();
