@@ -72,7 +72,9 @@ impl PgStore {
     /// 250 (a bitmap scan, cheapest for the 2 rows the planner assumed; 8,200 items/s at
     /// 200,000 items, the sort spilling to disk). So the first time a table without
     /// statistics receives a page of items, it is analysed then (about 0.1 s once, before the
-    /// call returns); autovacuum keeps the statistics after that.
+    /// call returns); autovacuum refreshes them as the table grows. Until it does, a backfill
+    /// created after that analysis is estimated at about one item, so the statements that
+    /// touch a backfill's items are written not to depend on that estimate (`CLAIM_SQL`).
     async fn items_added(&self, n: usize) {
         use std::sync::atomic::Ordering;
         if n < 1_000 || self.items_analyzed.load(Ordering::Relaxed) {
