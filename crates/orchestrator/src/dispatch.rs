@@ -85,11 +85,12 @@ impl Orchestrator {
     }
 
     /// One fair claim round over `drivers` ([`fair::plan_round`]): every tenant with work
-    /// gets one claim, for the backfill whose turn it is, unless the tenant has
-    /// `tenant_max_in_flight` running or the process `process_max_in_flight`. Backfills that
-    /// want more (a full batch, another backfill's turn) go back in the refill set for the
-    /// next round, which follows at once; backfills held back by a cap wait for a settlement.
-    /// Returns `(dispatched, skipped)` per backfill claimed for.
+    /// gets one claim, for all its backfills inside their windows, its room
+    /// (`tenant_max_in_flight` and `process_max_in_flight` minus what runs, at most
+    /// `claim_batch`) shared among them ([`fair::shares`]). Backfills that want more (a full
+    /// share, or none this round) go back in the refill set for the next round, which follows
+    /// at once; backfills held back by a cap wait for a settlement. Returns `(dispatched,
+    /// skipped)` per backfill claimed for.
     pub(crate) async fn claim_round(
         &self,
         drivers: Vec<Arc<Driver>>,
@@ -100,7 +101,7 @@ impl Orchestrator {
             return Ok(stats);
         }
         let rotation = i.rotation.fetch_add(1, Ordering::Relaxed);
-        let (turns, waiting) = {
+        let round = {
             let last = i.last_served.lock().expect("poisoned");
             fair::plan_round(
                 drivers
@@ -111,53 +112,79 @@ impl Orchestrator {
                 rotation,
             )
         };
-        let mut again: Vec<String> = waiting.into_iter().map(|(_, id, _)| id).collect();
+        let mut again: Vec<String> = Vec::new();
         let mut capped: Vec<String> = Vec::new();
-        let mut turns = turns.into_iter();
-        for (tenant, id, d) in turns.by_ref() {
+        let mut round = round.into_iter();
+        for (tenant, backfills) in round.by_ref() {
             if i.stopping.load(Ordering::SeqCst) {
+                capped.extend(backfills.into_iter().map(|(id, _)| id));
                 break;
             }
             let now = i.clock.now();
-            if !d.schedule.inside(now) {
+            let open: Vec<Arc<Driver>> = backfills
+                .into_iter()
+                .filter(|(_, d)| d.schedule.inside(now))
+                .map(|(_, d)| d)
+                .collect();
+            if open.is_empty() {
                 continue;
             }
             let (mine, all) = i.slots.running(&tenant);
             let process_room = i.cfg.process_max_in_flight.saturating_sub(all);
             let tenant_room = i.cfg.tenant_max_in_flight.saturating_sub(mine);
             if process_room == 0 {
-                capped.push(id);
+                capped.extend(open.iter().map(|d| d.backfill_id.clone()));
                 break;
             }
             if tenant_room == 0 {
-                capped.push(id);
+                capped.extend(open.iter().map(|d| d.backfill_id.clone()));
                 continue;
             }
             let limit = i.cfg.claim_batch.min(process_room).min(tenant_room);
-            let res = i
-                .store
-                .claim_items(&id, &i.worker, limit, now, now + i.cfg.lease)
-                .await?;
-            i.last_served
-                .lock()
-                .expect("poisoned")
-                .insert(tenant.clone(), id.clone());
-            let got = res.claimed.len() + res.skipped as usize;
-            let entry = stats.entry(id.clone()).or_default();
-            entry.0 += res.claimed.len();
-            entry.1 += res.skipped;
-            for c in res.claimed {
-                let slot = i.slots.take(&tenant);
-                self.spawn_dispatch(c, &d, slot);
+            let shares = fair::shares(limit, open.len());
+            let (served, unserved): (Vec<_>, Vec<_>) =
+                open.into_iter().zip(shares).partition(|(_, n)| *n > 0);
+            // Those with no share this round (a room smaller than the number of backfills)
+            // go first in the next; when all had one, the next round starts one further on,
+            // so the remainder goes round.
+            let mark = if unserved.is_empty() {
+                served.first()
+            } else {
+                served.last()
+            };
+            if let Some((d, _)) = mark {
+                i.last_served
+                    .lock()
+                    .expect("poisoned")
+                    .insert(tenant.clone(), d.backfill_id.clone());
             }
-            // A short batch without skips means the backfill has no room left (skipped items
-            // take none) or nothing pending: another claim would come back empty.
-            if got > 0 && (got == limit || res.skipped > 0) {
-                again.push(id);
+            again.extend(unserved.into_iter().map(|(d, _)| d.backfill_id.clone()));
+            let wants: Vec<(&str, usize)> = served
+                .iter()
+                .map(|(d, n)| (d.backfill_id.as_str(), *n))
+                .collect();
+            let results = i
+                .store
+                .claim_many(&wants, &i.worker, now, now + i.cfg.lease)
+                .await?;
+            for ((d, share), res) in served.iter().zip(results) {
+                let got = res.claimed.len() + res.skipped as usize;
+                let entry = stats.entry(d.backfill_id.clone()).or_default();
+                entry.0 += res.claimed.len();
+                entry.1 += res.skipped;
+                for c in res.claimed {
+                    let slot = i.slots.take(&tenant);
+                    self.spawn_dispatch(c, d, slot);
+                }
+                // A short claim without skips means the backfill has no room left (skipped
+                // items take none) or nothing pending: another claim would come back empty.
+                if got > 0 && (got == *share || res.skipped > 0) {
+                    again.push(d.backfill_id.clone());
+                }
             }
         }
-        // Turns not taken (the process reached its cap) wait for a settlement too.
-        capped.extend(turns.map(|(_, id, _)| id));
+        // Tenants not reached (the process reached its cap) wait for a settlement too.
+        capped.extend(round.flat_map(|(_, bs)| bs.into_iter().map(|(id, _)| id)));
         let kick = !again.is_empty();
         {
             let mut refill = i.refill.lock().expect("poisoned");

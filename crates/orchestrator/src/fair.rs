@@ -1,54 +1,59 @@
-//! Fair dispatch between tenants. A claim round gives every tenant with work one claim, and a
-//! tenant's backfills take turns across rounds, so a tenant with many large backfills gets one
+//! Fair dispatch between tenants. A claim round gives every tenant with work one claim, and
+//! that claim covers the tenant's backfills that want work, the tenant's room shared among
+//! them evenly with the remainder going round, so a tenant with many large backfills gets one
 //! claim per round like everybody else, and a round is short: another tenant's new backfill is
 //! claimed in the next round however big the backlog ahead of it (a round that went on while
-//! one backlog kept freeing room would shut newcomers out). [`Slots`] counts what each tenant
-//! (and the whole process) has running, for the per-tenant and per-process in-flight caps.
+//! one backlog kept freeing room would shut newcomers out). One claim for all of a tenant's
+//! backfills is one statement and one commit, where a claim per backfill cost ten of each for
+//! ten backfills. [`Slots`] counts what each tenant (and the whole process) has running, for
+//! the per-tenant and per-process in-flight caps.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// One claim round: each tenant with work gets exactly one claim, for the backfill whose turn
-/// it is (round-robin over the tenant's backfills, remembered across rounds in
-/// `last_served`); every other backfill waits for a later round. Tenants are ordered by id,
-/// rotated by `rotation` so rounds start with another tenant each time.
+/// One claim round: each tenant with work gets one claim, for all of its backfills, in turn
+/// order: the first backfill after the one served last (remembered across rounds in
+/// `last_served`), wrapping around. Tenants are ordered by id, rotated by `rotation` so rounds
+/// start with another tenant each time.
 ///
-/// `items` are `(tenant, backfill id, payload)`. Returns the turns of this round, in order,
-/// and the items that wait.
+/// `items` are `(tenant, backfill id, payload)`. Returns each tenant's backfills, in order.
 #[allow(clippy::type_complexity)]
 pub fn plan_round<T>(
     items: Vec<(String, String, T)>,
     last_served: &HashMap<String, String>,
     rotation: usize,
-) -> (Vec<(String, String, T)>, Vec<(String, String, T)>) {
+) -> Vec<(String, Vec<(String, T)>)> {
     let mut by_tenant: std::collections::BTreeMap<String, Vec<(String, T)>> = Default::default();
     for (tenant, backfill, item) in items {
         by_tenant.entry(tenant).or_default().push((backfill, item));
     }
-    let mut turns = Vec::with_capacity(by_tenant.len());
-    let mut waiting = Vec::new();
     let n = by_tenant.len();
     let mut tenants: Vec<(String, Vec<(String, T)>)> = by_tenant.into_iter().collect();
     if n > 0 {
         tenants.rotate_left(rotation % n);
     }
-    for (tenant, mut backfills) in tenants {
+    for (tenant, backfills) in tenants.iter_mut() {
         backfills.sort_by(|a, b| a.0.cmp(&b.0));
         backfills.dedup_by(|a, b| a.0 == b.0);
-        // The first backfill after the one served last, wrapping around.
-        let pick = last_served
-            .get(&tenant)
+        let first = last_served
+            .get(tenant)
             .and_then(|last| backfills.iter().position(|(id, _)| id > last))
             .unwrap_or(0);
-        for (i, (backfill, item)) in backfills.into_iter().enumerate() {
-            if i == pick {
-                turns.push((tenant.clone(), backfill, item));
-            } else {
-                waiting.push((tenant.clone(), backfill, item));
-            }
-        }
+        backfills.rotate_left(first);
     }
-    (turns, waiting)
+    tenants
+}
+
+/// How one claim's `limit` is shared among `n` backfills in turn order: evenly, the
+/// remainder one each to the first ones (with `limit < n`, the last ones get nothing this
+/// round and are first in the next).
+pub fn shares(limit: usize, n: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    (0..n)
+        .map(|k| limit / n + usize::from(k < limit % n))
+        .collect()
 }
 
 /// Executions running in this process, per tenant and in all.
@@ -110,43 +115,53 @@ mod tests {
             .collect()
     }
 
-    fn ids(v: &[(String, String, ())]) -> Vec<String> {
-        v.iter().map(|(_, b, _)| b.clone()).collect()
+    fn ids(v: &[(String, Vec<(String, ())>)]) -> Vec<Vec<String>> {
+        v.iter()
+            .map(|(_, bs)| bs.iter().map(|(b, _)| b.clone()).collect())
+            .collect()
     }
 
     #[test]
-    fn every_tenant_gets_one_turn_and_a_newcomer_is_served_in_the_first_round() {
+    fn every_tenant_gets_one_claim_and_a_newcomer_is_served_in_the_first_round() {
         let all = items(&[("a", "a1"), ("a", "a2"), ("a", "a3"), ("b", "b1")]);
-        let (turns, waiting) = plan_round(all, &HashMap::new(), 0);
-        assert_eq!(ids(&turns), ["a1", "b1"]);
-        assert_eq!(ids(&waiting), ["a2", "a3"]);
+        let round = plan_round(all, &HashMap::new(), 0);
+        assert_eq!(ids(&round), [vec!["a1", "a2", "a3"], vec!["b1"]]);
     }
 
     #[test]
-    fn a_tenants_backfills_take_turns_across_rounds() {
+    fn a_tenants_backfills_take_turns_to_go_first() {
         let mut last = HashMap::new();
-        let mut served = Vec::new();
+        let mut first = Vec::new();
         for round in 0..5 {
             let all = items(&[("a", "a1"), ("a", "a2"), ("a", "a3")]);
-            let (turns, _) = plan_round(all, &last, round);
-            let (t, b, _) = &turns[0];
-            last.insert(t.clone(), b.clone());
-            served.push(b.clone());
+            let planned = plan_round(all, &last, round);
+            let (t, bs) = &planned[0];
+            // As the orchestrator does when the limit covers only the first backfill.
+            last.insert(t.clone(), bs[0].0.clone());
+            first.push(bs[0].0.clone());
         }
-        assert_eq!(served, ["a1", "a2", "a3", "a1", "a2"]);
+        assert_eq!(first, ["a1", "a2", "a3", "a1", "a2"]);
     }
 
     #[test]
     fn rotation_changes_who_goes_first() {
         let all = || items(&[("a", "a1"), ("b", "b1"), ("c", "c1")]);
         assert_eq!(
-            ids(&plan_round(all(), &HashMap::new(), 1).0),
-            ["b1", "c1", "a1"]
+            ids(&plan_round(all(), &HashMap::new(), 1)),
+            [vec!["b1"], vec!["c1"], vec!["a1"]]
         );
         assert_eq!(
-            ids(&plan_round(all(), &HashMap::new(), 5).0),
-            ["c1", "a1", "b1"]
+            ids(&plan_round(all(), &HashMap::new(), 5)),
+            [vec!["c1"], vec!["a1"], vec!["b1"]]
         );
+    }
+
+    #[test]
+    fn a_limit_is_shared_evenly_and_the_remainder_goes_to_the_first() {
+        assert_eq!(shares(500, 10), [50; 10]);
+        assert_eq!(shares(7, 3), [3, 2, 2]);
+        assert_eq!(shares(2, 4), [1, 1, 0, 0]);
+        assert_eq!(shares(5, 0), Vec::<usize>::new());
     }
 
     #[test]
@@ -162,10 +177,9 @@ mod tests {
     }
 
     proptest! {
-        /// Every backfill is either served or waits, exactly once; each tenant has exactly
-        /// one turn per round.
+        /// Every backfill is served exactly once, by its tenant's one claim of the round.
         #[test]
-        fn one_turn_per_tenant_and_nothing_lost(
+        fn one_claim_per_tenant_and_nothing_lost(
             raw in proptest::collection::vec((0u8..4, 0u8..6), 0..30),
             rot in 0usize..8,
         ) {
@@ -176,11 +190,22 @@ mod tests {
             all.sort();
             all.dedup();
             let tenants: std::collections::BTreeSet<String> = all.iter().map(|x| x.0.clone()).collect();
-            let (turns, waiting) = plan_round(all.clone(), &HashMap::new(), rot);
-            prop_assert_eq!(turns.len(), tenants.len());
-            let mut got: Vec<_> = turns.into_iter().chain(waiting).collect();
+            let round = plan_round(all.clone(), &HashMap::new(), rot);
+            prop_assert_eq!(round.len(), tenants.len());
+            let mut got: Vec<_> = round
+                .into_iter()
+                .flat_map(|(t, bs)| bs.into_iter().map(move |(b, x)| (t.clone(), b, x)))
+                .collect();
             got.sort();
             prop_assert_eq!(got, all);
+        }
+
+        /// Shares add up to the limit and differ by at most one.
+        #[test]
+        fn shares_add_up(limit in 0usize..2000, n in 1usize..50) {
+            let s = shares(limit, n);
+            prop_assert_eq!(s.iter().sum::<usize>(), limit);
+            prop_assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
         }
     }
 }

@@ -382,9 +382,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// backfill cancels at most [`CANCEL_INLINE`] pending items in its own transaction, so a
     /// cancel of a million items answers at once; the orchestrator sweeps the rest with this.
     async fn sweep_pending(&self, backfill_id: &str, limit: usize, now: Timestamp) -> Result<u64>;
-    /// Claims up to `limit` pending items of a RUNNING backfill (never more than its
-    /// `max_in_flight` minus what is in flight), marking entities that already have a
-    /// succeeded execution of the workflow `skipped` (unless `reprocess`). One transaction.
+    /// Claims, for each `(backfill id, limit)` of `wants`, up to `limit` pending items of that
+    /// backfill if it is RUNNING (never more than its `max_in_flight` minus what is in
+    /// flight), marking entities that already have a succeeded execution of the workflow
+    /// `skipped` (unless `reprocess`). One transaction for all of them; the results are in
+    /// the order of `wants`.
+    async fn claim_many(
+        &self,
+        wants: &[(&str, usize)],
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Vec<ClaimResult>>;
+    /// [`Store::claim_many`] for one backfill.
     async fn claim_items(
         &self,
         backfill_id: &str,
@@ -392,7 +402,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<ClaimResult>;
+    ) -> Result<ClaimResult> {
+        let mut res = self
+            .claim_many(&[(backfill_id, limit)], worker, now, lease_until)
+            .await?;
+        Ok(res.pop().unwrap_or_default())
+    }
     /// Records outcomes (items, executions, counters, credit ledger, circuit breaker and
     /// completion) in one transaction. An outcome for an item that was settled meanwhile is
     /// ignored.

@@ -10,7 +10,7 @@
 //! * row locks: `lock_backfills`, `lock_key_check`, and the lock suffixes it passes to the
 //!   macros (`" FOR UPDATE"` in PostgreSQL, nothing in SQLite);
 //! * the batch statements where the dialects part: `insert_items_from`, `settle_batch`,
-//!   `write_executions`, `complete_in_tx`, and the methods `do_claim_items`, `do_heartbeat`,
+//!   `write_executions`, `complete_in_tx`, and the methods `do_claim_many`, `do_heartbeat`,
 //!   `do_reap_expired_leases`, `do_release_leases`.
 
 macro_rules! impl_store {
@@ -367,16 +367,17 @@ macro_rules! impl_store {
                 Ok(n)
             }
 
-            async fn claim_items(
+            async fn claim_many(
                 &self,
-                backfill_id: &str,
+                wants: &[(&str, usize)],
                 worker: &str,
-                limit: usize,
                 now: Timestamp,
                 lease_until: Timestamp,
-            ) -> Result<ClaimResult> {
-                self.do_claim_items(backfill_id, worker, limit, now, lease_until)
-                    .await
+            ) -> Result<Vec<ClaimResult>> {
+                if wants.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.do_claim_many(wants, worker, now, lease_until).await
             }
 
             async fn settle(

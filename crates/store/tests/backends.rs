@@ -793,6 +793,84 @@ async fn a_settlement_replans_when_its_backfill_changed_meanwhile(b: Backend) {
 
 /// Many claimers at once (each with its own connection pool, as replicas would have) never
 /// have more than `max_in_flight` items out, and never claim an item twice.
+async fn one_claim_serves_several_backfills_each_under_its_own_cap(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let a = e
+        .backfill_with("bf_a", &["1", "2", "3", "4", "5"], |nb| {
+            nb.max_in_flight = 2
+        })
+        .await
+        .id;
+    let bb = e
+        .backfill_with("bf_b", &["1", "2", "3"], |nb| nb.max_in_flight = 10)
+        .await
+        .id;
+    let c = e.backfill_with("bf_c", &["1", "2"], |_| {}).await.id;
+    s.signal_backfill(&e.tenant, &c, Signal::Pause, "user@x", at(1))
+        .await
+        .unwrap();
+    let missing = "bf_missing";
+
+    // The results follow the order asked for, whatever order the backfills are locked in.
+    let got = s
+        .claim_many(
+            &[
+                (c.as_str(), 5),
+                (bb.as_str(), 2),
+                (missing, 3),
+                (a.as_str(), 10),
+            ],
+            "w1",
+            at(2),
+            at(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(
+        ords(&got[0]),
+        Vec::<i64>::new(),
+        "a paused backfill gives nothing"
+    );
+    assert_eq!(ords(&got[1]), vec![0, 1], "bf_b: its limit of 2");
+    assert!(
+        got[2].claimed.is_empty(),
+        "an unknown backfill gives nothing"
+    );
+    assert_eq!(ords(&got[3]), vec![0, 1], "bf_a: its max_in_flight of 2");
+    for (r, id) in [(&got[1], &bb), (&got[3], &a)] {
+        assert!(r.claimed.iter().all(|x| &x.backfill_id == id));
+        let execs: HashSet<&str> = r.claimed.iter().map(|x| x.execution_id.as_str()).collect();
+        assert_eq!(execs.len(), 2, "one fresh execution per item");
+    }
+    let all_execs: HashSet<&str> = got[1]
+        .claimed
+        .iter()
+        .chain(&got[3].claimed)
+        .map(|x| x.execution_id.as_str())
+        .collect();
+    assert_eq!(
+        all_execs.len(),
+        4,
+        "no execution id shared between backfills"
+    );
+    for id in [&a, &bb, &c] {
+        e.check_counters(id).await;
+    }
+    assert_eq!(e.get(&a).await.in_flight_count, 2);
+    assert_eq!(e.get(&bb).await.in_flight_count, 2);
+    assert_eq!(e.get(&c).await.in_flight_count, 0);
+
+    // Full: bf_a has no room left, bf_b has one item left.
+    let again = s
+        .claim_many(&[(a.as_str(), 10), (bb.as_str(), 10)], "w1", at(3), at(30))
+        .await
+        .unwrap();
+    assert_eq!((ords(&again[0]), ords(&again[1])), (vec![], vec![2]));
+    e.check_counters(&bb).await;
+}
+
 async fn claim_cap_holds_with_concurrent_claimers(b: Backend) {
     let Some(e) = env(b).await else { return };
     const MAX: i64 = 3;
@@ -1856,6 +1934,7 @@ backend_tests!(
     settle_batch_applies_outcomes_in_order,
     circuit_breaker_pauses_and_resume_clears,
     a_settlement_replans_when_its_backfill_changed_meanwhile,
+    one_claim_serves_several_backfills_each_under_its_own_cap,
     claim_cap_holds_with_concurrent_claimers,
     dispatch_operations_interleave,
     leases_heartbeat_reap_and_release,

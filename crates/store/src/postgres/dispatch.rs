@@ -6,37 +6,51 @@
 use super::*;
 
 impl PgStore {
-    pub(super) async fn do_claim_items(
+    pub(super) async fn do_claim_many(
         &self,
-        backfill_id: &str,
+        wants: &[(&str, usize)],
         worker: &str,
-        limit: usize,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<ClaimResult> {
-        // One statement in its own transaction: the backfill row lock (which serialises the
-        // claimers of one backfill across processes, so `room` stays true) is held for one
-        // round trip, not for a transaction of several. A claimer that finds the row locked
+    ) -> Result<Vec<ClaimResult>> {
+        // One statement in its own transaction, whatever the number of backfills: a round
+        // claims a tenant's backfills together, so ten backfills cost one statement, one
+        // plan and one commit rather than ten. Each backfill row lock (which serialises the
+        // claimers of that backfill across processes, so `room` stays true) is held for one
+        // round trip, not for a transaction of several. A claimer that finds a row locked
         // (another process's claim, a settlement's counter update, a signal) claims nothing
-        // rather than wait: the holder's work frees or takes the room, and this process
-        // claims again after its next settlement or tick. Waiting only to find the room
-        // taken cost 3 worker processes a tenth of their throughput. Items are taken
+        // of that backfill rather than wait: the holder's work frees or takes the room, and
+        // this process claims again after its next settlement or tick. Waiting only to find
+        // the room taken cost 3 worker processes a tenth of their throughput. Items are taken
         // `SKIP LOCKED` too, so two claimers never exceed `max_in_flight` or take the same
         // item.
-        let fresh_ids: Vec<String> = (0..limit).map(|_| new_execution_id()).collect();
+        let ids: Vec<&str> = wants.iter().map(|(id, _)| *id).collect();
+        let limits: Vec<i64> = wants.iter().map(|(_, n)| *n as i64).collect();
+        let total: usize = wants.iter().map(|(_, n)| n).sum();
+        let fresh_ids: Vec<String> = (0..total).map(|_| new_execution_id()).collect();
         #[allow(clippy::type_complexity)]
-        let rows: Vec<(String, i64, i64, String, Option<String>, String, i64, bool)> =
-            sqlx::query_as(CLAIM_SQL)
-                .bind(backfill_id)
-                .bind(limit as i64)
-                .bind(to_ms(now))
-                .bind(&fresh_ids)
-                .bind(worker)
-                .bind(to_ms(lease_until))
-                .fetch_all(&self.pool)
-                .await?;
-        let mut out = ClaimResult::default();
+        let rows: Vec<(
+            String,
+            String,
+            i64,
+            i64,
+            String,
+            Option<String>,
+            String,
+            i64,
+            bool,
+        )> = sqlx::query_as(CLAIM_SQL)
+            .bind(&ids)
+            .bind(&limits)
+            .bind(to_ms(now))
+            .bind(&fresh_ids)
+            .bind(worker)
+            .bind(to_ms(lease_until))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<ClaimResult> = wants.iter().map(|_| ClaimResult::default()).collect();
         for (
+            backfill_id,
             tenant_id,
             workflow_id,
             ord,
@@ -47,12 +61,15 @@ impl PgStore {
             done_before,
         ) in rows
         {
+            let Some(at) = ids.iter().position(|id| *id == backfill_id) else {
+                continue;
+            };
             if done_before {
-                out.skipped += 1;
+                out[at].skipped += 1;
                 continue;
             }
-            out.claimed.push(Claimed {
-                backfill_id: backfill_id.to_owned(),
+            out[at].claimed.push(Claimed {
+                backfill_id,
                 tenant_id,
                 workflow_id,
                 ord,
@@ -140,43 +157,52 @@ impl PgStore {
     }
 }
 
-/// The claim of [`PgStore::claim_items`], one statement: lock the backfill if RUNNING and not
-/// locked (its room is `max_in_flight` minus its in-flight counter; none when another
-/// transaction holds the row), lock up to that many due pending items in
-/// order (`SKIP LOCKED`), mark those whose entity already succeeded under the workflow
-/// `skipped` (unless reprocess), start an execution for each other one (a fresh id, or the
-/// item's own on a retry), mark them in flight under the worker's lease, and move the
-/// counters. $1 backfill, $2 limit, $3 now, $4 fresh execution ids (at least $2), $5 worker,
-/// $6 lease expiry. Returns the picked items in order.
+/// The claim of [`PgStore::claim_many`], one statement for any number of backfills: lock each
+/// backfill that is RUNNING and not locked (its room is `max_in_flight` minus its in-flight
+/// counter, at most its limit; none when another transaction holds the row), lock up to that
+/// many due pending items of it in order (`SKIP LOCKED`), mark those whose entity already
+/// succeeded under the workflow `skipped` (unless reprocess), start an execution for each
+/// other one (a fresh id, or the item's own on a retry), mark them in flight under the
+/// worker's lease, and move each backfill's counters. $1 backfill ids, $2 their limits, $3
+/// now, $4 fresh execution ids (at least the sum of $2), $5 worker, $6 lease expiry. Returns
+/// the picked items by backfill, in order.
 ///
 /// Every step reaches its rows through an index whatever the planner guesses of `picked`
 /// (it cannot know `room`, so it guesses a tenth of the pending items) or of the backfill's
-/// size: `restarted` names its keys as an array (`= ANY(ARRAY(…))`), the "already succeeded"
+/// size: `b` finds the backfills by primary key alone (with `state = 'RUNNING'` beside the
+/// ids, statistics that counted one RUNNING backfill made the planner prefer
+/// `backfills_state`, which reads every RUNNING backfill; a backfill in another state gets
+/// no room instead), `locked` is a `LATERAL` walk of each backfill's pending items in order,
+/// `restarted` names its keys as an array (`= ANY(ARRAY(…))`), the "already succeeded"
 /// probe is a `LATERAL … LIMIT 1`, and `moved` joins `unnest`ed keys (both columns from the
 /// arrays, like the settlement's updates), which plans as one primary-key probe per item.
 /// Written as plain joins and `EXISTS`, a freshly analysed 100,000-item backfill made the
 /// planner hash-join over sequential scans of every item and every execution: 40–55 ms a
-/// claim instead of 3. With `backfill_id = $1` beside the item keys, statistics taken while
-/// the table held one backfill made it expect one item of any later backfill and read all of
-/// that backfill's items per claim (35 ms at 10,000 items; ten backfills of 10,000 dispatched
-/// 3,400 items/s, now 5,700).
+/// claim instead of 3. With the backfill id as a constant beside the item keys, statistics
+/// taken while the table held one backfill made it expect one item of any later backfill and
+/// read all of that backfill's items per claim (35 ms at 10,000 items; ten backfills of
+/// 10,000 dispatched 3,400 items/s, then 5,700).
 pub(super) const CLAIM_SQL: &str = "\
 WITH b AS (
     SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
-           GREATEST(LEAST(b.max_in_flight - b.in_flight_count, $2), 0) AS room
-    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
-    WHERE b.id = $1 AND b.state = 'RUNNING'
+           CASE WHEN b.state = 'RUNNING' THEN GREATEST(LEAST(b.max_in_flight - b.in_flight_count, r.lim), 0) ELSE 0 END AS room
+    FROM backfills b JOIN unnest($1::text[], $2::bigint[]) AS r(id, lim) ON r.id = b.id
+    LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
+    WHERE b.id = ANY($1)
+    ORDER BY b.id
     FOR UPDATE OF b SKIP LOCKED
 ), locked AS (
-    SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
-    FROM backfill_items i
-    WHERE i.backfill_id = $1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
-    ORDER BY i.ord
-    LIMIT COALESCE((SELECT room FROM b), 0)
-    FOR UPDATE OF i SKIP LOCKED
+    SELECT b.id AS backfill_id, l.ord, l.entity_id, l.entity_number, l.execution_id, l.attempts
+    FROM b CROSS JOIN LATERAL (
+        SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
+        FROM backfill_items i
+        WHERE i.backfill_id = b.id AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
+        ORDER BY i.ord
+        LIMIT b.room
+        FOR UPDATE OF i SKIP LOCKED) l
 ), judged AS (
-    SELECT l.*, row_number() OVER (ORDER BY l.ord) AS n, d.hit IS NOT NULL AS done_before
-    FROM locked l CROSS JOIN b
+    SELECT l.*, row_number() OVER (ORDER BY l.backfill_id, l.ord) AS n, d.hit IS NOT NULL AS done_before
+    FROM locked l JOIN b ON b.id = l.backfill_id
     LEFT JOIN LATERAL (SELECT 1 AS hit FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
                        AND e.entity_id = l.entity_id AND e.status = 'succeeded' LIMIT 1) d ON NOT b.reprocess
 ), picked AS (
@@ -185,7 +211,7 @@ WITH b AS (
 ), started AS (
     INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at)
     SELECT p.exec_id, b.tenant_id, b.target_workflow_id, b.wf_name, b.id, p.entity_id, p.entity_number, 'running', 1, $3, $3, $3
-    FROM picked p CROSS JOIN b WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.ord
+    FROM picked p JOIN b ON b.id = p.backfill_id WHERE NOT p.done_before AND p.execution_id IS NULL ORDER BY p.n
 ), restarted AS (
     UPDATE executions e SET status = 'running', attempts = e.attempts + 1, error = NULL, updated_at = $3, started_at = COALESCE(e.started_at, $3)
     FROM picked p WHERE e.id = ANY(ARRAY(SELECT execution_id FROM picked WHERE NOT done_before AND execution_id IS NOT NULL))
@@ -200,15 +226,15 @@ WITH b AS (
         lease_expires_at = CASE WHEN p.done_before THEN i.lease_expires_at ELSE $6 END,
         next_attempt_at = CASE WHEN p.done_before THEN i.next_attempt_at ELSE NULL END,
         updated_at = $3
-    FROM unnest(ARRAY(SELECT $1::text FROM picked ORDER BY ord), ARRAY(SELECT ord FROM picked ORDER BY ord),
-                ARRAY(SELECT done_before FROM picked ORDER BY ord), ARRAY(SELECT exec_id FROM picked ORDER BY ord))
+    FROM unnest(ARRAY(SELECT backfill_id FROM picked ORDER BY n), ARRAY(SELECT ord FROM picked ORDER BY n),
+                ARRAY(SELECT done_before FROM picked ORDER BY n), ARRAY(SELECT exec_id FROM picked ORDER BY n))
          AS p(backfill_id, ord, done_before, exec_id)
     WHERE i.backfill_id = p.backfill_id AND i.ord = p.ord
 ), counted AS (
     UPDATE backfills c SET pending_count = c.pending_count - t.picked, in_flight_count = c.in_flight_count + t.picked - t.skipped,
            skipped_count = c.skipped_count + t.skipped, updated_at = $3
-    FROM (SELECT count(*) AS picked, count(*) FILTER (WHERE done_before) AS skipped FROM picked) t
-    WHERE c.id = $1 AND t.picked > 0
+    FROM (SELECT backfill_id, count(*) AS picked, count(*) FILTER (WHERE done_before) AS skipped FROM picked GROUP BY backfill_id) t
+    WHERE c.id = ANY($1) AND c.id = t.backfill_id
 )
-SELECT b.tenant_id, b.target_workflow_id, p.ord, p.entity_id, p.entity_number, COALESCE(p.exec_id, ''), p.attempts + 1, p.done_before
-FROM picked p CROSS JOIN b ORDER BY p.ord";
+SELECT p.backfill_id, b.tenant_id, b.target_workflow_id, p.ord, p.entity_id, p.entity_number, COALESCE(p.exec_id, ''), p.attempts + 1, p.done_before
+FROM picked p JOIN b ON b.id = p.backfill_id ORDER BY p.n";

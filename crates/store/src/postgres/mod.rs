@@ -7,7 +7,7 @@
 //!   and written consistently, and counters only move by `x = x + n`;
 //! * items are locked in `(backfill_id, ord)` order wherever several are locked, so two
 //!   transactions never wait on each other in a cycle;
-//! * `claim_items` counts the backfill's in-flight items under that lock, so `max_in_flight`
+//! * `claim_many` counts each backfill's in-flight items under its lock, so `max_in_flight`
 //!   holds across replicas, and takes candidates with `FOR UPDATE SKIP LOCKED`;
 //! * claims, settlements and requeues are batched: a few statements per call whatever the
 //!   number of items (arrays and `UNNEST`).

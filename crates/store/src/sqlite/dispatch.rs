@@ -5,151 +5,22 @@
 use super::*;
 
 impl SqliteStore {
-    pub(super) async fn do_claim_items(
+    pub(super) async fn do_claim_many(
         &self,
-        backfill_id: &str,
+        wants: &[(&str, usize)],
         worker: &str,
-        limit: usize,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<ClaimResult> {
+    ) -> Result<Vec<ClaimResult>> {
+        // One transaction of the one writer for all of them: one commit per round.
         let mut tx = self.tx().await?;
-        let now_ms = to_ms(now);
-        let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name \
-                                    FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
-            .bind(backfill_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(ClaimResult::default());
-        };
-        let state: String = b.try_get("state")?;
-        let max: i64 = b.try_get("max_in_flight")?;
-        let in_flight: i64 = b.try_get("in_flight_count")?;
-        let n = (max - in_flight).min(limit as i64);
-        if state != "RUNNING" || n <= 0 {
-            return Ok(ClaimResult::default());
+        let mut out = Vec::with_capacity(wants.len());
+        for (backfill_id, limit) in wants {
+            out.push(claim_one(&mut tx, backfill_id, worker, *limit, now, lease_until).await?);
         }
-        let tenant: String = b.try_get("tenant_id")?;
-        let workflow: i64 = b.try_get("target_workflow_id")?;
-        let reprocess: bool = b.try_get("reprocess")?;
-        let wf_name: Option<String> = b.try_get("wf_name")?;
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
-            "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
-                    (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
-                                        AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
-             FROM backfill_items i \
-             WHERE i.backfill_id = ?1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
-             ORDER BY i.ord LIMIT ?6",
-        )
-        .bind(backfill_id)
-        .bind(reprocess)
-        .bind(&tenant)
-        .bind(workflow)
-        .bind(now_ms)
-        .bind(n)
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(ClaimResult::default());
-        }
-        let mut out = ClaimResult::default();
-        let mut skipped_ords = Vec::new();
-        let mut rerun_execs = Vec::new();
-        let mut new_execs = Vec::new();
-        for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
-            if done_before {
-                skipped_ords.push(ord);
-                continue;
-            }
-            let exec_id = match execution_id {
-                Some(id) => {
-                    rerun_execs.push(id.clone());
-                    id
-                }
-                None => {
-                    let id = new_execution_id();
-                    new_execs.push((id.clone(), entity_id.clone(), entity_number.clone()));
-                    id
-                }
-            };
-            out.claimed.push(Claimed {
-                backfill_id: backfill_id.to_owned(),
-                tenant_id: tenant.clone(),
-                workflow_id: workflow,
-                ord,
-                entity_id,
-                entity_number,
-                execution_id: exec_id,
-                attempt: attempts + 1,
-            });
-        }
-        out.skipped = skipped_ords.len() as u64;
-        if !skipped_ords.is_empty() {
-            sqlx::query(
-                "UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ?1 \
-                         WHERE backfill_id = ?2 AND ord IN (SELECT value FROM json_each(?3))",
-            )
-            .bind(now_ms)
-            .bind(backfill_id)
-            .bind(json_rows(&skipped_ords)?)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !rerun_execs.is_empty() {
-            sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?1, \
-                         started_at = COALESCE(started_at, ?1) WHERE id IN (SELECT value FROM json_each(?2))")
-                .bind(now_ms)
-                .bind(json_rows(&rerun_execs)?)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !new_execs.is_empty() {
-            sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
-                         SELECT v.value ->> 0, ?1, ?2, ?3, ?4, v.value ->> 1, v.value ->> 2, 'running', 1, ?5, ?5, ?5 \
-                         FROM json_each(?6) AS v ORDER BY v.key")
-                .bind(&tenant)
-                .bind(workflow)
-                .bind(&wf_name)
-                .bind(backfill_id)
-                .bind(now_ms)
-                .bind(json_rows(&new_execs)?)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if !out.claimed.is_empty() {
-            // The backfill id in every row makes the planner loop over the batch and look each
-            // item up by key (with it as a constant it would scan the backfill's items).
-            let rows: Vec<(i64, &str, &str)> = out
-                .claimed
-                .iter()
-                .map(|c| (c.ord, c.execution_id.as_str(), backfill_id))
-                .collect();
-            sqlx::query("UPDATE backfill_items AS i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = v.value ->> 1, \
-                         lease_owner = ?1, lease_expires_at = ?2, next_attempt_at = NULL, updated_at = ?3 \
-                         FROM json_each(?4) AS v WHERE i.backfill_id = v.value ->> 2 AND i.ord = v.value ->> 0")
-                .bind(worker)
-                .bind(to_ms(lease_until))
-                .bind(now_ms)
-                .bind(json_rows(&rows)?)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let claimed = out.claimed.len() as i64;
-        let skipped = out.skipped as i64;
-        sqlx::query("UPDATE backfills SET pending_count = pending_count - ?, in_flight_count = in_flight_count + ?, skipped_count = skipped_count + ?, updated_at = ? WHERE id = ?")
-            .bind(claimed + skipped)
-            .bind(claimed)
-            .bind(skipped)
-            .bind(now_ms)
-            .bind(backfill_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(out)
     }
-
     pub(super) async fn do_reap_expired_leases(&self, now: Timestamp) -> Result<ReapReport> {
         let now_ms = to_ms(now);
         // A look on a reader first: most sweeps find nothing and take no write lock.
@@ -204,4 +75,148 @@ impl SqliteStore {
             .await?
             .rows_affected())
     }
+}
+
+/// One backfill's part of [`SqliteStore::do_claim_many`], in its transaction.
+async fn claim_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    backfill_id: &str,
+    worker: &str,
+    limit: usize,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<ClaimResult> {
+    let now_ms = to_ms(now);
+    let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name \
+                                FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
+        .bind(backfill_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(ClaimResult::default());
+    };
+    let state: String = b.try_get("state")?;
+    let max: i64 = b.try_get("max_in_flight")?;
+    let in_flight: i64 = b.try_get("in_flight_count")?;
+    let n = (max - in_flight).min(limit as i64);
+    if state != "RUNNING" || n <= 0 {
+        return Ok(ClaimResult::default());
+    }
+    let tenant: String = b.try_get("tenant_id")?;
+    let workflow: i64 = b.try_get("target_workflow_id")?;
+    let reprocess: bool = b.try_get("reprocess")?;
+    let wf_name: Option<String> = b.try_get("wf_name")?;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
+        "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
+                (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
+                                    AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
+         FROM backfill_items i \
+         WHERE i.backfill_id = ?1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
+         ORDER BY i.ord LIMIT ?6",
+    )
+    .bind(backfill_id)
+    .bind(reprocess)
+    .bind(&tenant)
+    .bind(workflow)
+    .bind(now_ms)
+    .bind(n)
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(ClaimResult::default());
+    }
+    let mut out = ClaimResult::default();
+    let mut skipped_ords = Vec::new();
+    let mut rerun_execs = Vec::new();
+    let mut new_execs = Vec::new();
+    for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+        if done_before {
+            skipped_ords.push(ord);
+            continue;
+        }
+        let exec_id = match execution_id {
+            Some(id) => {
+                rerun_execs.push(id.clone());
+                id
+            }
+            None => {
+                let id = new_execution_id();
+                new_execs.push((id.clone(), entity_id.clone(), entity_number.clone()));
+                id
+            }
+        };
+        out.claimed.push(Claimed {
+            backfill_id: backfill_id.to_owned(),
+            tenant_id: tenant.clone(),
+            workflow_id: workflow,
+            ord,
+            entity_id,
+            entity_number,
+            execution_id: exec_id,
+            attempt: attempts + 1,
+        });
+    }
+    out.skipped = skipped_ords.len() as u64;
+    if !skipped_ords.is_empty() {
+        sqlx::query(
+            "UPDATE backfill_items SET status = 'skipped', error = NULL, updated_at = ?1 \
+                     WHERE backfill_id = ?2 AND ord IN (SELECT value FROM json_each(?3))",
+        )
+        .bind(now_ms)
+        .bind(backfill_id)
+        .bind(json_rows(&skipped_ords)?)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rerun_execs.is_empty() {
+        sqlx::query("UPDATE executions SET status = 'running', attempts = attempts + 1, error = NULL, updated_at = ?1, \
+                     started_at = COALESCE(started_at, ?1) WHERE id IN (SELECT value FROM json_each(?2))")
+            .bind(now_ms)
+            .bind(json_rows(&rerun_execs)?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !new_execs.is_empty() {
+        sqlx::query("INSERT INTO executions (id, tenant_id, agent_id, agent_name, backfill_id, entity_id, entity_number, status, attempts, created_at, updated_at, started_at) \
+                     SELECT v.value ->> 0, ?1, ?2, ?3, ?4, v.value ->> 1, v.value ->> 2, 'running', 1, ?5, ?5, ?5 \
+                     FROM json_each(?6) AS v ORDER BY v.key")
+            .bind(&tenant)
+            .bind(workflow)
+            .bind(&wf_name)
+            .bind(backfill_id)
+            .bind(now_ms)
+            .bind(json_rows(&new_execs)?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !out.claimed.is_empty() {
+        // The backfill id in every row makes the planner loop over the batch and look each
+        // item up by key (with it as a constant it would scan the backfill's items).
+        let rows: Vec<(i64, &str, &str)> = out
+            .claimed
+            .iter()
+            .map(|c| (c.ord, c.execution_id.as_str(), backfill_id))
+            .collect();
+        sqlx::query("UPDATE backfill_items AS i SET status = 'in_flight', attempts = i.attempts + 1, execution_id = v.value ->> 1, \
+                     lease_owner = ?1, lease_expires_at = ?2, next_attempt_at = NULL, updated_at = ?3 \
+                     FROM json_each(?4) AS v WHERE i.backfill_id = v.value ->> 2 AND i.ord = v.value ->> 0")
+            .bind(worker)
+            .bind(to_ms(lease_until))
+            .bind(now_ms)
+            .bind(json_rows(&rows)?)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let claimed = out.claimed.len() as i64;
+    let skipped = out.skipped as i64;
+    sqlx::query("UPDATE backfills SET pending_count = pending_count - ?, in_flight_count = in_flight_count + ?, skipped_count = skipped_count + ?, updated_at = ? WHERE id = ?")
+        .bind(claimed + skipped)
+        .bind(claimed)
+        .bind(skipped)
+        .bind(now_ms)
+        .bind(backfill_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(out)
 }
