@@ -95,6 +95,9 @@ pub fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The environments an API key can be minted for: the `<env>` of `neo_sk_<env>_<secret>`.
+pub const KEY_ENVS: [&str; 2] = ["live", "test"];
+
 /// The parts of an API key `neo_sk_<env>_<secret>`; `Display` formats it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyParts<'a> {
@@ -113,7 +116,7 @@ impl std::fmt::Display for KeyParts<'_> {
 /// Splits a token of the shape `neo_sk_<env>_<secret>`; `None` for any other shape.
 pub fn parse_key(token: &str) -> Option<KeyParts<'_>> {
     let (env, secret) = token.strip_prefix(KEY_PREFIX)?.split_once('_')?;
-    (matches!(env, "live" | "test")
+    (KEY_ENVS.contains(&env)
         && secret.len() == SECRET_LEN
         && secret.bytes().all(|b| b.is_ascii_alphanumeric()))
     .then_some(KeyParts { env, secret })

@@ -253,7 +253,7 @@ pub struct VerifyBackfillResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignalResponse {
     pub backfill_id: String,
-    /// `start`, `pause`, `resume` or `cancel`.
+    #[schema(schema_with = signal_names)]
     pub signal: String,
     pub message: String,
 }
@@ -382,6 +382,7 @@ impl From<neo_store::Execution> for PublicExecution {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicApiKey {
     pub id: String,
+    #[schema(schema_with = key_envs)]
     pub env: String,
     /// The last four characters of the secret.
     pub hint: String,
@@ -422,9 +423,9 @@ pub struct CreatedApiKey {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicIntegration {
-    /// `connectwise`, `autotask` or `halopsa`.
+    #[schema(schema_with = psa_names)]
     pub psa: String,
-    /// Non-secret settings.
+    /// Non-secret settings (the members of `PUT /integrations/{psa}`'s `config` for that PSA).
     #[schema(value_type = Object)]
     pub config: Value,
     /// Which secrets are set; their values are write-only.
@@ -474,9 +475,58 @@ pub struct CreditUsage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`: the service answers (when the database does not, the answer is a 503 error).
+    #[schema(schema_with = ok_only)]
     pub status: String,
-    /// `ok` when the database answered.
+    /// `ok`: the database answered.
+    #[schema(schema_with = ok_only)]
     pub database: String,
     pub version: String,
+}
+
+// ---- closed sets kept as strings -----------------------------------------------------------
+// These members stay `String` in Rust (the handlers check them and answer a `validation_error`
+// naming the member); the document still states their values, from the one list of each.
+
+/// A string schema that admits only `values`.
+pub(crate) fn string_enum<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    description: &str,
+) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+fn signal_names() -> utoipa::openapi::Object {
+    use neo_domain::backfill::Signal;
+    string_enum(
+        Signal::ALL.iter().map(|s| s.as_str()),
+        "The signal applied.",
+    )
+}
+
+fn psa_names() -> utoipa::openapi::Object {
+    string_enum(
+        neo_psa::Psa::ALL.iter().map(|p| p.as_str()),
+        "The PSA connected.",
+    )
+}
+
+/// `live` or `test` (the `<env>` of `neo_sk_<env>_<secret>`).
+pub(crate) fn key_envs() -> utoipa::openapi::Object {
+    string_enum(
+        crate::auth::KEY_ENVS.iter().copied(),
+        "The key's environment: the `<env>` of `neo_sk_<env>_<secret>`.",
+    )
+}
+
+fn ok_only() -> utoipa::openapi::Object {
+    string_enum(
+        ["ok"],
+        "Always `ok` in a 200 answer (a database that does not answer gives a 503 error).",
+    )
 }

@@ -33,6 +33,7 @@ pub enum Psa {
 }
 
 impl Psa {
+    pub const ALL: [Psa; 3] = [Psa::ConnectWise, Psa::Autotask, Psa::Halo];
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "connectwise" => Some(Self::ConnectWise),

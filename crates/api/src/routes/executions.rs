@@ -21,7 +21,8 @@ pub struct ListExecutionsParams {
     pub agent_id: Option<i64>,
     pub entity_id: Option<String>,
     pub entity_number: Option<String>,
-    /// Comma list, e.g. `failed,cancelled`.
+    /// Statuses, as a comma list: `status=failed,cancelled`.
+    #[param(style = Form, explode = false, value_type = Option<Vec<ExecutionStatus>>)]
     pub status: Option<String>,
     pub backfill_id: Option<String>,
     /// 1–200, default 50.
@@ -170,10 +171,14 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteExecutionRequest {
-    /// `succeeded` or `failed`.
+    #[schema(schema_with = completion_statuses)]
     pub status: String,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+fn completion_statuses() -> utoipa::openapi::Object {
+    crate::models::string_enum(COMPLETION_STATUSES, "How the execution ended.")
 }
 
 fn completion_unauthorized() -> ApiError {
@@ -194,6 +199,9 @@ pub fn completion_signature(headers: &HeaderMap) -> Result<(i64, &str), ApiError
         .ok_or_else(completion_unauthorized)?;
     Ok((ts, sig))
 }
+
+/// The statuses a completion may report (the `match` of [`completion_outcome`]).
+const COMPLETION_STATUSES: [&str; 2] = ["succeeded", "failed"];
 
 /// The outcome a completion reports: the final status and, when failed, the error (422 for
 /// any status but `succeeded` or `failed`).

@@ -66,7 +66,7 @@ pub async fn create(
     require_admin(&p)?;
     let now = app.clock.now();
     let env = body.value.env.unwrap_or_else(|| "live".into());
-    if env != "live" && env != "test" {
+    if !crate::auth::KEY_ENVS.contains(&env.as_str()) {
         return Err(ApiError::field("env", "env must be live or test"));
     }
     let expires_at = match body.value.expires_at {

@@ -627,3 +627,163 @@ async fn links_lead_to_existing_operations() {
     assert_eq!(got.status, 200, "{:?}", got.body);
     assert_eq!(got.body["data"]["id"], id);
 }
+
+// ---- what generated clients need (issue 17) -----------------------------------------------
+
+/// Every object schema in the document, with its path.
+fn object_schemas(v: &Value, path: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(o) => {
+            let is_object = match o.get("type") {
+                Some(Value::String(t)) => t == "object",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                _ => false,
+            };
+            if is_object {
+                out.push((path.clone(), v.clone()));
+            }
+            for (k, c) in o {
+                object_schemas(c, format!("{path}/{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                object_schemas(c, format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// openapi-python-client made a new class for each inline copy of a resource, so a
+/// `PublicBackfill` from a list could not be passed where one from `GET` was expected.
+#[test]
+fn envelopes_refer_to_their_resource_and_every_component_is_used() {
+    let doc = ours();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    let mut problems = Vec::new();
+    for (name, s) in schemas {
+        if !text.contains(&format!("\"#/components/schemas/{name}\"")) {
+            problems.push(format!("{name} is never referenced"));
+        }
+        let Some(inner) = name.strip_prefix("DataEnvelope_") else {
+            continue;
+        };
+        let (resource, list) = match inner.strip_prefix("Vec_") {
+            Some(r) => (r, true),
+            None => (inner, false),
+        };
+        let data = &s["properties"]["data"];
+        let r = if list { &data["items"] } else { data };
+        if schemas.contains_key(resource)
+            && r["$ref"].as_str() != Some(format!("#/components/schemas/{resource}").as_str())
+        {
+            problems.push(format!("{name}.data does not refer to {resource}: {data}"));
+        }
+        let meta = &s["properties"]["meta"]["$ref"];
+        let want = if list { "ListMeta" } else { "SuccessMeta" };
+        if meta.as_str() != Some(format!("#/components/schemas/{want}").as_str()) {
+            problems.push(format!("{name}.meta is {meta}, not {want}"));
+        }
+    }
+    let required = string_set(schemas["ListMeta"].get("required")).unwrap_or_default();
+    assert!(required.contains("pagination"), "ListMeta: {required:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_instant_is_a_date_time_and_no_object_is_closed_by_accident() {
+    let doc = ours();
+    let mut objects = Vec::new();
+    object_schemas(&doc, String::new(), &mut objects);
+    assert!(objects.len() > 50, "{} object schemas", objects.len());
+    let mut problems = Vec::new();
+    for (path, o) in &objects {
+        for (name, p) in o["properties"].as_object().into_iter().flatten() {
+            let stringy = p["type"] == "string"
+                || p["type"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&Value::from("string")));
+            if name.ends_with("_at") && stringy && p["format"] != "date-time" {
+                problems.push(format!("{path}.{name} has no `format: date-time`"));
+            }
+        }
+        let shaped = [
+            "properties",
+            "additionalProperties",
+            "oneOf",
+            "anyOf",
+            "allOf",
+        ]
+        .iter()
+        .any(|k| o.get(*k).is_some());
+        if !shaped {
+            problems.push(format!(
+                "{path}: an object with no members and no additionalProperties"
+            ));
+        }
+    }
+    let details = &doc["components"]["schemas"]["ErrorEnvelope"]["properties"]["error"]
+        ["properties"]["details"];
+    if details["properties"]["field"]["type"] != "string" {
+        problems.push(format!("error.details documents no `field`: {details}"));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn servers_security_and_closed_sets_are_declared() {
+    let doc = ours();
+    assert_eq!(doc["security"], serde_json::json!([{"bearerAuth": []}]));
+    let server = &doc["servers"][0];
+    assert_eq!(
+        server["variables"]["base_url"]["default"],
+        "http://127.0.0.1:8080"
+    );
+    let s = &doc["components"]["schemas"];
+    let enum_of = |v: &Value| string_set(v.get("enum")).unwrap_or_default();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        enum_of(&s["SignalResponse"]["properties"]["signal"]),
+        set(&["start", "pause", "resume", "cancel"])
+    );
+    assert_eq!(
+        enum_of(&s["PublicIntegration"]["properties"]["psa"]),
+        set(&["connectwise", "autotask", "halopsa"])
+    );
+    assert_eq!(
+        enum_of(&s["PublicApiKey"]["properties"]["env"]),
+        set(&["live", "test"])
+    );
+    assert_eq!(
+        enum_of(&s["CompleteExecutionRequest"]["properties"]["status"]),
+        set(&["succeeded", "failed"])
+    );
+    assert_eq!(enum_of(&s["Health"]["properties"]["status"]), set(&["ok"]));
+    for (path, param, of) in [
+        ("/public-api/backfills", "state", "BackfillRunState"),
+        (
+            "/public-api/backfills/{backfill_id}/items",
+            "status",
+            "ItemStatus",
+        ),
+        ("/public-api/executions", "status", "ExecutionStatus"),
+    ] {
+        let p = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == param)
+            .unwrap_or_else(|| panic!("{path} has a {param} parameter"));
+        assert_eq!(p["schema"]["type"], "array", "{path} {param}: {p}");
+        assert_eq!(
+            p["schema"]["items"]["$ref"],
+            format!("#/components/schemas/{of}")
+        );
+        assert_eq!(
+            (&p["style"], &p["explode"]),
+            (&"form".into(), &false.into())
+        );
+    }
+}

@@ -7,7 +7,8 @@ use crate::paging;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListBackfillsParams {
-    /// Comma list of states, e.g. `RUNNING,PAUSED`.
+    /// States, as a comma list: `state=RUNNING,PAUSED`.
+    #[param(style = Form, explode = false, value_type = Option<Vec<BackfillRunState>>)]
     pub state: Option<String>,
     pub target_workflow_id: Option<i64>,
     /// 1–200, default 50.
@@ -72,7 +73,8 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListItemsParams {
-    /// Comma list of item statuses, e.g. `failed,skipped`.
+    /// Item statuses, as a comma list: `status=failed,skipped`.
+    #[param(style = Form, explode = false, value_type = Option<Vec<neo_domain::backfill::ItemStatus>>)]
     pub status: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]

@@ -1,0 +1,166 @@
+//! Passes over the generated document where utoipa's derive cannot say what clients need.
+//! Generated clients build one type per schema: a resource copied inline into every envelope
+//! becomes a new, incompatible type each time (openapi-python-client made `PublicBackfill`,
+//! `DataEnvelopePublicBackfillPublicBackfill` and `DataEnvelopeVecPublicBackfillPublicBackfill`),
+//! and a timestamp without a format is a plain string to them.
+
+use serde_json::{json, Value};
+
+const SCHEMAS: &str = "#/components/schemas/";
+const ENVELOPE: &str = "DataEnvelope_";
+
+/// The meta of a list response: [`crate::envelope::SuccessMeta`] with `pagination` required
+/// (every list answers it; on one resource it is absent).
+pub(super) const LIST_META: &str = "ListMeta";
+
+/// Every `DataEnvelope_<Resource>` refers to the `<Resource>` component instead of copying it
+/// (utoipa inlines a generic's argument), and every `DataEnvelope_Vec_<Resource>` to an array
+/// of it with a [`LIST_META`] meta. Panics if a copy differs from its component: the
+/// reference would then change what the document says.
+pub(super) fn reference_resources(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"]
+        .as_object_mut()
+        .expect("the document has component schemas");
+    let mut list_meta = schemas["SuccessMeta"].clone();
+    list_meta["required"]
+        .as_array_mut()
+        .expect("SuccessMeta has required members")
+        .insert(0, json!("pagination"));
+    list_meta["description"] =
+        json!("The meta of a list response: `pagination` is always present.");
+    schemas.insert(LIST_META.to_owned(), list_meta);
+    let envelopes: Vec<String> = schemas
+        .keys()
+        .filter(|k| k.starts_with(ENVELOPE))
+        .cloned()
+        .collect();
+    for name in envelopes {
+        let inner = &name[ENVELOPE.len()..];
+        let (resource, list) = match inner.strip_prefix("Vec_") {
+            Some(r) => (r, true),
+            None => (inner, false),
+        };
+        let Some(component) = schemas.get(resource).cloned() else {
+            continue; // not a named resource (a plain value): nothing to refer to
+        };
+        let env = &mut schemas[&name];
+        let data = &mut env["properties"]["data"];
+        let copy = if list { &mut data["items"] } else { data };
+        assert!(
+            same_schema(copy, &component),
+            "{name}'s data is not a copy of {resource}: {copy}"
+        );
+        *copy = json!({ "$ref": format!("{SCHEMAS}{resource}") });
+        if list {
+            env["properties"]["meta"] = json!({ "$ref": format!("{SCHEMAS}{LIST_META}") });
+        }
+        env["description"] = json!(if list {
+            format!("A page of `{resource}`: `{{data: [{resource}], meta: ListMeta}}`.")
+        } else {
+            format!("`{{data: {resource}, meta: SuccessMeta}}`.")
+        });
+    }
+}
+
+/// A copy equals its component up to the `title` utoipa adds to one of them.
+fn same_schema(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("title");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+/// Every `*_at` member that is a string is an RFC 3339 instant (`format: date-time`): the API
+/// writes every instant with [`neo_domain::clock::rfc3339`] and names every instant `*_at`.
+pub(super) fn instants(doc: &mut Value) {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                if let Some(Value::Object(props)) = o.get_mut("properties") {
+                    for (name, p) in props.iter_mut() {
+                        if name.ends_with("_at") && is_string(p) {
+                            p["format"] = json!("date-time");
+                        }
+                    }
+                }
+                o.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(doc);
+}
+
+/// `type: string` or `type: [string, null]`.
+fn is_string(schema: &Value) -> bool {
+    match &schema["type"] {
+        Value::String(t) => t == "string",
+        Value::Array(ts) => {
+            ts.iter().any(|t| t == "string") && ts.iter().all(|t| t == "string" || t == "null")
+        }
+        _ => false,
+    }
+}
+
+/// Where the API is served: a variable base URL (the document is the same for every
+/// self-hosted deployment), defaulting to `neo-backfill serve`'s own default address.
+pub(super) fn servers(doc: &mut Value) {
+    doc["servers"] = json!([{
+        "url": "{base_url}",
+        "description": "Your neo-backfill deployment (scheme, host and port; the paths start with /public-api).",
+        "variables": {"base_url": {
+            "default": "http://127.0.0.1:8080",
+            "description": "`neo-backfill serve` listens on 127.0.0.1:8080 unless `--listen` says otherwise."
+        }}
+    }]);
+}
+
+/// Objects whose members the document leaves open say so (`additionalProperties: true`), and
+/// an error's `details` documents the member every validation error has (`field`, the
+/// request member it is about). Generators otherwise read a bare `type: object` as an object
+/// with no members (openapi-typescript: `Record<string, never>`).
+pub(super) fn open_objects(doc: &mut Value) {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                let object = match o.get("type") {
+                    Some(Value::String(t)) => t == "object",
+                    Some(Value::Array(ts)) => ts.iter().any(|t| t == "object"),
+                    _ => false,
+                };
+                let shaped = [
+                    "properties",
+                    "additionalProperties",
+                    "oneOf",
+                    "anyOf",
+                    "allOf",
+                ]
+                .iter()
+                .any(|k| o.contains_key(*k));
+                if object && !shaped {
+                    o.insert("additionalProperties".into(), Value::Bool(true));
+                }
+                o.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let details = &mut doc["components"]["schemas"]["ErrorEnvelope"]["properties"]["error"]
+        ["properties"]["details"];
+    assert!(details.is_object(), "ErrorEnvelope has error.details");
+    details["description"] = json!(
+        "More about the error. A `validation_error` (and a `bad_request` about one parameter) names the request member in `field` (`executor.url`, `daily_execution_windows.monday[0].run_start_time`)."
+    );
+    details["properties"] = json!({"field": {
+        "type": "string",
+        "description": "The request member (body member, path or query parameter) the error is about."
+    }});
+    details["additionalProperties"] = Value::Bool(true);
+    walk(doc);
+}
