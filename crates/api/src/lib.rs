@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod paging;
 pub mod ratelimit;
 pub mod routes;
+pub mod schemas;
 pub mod server;
 
 use std::sync::{Arc, OnceLock};

@@ -302,7 +302,7 @@ pub struct PublicAgent {
     pub state: WorkflowState,
     pub credit_tier: i64,
     /// The executor without its secret (`secret_set` tells whether one is configured).
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::ExecutorView)]
     pub executor: Value,
     pub created_at: String,
     pub updated_at: String,

@@ -44,9 +44,7 @@ pub struct CreateAgentRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 3)]
     pub credit_tier: Option<i64>,
-    /// `{"type": "webhook", "url", "secret"}` or
-    /// `{"type": "simulated", "latency_ms", "failure_rate", "seed"}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::Executor)]
     pub executor: Value,
 }
 
@@ -63,7 +61,7 @@ pub struct PatchAgentRequest {
     pub state: Option<WorkflowState>,
     #[schema(minimum = 1, maximum = 3)]
     pub credit_tier: Option<i64>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::schemas::Executor>)]
     pub executor: Option<Value>,
 }
 

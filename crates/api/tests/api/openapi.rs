@@ -787,3 +787,50 @@ fn servers_security_and_closed_sets_are_declared() {
         );
     }
 }
+
+/// The executor schemas are written for the document (the handlers validate JSON with the
+/// domain): each one's example must be what the domain accepts, and a generated client can
+/// tell them apart by `type`.
+#[test]
+fn executor_examples_pass_the_domains_validation_and_the_discriminator_maps_every_type() {
+    use neo_domain::egress::EgressPolicy;
+    use neo_domain::executor::ExecutorSpec;
+    let doc = ours();
+    let s = &doc["components"]["schemas"];
+    for name in ["WebhookExecutor", "SimulatedExecutor"] {
+        let example = &s[name]["example"];
+        assert!(example.is_object(), "{name} has an example");
+        ExecutorSpec::validate(example, EgressPolicy::new(false))
+            .unwrap_or_else(|e| panic!("{name}'s example is refused: {}", e.message));
+    }
+    for (union, webhook) in [
+        ("Executor", "WebhookExecutor"),
+        ("ExecutorView", "WebhookExecutorView"),
+    ] {
+        let mapping = &s[union]["discriminator"]["mapping"];
+        assert_eq!(
+            mapping["webhook"],
+            format!("#/components/schemas/{webhook}")
+        );
+        assert_eq!(
+            mapping["simulated"],
+            "#/components/schemas/SimulatedExecutor"
+        );
+        for (value, target) in mapping.as_object().unwrap() {
+            let target = target.as_str().unwrap().rsplit('/').next().unwrap();
+            assert_eq!(
+                s[target]["properties"]["type"]["enum"],
+                serde_json::json!([value]),
+                "{union}: {value} maps to {target}, whose `type` must be {value}"
+            );
+        }
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["CreateAgentRequest"]["properties"]["executor"]["$ref"],
+        "#/components/schemas/Executor"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["PublicAgent"]["properties"]["executor"]["$ref"],
+        "#/components/schemas/ExecutorView"
+    );
+}

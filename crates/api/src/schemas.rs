@@ -1,0 +1,94 @@
+//! Documentation-only schemas: the shapes of members the handlers keep as JSON and validate
+//! with the domain (`neo_domain::executor::ExecutorSpec::validate`), so that the OpenAPI
+//! document types them for generated clients. Nothing here is constructed; the bounds are the
+//! domain's, restated for the document, and `crates/api/tests/api/openapi.rs` checks that a
+//! document example of each passes the domain's validation.
+
+#![allow(dead_code)]
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// How a workflow's executions run (`executor` of `POST /agents` and `PATCH /agents/{id}`),
+/// told apart by `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(title = "Executor", discriminator(property_name = "type", mapping(
+    ("webhook" = "#/components/schemas/WebhookExecutor"),
+    ("simulated" = "#/components/schemas/SimulatedExecutor")
+)))]
+pub enum Executor {
+    Webhook(WebhookExecutor),
+    Simulated(SimulatedExecutor),
+}
+
+/// POST a signed JSON body to `url` per execution (`Idempotency-Key`: the execution id;
+/// `X-Neo-Signature`: HMAC-SHA256 over timestamp and body with `secret`).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "webhook", "url": "https://automation.example.com/neo", "secret": "a-long-shared-secret"}))]
+pub struct WebhookExecutor {
+    #[schema(schema_with = webhook_type)]
+    pub r#type: String,
+    /// An `http(s)` URL; private, loopback and link-local targets are refused unless the
+    /// service allows them (`--egress-allow-private`).
+    #[schema(format = "uri")]
+    pub url: String,
+    /// The signing secret, 16 to 512 characters. Write-only: never returned.
+    #[schema(min_length = 16, max_length = 512, write_only)]
+    pub secret: String,
+    /// How long one delivery may take, 100 to 300,000 ms (default 30,000).
+    #[schema(minimum = 100, maximum = 300_000, required = false)]
+    pub timeout_ms: u64,
+}
+
+/// In-process executions: which entities fail is a pure function of `seed` and the entity id.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "simulated", "latency_ms": 50, "failure_rate": 0.1, "seed": 1}))]
+pub struct SimulatedExecutor {
+    #[schema(schema_with = simulated_type)]
+    pub r#type: String,
+    /// Time each execution takes, 0 to 600,000 ms (default 0).
+    #[schema(minimum = 0, maximum = 600_000, required = false)]
+    pub latency_ms: u64,
+    /// Share of entities that fail, 0.0 to 1.0 (default 0).
+    #[schema(minimum = 0.0, maximum = 1.0, required = false)]
+    pub failure_rate: f64,
+    /// Which entities fail (default 0).
+    #[schema(minimum = 0, required = false)]
+    pub seed: u64,
+}
+
+/// A workflow's executor as read back: as written, without the webhook `secret`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(title = "ExecutorView", discriminator(property_name = "type", mapping(
+    ("webhook" = "#/components/schemas/WebhookExecutorView"),
+    ("simulated" = "#/components/schemas/SimulatedExecutor")
+)))]
+pub enum ExecutorView {
+    Webhook(WebhookExecutorView),
+    Simulated(SimulatedExecutor),
+}
+
+/// A webhook executor as read back: `secret_set` instead of the secret.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookExecutorView {
+    #[schema(schema_with = webhook_type)]
+    pub r#type: String,
+    #[schema(format = "uri")]
+    pub url: String,
+    /// A secret is configured (it is never returned).
+    pub secret_set: bool,
+    #[schema(minimum = 100, maximum = 300_000, required = false)]
+    pub timeout_ms: u64,
+}
+
+fn webhook_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["webhook"], "`webhook`.")
+}
+
+fn simulated_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["simulated"], "`simulated`.")
+}
