@@ -157,7 +157,7 @@ pub struct EntityIdsFilter {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RuleGroupFilter {
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::schemas::RuleGroup)]
     pub conditions: Value,
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub limit: Option<u64>,

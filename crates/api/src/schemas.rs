@@ -1,8 +1,9 @@
 //! Documentation-only schemas: the shapes of members the handlers keep as JSON and validate
-//! with the domain (`neo_domain::executor::ExecutorSpec::validate`), so that the OpenAPI
-//! document types them for generated clients. Nothing here is constructed; the bounds are the
-//! domain's, restated for the document, and `crates/api/tests/api/openapi.rs` checks that a
-//! document example of each passes the domain's validation.
+//! with the domain (`neo_domain::executor::ExecutorSpec::validate`, `neo_domain::filter`), so
+//! that the OpenAPI document types them for generated clients. Nothing here is constructed;
+//! the bounds are the domain's, restated for the document (operators come from the domain's
+//! own list), and `crates/api/tests/api/openapi.rs` checks that each executor's example passes
+//! the domain's validation.
 
 #![allow(dead_code)]
 
@@ -91,4 +92,58 @@ fn webhook_type() -> utoipa::openapi::Object {
 
 fn simulated_type() -> utoipa::openapi::Object {
     crate::models::string_enum(["simulated"], "`simulated`.")
+}
+
+/// A react-querybuilder rule group over the PSA's entities (docs/api.md §5): `rules` combined
+/// with `and` or `or` (any case), groups nested at most 4 deep, at most 200 rules in all.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"combinator": "and", "rules": [
+    {"field": "$created", "operator": ">=", "value": {"$ago": "P30D"}},
+    {"field": "$closed", "operator": "=", "value": false}]}))]
+pub struct RuleGroup {
+    #[schema(pattern = "^([aA][nN][dD]|[oO][rR])$")]
+    pub combinator: String,
+    #[schema(no_recursion)]
+    pub rules: Vec<RuleOrGroup>,
+    /// react-querybuilder's own id; ignored.
+    #[schema(required = false)]
+    pub id: String,
+}
+
+/// A rule or a nested group (a group has `combinator` and `rules`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RuleOrGroup {
+    Rule(Rule),
+    #[schema(no_recursion)]
+    Group(RuleGroup),
+}
+
+/// One condition: a standard `field` (`$created`, `$priority`, …, or the PSA's own path such as
+/// `board/name`) or a `custom_field` caption, an operator and its operand (a scalar, a list
+/// for `in`/`notIn`, two for `between`, none for `null`/`notNull`; instants as
+/// `{"$datetime": "<RFC 3339>"}` or `{"$ago": "<ISO 8601 duration>"}`).
+#[derive(Serialize, ToSchema)]
+pub struct Rule {
+    #[schema(required = false)]
+    pub field: String,
+    #[schema(required = false)]
+    pub custom_field: String,
+    #[schema(schema_with = operators)]
+    pub operator: String,
+    #[schema(required = false)]
+    pub value: serde_json::Value,
+    /// react-querybuilder's own members; ignored.
+    #[schema(required = false)]
+    pub id: String,
+    #[schema(required = false)]
+    #[serde(rename = "valueSource")]
+    pub value_source: String,
+}
+
+fn operators() -> utoipa::openapi::Object {
+    crate::models::string_enum(
+        neo_domain::filter::Operator::NAMES,
+        "How `value` is compared.",
+    )
 }

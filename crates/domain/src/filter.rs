@@ -117,6 +117,25 @@ pub enum Operator {
 }
 
 impl Operator {
+    /// Every operator as written in a rule (what [`Operator::parse`] takes).
+    pub const NAMES: [&'static str; 15] = [
+        "=",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "in",
+        "notIn",
+        "between",
+        "contains",
+        "doesNotContain",
+        "beginsWith",
+        "endsWith",
+        "null",
+        "notNull",
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "=" => Self::Eq,
@@ -596,6 +615,18 @@ fn valid_native_path(p: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_operator_name_parses_and_no_other() {
+        let parsed: Vec<Operator> = Operator::NAMES
+            .iter()
+            .map(|n| Operator::parse(n).unwrap_or_else(|| panic!("{n} does not parse")))
+            .collect();
+        for (i, op) in parsed.iter().enumerate() {
+            assert!(!parsed[i + 1..].contains(op), "two names for {op:?}");
+        }
+        assert!(Operator::parse("~").is_none());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -39,7 +39,7 @@ use neo_domain::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow};
     components(schemas(
         PublicBackfill, CreateBackfillResponse, BackfillCostEstimate, WorkflowDailyExecutionWindows,
         WorkflowTimeWindow, EntityType, BackfillRunState, AutonomyType, SuccessMeta, Pagination,
-        ErrorEnvelope
+        ErrorEnvelope, crate::schemas::RuleOrGroup, crate::schemas::Rule
     ))
 )]
 struct ApiDoc;
@@ -200,6 +200,7 @@ pub fn document_json() -> String {
     let mut doc = serde_json::to_value(document()).expect("the OpenAPI document serializes");
     links::add_links(&mut doc);
     refine::reference_resources(&mut doc);
+    refine::filter_spec(&mut doc);
     refine::instants(&mut doc);
     refine::open_objects(&mut doc);
     refine::servers(&mut doc);

@@ -834,3 +834,31 @@ fn executor_examples_pass_the_domains_validation_and_the_discriminator_maps_ever
         "#/components/schemas/ExecutorView"
     );
 }
+
+#[test]
+fn filter_specs_are_typed_wherever_they_appear() {
+    let doc = ours();
+    let s = &doc["components"]["schemas"];
+    let fs = "#/components/schemas/FilterSpec";
+    assert_eq!(
+        s["CreateBackfillRequest"]["properties"]["filter_spec"]["$ref"],
+        fs
+    );
+    assert_eq!(
+        s["VerifyBackfillRequest"]["properties"]["filter_spec"]["$ref"],
+        fs
+    );
+    // The seed's `type: object` stays; the reference joins it.
+    let member = &s["PublicBackfill"]["properties"]["filter_spec"];
+    assert_eq!(member["type"], "object");
+    assert_eq!(member["allOf"][0]["$ref"], fs);
+    assert_eq!(
+        s["RuleGroupFilter"]["properties"]["conditions"]["$ref"],
+        "#/components/schemas/RuleGroup"
+    );
+    let rules = &s["RuleGroup"]["properties"]["rules"]["items"]["$ref"];
+    assert_eq!(rules, "#/components/schemas/RuleOrGroup");
+    let ops: BTreeSet<String> =
+        string_set(s["Rule"]["properties"]["operator"].get("enum")).expect("operators are an enum");
+    assert_eq!(ops.len(), neo_domain::filter::Operator::NAMES.len());
+}
