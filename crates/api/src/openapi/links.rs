@@ -3,86 +3,82 @@
 
 /// The operations that act on one backfill, one agent, one execution.
 const ON_BACKFILL: &[&str] = &[
-    "public_api.backfills_get_one",
-    "public_api.backfills_items_get",
-    "public_api.backfills_start_post",
-    "public_api.backfills_pause_post",
-    "public_api.backfills_resume_post",
-    "public_api.backfills_cancel_post",
-    "public_api.backfills_rerun_failed_post",
-    "public_api.backfills_delete",
+    "getBackfill",
+    "listBackfillItems",
+    "startBackfill",
+    "pauseBackfill",
+    "resumeBackfill",
+    "cancelBackfill",
+    "rerunFailedBackfill",
+    "deleteBackfill",
 ];
 const ON_AGENT: &[&str] = &[
-    "public_api.agents_get_one",
-    "public_api.agents_patch",
-    "public_api.agents_disable_post",
-    "public_api.agents_enable_post",
-    "public_api.agents_delete",
+    "getAgent",
+    "updateAgent",
+    "disableAgent",
+    "enableAgent",
+    "deleteAgent",
 ];
-const ON_EXECUTION: &[&str] = &[
-    "public_api.executions_get_one",
-    "public_api.executions_retry_post",
-    "public_api.executions_cancel_post",
-];
+const ON_EXECUTION: &[&str] = &["getExecution", "retryExecution", "cancelExecution"];
 
 /// OpenAPI links: (source operation, status, path parameter, runtime expression, targets).
 /// They tell clients (and stateful fuzzers) where the id of a created or listed resource goes.
 const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
     (
-        "public_api.backfills_post",
+        "createBackfill",
         "201",
         "backfill_id",
         "$response.body#/data/backfill/id",
         ON_BACKFILL,
     ),
     (
-        "public_api.backfills_rerun_failed_post",
+        "rerunFailedBackfill",
         "201",
         "backfill_id",
         "$response.body#/data/backfill/id",
         ON_BACKFILL,
     ),
     (
-        "public_api.backfills_get",
+        "listBackfills",
         "200",
         "backfill_id",
         "$response.body#/data/0/id",
         ON_BACKFILL,
     ),
     (
-        "public_api.agents_post",
+        "createAgent",
         "201",
         "agent_id",
         "$response.body#/data/id",
         ON_AGENT,
     ),
     (
-        "public_api.agents_get",
+        "listAgents",
         "200",
         "agent_id",
         "$response.body#/data/0/id",
         ON_AGENT,
     ),
     (
-        "public_api.executions_get",
+        "listExecutions",
         "200",
         "execution_id",
         "$response.body#/data/0/execution_id",
         ON_EXECUTION,
     ),
     (
-        "public_api.executions_retry_post",
+        "retryExecution",
         "201",
         "execution_id",
         "$response.body#/data/execution_id",
         ON_EXECUTION,
     ),
     (
-        "public_api.integrations_put",
+        "putIntegration",
         "200",
         "psa",
         "$request.path.psa",
-        &["public_api.integrations_delete"],
+        &["deleteIntegration"],
     ),
 ];
 
@@ -90,10 +86,10 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
 /// Runtime expressions inside the body are evaluated by link-following tools that support it
 /// (schemathesis does); the rest of the body is a literal.
 const BODY_LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[(
-    "public_api.agents_post",
+    "createAgent",
     "201",
-    "backfills_post",
-    "public_api.backfills_post",
+    "createBackfill",
+    "createBackfill",
     r#"{"target_workflow_id": "$response.body#/data/id", "filter_spec": {"entity_ids": ["1001", "1002", "1003"]}}"#,
     "Backfill this agent over explicit entity ids.",
 )];
@@ -114,10 +110,7 @@ pub(super) fn add_links(doc: &mut serde_json::Value) {
                 panic!("{id} documents no {status} response to link from");
             };
             for target in *targets {
-                let name = target
-                    .trim_start_matches("public_api.")
-                    .trim_end_matches("_post");
-                resp["links"][name] = serde_json::json!({
+                resp["links"][*target] = serde_json::json!({
                     "operationId": target,
                     "parameters": {*param: expr},
                 });

@@ -100,7 +100,7 @@ pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError
 }
 
 /// Create a workflow.
-#[utoipa::path(post, path = "/public-api/agents", tag = "Agents", operation_id = "public_api.agents_post",
+#[utoipa::path(post, path = "/public-api/agents", tag = "Agents", operation_id = "createAgent",
     request_body = CreateAgentRequest,
     responses((status = 201, description = "Success.", body = DataEnvelope<PublicAgent>)))]
 pub async fn create(
@@ -126,7 +126,7 @@ pub async fn create(
 }
 
 /// List workflows by id.
-#[utoipa::path(get, path = "/public-api/agents", tag = "Agents", operation_id = "public_api.agents_get",
+#[utoipa::path(get, path = "/public-api/agents", tag = "Agents", operation_id = "listAgents",
     params(PageParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicAgent>>)))]
 pub async fn list(
@@ -145,7 +145,7 @@ pub async fn list(
 }
 
 /// Get a workflow.
-#[utoipa::path(get, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_get_one",
+#[utoipa::path(get, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "getAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
 pub async fn get(
@@ -176,7 +176,7 @@ async fn patch_inner(
 }
 
 /// Change a workflow (any member of the create body).
-#[utoipa::path(patch, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_patch",
+#[utoipa::path(patch, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "updateAgent",
     params(("agent_id" = i64, Path)),
     request_body = PatchAgentRequest,
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
@@ -204,7 +204,7 @@ pub async fn patch(
 }
 
 /// Enable a workflow.
-#[utoipa::path(post, path = "/public-api/agents/{agent_id}/enable", tag = "Agents", operation_id = "public_api.agents_enable_post",
+#[utoipa::path(post, path = "/public-api/agents/{agent_id}/enable", tag = "Agents", operation_id = "enableAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
 pub async fn enable(
@@ -225,7 +225,7 @@ pub async fn enable(
 }
 
 /// Disable a workflow.
-#[utoipa::path(post, path = "/public-api/agents/{agent_id}/disable", tag = "Agents", operation_id = "public_api.agents_disable_post",
+#[utoipa::path(post, path = "/public-api/agents/{agent_id}/disable", tag = "Agents", operation_id = "disableAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
 pub async fn disable(
@@ -246,7 +246,7 @@ pub async fn disable(
 }
 
 /// Delete a workflow. Its active backfill, if any, ends FAILED.
-#[utoipa::path(delete, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "public_api.agents_delete",
+#[utoipa::path(delete, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "deleteAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(

@@ -33,7 +33,7 @@ pub struct ListExecutionsParams {
 }
 
 /// List executions, newest first.
-#[utoipa::path(get, path = "/public-api/executions", tag = "Executions", operation_id = "public_api.executions_get",
+#[utoipa::path(get, path = "/public-api/executions", tag = "Executions", operation_id = "listExecutions",
     params(ListExecutionsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicExecution>>)))]
 pub async fn list(
@@ -63,7 +63,7 @@ fn not_found() -> ApiError {
 }
 
 /// Get an execution.
-#[utoipa::path(get, path = "/public-api/executions/{execution_id}", tag = "Executions", operation_id = "public_api.executions_get_one",
+#[utoipa::path(get, path = "/public-api/executions/{execution_id}", tag = "Executions", operation_id = "getExecution",
     params(("execution_id" = String, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>)))]
 pub async fn get(
@@ -81,7 +81,7 @@ pub async fn get(
 
 /// Retry a failed or cancelled execution: queues a new execution of the same workflow on the
 /// same entity (`retry_of` names the original).
-#[utoipa::path(post, path = "/public-api/executions/{execution_id}/retry", tag = "Executions", operation_id = "public_api.executions_retry_post",
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/retry", tag = "Executions", operation_id = "retryExecution",
     params(("execution_id" = String, Path)),
     responses((status = 201, description = "Success.", body = DataEnvelope<PublicExecution>),
               (status = 409, description = "Conflict — only a failed or cancelled execution can be retried.", body = ErrorEnvelope)))]
@@ -132,7 +132,7 @@ pub async fn retry(
 }
 
 /// Cancel a queued or running execution (best effort for one already sent to its executor).
-#[utoipa::path(post, path = "/public-api/executions/{execution_id}/cancel", tag = "Executions", operation_id = "public_api.executions_cancel_post",
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/cancel", tag = "Executions", operation_id = "cancelExecution",
     params(("execution_id" = String, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>),
               (status = 409, description = "Conflict — the execution has already finished.", body = ErrorEnvelope)))]
@@ -230,7 +230,7 @@ pub fn completion_outcome(
 /// `X-Neo-Signature: sha256=<hex>` = HMAC-SHA256 with the workflow's webhook secret over
 /// `"{timestamp}.complete.{execution_id}.{raw body}"`: a completion signed for one execution
 /// never settles another. Replaying a completion after its execution settled answers 409.
-#[utoipa::path(post, path = "/public-api/executions/{execution_id}/complete", tag = "Executions", operation_id = "public_api.executions_complete_post",
+#[utoipa::path(post, path = "/public-api/executions/{execution_id}/complete", tag = "Executions", operation_id = "completeExecution",
     security(()),
     params(("execution_id" = String, Path),
            ("X-Neo-Timestamp" = String, Header), ("X-Neo-Signature" = String, Header)),

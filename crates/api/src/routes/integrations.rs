@@ -97,7 +97,7 @@ fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
 }
 
 /// List the tenant's PSA integrations (at most one).
-#[utoipa::path(get, path = "/public-api/integrations", tag = "Integrations", operation_id = "public_api.integrations_get",
+#[utoipa::path(get, path = "/public-api/integrations", tag = "Integrations", operation_id = "listIntegrations",
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicIntegration>>)))]
 pub async fn list(
     State(app): State<AppState>,
@@ -108,7 +108,7 @@ pub async fn list(
 }
 
 /// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
-#[utoipa::path(put, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_put",
+#[utoipa::path(put, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "putIntegration",
     params(("psa" = inline(PsaName), Path, description = "connectwise, autotask or halopsa")),
     request_body = PutIntegrationRequest,
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicIntegration>)))]
@@ -169,7 +169,7 @@ pub async fn put(
 }
 
 /// Disconnect the PSA. Active backfills that query it end FAILED.
-#[utoipa::path(delete, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "public_api.integrations_delete",
+#[utoipa::path(delete, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "deleteIntegration",
     params(("psa" = inline(PsaName), Path, description = "the connected PSA")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(

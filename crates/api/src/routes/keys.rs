@@ -41,7 +41,7 @@ pub struct CreateApiKeyRequest {
 }
 
 /// List the tenant's API keys (never their secrets).
-#[utoipa::path(get, path = "/public-api/api-keys", tag = "API keys", operation_id = "public_api.api_keys_get",
+#[utoipa::path(get, path = "/public-api/api-keys", tag = "API keys", operation_id = "listApiKeys",
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicApiKey>>),
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope)))]
 pub async fn list(
@@ -54,7 +54,7 @@ pub async fn list(
 }
 
 /// Create an API key; the secret is in this response only.
-#[utoipa::path(post, path = "/public-api/api-keys", tag = "API keys", operation_id = "public_api.api_keys_post",
+#[utoipa::path(post, path = "/public-api/api-keys", tag = "API keys", operation_id = "createApiKey",
     request_body = CreateApiKeyRequest,
     responses((status = 201, description = "Success.", body = DataEnvelope<CreatedApiKey>),
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope)))]
@@ -100,7 +100,7 @@ async fn own_key(app: &AppState, p: &Principal, id: &str) -> Result<neo_store::A
 }
 
 /// Revoke an API key, effective immediately.
-#[utoipa::path(delete, path = "/public-api/api-keys/{key_id}", tag = "API keys", operation_id = "public_api.api_keys_delete",
+#[utoipa::path(delete, path = "/public-api/api-keys/{key_id}", tag = "API keys", operation_id = "revokeApiKey",
     params(("key_id" = String, Path)),
     responses((status = 204, description = "Revoked."),
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope)))]
@@ -116,7 +116,7 @@ pub async fn revoke(
 }
 
 /// Rotate an API key: a new key is created and the old one keeps working for 24 h.
-#[utoipa::path(post, path = "/public-api/api-keys/{key_id}/rotate", tag = "API keys", operation_id = "public_api.api_keys_rotate_post",
+#[utoipa::path(post, path = "/public-api/api-keys/{key_id}/rotate", tag = "API keys", operation_id = "rotateApiKey",
     params(("key_id" = String, Path)),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreatedApiKey>),
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope),

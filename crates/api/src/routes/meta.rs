@@ -15,7 +15,7 @@ use crate::models::*;
 use crate::{AppState, Auth};
 
 /// Service health: answers 200 when the database answers, else 503.
-#[utoipa::path(get, path = "/public-api/health", tag = "Meta", operation_id = "public_api.health_get",
+#[utoipa::path(get, path = "/public-api/health", tag = "Meta", operation_id = "getHealth",
     security(()),
     responses((status = 200, description = "Success.", body = DataEnvelope<Health>),
               (status = 503, description = "The database does not answer.", body = ErrorEnvelope)))]
@@ -43,7 +43,7 @@ pub async fn health(State(app): State<AppState>) -> Result<Reply<Health>, ApiErr
 }
 
 /// The OpenAPI 3.1 document of this API.
-#[utoipa::path(get, path = "/public-api/openapi.json", tag = "Meta", operation_id = "public_api.openapi_get",
+#[utoipa::path(get, path = "/public-api/openapi.json", tag = "Meta", operation_id = "getOpenApiDocument",
     security(()),
     responses((status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object)))]
 pub async fn openapi(State(app): State<AppState>) -> Response {
@@ -55,7 +55,7 @@ pub async fn openapi(State(app): State<AppState>) -> Response {
 }
 
 /// The authenticated tenant.
-#[utoipa::path(get, path = "/public-api/tenant", tag = "Tenant", operation_id = "public_api.tenant_get",
+#[utoipa::path(get, path = "/public-api/tenant", tag = "Tenant", operation_id = "getTenant",
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicTenant>)))]
 pub async fn tenant(
     State(app): State<AppState>,
@@ -117,7 +117,7 @@ pub fn month_bounds(
 }
 
 /// Credit usage of the tenant for a month.
-#[utoipa::path(get, path = "/public-api/billing/credits", tag = "Billing", operation_id = "public_api.billing_credits_get",
+#[utoipa::path(get, path = "/public-api/billing/credits", tag = "Billing", operation_id = "getCreditUsage",
     params(CreditsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<CreditUsage>)))]
 pub async fn credits(

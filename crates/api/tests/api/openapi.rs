@@ -390,8 +390,14 @@ fn every_operation_has_security_and_the_standard_error_responses() {
                 ));
             }
         }
-        if !op["operationId"].is_string() {
-            problems.push(format!("{at}: no operationId"));
+        // Verb-noun (`listBackfills`, `rerunFailedBackfill`): generated clients name their
+        // functions after it.
+        let id = op["operationId"].as_str().unwrap_or_default();
+        let verb_noun = id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && id.chars().all(|c| c.is_ascii_alphanumeric())
+            && id.chars().any(|c| c.is_ascii_uppercase());
+        if !verb_noun {
+            problems.push(format!("{at}: operationId {id:?} is not verb-noun camelCase"));
         }
     }
     for p in PUBLIC_PATHS {
@@ -435,8 +441,13 @@ fn rerun_failed_operation_matches_the_seed() {
     let op = &doc["paths"][PATH]["post"];
     let seed_op = &seed["paths"][PATH]["post"];
     assert!(op.is_object(), "POST {PATH} is documented");
-    assert_eq!(op["operationId"], "public_api.backfills_rerun_failed_post");
-    assert_eq!(op["operationId"], seed_op["operationId"]);
+    // The one deliberate difference in the operation: operationIds are verb-noun for generated
+    // clients (`rerunFailedBackfill`, not the seed's `public_api.backfills_rerun_failed_post`).
+    assert_eq!(op["operationId"], "rerunFailedBackfill");
+    assert_eq!(
+        seed_op["operationId"],
+        "public_api.backfills_rerun_failed_post"
+    );
     assert_eq!(op["security"], seed_op["security"]);
     assert_eq!(op["tags"], seed_op["tags"]);
 
@@ -611,9 +622,9 @@ async fn links_lead_to_existing_operations() {
         )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
-    let link = &doc["paths"]["/public-api/backfills"]["post"]["responses"]["201"]["links"]
-        ["backfills_get_one"];
-    assert_eq!(link["operationId"], "public_api.backfills_get_one");
+    let link =
+        &doc["paths"]["/public-api/backfills"]["post"]["responses"]["201"]["links"]["getBackfill"];
+    assert_eq!(link["operationId"], "getBackfill");
     let pointer = link["parameters"]["backfill_id"]
         .as_str()
         .unwrap()

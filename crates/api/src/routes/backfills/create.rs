@@ -9,7 +9,7 @@ use super::*;
 /// Freezes the filter (relative `$ago` values are resolved now) and, for an explicit
 /// `entity_ids` list, the snapshot. Starts RUNNING unless `draft` is true.
 #[utoipa::path(post, path = "/public-api/backfills", tag = "Backfills",
-    operation_id = "public_api.backfills_post",
+    operation_id = "createBackfill",
     request_body = CreateBackfillRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h for the same body")),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),

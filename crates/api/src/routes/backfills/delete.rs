@@ -5,7 +5,7 @@ use super::*;
 
 /// Delete a DRAFT backfill.
 #[utoipa::path(delete, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
-    operation_id = "public_api.backfills_delete",
+    operation_id = "deleteBackfill",
     params(("backfill_id" = String, Path)),
     responses((status = 204, description = "Deleted."),
               (status = 409, description = "Conflict — only a DRAFT backfill can be deleted.", body = ErrorEnvelope)))]

@@ -22,7 +22,7 @@ pub(super) const LIST_BACKFILLS: &str = "backfills";
 
 /// List backfills, newest first.
 #[utoipa::path(get, path = "/public-api/backfills", tag = "Backfills",
-    operation_id = "public_api.backfills_get",
+    operation_id = "listBackfills",
     params(ListBackfillsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicBackfill>>)))]
 pub async fn list(
@@ -53,7 +53,7 @@ pub async fn list(
 
 /// Get a backfill.
 #[utoipa::path(get, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
-    operation_id = "public_api.backfills_get_one",
+    operation_id = "getBackfill",
     params(("backfill_id" = String, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicBackfill>),
               (status = 404, description = "Not found.", body = ErrorEnvelope)))]
@@ -85,7 +85,7 @@ pub struct ListItemsParams {
 
 /// The snapshot's entities with their status, in snapshot order.
 #[utoipa::path(get, path = "/public-api/backfills/{backfill_id}/items", tag = "Backfills",
-    operation_id = "public_api.backfills_items_get",
+    operation_id = "listBackfillItems",
     params(("backfill_id" = String, Path), ListItemsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicBackfillItem>>)))]
 pub async fn items(

@@ -13,7 +13,7 @@ use super::*;
 /// `409 backfill_already_active` for the conflict case). Returns 201 with the new backfill +
 /// cost estimate (credits).
 #[utoipa::path(post, path = "/public-api/backfills/{backfill_id}/rerun-failed", tag = "Backfills",
-    operation_id = "public_api.backfills_rerun_failed_post",
+    operation_id = "rerunFailedBackfill",
     params(("backfill_id" = String, Path),
            ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h")),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),

@@ -69,27 +69,27 @@ signal_route!(
     start,
     Signal::Start,
     "/public-api/backfills/{backfill_id}/start",
-    "public_api.backfills_start_post",
+    "startBackfill",
     "Start a DRAFT backfill (DRAFT → RUNNING)."
 );
 signal_route!(
     pause,
     Signal::Pause,
     "/public-api/backfills/{backfill_id}/pause",
-    "public_api.backfills_pause_post",
+    "pauseBackfill",
     "Pause: no new dispatch; in-flight executions finish. Idempotent."
 );
 signal_route!(
     resume,
     Signal::Resume,
     "/public-api/backfills/{backfill_id}/resume",
-    "public_api.backfills_resume_post",
+    "resumeBackfill",
     "Resume a paused backfill. Idempotent."
 );
 signal_route!(
     cancel,
     Signal::Cancel,
     "/public-api/backfills/{backfill_id}/cancel",
-    "public_api.backfills_cancel_post",
+    "cancelBackfill",
     "Cancel: no new dispatch; outstanding executions are cancelled best-effort."
 );

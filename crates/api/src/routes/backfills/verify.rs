@@ -9,7 +9,7 @@ use super::*;
 /// the soft limit, or the count is an upper bound), ERROR (invalid filter, PSA query failed or
 /// no match). Creates nothing.
 #[utoipa::path(post, path = "/public-api/backfills/verify", tag = "Backfills",
-    operation_id = "public_api.backfills_verify_post",
+    operation_id = "verifyBackfill",
     request_body = VerifyBackfillRequest,
     responses((status = 200, description = "Success.", body = DataEnvelope<VerifyBackfillResponse>)))]
 pub async fn verify(
