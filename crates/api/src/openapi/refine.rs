@@ -168,13 +168,14 @@ pub(super) fn open_objects(doc: &mut Value) {
 /// `PublicBackfill.filter_spec` is a [`FilterSpec`](crate::models::FilterSpec), as in the
 /// requests. The seed contract says `type: object` (open) for it, which stays: the reference
 /// joins it as `allOf`, so the member keeps the seed's type and generated clients get the
-/// union (openapi-typescript: `{[key: string]: unknown} & FilterSpec`; openapi-python-client:
+/// union (openapi-typescript: `FilterSpec`; openapi-python-client:
 /// `EntityIdsFilter | RuleGroupFilter`).
 pub(super) fn filter_spec(doc: &mut Value) {
     let member = &mut doc["components"]["schemas"]["PublicBackfill"]["properties"]["filter_spec"];
     assert!(member.is_object(), "PublicBackfill has filter_spec");
     member["allOf"] = json!([{ "$ref": format!("{SCHEMAS}FilterSpec") }]);
-    member["additionalProperties"] = Value::Bool(true);
+    // No `additionalProperties: true` beside it (the seed's `true` and absent mean the same):
+    // openapi-typescript would add an index signature that defeats narrowing on `entity_ids`.
     member["description"] =
         json!("Which entities the backfill runs over, as stored at create (relative instants such as `{\"$ago\": \"P30D\"}` resolved to the instant they meant then; a rerun-failed child: the source's failed entity ids).");
 }

@@ -397,7 +397,9 @@ fn every_operation_has_security_and_the_standard_error_responses() {
             && id.chars().all(|c| c.is_ascii_alphanumeric())
             && id.chars().any(|c| c.is_ascii_uppercase());
         if !verb_noun {
-            problems.push(format!("{at}: operationId {id:?} is not verb-noun camelCase"));
+            problems.push(format!(
+                "{at}: operationId {id:?} is not verb-noun camelCase"
+            ));
         }
     }
     for p in PUBLIC_PATHS {
