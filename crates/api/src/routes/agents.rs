@@ -100,6 +100,10 @@ pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError
 }
 
 /// Create a workflow.
+///
+/// `executor` says how its executions run: a signed webhook (`url`, `secret`) or the in-process
+/// simulator. Validated at once: a webhook URL the service may not call answers 422 naming
+/// `executor.url`.
 #[utoipa::path(post, path = "/public-api/agents", tag = "Agents", operation_id = "createAgent",
     request_body = CreateAgentRequest,
     responses((status = 201, description = "Success.", body = DataEnvelope<PublicAgent>)))]
@@ -126,6 +130,8 @@ pub async fn create(
 }
 
 /// List workflows by id.
+///
+/// The tenant's workflows, oldest first, keyset-paginated; executors without their secrets.
 #[utoipa::path(get, path = "/public-api/agents", tag = "Agents", operation_id = "listAgents",
     params(PageParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicAgent>>)))]
@@ -145,6 +151,9 @@ pub async fn list(
 }
 
 /// Get a workflow.
+///
+/// The workflow with its executor (a webhook's secret is never returned: `secret_set` says one is
+/// configured).
 #[utoipa::path(get, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "getAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
@@ -176,6 +185,9 @@ async fn patch_inner(
 }
 
 /// Change a workflow (any member of the create body).
+///
+/// Members left out keep their value; `description: null` clears it. A new executor is validated
+/// as on create and applies to what is dispatched after the orchestrator's next tick.
 #[utoipa::path(patch, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "updateAgent",
     params(("agent_id" = i64, Path)),
     request_body = PatchAgentRequest,
@@ -204,6 +216,8 @@ pub async fn patch(
 }
 
 /// Enable a workflow.
+///
+/// An ENABLED workflow can be the target of a new backfill.
 #[utoipa::path(post, path = "/public-api/agents/{agent_id}/enable", tag = "Agents", operation_id = "enableAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
@@ -225,6 +239,9 @@ pub async fn enable(
 }
 
 /// Disable a workflow.
+///
+/// A DISABLED workflow cannot be the target of a new backfill (409 `workflow_not_enabled`);
+/// running backfills of it continue.
 #[utoipa::path(post, path = "/public-api/agents/{agent_id}/disable", tag = "Agents", operation_id = "disableAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicAgent>)))]
@@ -246,6 +263,9 @@ pub async fn disable(
 }
 
 /// Delete a workflow. Its active backfill, if any, ends FAILED.
+///
+/// Its executions stay listable. Its active backfill (DRAFT, RUNNING or PAUSED), if any, ends
+/// FAILED in the same transaction with the error "the target workflow was deleted".
 #[utoipa::path(delete, path = "/public-api/agents/{agent_id}", tag = "Agents", operation_id = "deleteAgent",
     params(("agent_id" = i64, Path)),
     responses((status = 204, description = "Deleted.")))]

@@ -33,6 +33,10 @@ pub struct ListExecutionsParams {
 }
 
 /// List executions, newest first.
+///
+/// Every execution of the tenant's workflows, from backfills and from single retries. Filter by
+/// workflow (`agent_id`), entity, backfill or status (a comma list); keyset-paginated with
+/// `meta.pagination.next_cursor`.
 #[utoipa::path(get, path = "/public-api/executions", tag = "Executions", operation_id = "listExecutions",
     params(ListExecutionsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicExecution>>)))]
@@ -63,6 +67,9 @@ fn not_found() -> ApiError {
 }
 
 /// Get an execution.
+///
+/// Its status, attempts, time spent and, when it failed, the error (sanitized and capped at 4
+/// KiB). 404 for an id of another tenant.
 #[utoipa::path(get, path = "/public-api/executions/{execution_id}", tag = "Executions", operation_id = "getExecution",
     params(("execution_id" = String, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>)))]
@@ -81,6 +88,10 @@ pub async fn get(
 
 /// Retry a failed or cancelled execution: queues a new execution of the same workflow on the
 /// same entity (`retry_of` names the original).
+///
+/// The new execution runs through the orchestrator like a backfill's, with its own id (the
+/// executor's idempotency key). 409 `execution_not_retryable` unless the original failed or was
+/// cancelled.
 #[utoipa::path(post, path = "/public-api/executions/{execution_id}/retry", tag = "Executions", operation_id = "retryExecution",
     params(("execution_id" = String, Path)),
     responses((status = 201, description = "Success.", body = DataEnvelope<PublicExecution>),
@@ -132,6 +143,9 @@ pub async fn retry(
 }
 
 /// Cancel a queued or running execution (best effort for one already sent to its executor).
+///
+/// A queued execution is never dispatched; a running one is settled `cancelled` and its webhook
+/// executor is told, best effort. 409 `execution_already_final` when it already ended.
 #[utoipa::path(post, path = "/public-api/executions/{execution_id}/cancel", tag = "Executions", operation_id = "cancelExecution",
     params(("execution_id" = String, Path)),
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicExecution>),

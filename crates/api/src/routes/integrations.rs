@@ -97,6 +97,9 @@ fn status_ids(field: &str, v: &Value) -> Result<Value, ApiError> {
 }
 
 /// List the tenant's PSA integrations (at most one).
+///
+/// The connected PSA with its non-secret settings; `secrets_set` names the secrets that are stored
+/// (sealed), never their values.
 #[utoipa::path(get, path = "/public-api/integrations", tag = "Integrations", operation_id = "listIntegrations",
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicIntegration>>)))]
 pub async fn list(
@@ -108,6 +111,11 @@ pub async fn list(
 }
 
 /// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
+///
+/// The body is the PSA's settings and credentials (ConnectWise: site URL, company id, public and
+/// private key, client id; Autotask: zone URL, username, secret, integration code; HaloPSA: URL,
+/// client id and secret). Secrets are write-only and sealed at rest; URLs the service may not call
+/// answer 422.
 #[utoipa::path(put, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "putIntegration",
     params(("psa" = inline(PsaName), Path, description = "connectwise, autotask or halopsa")),
     request_body = PutIntegrationRequest,
@@ -169,6 +177,10 @@ pub async fn put(
 }
 
 /// Disconnect the PSA. Active backfills that query it end FAILED.
+///
+/// Its settings and sealed secrets are deleted. Active backfills over a PSA filter end FAILED
+/// ("the tenant's PSA integration was removed"); those over an explicit `entity_ids` list need no
+/// PSA query and go on.
 #[utoipa::path(delete, path = "/public-api/integrations/{psa}", tag = "Integrations", operation_id = "deleteIntegration",
     params(("psa" = inline(PsaName), Path, description = "the connected PSA")),
     responses((status = 204, description = "Deleted.")))]

@@ -41,6 +41,9 @@ pub struct CreateApiKeyRequest {
 }
 
 /// List the tenant's API keys (never their secrets).
+///
+/// Each key's environment, last four characters, creator, expiry, revocation, rotation and last
+/// use. For a dashboard admin (Entra ID token with the admin role); an API key answers 403.
 #[utoipa::path(get, path = "/public-api/api-keys", tag = "API keys", operation_id = "listApiKeys",
     responses((status = 200, description = "Success.", body = DataEnvelope<Vec<PublicApiKey>>),
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope)))]
@@ -54,6 +57,9 @@ pub async fn list(
 }
 
 /// Create an API key; the secret is in this response only.
+///
+/// The secret is stored as a hash and cannot be shown again. `env` is `live` (default) or `test`;
+/// `expires_at` optional. For a dashboard admin.
 #[utoipa::path(post, path = "/public-api/api-keys", tag = "API keys", operation_id = "createApiKey",
     request_body = CreateApiKeyRequest,
     responses((status = 201, description = "Success.", body = DataEnvelope<CreatedApiKey>),
@@ -100,6 +106,8 @@ async fn own_key(app: &AppState, p: &Principal, id: &str) -> Result<neo_store::A
 }
 
 /// Revoke an API key, effective immediately.
+///
+/// The next request with it answers 401. For a dashboard admin.
 #[utoipa::path(delete, path = "/public-api/api-keys/{key_id}", tag = "API keys", operation_id = "revokeApiKey",
     params(("key_id" = String, Path)),
     responses((status = 204, description = "Revoked."),
@@ -116,6 +124,9 @@ pub async fn revoke(
 }
 
 /// Rotate an API key: a new key is created and the old one keeps working for 24 h.
+///
+/// The answer holds the new key's secret (shown once); the old key's `rotated_to` names the new
+/// one. 409 `api_key_not_active` for a revoked or expired key. For a dashboard admin.
 #[utoipa::path(post, path = "/public-api/api-keys/{key_id}/rotate", tag = "API keys", operation_id = "rotateApiKey",
     params(("key_id" = String, Path)),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreatedApiKey>),

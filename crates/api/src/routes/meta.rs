@@ -15,6 +15,9 @@ use crate::models::*;
 use crate::{AppState, Auth};
 
 /// Service health: answers 200 when the database answers, else 503.
+///
+/// No credential needed: for load balancers and probes. The 503 is the error envelope with
+/// `database_unavailable`.
 #[utoipa::path(get, path = "/public-api/health", tag = "Meta", operation_id = "getHealth",
     security(()),
     responses((status = 200, description = "Success.", body = DataEnvelope<Health>),
@@ -43,6 +46,8 @@ pub async fn health(State(app): State<AppState>) -> Result<Reply<Health>, ApiErr
 }
 
 /// The OpenAPI 3.1 document of this API.
+///
+/// This document, generated from the code. No credential needed.
 #[utoipa::path(get, path = "/public-api/openapi.json", tag = "Meta", operation_id = "getOpenApiDocument",
     security(()),
     responses((status = 200, description = "The OpenAPI document.", content_type = "application/json", body = Object)))]
@@ -55,6 +60,9 @@ pub async fn openapi(State(app): State<AppState>) -> Response {
 }
 
 /// The authenticated tenant.
+///
+/// The tenant the credential belongs to: its monthly credit allowance, rate limit and connected
+/// PSA.
 #[utoipa::path(get, path = "/public-api/tenant", tag = "Tenant", operation_id = "getTenant",
     responses((status = 200, description = "Success.", body = DataEnvelope<PublicTenant>)))]
 pub async fn tenant(
@@ -117,6 +125,9 @@ pub fn month_bounds(
 }
 
 /// Credit usage of the tenant for a month.
+///
+/// Credits charged for succeeded executions in a UTC month (`month=YYYY-MM`, default the current
+/// one), the allowance and what remains.
 #[utoipa::path(get, path = "/public-api/billing/credits", tag = "Billing", operation_id = "getCreditUsage",
     params(CreditsParams),
     responses((status = 200, description = "Success.", body = DataEnvelope<CreditUsage>)))]

@@ -390,6 +390,11 @@ fn every_operation_has_security_and_the_standard_error_responses() {
                 ));
             }
         }
+        for part in ["summary", "description"] {
+            if op[part].as_str().is_none_or(|s| s.trim().is_empty()) {
+                problems.push(format!("{at}: no {part}"));
+            }
+        }
         // Verb-noun (`listBackfills`, `rerunFailedBackfill`): generated clients name their
         // functions after it.
         let id = op["operationId"].as_str().unwrap_or_default();

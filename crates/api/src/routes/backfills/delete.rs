@@ -4,6 +4,9 @@
 use super::*;
 
 /// Delete a DRAFT backfill.
+///
+/// Only a DRAFT (never started) can be deleted; any other state answers 409 `backfill_not_draft`
+/// (cancel it instead).
 #[utoipa::path(delete, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
     operation_id = "deleteBackfill",
     params(("backfill_id" = String, Path)),

@@ -21,6 +21,9 @@ pub struct ListBackfillsParams {
 pub(super) const LIST_BACKFILLS: &str = "backfills";
 
 /// List backfills, newest first.
+///
+/// Filter by state (a comma list) or target workflow; keyset-paginated with
+/// `meta.pagination.next_cursor`, so a page at any depth costs the same.
 #[utoipa::path(get, path = "/public-api/backfills", tag = "Backfills",
     operation_id = "listBackfills",
     params(ListBackfillsParams),
@@ -52,6 +55,9 @@ pub async fn list(
 }
 
 /// Get a backfill.
+///
+/// Its state, per-entity counters (exact: they move with the items in the same transaction) and,
+/// while RUNNING outside every window, `next_window_start`.
 #[utoipa::path(get, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
     operation_id = "getBackfill",
     params(("backfill_id" = String, Path)),
@@ -84,6 +90,9 @@ pub struct ListItemsParams {
 }
 
 /// The snapshot's entities with their status, in snapshot order.
+///
+/// Each entity once, with its status (pending, in flight, succeeded, failed, skipped, cancelled),
+/// attempts, last error and execution id. Filter by status (a comma list); keyset-paginated.
 #[utoipa::path(get, path = "/public-api/backfills/{backfill_id}/items", tag = "Backfills",
     operation_id = "listBackfillItems",
     params(("backfill_id" = String, Path), ListItemsParams),

@@ -49,8 +49,10 @@ pub(crate) async fn signal(
 }
 
 macro_rules! signal_route {
-    ($fn:ident, $sig:expr, $path:literal, $op:literal, $summary:literal) => {
+    ($fn:ident, $sig:expr, $path:literal, $op:literal, $summary:literal, $description:literal) => {
         #[doc = $summary]
+        #[doc = ""]
+        #[doc = $description]
         #[utoipa::path(post, path = $path, tag = "Backfills", operation_id = $op,
             params(("backfill_id" = String, Path)),
             responses((status = 202, description = "Accepted.", body = DataEnvelope<SignalResponse>),
@@ -70,26 +72,30 @@ signal_route!(
     Signal::Start,
     "/public-api/backfills/{backfill_id}/start",
     "startBackfill",
-    "Start a DRAFT backfill (DRAFT → RUNNING)."
+    "Start a DRAFT backfill (DRAFT → RUNNING).",
+    "Only a DRAFT starts; the orchestrator dispatches its entities within the execution windows. The new state is visible on the next GET."
 );
 signal_route!(
     pause,
     Signal::Pause,
     "/public-api/backfills/{backfill_id}/pause",
     "pauseBackfill",
-    "Pause: no new dispatch; in-flight executions finish. Idempotent."
+    "Pause: no new dispatch; in-flight executions finish. Idempotent.",
+    "In-flight executions finish and settle; nothing new is dispatched until resume. Pausing a PAUSED backfill answers 202 and changes nothing; a terminal one answers 409 `backfill_not_active`."
 );
 signal_route!(
     resume,
     Signal::Resume,
     "/public-api/backfills/{backfill_id}/resume",
     "resumeBackfill",
-    "Resume a paused backfill. Idempotent."
+    "Resume a paused backfill. Idempotent.",
+    "Dispatch continues where it stopped, within the windows, and the circuit breaker's failure streak starts again from zero. Resuming a RUNNING backfill answers 202 and changes nothing."
 );
 signal_route!(
     cancel,
     Signal::Cancel,
     "/public-api/backfills/{backfill_id}/cancel",
     "cancelBackfill",
-    "Cancel: no new dispatch; outstanding executions are cancelled best-effort."
+    "Cancel: no new dispatch; outstanding executions are cancelled best-effort.",
+    "The state is CANCELLED at once and nothing more is dispatched; pending entities are cancelled (a large backfill's in the background), and outstanding webhook executions are told, best effort. Cancelling a CANCELLED backfill answers 202 and changes nothing."
 );
