@@ -204,5 +204,6 @@ pub fn document_json() -> String {
     refine::instants(&mut doc);
     refine::open_objects(&mut doc);
     refine::servers(&mut doc);
+    refine::headers(&mut doc);
     serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
 }

@@ -179,3 +179,69 @@ pub(super) fn filter_spec(doc: &mut Value) {
     member["description"] =
         json!("Which entities the backfill runs over, as stored at create (relative instants such as `{\"$ago\": \"P30D\"}` resolved to the instant they meant then; a rerun-failed child: the source's failed entity ids).");
 }
+
+/// The response headers, declared once in `components/headers` (with whether they are always
+/// there) and referenced from each response that carries them: `X-Request-Id` on every
+/// response (the outermost layer sets it); the `X-RateLimit-*` trio on every response of an
+/// authenticated operation once the caller is known (not on 401, nor on answers that can come
+/// before the limiter: 408, 413, 415, 500, 503); `Retry-After` on 429 (always there) and 503
+/// (when the wait is known); `Idempotent-Replayed: true` on a replayed 201 of the operations
+/// that take `Idempotency-Key`. That header parameter is a plain string, not `string | null`.
+pub(super) fn headers(doc: &mut Value) {
+    let int = |d: &str, required: bool| json!({"description": d, "required": required, "schema": {"type": "integer", "minimum": 0}});
+    doc["components"]["headers"] = json!({
+        "X-Request-Id": {"description": "The request's id (the caller's own `X-Request-Id` when it is a UUID); also `meta.request_id` and the access log's.", "required": true, "schema": {"type": "string", "format": "uuid"}},
+        "X-RateLimit-Limit": int("Requests the tenant may make per window (shared by all its keys and sessions).", true),
+        "X-RateLimit-Remaining": int("Requests left in the current window.", true),
+        "X-RateLimit-Reset": int("When the window resets (Unix epoch seconds).", true),
+        "Retry-After": int("Seconds to wait before trying again: always on 429, on 503 when the wait is known.", false),
+        "Idempotent-Replayed": {"description": "`true` when this is the stored first response to the same `Idempotency-Key` and body.", "required": false, "schema": {"type": "string", "enum": ["true"]}},
+    });
+    let header = |name: &str| json!({ "$ref": format!("#/components/headers/{name}") });
+    let paths = doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
+    for item in paths.values_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let secured = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
+            let mut idempotent = false;
+            let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for p in params.into_iter().flatten() {
+                if p["name"] == "Idempotency-Key" {
+                    p["schema"]["type"] = json!("string");
+                    idempotent = true;
+                }
+            }
+            let Some(responses) = op["responses"].as_object_mut() else {
+                continue;
+            };
+            for (code, resp) in responses.iter_mut() {
+                let mut h = serde_json::Map::new();
+                h.insert("X-Request-Id".into(), header("X-Request-Id"));
+                let before_limiter = ["401", "408", "413", "415", "500", "503"];
+                if secured && !before_limiter.contains(&code.as_str()) {
+                    for name in [
+                        "X-RateLimit-Limit",
+                        "X-RateLimit-Remaining",
+                        "X-RateLimit-Reset",
+                    ] {
+                        h.insert(name.into(), header(name));
+                    }
+                }
+                if code == "429" || code == "503" {
+                    h.insert("Retry-After".into(), header("Retry-After"));
+                }
+                if idempotent && code == "201" {
+                    h.insert("Idempotent-Replayed".into(), header("Idempotent-Replayed"));
+                }
+                resp["headers"] = Value::Object(h);
+            }
+        }
+    }
+}

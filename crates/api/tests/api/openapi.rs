@@ -880,3 +880,65 @@ fn filter_specs_are_typed_wherever_they_appear() {
         string_set(s["Rule"]["properties"]["operator"].get("enum")).expect("operators are an enum");
     assert_eq!(ops.len(), neo_domain::filter::Operator::NAMES.len());
 }
+
+/// Response headers are declared once and referenced where they are sent (schemathesis's
+/// `response_headers_conformance` then checks the required ones on every answer).
+#[test]
+fn response_headers_are_shared_and_declared_where_they_are_sent() {
+    let doc = ours();
+    let headers = doc["components"]["headers"]
+        .as_object()
+        .expect("components/headers");
+    for name in [
+        "X-Request-Id",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+        "Idempotent-Replayed",
+    ] {
+        assert!(headers.contains_key(name), "components/headers/{name}");
+    }
+    let r = |name: &str| serde_json::json!({ "$ref": format!("#/components/headers/{name}") });
+    let mut problems = Vec::new();
+    for (path, method, op) in operations(&doc) {
+        let at = format!("{} {path}", method.to_uppercase());
+        if op.get("parameters").is_some_and(|p| !p.is_array()) {
+            problems.push(format!("{at}: parameters is {}", op["parameters"]));
+        }
+        for (code, resp) in op["responses"].as_object().unwrap() {
+            let h = &resp["headers"];
+            if h["X-Request-Id"] != r("X-Request-Id") {
+                problems.push(format!("{at} {code}: no X-Request-Id"));
+            }
+            if has_bearer(op)
+                && code.starts_with('2')
+                && h["X-RateLimit-Remaining"] != r("X-RateLimit-Remaining")
+            {
+                problems.push(format!("{at} {code}: no X-RateLimit-Remaining"));
+            }
+            if code == "429" && h["Retry-After"] != r("Retry-After") {
+                problems.push(format!("{at} 429: no Retry-After"));
+            }
+        }
+    }
+    for (path, op) in [
+        ("/public-api/backfills", "post"),
+        ("/public-api/backfills/{backfill_id}/rerun-failed", "post"),
+    ] {
+        let op = &doc["paths"][path][op];
+        assert_eq!(
+            op["responses"]["201"]["headers"]["Idempotent-Replayed"],
+            r("Idempotent-Replayed"),
+            "{path}"
+        );
+        let key = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .expect("an Idempotency-Key parameter");
+        assert_eq!(key["schema"]["type"], "string", "{path}: {key}");
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
