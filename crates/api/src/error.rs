@@ -21,6 +21,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            ERROR_CODES
+                .iter()
+                .any(|(c, s, _)| *c == code && *s == status.as_u16()),
+            "{} {code} is not in ERROR_CODES (the documented list)",
+            status.as_u16()
+        );
         Self {
             status,
             code,
@@ -123,6 +130,44 @@ impl std::fmt::Display for ApiError {
         )
     }
 }
+
+/// Every error code the API answers: `(code, status, what it means)`. The OpenAPI document
+/// lists them (the description of `error.code`) with an example envelope per code on the
+/// responses of that status, and [`ApiError::new`] checks in debug builds that a code is here,
+/// so every test that reaches an error keeps the list whole.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("bad_request", 400, "A malformed request: a body that is not JSON, or a bad path or query parameter (`details.field` names it)."),
+    ("invalid_cursor", 400, "The cursor was not issued for this list: start again without one."),
+    ("unauthorized", 401, "A missing, invalid, expired or revoked credential."),
+    ("FORBIDDEN", 403, "Authenticated but not allowed: API-key management needs a dashboard admin (Neo's spelling)."),
+    ("not_found", 404, "No such resource for this tenant (another tenant's is not found either), or no such route."),
+    ("backfill_not_found", 404, "No such backfill for this tenant."),
+    ("workflow_not_found", 404, "No such workflow for this tenant."),
+    ("method_not_allowed", 405, "The path exists, but not with this method."),
+    ("request_timeout", 408, "The body was not received within the body read timeout."),
+    ("backfill_already_active", 409, "The target workflow already has an active backfill (DRAFT, RUNNING or PAUSED)."),
+    ("backfill_not_rerunnable", 409, "The source backfill is not terminal, or has no failed entity."),
+    ("backfill_not_active", 409, "A signal on a terminal backfill."),
+    ("signal_not_applicable", 409, "A signal the backfill's state does not take (start a RUNNING backfill, pause a DRAFT)."),
+    ("backfill_not_draft", 409, "Only a DRAFT backfill can be deleted."),
+    ("workflow_not_enabled", 409, "The target workflow is DISABLED."),
+    ("integration_not_configured", 409, "A PSA filter needs the tenant's PSA integration."),
+    ("idempotency_key_reused", 409, "The Idempotency-Key was used with another body within 24 h."),
+    ("idempotency_key_in_use", 409, "A request with the same Idempotency-Key is still being answered."),
+    ("execution_not_retryable", 409, "Only a failed or cancelled execution can be retried."),
+    ("execution_already_final", 409, "The execution already ended."),
+    ("api_key_not_active", 409, "A revoked or expired key cannot be rotated."),
+    ("conflict", 409, "A concurrent change won: read the resource again."),
+    ("payload_too_large", 413, "The body is larger than the service takes."),
+    ("unsupported_media_type", 415, "Send `Content-Type: application/json`."),
+    ("validation_error", 422, "A well-formed request the rules refuse; `details.field` names the member."),
+    ("invalid_for_conversational", 422, "A CONVERSATIONAL workflow cannot be the target of a backfill."),
+    ("rate_limited", 429, "More requests than the tenant's limit in the window; see `Retry-After`."),
+    ("internal_error", 500, "A fault of the service; quote `meta.request_id` when reporting it."),
+    ("psa_unavailable", 502, "The PSA refused the integration's credentials or answered unexpectedly."),
+    ("psa_unavailable", 503, "The PSA could not be reached."),
+    ("database_unavailable", 503, "The database is busy, full or unreachable for now; see `Retry-After`."),
+];
 
 /// The code of [`neo_store::StoreError::IdempotencyKeyTaken`] (the idempotent routes replay
 /// the winner's response instead).

@@ -16,6 +16,19 @@ use utoipa::ToSchema;
 /// `target_workflow_autonomy_type`) appear so callers can render a label without a second
 /// fetch. Fields after `parent_backfill_run_id` are additive (neo-backfill's own).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "bf_01a242ee521c73da94642fb201a129a9", "state": "COMPLETED",
+    "target_workflow_id": 12, "target_workflow_name": "Triage", "target_workflow_autonomy_type": "CHAINED_ACTIONS",
+    "entity_type": "ticket", "filter_spec": {"entity_ids": ["1001", "1002", "1003"]},
+    "daily_execution_windows": {"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]},
+    "timezone": "Europe/London", "max_in_flight": 10, "total_estimated": 3,
+    "processed_count": 3, "succeeded_count": 2, "failed_count": 1,
+    "started_at": "2026-11-30T22:00:01Z", "completed_at": "2026-11-30T22:00:09Z",
+    "created_by": "key_3f2a9c41d07e4b6a8c1d", "created_at": "2026-11-30T17:12:40Z", "error": null,
+    "parent_backfill_run_id": null, "skipped_count": 0, "in_flight_count": 0, "pending_count": 0,
+    "cancelled_count": 0, "total_items": 3, "reprocess": false, "updated_at": "2026-11-30T22:00:09Z",
+    "next_window_start": null
+}))]
 #[schema(title = "PublicBackfill")]
 pub struct PublicBackfill {
     pub id: String,
@@ -125,6 +138,18 @@ impl From<neo_store::Backfill> for PublicBackfill {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "backfill": {
+        "id": "bf_01a242ee521c73da94642fb201a129a9", "state": "RUNNING",
+        "target_workflow_id": 12, "target_workflow_name": "Triage", "target_workflow_autonomy_type": "CHAINED_ACTIONS",
+        "entity_type": "ticket", "filter_spec": {"entity_ids": ["1001", "1002", "1003"]},
+        "daily_execution_windows": {}, "timezone": "UTC", "max_in_flight": 5, "total_estimated": 3,
+        "processed_count": 0, "succeeded_count": 0, "failed_count": 0, "started_at": "2026-11-30T17:12:40Z",
+        "completed_at": null, "created_by": "key_3f2a9c41d07e4b6a8c1d", "created_at": "2026-11-30T17:12:40Z",
+        "error": null, "total_items": 3, "pending_count": 3
+    },
+    "cost_estimate": {"total_entities": 3, "credits_per_entity": 2, "total_credits_estimated": 6}
+}))]
 #[schema(title = "CreateBackfillResponse")]
 pub struct CreateBackfillResponse {
     pub backfill: PublicBackfill,
@@ -238,6 +263,7 @@ pub enum VerifyLevel {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"matching_entities": 1240, "success": true, "message": "1240 entities match (more than the soft limit of 1000)", "level": "WARNING", "field": null}))]
 pub struct VerifyBackfillResponse {
     #[schema(required = true)]
     pub matching_entities: Option<i64>,
@@ -251,6 +277,7 @@ pub struct VerifyBackfillResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"backfill_id": "bf_01a242ee521c73da94642fb201a129a9", "signal": "pause", "message": "backfill is now PAUSED"}))]
 pub struct SignalResponse {
     pub backfill_id: String,
     #[schema(schema_with = signal_names)]
@@ -259,6 +286,7 @@ pub struct SignalResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"entity_id": "1002", "entity_number": "T20261130.0002", "status": "failed", "execution_id": "ex_019ad3c2a4b77c1e9f0b2d6e8a4c1f3b", "attempts": 1, "error": "the executor answered HTTP 422", "updated_at": "2026-11-30T22:00:05Z", "next_attempt_at": null}))]
 pub struct PublicBackfillItem {
     pub entity_id: String,
     #[schema(required = true)]
@@ -292,6 +320,7 @@ impl From<neo_store::Item> for PublicBackfillItem {
 
 /// A workflow ("agent").
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 12, "name": "Triage", "description": "Sets priority and board from the summary", "autonomy_type": "CHAINED_ACTIONS", "entity_type": "ticket", "state": "ENABLED", "credit_tier": 2, "executor": {"type": "webhook", "url": "https://automation.example.com/neo", "secret_set": true}, "created_at": "2026-11-28T09:30:00Z", "updated_at": "2026-11-28T09:30:00Z"}))]
 pub struct PublicAgent {
     pub id: i64,
     pub name: String,
@@ -332,6 +361,7 @@ impl From<neo_store::Workflow> for PublicAgent {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"execution_id": "ex_019ad3c2a4b77c1e9f0b2d6e8a4c1f3b", "agent_id": 12, "agent_name": "Triage", "entity_id": "1002", "entity_number": "T20261130.0002", "status": "failed", "created_at": "2026-11-30T22:00:02Z", "updated_at": "2026-11-30T22:00:05Z", "seconds_spent": 2.8, "error": "the executor answered HTTP 422", "backfill_id": "bf_01a242ee521c73da94642fb201a129a9", "attempts": 1, "retry_of": null}))]
 pub struct PublicExecution {
     pub execution_id: String,
     pub agent_id: i64,
@@ -380,6 +410,7 @@ impl From<neo_store::Execution> for PublicExecution {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "key_3f2a9c41d07e4b6a8c1d", "env": "live", "hint": "x9Qa", "created_at": "2026-11-01T08:00:00Z", "created_by": "admin@msp.example", "expires_at": null, "revoked_at": null, "rotated_to": null, "last_used_at": "2026-11-30T17:12:40Z"}))]
 pub struct PublicApiKey {
     pub id: String,
     #[schema(schema_with = key_envs)]
@@ -416,12 +447,14 @@ impl From<neo_store::ApiKey> for PublicApiKey {
 
 /// A newly created key: the plaintext `secret` is shown this once.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"key": {"id": "key_3f2a9c41d07e4b6a8c1d", "env": "live", "hint": "x9Qa", "created_at": "2026-11-01T08:00:00Z", "created_by": "admin@msp.example", "expires_at": null, "revoked_at": null, "rotated_to": null, "last_used_at": null}, "secret": "neo_sk_live_Xk2v9PqR7sT1uW3yZ5aB8cD0eF4gH6jK9mN2x9Qa"}))]
 pub struct CreatedApiKey {
     pub key: PublicApiKey,
     pub secret: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"psa": "connectwise", "config": {"site_url": "https://na.myconnectwise.net", "company_id": "msp"}, "secrets_set": ["private_key", "public_key"], "created_at": "2026-11-01T08:05:00Z", "updated_at": "2026-11-01T08:05:00Z"}))]
 pub struct PublicIntegration {
     #[schema(schema_with = psa_names)]
     pub psa: String,
@@ -453,6 +486,7 @@ pub struct RateLimitInfo {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "tn_msp", "name": "MSP", "created_at": "2026-11-01T08:00:00Z", "monthly_credit_allowance": 100000, "rate_limit": {"limit": 1200, "window_seconds": 60}, "integration": "connectwise"}))]
 pub struct PublicTenant {
     pub id: String,
     pub name: String,
@@ -465,6 +499,7 @@ pub struct PublicTenant {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"month": "2026-11", "credits_used": 5120, "monthly_allowance": 100000, "credits_remaining": 94880}))]
 pub struct CreditUsage {
     /// `YYYY-MM` (UTC).
     pub month: String,
@@ -474,6 +509,7 @@ pub struct CreditUsage {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "database": "ok", "version": "0.1.0"}))]
 pub struct Health {
     /// `ok`: the service answers (when the database does not, the answer is a 503 error).
     #[schema(schema_with = ok_only)]

@@ -81,30 +81,52 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::complete))
 }
 
-const STANDARD_ERRORS: &[(&str, &str, bool)] = &[
-    ("400", "Bad request — malformed input.", false),
-    (
-        "401",
-        "Unauthenticated — missing or invalid credentials.",
-        true,
-    ),
-    ("403", "Forbidden — authenticated but not allowed.", true),
-    ("404", "Not found.", false),
-    ("405", "Method not allowed.", false),
+/// The error responses operations share, by status: `(status, description, when)`. Each
+/// operation gets the ones it can answer ([`can_answer`]); an operation's own annotation
+/// documents the rest (403 of the admin-only key routes, 502/503 `psa_unavailable` of create,
+/// 401 of the signed completion).
+const STANDARD_ERRORS: &[(&str, &str)] = &[
+    ("400", "Bad request — malformed input."),
+    ("401", "Unauthenticated — missing or invalid credentials."),
+    ("404", "Not found."),
     (
         "409",
         "Conflict — the resource is in a state that blocks this operation.",
-        true,
     ),
-    ("422", "Request validation failed.", true),
-    ("429", "Rate limited — see Retry-After.", true),
-    ("500", "Internal server error.", false),
+    ("422", "Request validation failed."),
+    ("429", "Rate limited — see Retry-After."),
+    ("500", "Internal server error."),
     (
         "503",
         "Database unavailable — busy, full or unreachable for now; retry after Retry-After.",
-        false,
     ),
+    (
+        "408",
+        "The body was not received within the body read timeout.",
+    ),
+    ("413", "Payload too large."),
+    ("415", "Unsupported media type — send application/json."),
 ];
+
+/// Whether an operation can answer `status`: 400, 404, 500 and 503 any operation (a bad path
+/// or query parameter, an unknown id, a fault, the database); 401 and 429 those behind a
+/// credential; 409 those that change something (a GET never conflicts); 422 those with a body
+/// or query parameters to validate; 408, 413 and 415 those with a body.
+fn can_answer(
+    status: &str,
+    secured: bool,
+    read_only: bool,
+    has_body: bool,
+    has_query: bool,
+) -> bool {
+    match status {
+        "401" | "429" => secured,
+        "409" => !read_only,
+        "422" => has_body || has_query,
+        "408" | "413" | "415" => has_body,
+        _ => true,
+    }
+}
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
@@ -146,16 +168,14 @@ pub fn document() -> Doc {
     // default for tools that read only it.
     doc.security = Some(vec![bearer.clone()]);
     for item in doc.paths.paths.values_mut() {
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for (op, read_only) in [
+            (&mut item.get, true),
+            (&mut item.put, false),
+            (&mut item.post, false),
+            (&mut item.delete, false),
+            (&mut item.patch, false),
+        ] {
+            let Some(op) = op else { continue };
             let secured = op.security.is_none();
             if secured {
                 op.security = Some(vec![bearer.clone()]);
@@ -163,30 +183,16 @@ pub fn document() -> Doc {
                 op.security = Some(vec![]);
             }
             let has_body = op.request_body.is_some();
-            for (code, desc, needs_auth) in STANDARD_ERRORS {
-                if *needs_auth && !secured && *code != "422" && *code != "409" {
-                    continue;
-                }
-                if !has_body && (*code == "422") && !secured {
-                    continue;
-                }
-                op.responses
-                    .responses
-                    .entry((*code).to_owned())
-                    .or_insert_with(|| error_response(desc));
-            }
-            if has_body {
-                for (code, desc) in [
-                    (
-                        "408",
-                        "The body was not received within the body read timeout.",
-                    ),
-                    ("413", "Payload too large."),
-                    ("415", "Unsupported media type — send application/json."),
-                ] {
+            let has_query = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+            for (code, desc) in STANDARD_ERRORS {
+                if can_answer(code, secured, read_only, has_body, has_query) {
                     op.responses
                         .responses
-                        .entry(code.to_owned())
+                        .entry((*code).to_owned())
                         .or_insert_with(|| error_response(desc));
                 }
             }
@@ -205,5 +211,7 @@ pub fn document_json() -> String {
     refine::open_objects(&mut doc);
     refine::servers(&mut doc);
     refine::headers(&mut doc);
+    refine::error_codes(&mut doc);
+    refine::shared_responses(&mut doc, STANDARD_ERRORS);
     serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
 }

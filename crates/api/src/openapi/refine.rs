@@ -245,3 +245,123 @@ pub(super) fn headers(doc: &mut Value) {
         }
     }
 }
+
+/// The error codes, from [`crate::error::ERROR_CODES`]: listed in the description of
+/// `error.code`, and an example envelope per code on every error response of its status.
+pub(super) fn error_codes(doc: &mut Value) {
+    use crate::error::ERROR_CODES;
+    let list: Vec<String> = ERROR_CODES
+        .iter()
+        .map(|(code, status, meaning)| format!("`{code}` ({status}): {meaning}"))
+        .collect();
+    doc["components"]["schemas"]["ErrorEnvelope"]["properties"]["error"]["properties"]["code"]
+        ["description"] = json!(format!(
+        "Stable machine-readable error code, one of:\n\n- {}",
+        list.join("\n- ")
+    ));
+    let paths = doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
+    for item in paths.values_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (status, resp) in responses.iter_mut() {
+                let Some(media) = resp
+                    .get_mut("content")
+                    .and_then(|c| c.get_mut("application/json"))
+                else {
+                    continue;
+                };
+                if media["schema"]["$ref"] != "#/components/schemas/ErrorEnvelope" {
+                    continue;
+                }
+                let mut examples = serde_json::Map::new();
+                for (code, _, meaning) in ERROR_CODES
+                    .iter()
+                    .filter(|(_, s, _)| s.to_string() == *status)
+                {
+                    let mut error = json!({"code": code, "message": meaning});
+                    if *code == "validation_error" || *code == "bad_request" {
+                        error["details"] = json!({"field": "max_in_flight"});
+                    }
+                    examples.insert(
+                        (*code).to_owned(),
+                        json!({"summary": meaning, "value": {
+                            "error": error,
+                            "meta": {"request_id": "0193a4c2-7d1e-7b3a-9f2e-5c8d1a6b4e20"}
+                        }}),
+                    );
+                }
+                if !examples.is_empty() {
+                    media["examples"] = Value::Object(examples);
+                }
+            }
+        }
+    }
+}
+
+/// The shared error responses (`standard`: status and description) move to
+/// `components/responses`, one per status and kind of operation (behind a credential, or
+/// public: their headers differ), and operations refer to them. An operation's own error
+/// response (another description) stays inline. Runs after [`headers`] and [`error_codes`],
+/// whose results the components carry.
+pub(super) fn shared_responses(doc: &mut Value, standard: &[(&str, &str)]) {
+    fn name(status: &str) -> &'static str {
+        match status {
+            "400" => "BadRequest",
+            "401" => "Unauthorized",
+            "404" => "NotFound",
+            "408" => "RequestTimeout",
+            "409" => "Conflict",
+            "413" => "PayloadTooLarge",
+            "415" => "UnsupportedMediaType",
+            "422" => "UnprocessableEntity",
+            "429" => "TooManyRequests",
+            "500" => "InternalError",
+            "503" => "ServiceUnavailable",
+            other => panic!("no shared response for {other}"),
+        }
+    }
+    let mut shared = serde_json::Map::new();
+    let paths = doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths");
+    for item in paths.values_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let secured = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (status, resp) in responses.iter_mut() {
+                let is_standard = standard
+                    .iter()
+                    .any(|(s, d)| s == status && resp["description"] == *d);
+                if !is_standard {
+                    continue;
+                }
+                let component = format!("{}{}", name(status), if secured { "" } else { "Public" });
+                let existing = shared
+                    .entry(component.clone())
+                    .or_insert_with(|| resp.clone());
+                assert_eq!(
+                    existing, resp,
+                    "{component}: two operations answer it differently"
+                );
+                *resp = json!({ "$ref": format!("#/components/responses/{component}") });
+            }
+        }
+    }
+    doc["components"]["responses"] = Value::Object(shared);
+}

@@ -377,12 +377,37 @@ fn every_operation_has_security_and_the_standard_error_responses() {
             }
             Some(_) => {}
         }
+        // Only what the operation can answer.
+        let codes_of_op: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        let has_body = op.get("requestBody").is_some();
+        for code in &codes_of_op {
+            let impossible = match code.as_str() {
+                "405" => true,
+                "409" => method == "get",
+                "408" | "413" | "415" => !has_body,
+                "429" => public,
+                _ => false,
+            };
+            if impossible {
+                problems.push(format!("{at}: documents {code}, which it cannot answer"));
+            }
+            if code.starts_with('4') || code.starts_with('5') {
+                let resp = response(&doc, &op["responses"][code.as_str()]);
+                let examples = &resp["content"]["application/json"]["examples"];
+                for (c, s, _) in neo_api::error::ERROR_CODES {
+                    if s.to_string() == **code && examples.get(*c).is_none() {
+                        problems.push(format!("{at} {code}: no example of `{c}`"));
+                    }
+                }
+            }
+        }
         let mut codes = vec!["400", "404", "500", "503"];
         if !public {
             codes.extend(["401", "429"]);
         }
         for code in codes {
-            let schema = &op["responses"][code]["content"]["application/json"]["schema"];
+            let schema =
+                &response(&doc, &op["responses"][code])["content"]["application/json"]["schema"];
             if schema.get("$ref").and_then(Value::as_str) != Some(ERROR_ENVELOPE_REF) {
                 problems.push(format!(
                     "{at}: response {code} is not an ErrorEnvelope: {}",
@@ -426,6 +451,19 @@ fn every_operation_has_security_and_the_standard_error_responses() {
         problems.len(),
         problems.join("\n  - ")
     );
+}
+
+/// A response, through its `$ref` to `components/responses` if it has one.
+fn response<'a>(doc: &'a Value, r: &'a Value) -> &'a Value {
+    match r.get("$ref").and_then(Value::as_str) {
+        Some(name) => {
+            let name = name
+                .strip_prefix("#/components/responses/")
+                .expect("a response ref");
+            &doc["components"]["responses"][name]
+        }
+        None => r,
+    }
 }
 
 fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
@@ -478,7 +516,8 @@ fn rerun_failed_operation_matches_the_seed() {
     );
     for code in seed_codes.iter().filter(|c| c.as_str() != "201") {
         assert_eq!(
-            op["responses"][code.as_str()]["content"]["application/json"]["schema"]["$ref"],
+            response(&doc, &op["responses"][code.as_str()])["content"]["application/json"]
+                ["schema"]["$ref"],
             ERROR_ENVELOPE_REF,
             "response {code}"
         );
@@ -907,7 +946,7 @@ fn response_headers_are_shared_and_declared_where_they_are_sent() {
             problems.push(format!("{at}: parameters is {}", op["parameters"]));
         }
         for (code, resp) in op["responses"].as_object().unwrap() {
-            let h = &resp["headers"];
+            let h = &response(&doc, resp)["headers"];
             if h["X-Request-Id"] != r("X-Request-Id") {
                 problems.push(format!("{at} {code}: no X-Request-Id"));
             }

@@ -17,7 +17,11 @@ use super::*;
     params(("backfill_id" = String, Path),
            ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h")),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
-              (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope)))]
+              // Neo's page lists 403 for this operation; kept so the seed's responses stay a
+              // subset of ours, though no credential that reaches it is refused here.
+              (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope),
+              (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope),
+              (status = 422, description = "`invalid_for_conversational`: the target workflow is CONVERSATIONAL now.", body = ErrorEnvelope)))]
 pub async fn rerun_failed(
     State(app): State<AppState>,
     Auth(p): Auth,
