@@ -81,7 +81,7 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::complete))
 }
 
-/// The error responses operations share, by status: `(status, description, when)`. Each
+/// The error responses operations share, by status: `(status, description)`. Each
 /// operation gets the ones it can answer ([`can_answer`]); an operation's own annotation
 /// documents the rest (403 of the admin-only key routes, 502/503 `psa_unavailable` of create,
 /// 401 of the signed completion).
@@ -108,22 +108,27 @@ const STANDARD_ERRORS: &[(&str, &str)] = &[
     ("415", "Unsupported media type — send application/json."),
 ];
 
-/// Whether an operation can answer `status`: 400, 404, 500 and 503 any operation (a bad path
-/// or query parameter, an unknown id, a fault, the database); 401 and 429 those behind a
-/// credential; 409 those that change something (a GET never conflicts); 422 those with a body
-/// or query parameters to validate; 408, 413 and 415 those with a body.
-fn can_answer(
-    status: &str,
+/// What an operation takes, for [`can_answer`].
+struct Takes {
     secured: bool,
     read_only: bool,
-    has_body: bool,
-    has_query: bool,
-) -> bool {
+    body: bool,
+    path: bool,
+    query: bool,
+}
+
+/// Whether an operation can answer `status`: 500 and 503 any operation (a fault, the
+/// database); 400 those that take a parameter or a body to parse; 404 those with an id in
+/// the path; 401 and 429 those behind a credential; 409 those that change something (a read
+/// never conflicts); 422, 408, 413 and 415 those with a body (query and path parameters that
+/// do not parse are a 400).
+fn can_answer(status: &str, t: &Takes) -> bool {
     match status {
-        "401" | "429" => secured,
-        "409" => !read_only,
-        "422" => has_body || has_query,
-        "408" | "413" | "415" => has_body,
+        "400" => t.path || t.query || t.body,
+        "404" => t.path,
+        "401" | "429" => t.secured,
+        "409" => !t.read_only,
+        "422" | "408" | "413" | "415" => t.body,
         _ => true,
     }
 }
@@ -182,14 +187,22 @@ pub fn document() -> Doc {
             } else {
                 op.security = Some(vec![]);
             }
-            let has_body = op.request_body.is_some();
-            let has_query = op
-                .parameters
-                .iter()
-                .flatten()
-                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+            use utoipa::openapi::path::ParameterIn;
+            let takes = |place: fn(&ParameterIn) -> bool| {
+                op.parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| place(&p.parameter_in))
+            };
+            let t = Takes {
+                secured,
+                read_only,
+                body: op.request_body.is_some(),
+                path: takes(|p| matches!(p, ParameterIn::Path)),
+                query: takes(|p| matches!(p, ParameterIn::Query)),
+            };
             for (code, desc) in STANDARD_ERRORS {
-                if can_answer(code, secured, read_only, has_body, has_query) {
+                if can_answer(code, &t) {
                     op.responses
                         .responses
                         .entry((*code).to_owned())

@@ -385,6 +385,10 @@ fn every_operation_has_security_and_the_standard_error_responses() {
                 "405" => true,
                 "409" => method == "get",
                 "408" | "413" | "415" => !has_body,
+                "422" => !has_body && path != RERUN,
+                // Without an id in the path, only an operation's own 404 (an id in its body).
+                "404" => !params_in(op, "path") && op["responses"]["404"].get("$ref").is_some(),
+                "400" => !params_in(op, "path") && !params_in(op, "query") && !has_body,
                 "429" => public,
                 _ => false,
             };
@@ -401,7 +405,14 @@ fn every_operation_has_security_and_the_standard_error_responses() {
                 }
             }
         }
-        let mut codes = vec!["400", "404", "500", "503"];
+        let params = |place: &str| params_in(op, place);
+        let mut codes = vec!["500", "503"];
+        if params("path") || params("query") || has_body {
+            codes.push("400");
+        }
+        if params("path") {
+            codes.push("404");
+        }
         if !public {
             codes.extend(["401", "429"]);
         }
@@ -451,6 +462,15 @@ fn every_operation_has_security_and_the_standard_error_responses() {
         problems.len(),
         problems.join("\n  - ")
     );
+}
+
+/// The seed's operation: it answers 422 `invalid_for_conversational` without a body.
+const RERUN: &str = "/public-api/backfills/{backfill_id}/rerun-failed";
+
+fn params_in(op: &Value, place: &str) -> bool {
+    op["parameters"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["in"] == place))
 }
 
 /// A response, through its `$ref` to `components/responses` if it has one.

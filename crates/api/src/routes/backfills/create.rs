@@ -13,6 +13,7 @@ use super::*;
     request_body = CreateBackfillRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[ -~]+$", description = "Replays the first response for 24 h for the same body")),
     responses((status = 201, description = "Success.", body = DataEnvelope<CreateBackfillResponse>),
+              (status = 404, description = "`workflow_not_found`: the target workflow does not exist for this tenant.", body = ErrorEnvelope),
               (status = 502, description = "`psa_unavailable`: the PSA refused the integration's credentials or answered unexpectedly (rule-group filters are counted through it).", body = ErrorEnvelope),
               (status = 503, description = "`psa_unavailable`: the PSA could not be reached.", body = ErrorEnvelope)))]
 pub async fn create(
