@@ -186,31 +186,13 @@ pub const HALO_FIELDS: &[FieldGen] = &[
     },
 ];
 
-const OPERATORS: &[&str] = &[
-    "=",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "in",
-    "notIn",
-    "between",
-    "contains",
-    "doesNotContain",
-    "beginsWith",
-    "endsWith",
-    "null",
-    "notNull",
-];
-
 /// A valid rule for `f`, from raw choices: the operator (modulo the ones `f` takes) and value
 /// picks into the field's pool.
 pub fn rule(f: &FieldGen, op: usize, picks: &[usize]) -> Value {
     let pool = (f.pool)();
     let strings: Vec<Value> = pool.iter().filter(|v| v.is_string()).cloned().collect();
     let orderable: Vec<Value> = pool.iter().filter(|v| !v.is_boolean()).cloned().collect();
-    let allowed: Vec<&str> = OPERATORS
+    let allowed: Vec<&str> = neo_domain::filter::Operator::NAMES
         .iter()
         .copied()
         .filter(|op| match *op {

@@ -198,50 +198,39 @@ pub(super) fn headers(doc: &mut Value) {
         "Idempotent-Replayed": {"description": "`true` when this is the stored first response to the same `Idempotency-Key` and body.", "required": false, "schema": {"type": "string", "enum": ["true"]}},
     });
     let header = |name: &str| json!({ "$ref": format!("#/components/headers/{name}") });
-    let paths = doc["paths"]
-        .as_object_mut()
-        .expect("the document has paths");
-    for item in paths.values_mut() {
-        for op in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            let secured = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
-            let mut idempotent = false;
-            let params = op.get_mut("parameters").and_then(Value::as_array_mut);
-            for p in params.into_iter().flatten() {
-                if p["name"] == "Idempotency-Key" {
-                    p["schema"]["type"] = json!("string");
-                    idempotent = true;
+    for op in operations_mut(doc) {
+        let secured = secured(op);
+        let mut idempotent = false;
+        let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+        for p in params.into_iter().flatten() {
+            if p["name"] == "Idempotency-Key" {
+                p["schema"]["type"] = json!("string");
+                idempotent = true;
+            }
+        }
+        let Some(responses) = op["responses"].as_object_mut() else {
+            continue;
+        };
+        for (code, resp) in responses.iter_mut() {
+            let mut h = serde_json::Map::new();
+            h.insert("X-Request-Id".into(), header("X-Request-Id"));
+            let before_limiter = ["401", "408", "413", "415", "500", "503"];
+            if secured && !before_limiter.contains(&code.as_str()) {
+                for name in [
+                    "X-RateLimit-Limit",
+                    "X-RateLimit-Remaining",
+                    "X-RateLimit-Reset",
+                ] {
+                    h.insert(name.into(), header(name));
                 }
             }
-            let Some(responses) = op["responses"].as_object_mut() else {
-                continue;
-            };
-            for (code, resp) in responses.iter_mut() {
-                let mut h = serde_json::Map::new();
-                h.insert("X-Request-Id".into(), header("X-Request-Id"));
-                let before_limiter = ["401", "408", "413", "415", "500", "503"];
-                if secured && !before_limiter.contains(&code.as_str()) {
-                    for name in [
-                        "X-RateLimit-Limit",
-                        "X-RateLimit-Remaining",
-                        "X-RateLimit-Reset",
-                    ] {
-                        h.insert(name.into(), header(name));
-                    }
-                }
-                if code == "429" || code == "503" {
-                    h.insert("Retry-After".into(), header("Retry-After"));
-                }
-                if idempotent && code == "201" {
-                    h.insert("Idempotent-Replayed".into(), header("Idempotent-Replayed"));
-                }
-                resp["headers"] = Value::Object(h);
+            if code == "429" || code == "503" {
+                h.insert("Retry-After".into(), header("Retry-After"));
             }
+            if idempotent && code == "201" {
+                h.insert("Idempotent-Replayed".into(), header("Idempotent-Replayed"));
+            }
+            resp["headers"] = Value::Object(h);
         }
     }
 }
@@ -259,48 +248,39 @@ pub(super) fn error_codes(doc: &mut Value) {
         "Stable machine-readable error code, one of:\n\n- {}",
         list.join("\n- ")
     ));
-    let paths = doc["paths"]
-        .as_object_mut()
-        .expect("the document has paths");
-    for item in paths.values_mut() {
-        for op in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+    for op in operations_mut(doc) {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, resp) in responses.iter_mut() {
+            let Some(media) = resp
+                .get_mut("content")
+                .and_then(|c| c.get_mut("application/json"))
+            else {
                 continue;
             };
-            for (status, resp) in responses.iter_mut() {
-                let Some(media) = resp
-                    .get_mut("content")
-                    .and_then(|c| c.get_mut("application/json"))
-                else {
-                    continue;
-                };
-                if media["schema"]["$ref"] != "#/components/schemas/ErrorEnvelope" {
-                    continue;
+            if media["schema"]["$ref"] != "#/components/schemas/ErrorEnvelope" {
+                continue;
+            }
+            let mut examples = serde_json::Map::new();
+            for (code, _, meaning) in ERROR_CODES
+                .iter()
+                .filter(|(_, s, _)| s.to_string() == *status)
+            {
+                let mut error = json!({"code": code, "message": meaning});
+                if *code == "validation_error" || *code == "bad_request" {
+                    error["details"] = json!({"field": "max_in_flight"});
                 }
-                let mut examples = serde_json::Map::new();
-                for (code, _, meaning) in ERROR_CODES
-                    .iter()
-                    .filter(|(_, s, _)| s.to_string() == *status)
-                {
-                    let mut error = json!({"code": code, "message": meaning});
-                    if *code == "validation_error" || *code == "bad_request" {
-                        error["details"] = json!({"field": "max_in_flight"});
-                    }
-                    examples.insert(
-                        (*code).to_owned(),
-                        json!({"summary": meaning, "value": {
-                            "error": error,
-                            "meta": {"request_id": "0193a4c2-7d1e-7b3a-9f2e-5c8d1a6b4e20"}
-                        }}),
-                    );
-                }
-                if !examples.is_empty() {
-                    media["examples"] = Value::Object(examples);
-                }
+                examples.insert(
+                    (*code).to_owned(),
+                    json!({"summary": meaning, "value": {
+                        "error": error,
+                        "meta": {"request_id": "0193a4c2-7d1e-7b3a-9f2e-5c8d1a6b4e20"}
+                    }}),
+                );
+            }
+            if !examples.is_empty() {
+                media["examples"] = Value::Object(examples);
             }
         }
     }
@@ -329,39 +309,48 @@ pub(super) fn shared_responses(doc: &mut Value, standard: &[(&str, &str)]) {
         }
     }
     let mut shared = serde_json::Map::new();
-    let paths = doc["paths"]
-        .as_object_mut()
-        .expect("the document has paths");
-    for item in paths.values_mut() {
-        for op in item
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            let secured = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()));
-            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+    for op in operations_mut(doc) {
+        let secured = secured(op);
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, resp) in responses.iter_mut() {
+            let is_standard = standard
+                .iter()
+                .any(|(s, d)| s == status && resp["description"] == *d);
+            if !is_standard {
                 continue;
-            };
-            for (status, resp) in responses.iter_mut() {
-                let is_standard = standard
-                    .iter()
-                    .any(|(s, d)| s == status && resp["description"] == *d);
-                if !is_standard {
-                    continue;
-                }
-                let component = format!("{}{}", name(status), if secured { "" } else { "Public" });
-                let existing = shared
-                    .entry(component.clone())
-                    .or_insert_with(|| resp.clone());
-                assert_eq!(
-                    existing, resp,
-                    "{component}: two operations answer it differently"
-                );
-                *resp = json!({ "$ref": format!("#/components/responses/{component}") });
             }
+            let component = format!("{}{}", name(status), if secured { "" } else { "Public" });
+            let existing = shared
+                .entry(component.clone())
+                .or_insert_with(|| resp.clone());
+            assert_eq!(
+                existing, resp,
+                "{component}: two operations answer it differently"
+            );
+            *resp = json!({ "$ref": format!("#/components/responses/{component}") });
         }
     }
     doc["components"]["responses"] = Value::Object(shared);
+}
+
+/// Every operation of the document.
+fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
+    doc["paths"]
+        .as_object_mut()
+        .expect("the document has paths")
+        .values_mut()
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+        })
+}
+
+/// Whether an operation needs the bearer credential.
+fn secured(op: &Value) -> bool {
+    op["security"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|r| r.get("bearerAuth").is_some()))
 }
