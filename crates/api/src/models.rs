@@ -263,8 +263,10 @@ pub enum VerifyLevel {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"matching_entities": 1240, "success": true, "message": "1240 entities match (more than the soft limit of 1000)", "level": "WARNING", "field": null}))]
+#[schema(example = json!({"matching_entities": 1200, "success": true, "message": "1240 entities match; the filter's limit takes the first 1200, more than the soft limit of 1000", "level": "WARNING"}))]
 pub struct VerifyBackfillResponse {
+    /// The entities a backfill of this filter would run over: the matches, capped by the
+    /// filter's `limit` (the message gives both when they differ). `null` on ERROR.
     #[schema(required = true)]
     pub matching_entities: Option<i64>,
     pub success: bool,

@@ -21,6 +21,19 @@ pub enum FilterSpec {
     Query { root: Group, limit: Option<u64> },
 }
 
+impl FilterSpec {
+    /// How many entities a backfill of this filter runs over when the PSA matches `matched`:
+    /// an id list's length, or the matches capped by the query's `limit` (the snapshot stops
+    /// there). The one rule behind the create's `total_estimated` and cost estimate and the
+    /// preflight's count.
+    pub fn snapshot_size(&self, matched: u64) -> u64 {
+        match self {
+            FilterSpec::EntityIds(ids) => ids.len() as u64,
+            FilterSpec::Query { limit, .. } => limit.map_or(matched, |l| matched.min(l)),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combinator {
     And,
@@ -615,6 +628,24 @@ fn valid_native_path(p: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_snapshot_is_the_ids_or_the_matches_capped_by_the_limit() {
+        let ids = FilterSpec::EntityIds(vec!["1".into(), "2".into()]);
+        assert_eq!(ids.snapshot_size(1000), 2);
+        let root = Group {
+            combinator: Combinator::And,
+            rules: vec![],
+        };
+        let capped = FilterSpec::Query {
+            root: root.clone(),
+            limit: Some(120),
+        };
+        assert_eq!(capped.snapshot_size(545), 120);
+        assert_eq!(capped.snapshot_size(40), 40);
+        let open = FilterSpec::Query { root, limit: None };
+        assert_eq!(open.snapshot_size(545), 545);
+    }
+
     #[test]
     fn every_operator_name_parses_and_no_other() {
         let parsed: Vec<Operator> = Operator::NAMES

@@ -993,3 +993,76 @@ async fn list_filters_by_state_and_workflow() {
         vec![b]
     );
 }
+
+/// A rule group's `limit` caps the snapshot, so it caps what create counts and charges and what
+/// the preflight reports (it said 545 entities / 1,090 credits for `"limit": 120`).
+#[tokio::test]
+async fn a_limit_caps_the_estimate_of_create_and_the_preflights_count() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 300,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.config().clone();
+    app.connect_connectwise(
+        &key,
+        json!({"site_url": sim.base_url, "company_id": c.cw_company,
+               "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+    )
+    .await;
+    let all = sim.tickets().len();
+    assert!(all > 120, "{all} tickets");
+    let filter = |limit: Option<u64>| {
+        let mut f = json!({"conditions": {"combinator": "and", "rules": [
+            {"field": "$id", "operator": ">", "value": 0}]}});
+        if let Some(l) = limit {
+            f["limit"] = json!(l);
+        }
+        f
+    };
+
+    let v = app
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"entity_type": "ticket", "filter_spec": filter(Some(120))}),
+        )
+        .await;
+    assert_eq!(v.status, 200, "{:?}", v.body);
+    assert_eq!(v.body["data"]["matching_entities"], 120);
+    let message = v.body["data"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{all} entities match")) && message.contains("first 120"),
+        "{message}"
+    );
+    let open = app
+        .post(
+            &key,
+            "/public-api/backfills/verify",
+            json!({"entity_type": "ticket", "filter_spec": filter(None)}),
+        )
+        .await;
+    assert_eq!(open.body["data"]["matching_entities"], all);
+
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": filter(Some(120))}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let tier = r.body["data"]["cost_estimate"]["credits_per_entity"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(r.body["data"]["backfill"]["total_estimated"], 120);
+    assert_eq!(r.body["data"]["cost_estimate"]["total_entities"], 120);
+    assert_eq!(
+        r.body["data"]["cost_estimate"]["total_credits_estimated"],
+        120 * tier
+    );
+}

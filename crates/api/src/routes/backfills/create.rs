@@ -87,11 +87,8 @@ pub(crate) async fn create_backfill(
             ),
         ));
     }
-    let (entity_ids, total_estimated) = match spec {
-        FilterSpec::EntityIds(ids) => {
-            let n = ids.len() as i64;
-            (Some(ids), Some(n))
-        }
+    let (entity_ids, total_estimated) = match &spec {
+        FilterSpec::EntityIds(ids) => (Some(ids.clone()), Some(ids.len() as i64)),
         FilterSpec::Query { .. } => {
             let integration = require_integration(app, p).await?;
             let (_, count) = psa_count(app, p, &integration, entity_type, &req.filter_spec, now)
@@ -100,8 +97,9 @@ pub(crate) async fn create_backfill(
                     PsaCheck::Invalid(e) => ApiError::validation(e),
                     PsaCheck::Psa(e) => psa_error(e),
                 })?;
-            // The server's own count wins (an upper bound when part of the filter runs locally).
-            (None, Some(count.count as i64))
+            // The server's own count wins (an upper bound when part of the filter runs locally),
+            // capped by the filter's `limit` as the snapshot is.
+            (None, Some(spec.snapshot_size(count.count) as i64))
         }
     };
     let left = credits_left(app, p).await?;

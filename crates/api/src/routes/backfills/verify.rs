@@ -40,12 +40,12 @@ pub(crate) async fn verify_filter(
         Ok((spec, _)) => spec,
         Err(e) => return error(format!("invalid filter: {}", e.message), Some(e.field)),
     };
-    let (count, exact) = match spec {
-        FilterSpec::EntityIds(ids) => (ids.len() as i64, true),
+    let (matched, exact) = match &spec {
+        FilterSpec::EntityIds(ids) => (ids.len() as u64, true),
         FilterSpec::Query { .. } => {
             let integration = require_integration(app, p).await?;
             match psa_count(app, p, &integration, req.entity_type, &req.filter_spec, now).await {
-                Ok((_, c)) => (c.count as i64, c.exact),
+                Ok((_, c)) => (c.count, c.exact),
                 Err(PsaCheck::Invalid(e)) => {
                     return error(format!("invalid filter: {}", e.message), Some(e.field))
                 }
@@ -54,19 +54,30 @@ pub(crate) async fn verify_filter(
         }
     };
     let soft = app.cfg.verify_soft_limit;
-    if count == 0 {
+    if matched == 0 {
         return error("the filter matches no entity".into(), None);
     }
+    // What a backfill would run over: the matches capped by the filter's `limit`.
+    let count = spec.snapshot_size(matched) as i64;
+    let cap = if count < matched as i64 {
+        format!("; the filter's limit takes the first {count}")
+    } else {
+        String::new()
+    };
     let (level, message, warnings) = if !exact {
         let m = format!(
-            "at most {count} entities match: the PSA cannot evaluate the whole filter, so the count is an upper bound"
+            "at most {matched} entities match{cap}: the PSA cannot evaluate the whole filter, so the count is an upper bound"
         );
         (VerifyLevel::Warning, m.clone(), vec![m])
     } else if count > soft {
-        let m = format!("{count} entities match, more than the soft limit of {soft}");
+        let m = format!("{matched} entities match{cap}, more than the soft limit of {soft}");
         (VerifyLevel::Warning, m.clone(), vec![m])
     } else {
-        (VerifyLevel::Ok, format!("{count} entities match"), vec![])
+        (
+            VerifyLevel::Ok,
+            format!("{matched} entities match{cap}"),
+            vec![],
+        )
     };
     Ok(Reply::new(VerifyBackfillResponse {
         matching_entities: Some(count),
