@@ -98,19 +98,7 @@ async fn relative_datetimes_are_frozen_at_create() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
-    let sim = psa_sim::spawn(psa_sim::SimConfig {
-        tickets: 500,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let c = sim.config().clone();
-    app.connect_connectwise(
-        &key,
-        json!({"site_url": sim.base_url, "company_id": c.cw_company,
-               "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-    )
-    .await;
+    let sim = app.connectwise_sim(&key, 500).await;
     let r = app
         .post(
             &key,
@@ -1001,19 +989,7 @@ async fn a_limit_caps_the_estimate_of_create_and_the_preflights_count() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let wf = app.workflow(&key, "Triage").await;
-    let sim = psa_sim::spawn(psa_sim::SimConfig {
-        tickets: 300,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let c = sim.config().clone();
-    app.connect_connectwise(
-        &key,
-        json!({"site_url": sim.base_url, "company_id": c.cw_company,
-               "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-    )
-    .await;
+    let sim = app.connectwise_sim(&key, 300).await;
     let all = sim.tickets().len();
     assert!(all > 120, "{all} tickets");
     let filter = |limit: Option<u64>| {

@@ -154,6 +154,24 @@ impl TestApp {
             .await
     }
 
+    /// A psa-sim with `tickets` tickets, connected as the tenant's ConnectWise integration.
+    pub async fn connectwise_sim(&self, key: &str, tickets: usize) -> psa_sim::SimHandle {
+        let sim = psa_sim::spawn(psa_sim::SimConfig {
+            tickets,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let c = sim.config().clone();
+        self.connect_connectwise(
+            key,
+            json!({"site_url": sim.base_url, "company_id": c.cw_company,
+                   "public_key": c.cw_public_key, "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+        )
+        .await;
+        sim
+    }
+
     /// Connects the tenant's ConnectWise integration with these settings (asserting 200).
     pub async fn connect_connectwise(&self, key: &str, settings: Value) {
         let r = self
