@@ -21,6 +21,12 @@ pub enum FilterSpec {
     Query { root: Group, limit: Option<u64> },
 }
 
+/// Whether `s` can be an entity id: 1 to 64 bytes, no control character. The rule of an
+/// explicit `entity_ids` list, and of the `entity_id` a search names.
+pub fn is_entity_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control)
+}
+
 impl FilterSpec {
     /// How many entities a backfill of this filter runs over when the PSA matches `matched`:
     /// an id list's length, or the matches capped by the query's `limit` (the snapshot stops
@@ -291,15 +297,12 @@ fn parse_entity_ids(v: &Value, path: &str) -> Result<Vec<String>, FieldError> {
     let mut seen = std::collections::HashSet::with_capacity(arr.len());
     let mut out = Vec::with_capacity(arr.len());
     for (i, id) in arr.iter().enumerate() {
-        let s = id
-            .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control))
-            .ok_or_else(|| {
-                err(
-                    format!("{path}[{i}]"),
-                    "each entity id is a non-empty string of at most 64 characters",
-                )
-            })?;
+        let s = id.as_str().filter(|s| is_entity_id(s)).ok_or_else(|| {
+            err(
+                format!("{path}[{i}]"),
+                "each entity id is a non-empty string of at most 64 characters",
+            )
+        })?;
         if !seen.insert(s) {
             return Err(err(
                 format!("{path}[{i}]"),

@@ -150,7 +150,13 @@ impl Env {
 
     async fn items(&self, id: &str) -> Vec<neo_store::Item> {
         self.store
-            .list_items(&self.tenant, id, &[], None, 200_000)
+            .list_items(
+                &self.tenant,
+                id,
+                &neo_store::ItemFilter::default(),
+                None,
+                200_000,
+            )
             .await
             .unwrap()
             .items

@@ -156,7 +156,13 @@ impl Env {
 
     async fn item_ids(&self) -> Vec<String> {
         self.store
-            .list_items(&self.tenant, "bf_psa", &[], None, 100_000)
+            .list_items(
+                &self.tenant,
+                "bf_psa",
+                &neo_store::ItemFilter::default(),
+                None,
+                100_000,
+            )
             .await
             .unwrap()
             .items
@@ -435,7 +441,13 @@ async fn enumeration_resumes_from_the_checkpoint_after_pause() {
     let b = e.run_to_end().await;
     let items = e
         .store
-        .list_items(&e.tenant, "bf_psa", &[], None, 100_000)
+        .list_items(
+            &e.tenant,
+            "bf_psa",
+            &neo_store::ItemFilter::default(),
+            None,
+            100_000,
+        )
         .await
         .unwrap()
         .items;

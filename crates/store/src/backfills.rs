@@ -83,12 +83,14 @@ macro_rules! backfill_queries {
             Ok(Page::from_overfetch(rows, limit))
         }
 
-        /// A page of a backfill's items by `ord`, of the given statuses (all when empty).
+        /// A page of a backfill's items by `ord`, filtered ([`ItemFilter`]). An entity is
+        /// found by walking the backfill's items in key order (no index on `entity_id`: one
+        /// would add an entry to every item update of dispatch, for an operator's search).
         pub(crate) async fn select_items(
             r: &sqlx::Pool<$db>,
             tenant_id: &str,
             backfill_id: &str,
-            statuses: &[ItemStatus],
+            filter: &ItemFilter,
             after_ord: Option<i64>,
             limit: usize,
         ) -> Result<Page<Item>> {
@@ -98,10 +100,13 @@ macro_rules! backfill_queries {
             qb.push_bind(tenant_id);
             qb.push(" AND i.backfill_id = ").push_bind(backfill_id);
             qb.push(" AND i.ord > ").push_bind(after_ord.unwrap_or(-1));
-            if !statuses.is_empty() {
+            if let Some(entity) = &filter.entity_id {
+                qb.push(" AND i.entity_id = ").push_bind(entity.clone());
+            }
+            if !filter.statuses.is_empty() {
                 qb.push(" AND i.status IN (");
                 let mut sep = qb.separated(", ");
-                for s in statuses {
+                for s in &filter.statuses {
                     sep.push_bind(s.as_str());
                 }
                 qb.push(")");

@@ -309,7 +309,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         tenant_id: &str,
         backfill_id: &str,
-        statuses: &[neo_domain::backfill::ItemStatus],
+        filter: &ItemFilter,
         after_ord: Option<i64>,
         limit: usize,
     ) -> Result<Page<Item>>;

@@ -221,6 +221,15 @@ pub struct ExecutionFilter {
     pub backfill_id: Option<String>,
 }
 
+/// Filters of a backfill's items (`GET /backfills/{id}/items`, the dashboard's items table).
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    /// Any of these statuses (all when empty).
+    pub statuses: Vec<ItemStatus>,
+    /// Only this entity.
+    pub entity_id: Option<String>,
+}
+
 /// Filters of `GET /backfills`.
 #[derive(Debug, Clone, Default)]
 pub struct BackfillFilter {

@@ -236,7 +236,7 @@ macro_rules! impl_store {
                 &self,
                 tenant_id: &str,
                 backfill_id: &str,
-                statuses: &[ItemStatus],
+                filter: &ItemFilter,
                 after_ord: Option<i64>,
                 limit: usize,
             ) -> Result<Page<Item>> {
@@ -244,7 +244,7 @@ macro_rules! impl_store {
                     self.reader(),
                     tenant_id,
                     backfill_id,
-                    statuses,
+                    filter,
                     after_ord,
                     limit,
                 )

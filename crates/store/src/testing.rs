@@ -333,7 +333,13 @@ pub async fn assert_counters_exact(
         .expect("read the backfill")
         .expect("the backfill exists");
     let items = store
-        .list_items(tenant_id, backfill_id, &[], None, 10_000_000)
+        .list_items(
+            tenant_id,
+            backfill_id,
+            &crate::ItemFilter::default(),
+            None,
+            10_000_000,
+        )
         .await
         .expect("list the items")
         .items;

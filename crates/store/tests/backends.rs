@@ -103,7 +103,7 @@ impl Env {
         loop {
             let p = self
                 .s()
-                .list_items(&self.tenant, id, &[], after, 1000)
+                .list_items(&self.tenant, id, &ItemFilter::default(), after, 1000)
                 .await
                 .unwrap();
             after = p.items.last().map(|i| i.ord);
@@ -252,28 +252,77 @@ async fn backfills_create_list_and_keyset_pages(b: Backend) {
         .backfill_with("bf_10", &["a", "b", "c", "d", "e"], |_| {})
         .await;
     let p = s
-        .list_items(&e.tenant, &big.id, &[], None, 2)
+        .list_items(&e.tenant, &big.id, &ItemFilter::default(), None, 2)
         .await
         .unwrap();
     let o = |p: &Page<Item>| p.items.iter().map(|i| i.ord).collect::<Vec<_>>();
     assert_eq!((o(&p), p.has_more), (vec![0, 1], true));
     assert_eq!(p.items[1].entity_id, "b");
     let p = s
-        .list_items(&e.tenant, &big.id, &[], Some(1), 2)
+        .list_items(&e.tenant, &big.id, &ItemFilter::default(), Some(1), 2)
         .await
         .unwrap();
     assert_eq!((o(&p), p.has_more), (vec![2, 3], true));
     let p = s
-        .list_items(&e.tenant, &big.id, &[], Some(3), 2)
+        .list_items(&e.tenant, &big.id, &ItemFilter::default(), Some(3), 2)
         .await
         .unwrap();
     assert_eq!((o(&p), p.has_more), (vec![4], false));
     let p = s
-        .list_items(&e.tenant, &big.id, &[ItemStatus::Failed], None, 10)
+        .list_items(
+            &e.tenant,
+            &big.id,
+            &ItemFilter {
+                statuses: vec![ItemStatus::Failed],
+                ..Default::default()
+            },
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert!(p.items.is_empty());
-    let p = s.list_items(&other, &big.id, &[], None, 10).await.unwrap();
+    let p = s
+        .list_items(&other, &big.id, &ItemFilter::default(), None, 10)
+        .await
+        .unwrap();
+    assert!(p.items.is_empty());
+    // One entity, alone or with a status; an unknown one finds nothing.
+    let entity = |id: &str, statuses: Vec<ItemStatus>| ItemFilter {
+        statuses,
+        entity_id: Some(id.to_owned()),
+    };
+    let p = s
+        .list_items(&e.tenant, &big.id, &entity("d", vec![]), None, 10)
+        .await
+        .unwrap();
+    assert_eq!((o(&p), p.has_more), (vec![3], false));
+    let p = s
+        .list_items(
+            &e.tenant,
+            &big.id,
+            &entity("d", vec![ItemStatus::Pending]),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(o(&p), vec![3]);
+    let p = s
+        .list_items(
+            &e.tenant,
+            &big.id,
+            &entity("d", vec![ItemStatus::Failed]),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(p.items.is_empty());
+    let p = s
+        .list_items(&e.tenant, &big.id, &entity("zz", vec![]), None, 10)
+        .await
+        .unwrap();
     assert!(p.items.is_empty());
 }
 

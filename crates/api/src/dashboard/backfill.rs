@@ -387,7 +387,16 @@ pub(super) async fn items(
             .map_err(|e| api_error(&e))?;
     let page = app
         .store
-        .list_items(u.principal.tenant_id(), id, &statuses, after, PAGE_SIZE)
+        .list_items(
+            u.principal.tenant_id(),
+            id,
+            &neo_store::ItemFilter {
+                statuses,
+                ..Default::default()
+            },
+            after,
+            PAGE_SIZE,
+        )
         .await
         .map_err(store_error)?;
     let now = app.clock.now();

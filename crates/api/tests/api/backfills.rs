@@ -366,6 +366,35 @@ async fn items_are_in_snapshot_order_and_filter_by_status() {
     assert_eq!(failed["error"], "executor said no");
     assert_eq!(failed["attempts"], 1);
 
+    // Find one entity: `?entity_id=` (it used to be ignored, listing every item).
+    let entity = |q: &str| {
+        let path = format!("/public-api/backfills/{id}/items?{q}");
+        let app = &app;
+        let key = &key;
+        async move {
+            let r = app.get(key, &path).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["entity_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(entity("entity_id=T4").await, vec!["T4"]);
+    assert_eq!(entity("entity_id=T4&status=failed").await, vec!["T4"]);
+    assert!(entity("entity_id=T4&status=succeeded").await.is_empty());
+    assert!(entity("entity_id=T404").await.is_empty());
+    let r = app
+        .get(
+            &key,
+            &format!("/public-api/backfills/{id}/items?entity_id=T%014"),
+        )
+        .await;
+    r.assert_error(400, "bad_request");
+    assert_eq!(r.field(), "entity_id");
+
     let b = app
         .get(&key, &format!("/public-api/backfills/{id}"))
         .await

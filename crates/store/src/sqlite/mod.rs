@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    apply_signal, BackfillRunState, ExecutionStatus, ItemStatus, Signal, SignalOutcome,
+    apply_signal, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
 };
 use neo_domain::clock::to_ms;
 use serde_json::Value;

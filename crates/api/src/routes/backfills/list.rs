@@ -82,6 +82,9 @@ pub struct ListItemsParams {
     /// Item statuses, as a comma list: `status=failed,skipped`.
     #[param(style = Form, explode = false, value_type = Option<Vec<neo_domain::backfill::ItemStatus>>)]
     pub status: Option<String>,
+    /// Only this entity (its PSA id), e.g. `entity_id=590`: whether and how the backfill ran it.
+    #[param(max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    pub entity_id: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
@@ -92,7 +95,8 @@ pub struct ListItemsParams {
 /// The snapshot's entities with their status, in snapshot order.
 ///
 /// Each entity once, with its status (pending, in flight, succeeded, failed, skipped, cancelled),
-/// attempts, last error and execution id. Filter by status (a comma list); keyset-paginated.
+/// attempts, last error and execution id. Filter by status (a comma list) or entity id;
+/// keyset-paginated.
 #[utoipa::path(get, path = "/public-api/backfills/{backfill_id}/items", tag = "Backfills",
     operation_id = "listBackfillItems",
     params(("backfill_id" = String, Path), ListItemsParams),
@@ -104,7 +108,18 @@ pub async fn items(
     ApiQuery(q): ApiQuery<ListItemsParams>,
 ) -> Result<Reply<Vec<PublicBackfillItem>>, ApiError> {
     let limit = page_size(q.page_size)?;
-    let statuses = comma_list(q.status.as_deref(), "status", ItemStatus::parse)?;
+    let filter = neo_store::ItemFilter {
+        statuses: comma_list(q.status.as_deref(), "status", ItemStatus::parse)?,
+        entity_id: match q.entity_id.filter(|e| !e.is_empty()) {
+            Some(e) if !filter::is_entity_id(&e) => {
+                return Err(ApiError::bad_request(
+                    "entity_id is an entity id: at most 64 characters, no control character",
+                )
+                .with_field("entity_id"))
+            }
+            e => e,
+        },
+    };
     let list = format!("items:{id}");
     let after: Option<i64> = paging::after(&app, &list, q.cursor.as_deref())?;
     if app.store.backfill(p.tenant_id(), &id).await?.is_none() {
@@ -112,7 +127,7 @@ pub async fn items(
     }
     let page = app
         .store
-        .list_items(p.tenant_id(), &id, &statuses, after, limit)
+        .list_items(p.tenant_id(), &id, &filter, after, limit)
         .await?;
     let next = paging::next(&app, &list, &page, |i| i.ord);
     Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
