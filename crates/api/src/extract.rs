@@ -116,3 +116,68 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
             })
     }
 }
+
+/// The query parameters each operation documents, `(METHOD, path template)` → names, read once
+/// from the OpenAPI document: the one list a request's query is checked against.
+fn documented_queries(
+) -> &'static std::collections::HashMap<(String, String), std::collections::BTreeSet<String>> {
+    static QUERIES: std::sync::OnceLock<
+        std::collections::HashMap<(String, String), std::collections::BTreeSet<String>>,
+    > = std::sync::OnceLock::new();
+    QUERIES.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi::document_json())
+            .expect("the OpenAPI document is JSON");
+        let mut out = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let names = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect();
+                out.insert((method.to_ascii_uppercase(), path.clone()), names);
+            }
+        }
+        out
+    })
+}
+
+/// Refuses a query parameter the operation does not document: 400 `bad_request` naming it in
+/// `details.field` (a misspelt filter, `?statuss=failed`, would otherwise list everything).
+/// A route layer, inside authentication, so the answer carries the rate-limit headers like
+/// any other 400 of an authenticated operation.
+pub async fn reject_unknown_query(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (Some(matched), Some(query)) = (
+        req.extensions().get::<axum::extract::MatchedPath>(),
+        req.uri().query(),
+    ) else {
+        return next.run(req).await;
+    };
+    let key = (
+        req.method().as_str().to_owned(),
+        matched.as_str().to_owned(),
+    );
+    if let Some(known) = documented_queries().get(&key) {
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !known.contains(name.as_ref()) {
+                let takes = if known.is_empty() {
+                    "no query parameter".to_owned()
+                } else {
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                };
+                return ApiError::bad_request(format!(
+                    "unknown query parameter {name:?}; this operation takes {takes}"
+                ))
+                .with_field(&name)
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}

@@ -350,7 +350,9 @@ pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Rout
     let (authed, _) = openapi::authed_routes().split_for_parts();
     let authed = authed.merge(extra);
     let (public, _) = openapi::public_routes().split_for_parts();
+    let public = public.route_layer(middleware::from_fn(extract::reject_unknown_query));
     authed
+        .route_layer(middleware::from_fn(extract::reject_unknown_query))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(public)
         .merge(dashboard::router())

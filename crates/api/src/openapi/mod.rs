@@ -114,17 +114,14 @@ struct Takes {
     read_only: bool,
     body: bool,
     path: bool,
-    query: bool,
 }
 
-/// Whether an operation can answer `status`: 500 and 503 any operation (a fault, the
-/// database); 400 those that take a parameter or a body to parse; 404 those with an id in
-/// the path; 401 and 429 those behind a credential; 409 those that change something (a read
+/// Whether an operation can answer `status`: 400, 500 and 503 any operation (a query
+/// parameter it does not take, a fault, the database); 404 those with an id in the path; 401 and 429 those behind a credential; 409 those that change something (a read
 /// never conflicts); 422, 408, 413 and 415 those with a body (query and path parameters that
 /// do not parse are a 400).
 fn can_answer(status: &str, t: &Takes) -> bool {
     match status {
-        "400" => t.path || t.query || t.body,
         "404" => t.path,
         "401" | "429" => t.secured,
         "409" => !t.read_only,
@@ -199,7 +196,6 @@ pub fn document() -> Doc {
                 read_only,
                 body: op.request_body.is_some(),
                 path: takes(|p| matches!(p, ParameterIn::Path)),
-                query: takes(|p| matches!(p, ParameterIn::Query)),
             };
             for (code, desc) in STANDARD_ERRORS {
                 if can_answer(code, &t) {

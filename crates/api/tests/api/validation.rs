@@ -372,3 +372,51 @@ async fn verify_classifies_ok_warning_error() {
     r.assert_error(422, "validation_error");
     assert_eq!(r.field(), "entity_type");
 }
+
+/// A query parameter the operation does not document is refused, naming it: a misspelt filter
+/// would otherwise list everything (`?entity_id=` was ignored before it existed).
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let created = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1", "2"]}}),
+        )
+        .await;
+    let id = created.body["data"]["backfill"]["id"].as_str().unwrap();
+    for (path, field) in [
+        (
+            "/public-api/backfills?statuss=RUNNING".to_owned(),
+            "statuss",
+        ),
+        (
+            format!("/public-api/backfills/{id}/items?entity=1"),
+            "entity",
+        ),
+        (format!("/public-api/backfills/{id}?verbose=1"), "verbose"),
+        ("/public-api/health?probe=1".to_owned(), "probe"),
+    ] {
+        let r = app.get(&key, &path).await;
+        r.assert_error(400, "bad_request");
+        assert_eq!(r.field(), field, "{path}");
+        if !path.contains("health") {
+            assert!(
+                r.header("x-ratelimit-remaining").is_some(),
+                "{path}: rate-limit headers"
+            );
+        }
+    }
+    // Documented ones still work.
+    let ok = app
+        .get(
+            &key,
+            &format!("/public-api/backfills/{id}/items?status=pending&entity_id=1&page_size=5"),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.body);
+    assert_eq!(ok.body["data"].as_array().unwrap().len(), 1);
+}
