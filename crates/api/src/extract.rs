@@ -117,17 +117,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
     }
 }
 
-/// The query parameters each operation documents, `(METHOD, path template)` → names, read once
-/// from the OpenAPI document: the one list a request's query is checked against.
-fn documented_queries(
-) -> &'static std::collections::HashMap<(String, String), std::collections::BTreeSet<String>> {
-    static QUERIES: std::sync::OnceLock<
-        std::collections::HashMap<(String, String), std::collections::BTreeSet<String>>,
-    > = std::sync::OnceLock::new();
+/// The query parameters each operation documents, path template → method → names, read
+/// once from the OpenAPI document: the one list a request's query is checked against.
+type Documented = std::collections::HashMap<
+    String,
+    std::collections::HashMap<String, std::collections::BTreeSet<String>>,
+>;
+
+fn documented_queries() -> &'static Documented {
+    static QUERIES: std::sync::OnceLock<Documented> = std::sync::OnceLock::new();
     QUERIES.get_or_init(|| {
         let doc: serde_json::Value = serde_json::from_str(&crate::openapi::document_json())
             .expect("the OpenAPI document is JSON");
-        let mut out = std::collections::HashMap::new();
+        let mut out = Documented::new();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 let names = op["parameters"]
@@ -137,7 +139,9 @@ fn documented_queries(
                     .filter(|p| p["in"] == "query")
                     .filter_map(|p| p["name"].as_str().map(str::to_owned))
                     .collect();
-                out.insert((method.to_ascii_uppercase(), path.clone()), names);
+                out.entry(path.clone())
+                    .or_default()
+                    .insert(method.to_ascii_uppercase(), names);
             }
         }
         out
@@ -159,11 +163,10 @@ pub async fn reject_unknown_query(
     ) else {
         return next.run(req).await;
     };
-    let key = (
-        req.method().as_str().to_owned(),
-        matched.as_str().to_owned(),
-    );
-    if let Some(known) = documented_queries().get(&key) {
+    let known = documented_queries()
+        .get(matched.as_str())
+        .and_then(|by_method| by_method.get(req.method().as_str()));
+    if let Some(known) = known {
         for (name, _) in form_urlencoded::parse(query.as_bytes()) {
             if !known.contains(name.as_ref()) {
                 let takes = if known.is_empty() {
