@@ -8,6 +8,8 @@
 //   NEO_E2E_SECRETS      comma list of secrets that must never appear in a page or script
 //   NEO_E2E_SCREENSHOTS  where to save screenshots
 //   NEO_E2E_CHROMIUM     the browser (default /usr/bin/chromium)
+//   NEO_E2E_REFUSED      a settled backfill whose receiver refused its one entity (503, then
+//                        422 with {"error": "board Help Desk is locked"})
 // Exits 0 when every step passed; prints each step.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -20,6 +22,26 @@ const nIds = Number(process.env.NEO_E2E_IDS || "120");
 const secrets = (process.env.NEO_E2E_SECRETS || "").split(",").filter(Boolean).concat([key]);
 const shots = process.env.NEO_E2E_SCREENSHOTS || "target/e2e-screenshots";
 const executablePath = process.env.NEO_E2E_CHROMIUM || "/usr/bin/chromium";
+const refusedId = must("NEO_E2E_REFUSED");
+
+/** The API, as a script would call it. */
+async function api(method, path, body) {
+  const r = await fetch(`${base}/public-api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const v = await r.json();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(v)}`);
+  return v.data;
+}
+
+/** The statuses of the items table, top to bottom. */
+async function itemStatuses() {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll("#items tr[data-status]")).map((r) => r.dataset.status).join(","),
+  );
+}
 mkdirSync(shots, { recursive: true });
 
 function must(name) {
@@ -50,6 +72,13 @@ const context = await browser.newContext({
   locale: "en-GB",
 });
 const page = await context.newPage();
+// A Content-Security-Policy violation fails the test naming what caused it (the console's own
+// message does not say which element or script).
+await page.addInitScript(() =>
+  document.addEventListener("securitypolicyviolation", (e) =>
+    console.error(`CSP violation: ${e.violatedDirective} by ${e.sourceFile}:${e.lineNumber} on ${e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 160) : e.target}`),
+  ),
+);
 page.setDefaultTimeout(15000);
 
 // Every page and script the browser receives, to look for secrets; every dialog accepted.
@@ -74,7 +103,7 @@ page.on("console", (m) => {
   // A 4xx answer shown as a message on the page is expected (the browser and htmx log it).
   const t = m.text();
   if (m.type() === "error" && !/Failed to load resource|Response Status Error Code|htmx:responseError/.test(t)) {
-    consoleErrors.push(t);
+    consoleErrors.push(`${t} (on ${page.url()})`);
   }
 });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
@@ -181,16 +210,17 @@ try {
   await page.locator("#preflight .msg.error").waitFor();
   step(`rule-group preflight says: ${(await page.locator("#preflight").innerText()).trim()}`);
 
-  // Raw JSON: an explicit id list.
-  await page.getByLabel("Raw JSON").check();
+  // An id list pasted as a spreadsheet column, with a duplicate: accepted, and said so.
+  await page.getByLabel("Id list").check();
   const ids = Array.from({ length: nIds }, (_, i) => `T${String(i + 1).padStart(5, "0")}`);
-  await page.getByLabel("Filter (JSON)").fill(JSON.stringify({ entity_ids: ids }, null, 1));
+  await page.getByLabel("Entity ids").fill([...ids, ids[6]].join("\n") + "\n");
   await page.getByRole("button", { name: "Preflight" }).click();
   await page.locator("#preflight [data-level=OK]").waitFor();
   const pf = await page.locator("#preflight").innerText();
   check(pf.includes(`${nIds} entities match`), `preflight: ${pf}`);
   check(/Cost estimate: \d+ credits/.test(pf), `preflight cost: ${pf}`);
-  step(`preflight: ${pf.replace(/\s+/g, " ").trim()}`);
+  await page.locator("#note-entity_ids_text").filter({ hasText: "1 duplicate removed" }).waitFor();
+  step(`pasted column: ${(await page.locator("#note-entity_ids_text").innerText()).trim()}; preflight: ${pf.replace(/\s+/g, " ").trim()}`);
   await shot("wizard-2-preflight");
   await page.getByRole("button", { name: "Next: windows" }).click();
   await page.getByRole("heading", { name: "3. When it may run" }).waitFor();
@@ -203,15 +233,26 @@ try {
   step(`windows summary: ${(await page.locator("#summary").innerText()).trim()}`);
   await checkLabels("wizard step 3");
   await shot("wizard-3-windows");
-  // A bad window shows the API's validation message.
+  // A bad time sits next to its input, in words, and the review does not open.
   await page.locator(".day[data-day=saturday] [data-add]").click();
   await page.getByLabel("Saturday window start").fill("10:00");
   await page.getByLabel("Saturday window end").fill("10:00");
   await page.getByLabel("Saturday window end").dispatchEvent("change");
-  await page.locator("#summary .msg.error").filter({ hasText: "saturday[0]" }).waitFor();
-  step(`bad window: ${(await page.locator("#summary").innerText()).trim()}`);
-  // Run now: always open, two at a time.
+  const badTime = page.locator("#err-saturday_end_0");
+  await badTime.filter({ hasText: "Saturday's first window" }).waitFor();
+  check((await page.locator("#saturday_end_0").getAttribute("aria-invalid")) === "true", "the bad time is marked");
+  step(`bad time: ${(await badTime.innerText()).trim()}`);
+  await shot("wizard-3-bad-time");
+  // Run now: always open; max in flight 0 is refused at its step, in words.
   await page.getByLabel("Always open").check();
+  await page.getByLabel("Max executions at once (1–100)").fill("0");
+  await page.getByRole("button", { name: "Next: review" }).click();
+  const badCap = page.locator("#err-max_in_flight");
+  await badCap.waitFor();
+  check(await page.getByRole("heading", { name: "3. When it may run" }).isVisible(), "step 3 stays open");
+  check(!(await page.getByRole("heading", { name: "4. Review and create" }).isVisible()), "the review does not open");
+  step(`max in flight 0: ${(await badCap.innerText()).trim()}`);
+  await shot("wizard-3-bad-max-in-flight");
   await page.getByLabel("Max executions at once (1–100)").fill("2");
   await page.getByRole("button", { name: "Next: review" }).click();
   await page.getByRole("heading", { name: "4. Review and create" }).waitFor();
@@ -225,6 +266,16 @@ try {
   const parentId = parentUrl.split("/").pop();
   await page.getByText(`Backfill created over ${nIds} entities`).waitFor();
   step(`created ${parentId}`);
+
+  // ---- the items table follows the run without a click ------------------------------------
+  const itemsAtStart = await itemStatuses();
+  await page.waitForFunction(
+    (before) =>
+      Array.from(document.querySelectorAll("#items tr[data-status]")).map((r) => r.dataset.status).join(",") !== before,
+    itemsAtStart,
+    { timeout: 20000 },
+  );
+  step(`items table updated by itself: ${itemsAtStart.slice(0, 40)}… → ${(await itemStatuses()).slice(0, 40)}…`);
 
   // ---- progress, pause, resume -------------------------------------------------------------
   const first = await waitLive((l) => l.processed > 0, "progress to start", 20000);
@@ -252,6 +303,22 @@ try {
   step(`completed: ${done.processed} processed, ${done.failed} failed`);
   await shot("backfill-completed");
 
+  // Find an entity by id in the items, and across backfills; the filter is in the URL.
+  await page.getByLabel("Entity id").fill("T00007");
+  await page.getByLabel("Entity id").press("Enter");
+  await page.waitForFunction(() => {
+    const rows = Array.from(document.querySelectorAll("#items tr[data-entity]"));
+    return rows.length === 1 && rows[0].dataset.entity === "T00007";
+  });
+  await page.waitForURL(/entity_id=T00007/);
+  step(`entity search in the items: ${page.url().replace(base, "")}`);
+  await shot("backfill-items-entity-search");
+  await page.reload();
+  check((await page.locator("#items tr[data-entity]").count()) === 1, "a reload keeps the entity filter");
+  await page.getByLabel("Entity id").fill("");
+  await page.getByLabel("Entity id").press("Enter");
+  await page.waitForFunction(() => document.querySelectorAll("#items tr[data-entity]").length > 1);
+
   // Items: filter failed, follow an execution to its error.
   await page.waitForTimeout(500); // the items refresh on the state change first
   await page.getByLabel("Status").selectOption("failed");
@@ -274,23 +341,121 @@ try {
   check(childId !== parentId, "a new backfill");
   await page.getByText(`Rerun created over the ${done.failed} failed entities`).waitFor();
   const parentLink = page.locator("#parent-link");
-  check((await parentLink.innerText()) === parentId, "the child links to its parent");
-  check((await page.locator("li[data-relation=parent] a").innerText()) === parentId, "chain shows the parent");
+  // Ids are shortened on the page; the whole id is the link's title.
+  check((await parentLink.getAttribute("title")) === parentId, "the child links to its parent");
+  check((await page.locator("li[data-relation=parent] a").getAttribute("title")) === parentId, "chain shows the parent");
   step(`rerun ${childId} of ${parentId}`);
   await shot("backfill-rerun-child");
   await parentLink.click();
   await page.waitForURL(parentUrl);
-  check((await page.locator("li[data-relation=rerun] a").innerText()) === childId, "the parent lists its rerun");
+  check((await page.locator("li[data-relation=rerun] a").getAttribute("title")) === childId, "the parent lists its rerun");
   await shot("backfill-parent-chain");
   await page.getByRole("navigation").getByRole("link", { name: "Backfills" }).click();
   await page.locator(`tr[data-id="${childId}"]`).waitFor();
   await shot("backfills-list");
 
-  // ---- 375 px ------------------------------------------------------------------------------
-  await page.setViewportSize({ width: 375, height: 812 });
+  // ---- across backfills: the parent and its rerun both ran a failed entity ------------------
+  const failedEntity = await api("GET", `/backfills/${parentId}/items?status=failed&page_size=1`).then((d) => d[0].entity_id);
+  // The rerun's first item is the parent's first failure: wait until the rerun has run it.
+  for (let i = 0; ; i++) {
+    const [item] = await api("GET", `/backfills/${childId}/items?entity_id=${failedEntity}`);
+    if (item && !["pending", "in_flight"].includes(item.status)) break;
+    check(i < 100, `the rerun ran ${failedEntity}`);
+    await page.waitForTimeout(200);
+  }
+  await page.getByLabel("Find an entity in every backfill").fill(failedEntity);
+  await page.getByLabel("Find an entity in every backfill").press("Enter");
+  await page.getByRole("heading", { name: `Executions of entity ${failedEntity}` }).waitFor();
+  const hits = await page.locator("#hits tr[data-status]").count();
+  check(hits === 2, `entity ${failedEntity} ran in the parent and its rerun: ${hits} executions`);
+  step(`search across backfills: ${failedEntity} in ${hits} backfills`);
+  await shot("search-entity");
+
+  // ---- why did it fail: the receiver's words and every attempt ------------------------------
+  await page.goto(`${base}/backfills/${refusedId}`);
+  await page.locator("#items tr[data-status=failed]").waitFor();
+  const itemError = await page.locator("#items tr[data-status=failed] .err-text").innerText();
+  check(itemError.includes("board Help Desk is locked"), `the items table shows the receiver's message: ${itemError}`);
+  await page.locator("#items a.exec-link").first().click();
+  await page.getByRole("heading", { name: "Attempts" }).waitFor();
+  check((await page.locator("#exec-error").innerText()).includes("HTTP 422: board Help Desk is locked"), "the execution's error");
+  const attempts = await page.locator("#attempts tbody tr").allInnerTexts();
+  check(attempts.length === 2, `two attempts: ${attempts.join(" | ")}`);
+  check(/503/.test(attempts[0]) && /retried/.test(attempts[0]), `attempt 1: ${attempts[0]}`);
+  check(/422/.test(attempts[1]) && /board Help Desk is locked/.test(attempts[1]), `attempt 2: ${attempts[1]}`);
+  step(`execution attempts: ${attempts.map((a) => a.replace(/\s+/g, " ")).join(" | ")}`);
+  await shot("execution-attempts");
+  const executionUrl = page.url();
+
+  // ---- a named backfill waiting for its window, in its own zone; edit it while it runs ------
+  const night = await api("POST", "/agents", {
+    name: "Night Shift",
+    executor: { type: "simulated", failure_rate: 0, seed: 1 },
+  });
+  const days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+  const sydneyToday = new Intl.DateTimeFormat("en-US", { timeZone: "Australia/Sydney", weekday: "long" })
+    .format(new Date())
+    .toLowerCase();
+  const day = days[(days.indexOf(sydneyToday) + 3) % 7]; // shut today, tomorrow and the day after
+  const waiting = await api("POST", "/backfills", {
+    target_workflow_id: night.id,
+    name: "Sydney overnight sweep",
+    filter_spec: { entity_ids: ["S1", "S2", "S3"] },
+    timezone: "Australia/Sydney",
+    daily_execution_windows: { [day]: [{ run_start_time: "09:00", run_end_time: "10:00" }] },
+    max_in_flight: 5,
+  });
+  const waitingUrl = `${base}/backfills/${waiting.backfill.id}`;
+  await page.goto(waitingUrl);
+  check((await page.locator("#backfill-title").innerText()) === "Sydney overnight sweep", "the backfill's own name");
+  check((await page.locator("#state-badge").innerText()).trim() === "waiting for window", "the badge says waiting");
+  const waitingText = await page.locator("#waiting").innerText();
+  const dayShort = day.slice(0, 1).toUpperCase() + day.slice(1, 3);
+  check(
+    new RegExp(`waiting for window — opens ${dayShort} 09:00 Australia/Sydney \\(in \\d+ d`).test(waitingText),
+    `when it opens, in its zone: ${waitingText}`,
+  );
+  step(waitingText);
+  await page.locator("#edit-settings summary").click();
+  await page.getByLabel("Max in flight").fill("7");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#edit-msg .msg.ok").waitFor();
+  await page.reload();
+  check((await page.locator("#cfg-max-in-flight").innerText()) === "7", "max in flight edited");
+  check((await page.locator("#history").innerText()).includes("max in flight 5 → 7"), "the edit is in the history");
+  step("edited max in flight of a running backfill: 5 → 7, audited");
+  await shot("backfill-waiting-named-edited");
+  // One switch shows every time in UTC, or in the viewer's zone (London here).
+  const created = page.locator("#h-config ~ dl time").first();
+  const inZone = await created.innerText();
+  check(/AEDT|AEST/.test(inZone), `times in the backfill's zone: ${inZone}`);
+  await page.locator("#time-switch").click();
+  check(/UTC/.test(await created.innerText()), `UTC after the switch: ${await created.innerText()}`);
+  await page.locator("#time-switch").click();
+  check(/GMT|BST/.test(await created.innerText()), `the viewer's zone next: ${await created.innerText()}`);
+  await page.locator("#time-switch").click();
+  check((await created.innerText()) === inZone, "and back to the backfill's zone");
+  step("time switch: backfill zone → UTC → viewer's zone → backfill zone");
+  await page.getByRole("navigation").getByRole("link", { name: "Backfills" }).click();
+  await page.locator(`tr[data-id="${waiting.backfill.id}"]`).getByText("Sydney overnight sweep").waitFor();
+
+  // ---- styled errors ------------------------------------------------------------------------
+  for (const path of ["/backfills/bf_00000000000000000000000000000000", "/no/such/page"]) {
+    const r = await page.goto(base + path);
+    check(r.status() === 404, `${path}: ${r.status()}`);
+    await page.getByRole("heading", { name: "Not found" }).waitFor();
+    check((await page.locator("link[rel=stylesheet]").count()) === 1, `${path} is a styled page`);
+  }
+  await shot("not-found");
+
+  // ---- 390 px ------------------------------------------------------------------------------
+  await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [
     ["mobile-backfills", "/backfills"],
     ["mobile-backfill", parentUrl.replace(base, "")],
+    ["mobile-backfill-waiting", waitingUrl.replace(base, "")],
+    ["mobile-execution", executionUrl.replace(base, "")],
+    ["mobile-search", `/search?entity_id=${failedEntity}`],
     ["mobile-wizard", "/backfills/new"],
     ["mobile-workflows", "/workflows"],
   ]) {
@@ -300,8 +465,12 @@ try {
     await checkLabels(name);
     await shot(name, false); // the first screen, as a phone shows it
   }
+  await page.goto(parentUrl);
+  const mobileHeight = await page.evaluate(() => document.documentElement.scrollHeight);
+  step(`the backfill page at 390 px is ${mobileHeight} px tall`);
+  check(mobileHeight < 6000, `a compact mobile backfill page: ${mobileHeight} px`);
   await page.setViewportSize({ width: 1440, height: 900 });
-  for (const path of ["/backfills", parentUrl.replace(base, ""), "/workflows"]) {
+  for (const path of ["/backfills", parentUrl.replace(base, ""), waitingUrl.replace(base, ""), executionUrl.replace(base, ""), "/workflows"]) {
     await page.goto(base + path);
     await checkNoOverflow(`1440px ${path}`);
     await checkLabels(`1440px ${path}`);

@@ -147,7 +147,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("request_timeout", 408, "The body was not received within the body read timeout."),
     ("backfill_already_active", 409, "The target workflow already has an active backfill (DRAFT, RUNNING or PAUSED)."),
     ("backfill_not_rerunnable", 409, "The source backfill is not terminal, or has no failed entity."),
-    ("backfill_not_active", 409, "A signal on a terminal backfill."),
+    ("backfill_not_active", 409, "A signal or an edit on a terminal backfill."),
     ("signal_not_applicable", 409, "A signal the backfill's state does not take (start a RUNNING backfill, pause a DRAFT)."),
     ("backfill_not_draft", 409, "Only a DRAFT backfill can be deleted."),
     ("workflow_not_enabled", 409, "The target workflow is DISABLED."),

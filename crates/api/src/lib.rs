@@ -313,8 +313,17 @@ async fn request_context(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+/// An unknown address: the error envelope for the API and any client that does not ask for
+/// HTML; a styled page for a browser outside `/public-api`.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !uri.path().starts_with("/public-api") {
+        return dashboard::error_page(StatusCode::NOT_FOUND, "There is no page at this address.");
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

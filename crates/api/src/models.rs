@@ -83,6 +83,9 @@ pub struct PublicBackfill {
     /// While RUNNING outside every window: when the next window opens (RFC 3339).
     #[schema(required = false)]
     pub next_window_start: Option<String>,
+    /// The operator's name for the backfill, if given (shown instead of the workflow's).
+    #[schema(required = false)]
+    pub name: Option<String>,
 }
 
 impl PublicBackfill {
@@ -133,6 +136,7 @@ impl From<neo_store::Backfill> for PublicBackfill {
             total_items: b.total_items,
             reprocess: b.reprocess,
             updated_at: rfc3339(b.updated_at),
+            name: b.name,
         }
     }
 }
@@ -241,6 +245,32 @@ pub struct CreateBackfillRequest {
     /// Also run entities that already have a successful execution of the workflow.
     #[serde(default)]
     pub reprocess: bool,
+    /// A name of your own for the backfill (at most 100 characters).
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+}
+
+/// The settings of an active backfill that can change while it runs. Omitted members stay
+/// as they are; at least one must be given.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_in_flight": 20, "name": "Q4 clean-up"}))]
+pub struct EditBackfillRequest {
+    /// At most 100 characters; an empty string removes the name.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    /// 1–100.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_in_flight: Option<i64>,
+    /// Replaces every day's windows (an empty object: always open).
+    #[serde(default)]
+    pub daily_execution_windows: Option<WorkflowDailyExecutionWindows>,
+    /// IANA name.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -44,18 +44,25 @@ pub struct WebhookExecutor {
 }
 
 /// In-process executions: which entities fail is a pure function of `seed` and the entity id.
+/// A share `failure_rate` fails every time (permanent); a disjoint share `transient_rate` fails
+/// only in the first execution that runs it (in this process) and succeeds when run again, e.g.
+/// by rerun-failed.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"type": "simulated", "latency_ms": 50, "failure_rate": 0.1, "seed": 1}))]
+#[schema(example = json!({"type": "simulated", "latency_ms": 50, "failure_rate": 0.06, "transient_rate": 0.08, "seed": 1}))]
 pub struct SimulatedExecutor {
     #[schema(schema_with = simulated_type)]
     pub r#type: String,
     /// Time each execution takes, 0 to 600,000 ms (default 0).
     #[schema(minimum = 0, maximum = 600_000, required = false)]
     pub latency_ms: u64,
-    /// Share of entities that fail, 0.0 to 1.0 (default 0).
+    /// Share of entities that fail every time, 0.0 to 1.0 (default 0).
     #[schema(minimum = 0.0, maximum = 1.0, required = false)]
     pub failure_rate: f64,
+    /// Share of entities that fail the first time only and succeed when run again, 0.0 to 1.0
+    /// (default 0); `failure_rate + transient_rate` is at most 1.0.
+    #[schema(minimum = 0.0, maximum = 1.0, required = false)]
+    pub transient_rate: f64,
     /// Which entities fail (default 0).
     #[schema(minimum = 0, required = false)]
     pub seed: u64,

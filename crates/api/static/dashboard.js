@@ -25,9 +25,72 @@
   function nextId(prefix) { uid += 1; return prefix + "-" + uid; }
 
   // ---- wizard steps ------------------------------------------------------------------------
+  // A later step opens only after the server has checked the ones before it (POST
+  // /backfills/check runs the API's own rules). Problems come back as
+  // <template class="wizard-marks" data-step="N"> holding one element per problem (or note),
+  // keyed by its input's id: markStep puts each next to its input (#err-<input>,
+  // #note-<input>), marks the input aria-invalid and links it with aria-describedby. The
+  // preflight, the windows summary and a refused create answer with the same templates.
+  var MARKABLE = "input, select, textarea, [role=radiogroup]";
+
+  function describedBy(input, id, add) {
+    var ids = (input.getAttribute("aria-describedby") || "").split(/\s+/)
+      .filter(function (x) { return x && x !== id; });
+    if (add) { ids.push(id); }
+    if (ids.length) { input.setAttribute("aria-describedby", ids.join(" ")); }
+    else { input.removeAttribute("aria-describedby"); }
+  }
+
+  // Replaces every mark of one step with the marks of `tpl`; returns the problems' count and
+  // the marks whose input is not on the page (shown in the step's message instead).
+  function markStep(form, tpl) {
+    var step = $("#step-" + tpl.getAttribute("data-step"), form);
+    if (!step) { return { count: 0, loose: [] }; }
+    $$(".field-error, .field-note", step).forEach(function (m) {
+      var old = document.getElementById(m.getAttribute("data-input") || "");
+      if (old) { describedBy(old, m.id, false); old.removeAttribute("aria-invalid"); }
+      m.remove();
+    });
+    var out = { count: 0, loose: [] };
+    Array.prototype.forEach.call(tpl.content.children, function (m) {
+      var mark = m.cloneNode(true);
+      var error = mark.classList.contains("field-error");
+      if (error) { out.count += 1; }
+      var input = document.getElementById(mark.getAttribute("data-input") || "");
+      if (!input || !step.contains(input)) { if (error) { out.loose.push(mark); } return; }
+      (input.closest(".window-row") || input).insertAdjacentElement("afterend", mark);
+      if (error && input.matches(MARKABLE)) { input.setAttribute("aria-invalid", "true"); }
+      describedBy(input, mark.id, true);
+    });
+    return out;
+  }
+
+  // Applies every marks template under `root`; returns {step: markStep's answer}.
+  function applyMarks(form, root) {
+    var out = {};
+    $$("template.wizard-marks", root).forEach(function (t) {
+      out[t.getAttribute("data-step")] = markStep(form, t);
+    });
+    return out;
+  }
+
+  function stepMessage(form, n, text, loose) {
+    var msg = $("#step-" + n + " .step-msg", form);
+    if (!msg) { return; }
+    msg.textContent = text || "";
+    (loose || []).forEach(function (m) {
+      msg.appendChild(document.createTextNode(" "));
+      Array.prototype.forEach.call(m.childNodes, function (c) { msg.appendChild(c.cloneNode(true)); });
+    });
+    msg.hidden = !msg.textContent.trim();
+  }
+
   function initWizard(form) {
     var steps = $$(".step", form);
+    var current = 1;
+    var checking = false;
     function show(n) {
+      current = n;
       steps.forEach(function (s) { s.hidden = s.getAttribute("data-step") !== String(n); });
       $$(".steps button", form).forEach(function (b) {
         if (b.getAttribute("data-goto") === String(n)) { b.setAttribute("aria-current", "step"); }
@@ -35,27 +98,89 @@
       });
       if (n === 3) { fire("windows-changed"); }
       if (n === 4) { fire("review"); }
-      var h = $("#step-" + n + " h2", form);
-      if (h) { h.setAttribute("tabindex", "-1"); h.focus(); }
+      var target = $("#step-" + n + " [aria-invalid=true]", form) || $("#step-" + n + " h2", form);
+      if (target) { if (target.tagName === "H2") { target.setAttribute("tabindex", "-1"); } target.focus(); }
     }
-    function check(n) {
-      var msg = $("#step-" + n + " .step-msg", form);
-      var problem = null;
-      if (n === 1 && !$("input[name=workflow]:checked", form)) { problem = "Pick a workflow to continue."; }
-      if (n === 2) {
-        var raw = $("#filter_spec", form).value.trim();
-        try { JSON.parse(raw); } catch (e) { problem = "The filter is not valid JSON: " + e.message; }
-      }
-      if (msg) { msg.hidden = !problem; msg.textContent = problem || ""; }
-      return !problem;
+    function busy(on) {
+      checking = on;
+      form.setAttribute("aria-busy", on ? "true" : "false");
+      $$(".steps button, [data-next]", form).forEach(function (b) { b.disabled = on; });
+    }
+    // Opens step `to`: at once when going back, after the server's check when going forward.
+    function go(to) {
+      if (to <= current) { show(to); return; }
+      if (checking) { return; }
+      busy(true);
+      var body = new URLSearchParams(new FormData(form));
+      body.set("step", String(to));
+      var from = current;
+      fetch("/backfills/check", { method: "POST", body: body, headers: { "HX-Request": "true" }, credentials: "same-origin" })
+        .then(function (r) {
+          var away = r.headers.get("HX-Redirect");
+          if (away) { window.location.href = away; return null; }
+          return r.text();
+        })
+        .then(function (html) {
+          if (html === null) { return; }
+          var t = document.createElement("template");
+          t.innerHTML = html;
+          var result = t.content.querySelector(".step-check");
+          if (!result) {
+            stepMessage(form, from, "This step could not be checked: " + (t.content.textContent || "").trim(), []);
+            return;
+          }
+          var marks = applyMarks(form, t.content);
+          var ok = result.getAttribute("data-ok") === "true";
+          var open = Number(result.getAttribute("data-open"));
+          for (var i = 1; i <= 4; i += 1) { stepMessage(form, i, "", []); }
+          if (!ok) {
+            var summary = $(".step-summary", result);
+            stepMessage(form, open, summary ? summary.textContent : "", (marks[open] || {}).loose);
+          }
+          show(open);
+        })
+        .catch(function () {
+          stepMessage(form, from, "The server could not be reached to check this step; try again.", []);
+        })
+        .then(function () { busy(false); });
     }
     form.addEventListener("click", function (ev) {
       var t = ev.target.closest("button");
       if (!t || !form.contains(t)) { return; }
-      if (t.hasAttribute("data-goto")) { show(Number(t.getAttribute("data-goto"))); }
-      if (t.hasAttribute("data-next")) {
-        var to = Number(t.getAttribute("data-next"));
-        if (check(to - 1)) { show(to); }
+      if (t.hasAttribute("data-goto")) { go(Number(t.getAttribute("data-goto"))); }
+      if (t.hasAttribute("data-next")) { go(Number(t.getAttribute("data-next"))); }
+    });
+    // Enter in a field of steps 1-3 moves on (after the check) instead of creating.
+    form.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && current < 4 && ev.target.matches("input")) {
+        ev.preventDefault();
+        go(current + 1);
+      }
+    });
+    // A preflight answer is about the filter it was given: editing the filter removes it.
+    var preflight = $("#preflight", form);
+    function stalePreflight(ev) {
+      if (preflight && ev.target.closest("#step-2") && ev.target.id !== "preflight-button") {
+        preflight.textContent = "";
+      }
+    }
+    form.addEventListener("input", stalePreflight);
+    form.addEventListener("change", stalePreflight);
+    // Marks in what the preflight, the windows summary and a refused create answer.
+    document.body.addEventListener("htmx:afterSwap", function (ev) {
+      var target = ev.detail && ev.detail.target;
+      if (!target || !form.contains(target)) { return; }
+      var marks = applyMarks(form, target);
+      Object.keys(marks).forEach(function (n) {
+        if (!marks[n].count) { stepMessage(form, Number(n), "", []); }
+      });
+      if (target.id === "create-result") {
+        var bad = Object.keys(marks).filter(function (n) { return marks[n].count > 0; }).map(Number);
+        if (bad.length) {
+          var n = Math.min.apply(null, bad);
+          stepMessage(form, n, "The create was refused: fix the problem marked in this step.", marks[n].loose);
+          if (n !== current) { show(n); }
+        }
       }
     });
   }
@@ -101,7 +226,7 @@
   }
 
   function labelled(text, control) {
-    var id = nextId("rb");
+    var id = control.id || nextId("rb");
     control.id = id;
     var l = el("label", { "for": id, text: text });
     l.appendChild(control);
@@ -173,8 +298,9 @@
     var root = $("#builder", form);
     var textarea = $("#filter_spec", form);
     var jsonBox = $("#json-editor", form);
+    var idsBox = $("#ids-editor", form);
     if (!root || !textarea) { return; }
-    var limit = el("input", { type: "number", min: "1", "class": "rb-limit", placeholder: "no limit" });
+    var limit = el("input", { type: "number", min: "1", "class": "rb-limit", id: "rb-limit", placeholder: "no limit" });
     var top;
     function write() {
       var spec = { conditions: readGroup(top) };
@@ -192,7 +318,8 @@
     function mode() {
       var m = ($("input[name=filter_mode]:checked", form) || {}).value;
       root.hidden = m !== "builder";
-      jsonBox.hidden = m === "builder";
+      jsonBox.hidden = m !== "json";
+      if (idsBox) { idsBox.hidden = m !== "ids"; }
       if (m === "builder") {
         var spec = null;
         try { spec = JSON.parse(textarea.value); } catch (e) { spec = null; }
@@ -241,7 +368,16 @@
       s.setAttribute("aria-label", label + " window start");
       e.setAttribute("aria-label", label + " window end");
       box.appendChild(row);
+      renumber(day);
       return row;
+    }
+    // Window inputs are #<day>_start_<n> / #<day>_end_<n>, n the row's place in its day (what
+    // the server's marks name), so they are renumbered when rows come and go.
+    function renumber(day) {
+      $$(".day[data-day=" + day + "] .window-row", form).forEach(function (row, i) {
+        $("input[data-part=start]", row).id = day + "_start_" + i;
+        $("input[data-part=end]", row).id = day + "_end_" + i;
+      });
     }
     function mode() {
       var m = ($("input[name=windows_mode]:checked", form) || {}).value;
@@ -250,7 +386,7 @@
       fire("windows-changed");
     }
     function applyPreset(name) {
-      $$(".window-row", editor).forEach(function (r) { r.remove(); });
+      $$(".window-row, .rows .field-error, .rows .field-note", editor).forEach(function (r) { r.remove(); });
       var p = PRESETS[name] || {};
       Object.keys(p).forEach(function (day) { p[day].forEach(function (w) { addRow(day, w[0], w[1]); }); });
     }
@@ -258,7 +394,15 @@
       var b = ev.target.closest("button");
       if (!b) { return; }
       if (b.hasAttribute("data-add")) { var r = addRow(b.getAttribute("data-add"), "", ""); $("input", r).focus(); }
-      if (b.hasAttribute("data-remove")) { b.closest(".window-row").remove(); }
+      if (b.hasAttribute("data-remove")) {
+        var gone = b.closest(".window-row");
+        var day = gone.closest(".day").getAttribute("data-day");
+        while (gone.nextElementSibling && gone.nextElementSibling.matches(".field-error, .field-note")) {
+          gone.nextElementSibling.remove();
+        }
+        gone.remove();
+        renumber(day);
+      }
       if (b.hasAttribute("data-preset")) { applyPreset(b.getAttribute("data-preset")); }
       fire("windows-changed");
     });

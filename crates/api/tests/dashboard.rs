@@ -3,132 +3,15 @@
 //! the API's own rules, the action buttons, the rerun chain, and no secret in any page.
 //! The browser end-to-end test is `crates/neo-backfill/tests/dashboard_e2e.rs`.
 
+#[path = "support/browser.rs"]
+mod browser;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
 
+use browser::{unescaped, Browser, Page};
 use helpers::TestApp;
-use reqwest::redirect::Policy;
 use serde_json::json;
-
-/// A cookie-keeping client that does not follow redirects.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    session: Option<String>,
-}
-
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Page {
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .or_else(|| self.headers.get("hx-redirect"))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
-        let rest = &self.body[at + 19..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
-            base: app.base.clone(),
-            session: None,
-        }
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder, cookies: &[String]) -> Page {
-        let mut all: Vec<String> = cookies.to_vec();
-        if let Some(s) = &self.session {
-            all.push(format!("neo_session={s}"));
-        }
-        let req = if all.is_empty() {
-            req
-        } else {
-            req.header("cookie", all.join("; "))
-        };
-        let r = req.send().await.unwrap();
-        Page {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Page {
-        self.send(self.http.get(format!("{}{path}", self.base)), &[])
-            .await
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)], htmx: bool) -> Page {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(form)
-                    .finish(),
-            );
-        if htmx {
-            req = req.header("hx-request", "true");
-        }
-        self.send(req, &[]).await
-    }
-
-    /// Signs in with `key`; returns the session's CSRF token.
-    async fn sign_in(&mut self, key: &str) -> String {
-        let login = self.get("/login").await;
-        assert_eq!(login.status, 200);
-        let token = login.csrf();
-        let cookie = format!("neo_login_csrf={token}");
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([("csrf", token.as_str()), ("api_key", key)])
-            .finish();
-        let r = self
-            .send(
-                self.http
-                    .post(format!("{}/login", self.base))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body),
-                &[cookie],
-            )
-            .await;
-        assert_eq!(r.status, 303, "{}", r.body);
-        assert_eq!(r.location(), "/backfills");
-        let set = r
-            .set_cookies()
-            .into_iter()
-            .find(|c| c.starts_with("neo_session="))
-            .expect("a session cookie");
-        self.session = Some(set["neo_session=".len()..set.find(';').unwrap()].to_owned());
-        self.get("/backfills").await.csrf()
-    }
-}
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_httponly_session_cookie_that_is_not_the_key() {
@@ -269,6 +152,7 @@ async fn every_form_post_checks_the_csrf_token() {
         ("/backfills/preflight".to_owned(), &create_form[..]),
         ("/backfills/windows-summary".to_owned(), &create_form[..]),
         ("/backfills/review".to_owned(), &create_form[..]),
+        ("/backfills/check".to_owned(), &create_form[..]),
         ("/logout".to_owned(), &[][..]),
     ] {
         let r = b.post(&path, form, true).await;
@@ -357,7 +241,14 @@ async fn the_wizard_creates_through_the_api_rules() {
     bad[3] = ("filter_spec", r#"{"entity_ids": []}"#);
     let r = b.post("/backfills/preflight", &bad, true).await;
     assert!(r.body.contains("ERROR"), "{}", r.body);
-    assert!(r.body.contains("filter_spec.entity_ids"), "{}", r.body);
+    // In words, and marking the filter's input (no JSON path).
+    let text = unescaped(&r.body);
+    assert!(text.contains("Entity ids needs 1 to 100000 ids"), "{text}");
+    assert!(
+        text.contains(r#"id="err-filter_spec" data-input="filter_spec""#),
+        "{text}"
+    );
+    assert!(!text.contains("filter_spec.entity_ids"), "{text}");
 
     // The plain-language summary of the windows, with the next window (T0 is a Saturday
     // 21:07 UTC: Monday 22:00 London is 2 d 0 h 53 min away).
@@ -374,11 +265,13 @@ async fn the_wizard_creates_through_the_api_rules() {
     let r = b
         .post("/backfills/windows-summary", &overlapping, true)
         .await;
+    let text = unescaped(&r.body);
     assert!(
-        r.body.contains("daily_execution_windows.monday[1]"),
-        "{}",
-        r.body
+        text.contains("Monday's second window: overlaps Monday's first window"),
+        "{text}"
     );
+    assert!(text.contains(r#"id="err-monday_start_1""#), "{text}");
+    assert!(!text.contains("daily_execution_windows"), "{text}");
 
     let r = b.post("/backfills/review", &form, true).await;
     assert!(r.body.contains("Tier 2"), "{}", r.body);
@@ -388,16 +281,17 @@ async fn the_wizard_creates_through_the_api_rules() {
     too_many[6] = ("max_in_flight", "500");
     let r = b.post("/backfills", &too_many, true).await;
     assert_eq!(r.status, 422);
+    let text = unescaped(&r.body);
     assert!(
-        r.body
-            .contains("max_in_flight must be from 1 to 100 (field: max_in_flight)"),
-        "{}",
-        r.body
+        text.contains("Max in flight must be from 1 to 100"),
+        "{text}"
     );
+    assert!(text.contains(r#"id="err-max_in_flight""#), "{text}");
     let mut bad_tz = form.clone();
     bad_tz[5] = ("timezone", "Mars/Olympus");
     let r = b.post("/backfills", &bad_tz, true).await;
-    assert!(r.body.contains("not a known IANA timezone"), "{}", r.body);
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("not a known IANA time zone"), "{}", r.body);
 
     let r = b.post("/backfills", &form, true).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -479,7 +373,9 @@ async fn rerun_failed_links_the_child_to_its_parent() {
     assert!(to.ends_with("?flash=rerun"), "{to} {}", r.body);
     let child = b.get(&to).await;
     assert!(
-        child.body.contains(&format!("id=\"parent-link\">{id}</a>")),
+        child
+            .body
+            .contains(&format!("id=\"parent-link\" class=\"id\" title=\"{id}\"")),
         "{}",
         child.body
     );
@@ -636,7 +532,7 @@ async fn sign_in_with(
 
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
-        .redirect(Policy::none())
+        .redirect(reqwest::redirect::Policy::none())
         .local_address(ip.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
@@ -734,4 +630,320 @@ async fn forwarded_headers_are_trusted_behind_a_proxy() {
     assert_limited(&wrong_sign_in(&app, &http, &via("198.51.100.7, 203.0.113.1")).await);
     // Another forwarded address from the same proxy connection is not limited.
     assert_refused(&wrong_sign_in(&app, &http, &via("203.0.113.2")).await);
+}
+
+// ---- the wizard's steps (issue 18): each step checked before the next opens, in words ----
+
+/// A complete wizard form for `wf` (a JSON filter, always open) plus `extra` fields: one named
+/// like a base field replaces it; others (window rows) are added in order.
+fn wizard_form<'a>(
+    csrf: &'a str,
+    wf: &'a str,
+    filter: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("workflow", wf),
+        ("filter_mode", "json"),
+        ("filter_spec", filter),
+        ("windows_mode", "always"),
+        ("timezone", "UTC"),
+        ("max_in_flight", "5"),
+    ];
+    let base = form.len();
+    for (k, v) in extra {
+        match form[..base].iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v,
+            None => form.push((k, v)),
+        }
+    }
+    form
+}
+
+/// `POST /backfills/check` asking to open `step`: (ok, the step to show, the page's text).
+async fn check(b: &Browser, form: &[(&str, &str)], step: &str) -> (bool, String, String) {
+    let mut form = form.to_vec();
+    form.push(("step", step));
+    let r = b.post("/backfills/check", &form, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = unescaped(&r.body);
+    let ok = text.contains(r#"data-ok="true""#);
+    let at = text.find("data-open=\"").expect("data-open") + 11;
+    let open = text[at..at + 1].to_owned();
+    (ok, open, text)
+}
+
+#[tokio::test]
+async fn a_bad_window_time_marks_its_input_in_words() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await.to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let form = wizard_form(
+        &csrf,
+        &wf,
+        r#"{"entity_ids": ["1"]}"#,
+        &[
+            ("windows_mode", "windows"),
+            // Monday: a first row left empty (no window), then 25:00 → 06:00.
+            ("monday_start", ""),
+            ("monday_end", ""),
+            ("monday_start", "25:00"),
+            ("monday_end", "06:00"),
+        ],
+    );
+    // The live summary marks the start input of the second row (the first window sent).
+    let r = b.post("/backfills/windows-summary", &form, true).await;
+    let text = unescaped(&r.body);
+    assert!(
+        text.contains(
+            r#"<p class="field-error" id="err-monday_start_1" data-input="monday_start_1">Monday's first window: start time "25:00" is not a time of day"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("run_start_time"), "{text}");
+    // The review cannot be opened past it: step 3 is shown with the same words.
+    let (ok, open, text) = check(&b, &form, "4").await;
+    assert_eq!((ok, open.as_str()), (false, "3"), "{text}");
+    assert!(
+        text.contains("Fix the problem marked in this step to continue."),
+        "{text}"
+    );
+    assert!(text.contains(r#"id="err-monday_start_1""#), "{text}");
+    // A time zone that is a fixed offset is refused at the same step, with the zone to use.
+    let est = wizard_form(
+        &csrf,
+        &wf,
+        r#"{"entity_ids": ["1"]}"#,
+        &[("timezone", "EST")],
+    );
+    let (ok, open, text) = check(&b, &est, "4").await;
+    assert_eq!((ok, open.as_str()), (false, "3"), "{text}");
+    assert!(
+        text.contains(r#"id="err-timezone" data-input="timezone">EST is a fixed offset, not a place's time zone; use an IANA zone such as America/New_York"#),
+        "{text}"
+    );
+    // And the wizard's page does not offer such zones.
+    let page = b.get("/backfills/new").await;
+    assert!(page.body.contains(r#"<option value="Europe/London">"#));
+    assert!(
+        !page.body.contains(r#"<option value="EST">"#),
+        "EST is offered"
+    );
+}
+
+#[tokio::test]
+async fn max_in_flight_zero_is_refused_at_its_step_and_tabs_cannot_skip_a_bad_step() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await.to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let ids = r#"{"entity_ids": ["1", "2"]}"#;
+    for bad in ["0", "1000"] {
+        let form = wizard_form(&csrf, &wf, ids, &[("max_in_flight", bad)]);
+        // Opening step 3 checks steps 1 and 2 only.
+        let (ok, open, _) = check(&b, &form, "3").await;
+        assert_eq!((ok, open.as_str()), (true, "3"));
+        // Leaving step 3 is refused, with the input marked in words.
+        let (ok, open, text) = check(&b, &form, "4").await;
+        assert_eq!((ok, open.as_str()), (false, "3"), "{text}");
+        assert!(
+            text.contains(r#"<p class="field-error" id="err-max_in_flight" data-input="max_in_flight">Max in flight must be from 1 to 100</p>"#),
+            "{text}"
+        );
+        // The live summary says the same while the user types.
+        let r = b.post("/backfills/windows-summary", &form, true).await;
+        assert!(r.body.contains(r#"id="err-max_in_flight""#), "{}", r.body);
+    }
+    let form = wizard_form(&csrf, &wf, ids, &[("max_in_flight", "lots")]);
+    let (_, _, text) = check(&b, &form, "4").await;
+    assert!(
+        text.contains("Max in flight must be a whole number, not “lots”."),
+        "{text}"
+    );
+    // The step tabs: asking for step 4 with a bad filter stops at step 2; with no workflow, at 1.
+    let form = wizard_form(&csrf, &wf, "{not json", &[]);
+    let (ok, open, text) = check(&b, &form, "4").await;
+    assert_eq!((ok, open.as_str()), (false, "2"), "{text}");
+    assert!(text.contains(r#"id="err-filter_spec""#), "{text}");
+    assert!(text.contains("The filter is not valid JSON"), "{text}");
+    let form = wizard_form(&csrf, "", ids, &[]);
+    let (ok, open, text) = check(&b, &form, "4").await;
+    assert_eq!((ok, open.as_str()), (false, "1"), "{text}");
+    assert!(
+        text.contains(r#"id="err-workflow-choices" data-input="workflow-choices">Pick a workflow to continue."#),
+        "{text}"
+    );
+    // All good: step 4 opens.
+    let form = wizard_form(&csrf, &wf, ids, &[]);
+    let (ok, open, text) = check(&b, &form, "4").await;
+    assert_eq!((ok, open.as_str()), (true, "4"), "{text}");
+    assert!(!text.contains("field-error"), "{text}");
+}
+
+#[tokio::test]
+async fn a_pasted_column_with_a_duplicate_is_accepted_and_says_so() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await.to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let column = "1001\r\n 1002 \r\n\r\n1001\r\n1003\r\n";
+    let form = wizard_form(
+        &csrf,
+        &wf,
+        "",
+        &[("filter_mode", "ids"), ("entity_ids_text", column)],
+    );
+    let r = b.post("/backfills/preflight", &form, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = unescaped(&r.body);
+    assert!(text.contains(r#"data-level="OK""#), "{text}");
+    assert!(text.contains("3 entities match"), "{text}");
+    assert!(text.contains("the ids were not checked"), "{text}");
+    assert!(
+        text.contains(r#"<p class="field-note" id="note-entity_ids_text" data-input="entity_ids_text">1 duplicate removed.</p>"#),
+        "{text}"
+    );
+    let (ok, open, text) = check(&b, &form, "4").await;
+    assert_eq!((ok, open.as_str()), (true, "4"), "{text}");
+    let review = unescaped(&b.post("/backfills/review", &form, true).await.body);
+    assert!(
+        review.contains("3 entity ids (1 duplicate removed): 1001, 1002, 1003"),
+        "{review}"
+    );
+    // A list that is not one says why, at its input.
+    let bad = wizard_form(
+        &csrf,
+        &wf,
+        "",
+        &[
+            ("filter_mode", "ids"),
+            ("entity_ids_text", "[1, {\"x\": 2}]"),
+        ],
+    );
+    let (ok, open, text) = check(&b, &bad, "3").await;
+    assert_eq!((ok, open.as_str()), (false, "2"), "{text}");
+    assert!(
+        text.contains(r#"id="err-entity_ids_text" data-input="entity_ids_text">Id 2 of the JSON array is {"x":2}, not a string or a whole number"#),
+        "{text}"
+    );
+    let r = b.post("/backfills", &form, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let to = r.location().to_owned();
+    let id = &to["/backfills/".len()..to.find('?').unwrap()];
+    let api = app.get(&key, &format!("/public-api/backfills/{id}")).await;
+    assert_eq!(
+        api.body["data"]["filter_spec"],
+        json!({"entity_ids": ["1001", "1002", "1003"]})
+    );
+}
+
+#[tokio::test]
+async fn step_one_marks_a_workflow_that_has_an_active_backfill() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let busy = app.workflow(&key, "Busy").await;
+    let free = app.workflow(&key, "Free").await;
+    let active = app.backfill(&key, busy, &["1", "2"]).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let page = b.get("/backfills/new").await;
+    let text = unescaped(&page.body);
+    assert!(
+        text.contains(&format!(
+            r#"<span class="active-marker" id="active-{busy}" data-active-backfill="{active}">Has an active backfill, <a href="/backfills/{active}">{active}</a> (RUNNING)"#
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            r#"value="{busy}" data-name="Busy" data-tier="1" disabled aria-describedby="active-{busy}""#
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("id=\"active-{free}\"")), "{text}");
+    // Posted anyway (the page was open before the backfill started): step 1 refuses it.
+    let busy_s = busy.to_string();
+    let form = wizard_form(&csrf, &busy_s, r#"{"entity_ids": ["9"]}"#, &[]);
+    let (ok, open, text) = check(&b, &form, "2").await;
+    assert_eq!((ok, open.as_str()), (false, "1"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Busy already has an active backfill ({active}, RUNNING)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            r#"<a href="/backfills/{active}" class="field-error-link">Open {active}</a>"#
+        )),
+        "{text}"
+    );
+    // A paused one counts as well; a completed one does not.
+    app.post_empty(&key, &format!("/public-api/backfills/{active}/pause"))
+        .await;
+    let (ok, _, _) = check(&b, &form, "2").await;
+    assert!(!ok);
+    app.settle(
+        &active,
+        &[("1", "succeeded"), ("2", "succeeded")],
+        "COMPLETED",
+    )
+    .await;
+    let (ok, open, text) = check(&b, &form, "2").await;
+    assert_eq!((ok, open.as_str()), (true, "2"), "{text}");
+    assert!(!unescaped(&b.get("/backfills/new").await.body).contains("active-marker"));
+}
+
+#[tokio::test]
+async fn the_review_shows_the_cost_and_warns_past_the_months_credits() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app
+        .workflow_with(
+            &key,
+            json!({"name": "Big", "credit_tier": 3, "executor": {"type": "simulated"}}),
+        )
+        .await
+        .to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    // Within the month's 10,000 credits: the count and cost, no warning.
+    let small = wizard_form(&csrf, &wf, r#"{"entity_ids": ["1", "2", "3"]}"#, &[]);
+    let r = b.post("/backfills/review", &small, true).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = unescaped(&r.body);
+    assert!(
+        text.contains(r#"<strong data-entities="3">3</strong>"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"<strong data-credits="9">9 credits</strong> (3 entities × 3 credits"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"<span data-credits-left="10000">10000</span> of 10000"#),
+        "{text}"
+    );
+    assert!(!text.contains("review-credit-warning"), "{text}");
+    // 4,000 pasted ids × 3 credits: 12,000, more than is left this month.
+    let column: String = (1..=4000).map(|i| format!("{i}\n")).collect();
+    let big = wizard_form(
+        &csrf,
+        &wf,
+        "",
+        &[("filter_mode", "ids"), ("entity_ids_text", &column)],
+    );
+    let r = b.post("/backfills/review", &big, true).await;
+    let text = unescaped(&r.body);
+    assert!(text.contains(r#"data-entities="4000""#), "{text}");
+    assert!(text.contains("12000 credits"), "{text}");
+    assert!(
+        text.contains(r#"<p class="msg warn" role="alert" id="review-credit-warning">The estimate of 12000 credits exceeds the 10000 credits left this month; the backfill can still be created"#),
+        "{text}"
+    );
 }

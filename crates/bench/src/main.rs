@@ -235,6 +235,7 @@ impl Fixture {
                 created_by: "bench".into(),
                 created_at: self.clock.now(),
                 entity_ids: Some(ids),
+                name: None,
             })
             .await?;
         eprintln!(

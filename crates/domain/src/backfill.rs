@@ -236,6 +236,65 @@ pub fn check_rerunnable(state: BackfillRunState, failed_count: i64) -> Result<()
     Ok(())
 }
 
+/// Fewest, most and default executions a backfill keeps in flight.
+pub const MIN_IN_FLIGHT: i64 = 1;
+pub const MAX_IN_FLIGHT: i64 = 100;
+pub const DEFAULT_IN_FLIGHT: i64 = 5;
+
+/// The rule for `max_in_flight`, at create, at edit and in the dashboard's wizard.
+pub fn check_max_in_flight(n: i64) -> Result<(), crate::validation::FieldError> {
+    if (MIN_IN_FLIGHT..=MAX_IN_FLIGHT).contains(&n) {
+        Ok(())
+    } else {
+        Err(crate::validation::FieldError::new(
+            "max_in_flight",
+            format!("max_in_flight must be from {MIN_IN_FLIGHT} to {MAX_IN_FLIGHT}"),
+        ))
+    }
+}
+
+/// Longest backfill name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A backfill's optional name as stored: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no
+/// control characters. An empty name means no name (`None`).
+pub fn check_name(name: &str) -> Result<Option<String>, crate::validation::FieldError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(crate::validation::FieldError::new(
+            "name",
+            "name must not contain control characters",
+        ));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(crate::validation::FieldError::new(
+            "name",
+            format!("name must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// Why a backfill's settings cannot be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditRefusal {
+    /// COMPLETED, CANCELLED and FAILED backfills are history: `409 backfill_not_active`.
+    Terminal(BackfillRunState),
+}
+
+/// The rule for editing a backfill's name, `max_in_flight` and windows: while it is active
+/// (DRAFT, RUNNING, PAUSED). The orchestrator reads both on its next round, so an edit to a
+/// running backfill takes effect within a poll interval.
+pub fn check_editable(state: BackfillRunState) -> Result<(), EditRefusal> {
+    if state.is_terminal() {
+        return Err(EditRefusal::Terminal(state));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +315,19 @@ mod tests {
             [Signal::Resume, Signal::Cancel]
         );
         assert!(signals_that_apply(S::Completed).is_empty());
+        assert_eq!(check_editable(S::Running), Ok(()));
+        assert_eq!(check_editable(S::Paused), Ok(()));
+        assert_eq!(
+            check_editable(S::Completed),
+            Err(EditRefusal::Terminal(S::Completed))
+        );
+        assert!(check_max_in_flight(1).is_ok() && check_max_in_flight(100).is_ok());
+        assert_eq!(check_max_in_flight(0).unwrap_err().field, "max_in_flight");
+        assert!(check_max_in_flight(1000).is_err());
+        assert_eq!(check_name("  Q4 cleanup "), Ok(Some("Q4 cleanup".into())));
+        assert_eq!(check_name("   "), Ok(None));
+        assert!(check_name("a\u{7}b").is_err());
+        assert!(check_name(&"x".repeat(101)).is_err());
         assert!(signals_that_apply(S::Cancelled).is_empty());
         assert_eq!(check_rerunnable(S::Completed, 2), Ok(()));
         assert_eq!(

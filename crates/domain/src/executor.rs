@@ -20,10 +20,13 @@ pub enum ExecutorSpec {
         timeout: Option<Duration>,
     },
     /// In-process, for demos, tests and benchmarks: which entities fail is a pure function of
-    /// `seed` and the entity id.
+    /// `seed` and the entity id. A share `failure_rate` of the entities fails every time it
+    /// runs (permanent); a disjoint share `transient_rate` fails the first time only (a record
+    /// locked by another user: it succeeds when run again, e.g. by rerun-failed).
     Simulated {
         latency: Duration,
         failure_rate: f64,
+        transient_rate: f64,
         seed: u64,
     },
 }
@@ -84,13 +87,24 @@ impl ExecutorSpec {
                         ));
                     }
                 }
-                if let Some(r) = o.get("failure_rate") {
-                    if !r.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r)) {
-                        return Err(FieldError::new(
-                            f("failure_rate"),
-                            "failure_rate must be from 0.0 to 1.0",
-                        ));
+                let mut rates = 0.0;
+                for name in ["failure_rate", "transient_rate"] {
+                    if let Some(r) = o.get(name) {
+                        let Some(r) = r.as_f64().filter(|r| (0.0..=1.0).contains(r)) else {
+                            return Err(FieldError::new(
+                                f(name),
+                                format!("{name} must be a number from 0.0 to 1.0"),
+                            ));
+                        };
+                        rates += r;
                     }
+                }
+                // A small tolerance: 0.7 + 0.3 is 1.0000000000000002 in binary.
+                if rates > 1.0 + 1e-9 {
+                    return Err(FieldError::new(
+                        f("transient_rate"),
+                        "failure_rate + transient_rate must be at most 1.0 (the two shares of the entities are disjoint)",
+                    ));
                 }
                 if let Some(s) = o.get("seed") {
                     if s.as_u64().is_none() {
@@ -100,7 +114,13 @@ impl ExecutorSpec {
                         ));
                     }
                 }
-                &["type", "latency_ms", "failure_rate", "seed"]
+                &[
+                    "type",
+                    "latency_ms",
+                    "failure_rate",
+                    "transient_rate",
+                    "seed",
+                ]
             }
             _ => {
                 return Err(FieldError::new(
@@ -141,6 +161,10 @@ impl ExecutorSpec {
                     v.get("latency_ms").and_then(Value::as_u64).unwrap_or(0),
                 ),
                 failure_rate: v.get("failure_rate").and_then(Value::as_f64).unwrap_or(0.0),
+                transient_rate: v
+                    .get("transient_rate")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0),
                 seed: v.get("seed").and_then(Value::as_u64).unwrap_or(0),
             }),
             _ => Err("unknown executor type".into()),
@@ -164,7 +188,18 @@ mod tests {
             ExecutorSpec::Simulated {
                 latency: Duration::ZERO,
                 failure_rate: 0.0,
+                transient_rate: 0.0,
                 seed: 0
+            }
+        );
+        let v = json!({"type": "simulated", "latency_ms": 5, "failure_rate": 0.7, "transient_rate": 0.3, "seed": 3});
+        assert_eq!(
+            ExecutorSpec::validate(&v, allow).unwrap(),
+            ExecutorSpec::Simulated {
+                latency: Duration::from_millis(5),
+                failure_rate: 0.7,
+                transient_rate: 0.3,
+                seed: 3
             }
         );
         for (bad, field) in [
@@ -179,6 +214,26 @@ mod tests {
             (
                 json!({"type": "simulated", "failure_rate": 2.0}),
                 "executor.failure_rate",
+            ),
+            (
+                json!({"type": "simulated", "failure_rate": "0.1"}),
+                "executor.failure_rate",
+            ),
+            (
+                json!({"type": "simulated", "transient_rate": -0.1}),
+                "executor.transient_rate",
+            ),
+            (
+                json!({"type": "simulated", "transient_rate": 1.5}),
+                "executor.transient_rate",
+            ),
+            (
+                json!({"type": "simulated", "transient_rate": true}),
+                "executor.transient_rate",
+            ),
+            (
+                json!({"type": "simulated", "failure_rate": 0.6, "transient_rate": 0.5}),
+                "executor.transient_rate",
             ),
             (
                 json!({"type": "simulated", "colour": "red"}),

@@ -13,6 +13,7 @@ pub mod filter;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod id_list;
 pub mod retry;
 pub mod signature;
 pub mod text;

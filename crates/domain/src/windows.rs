@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::validation::known_timezone;
+/// The time zone rule of a create lives with the other input rules.
+pub use crate::validation::validate_timezone;
 use crate::FieldError;
 
 /// A wall-clock time of day, `HH:MM` or `HH:MM:SS` (what [`parse_time`] accepts), as the
@@ -174,12 +177,6 @@ pub fn parse_time(s: &str) -> Option<u32> {
     (h < 24 && m < 60 && sec < 60).then_some(h * 3600 + m * 60 + sec)
 }
 
-/// Validates an IANA timezone name.
-pub fn validate_timezone(name: &str, field: &str) -> Result<jiff::tz::TimeZone, FieldError> {
-    jiff::tz::TimeZone::get(name)
-        .map_err(|_| FieldError::new(field, format!("{name:?} is not a known IANA timezone")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,16 +230,6 @@ mod tests {
         );
         assert!(WorkflowDailyExecutionWindows::default().is_always_open());
     }
-
-    #[test]
-    fn timezones() {
-        assert!(validate_timezone("Europe/London", "tz").is_ok());
-        assert!(validate_timezone("UTC", "tz").is_ok());
-        assert_eq!(
-            validate_timezone("Mars/Olympus", "tz").unwrap_err().field,
-            "tz"
-        );
-    }
 }
 
 // ---- evaluation --------------------------------------------------------------------------
@@ -277,7 +264,7 @@ impl Schedule {
         windows: &WorkflowDailyExecutionWindows,
         timezone: &str,
     ) -> Result<Self, FieldError> {
-        let tz = validate_timezone(timezone, "timezone")?;
+        let tz = known_timezone(timezone, "timezone")?;
         if windows.is_always_open() {
             return Ok(Self {
                 tz,

@@ -1,8 +1,11 @@
 //! `neo-backfill demo`: everything in one command, no set-up. A PSA simulator, the service on
 //! a fresh SQLite file, a demo tenant with a ConnectWise integration pointing at the
-//! simulator, a CHAINED_ACTIONS workflow on the simulated executor (10% failures), and one
-//! backfill over a few hundred open Help Desk tickets with its window open now. Shows progress
-//! until the backfill completes, then serves until Ctrl-C.
+//! simulator, a CHAINED_ACTIONS workflow on the simulated executor (6% of the tickets fail
+//! every time, 8% hit a record locked by another user and fail once), and one backfill over a
+//! few hundred open Help Desk tickets with its window open now. Shows progress until the
+//! backfill completes, then starts a second, slow backfill to pause and resume, prints the next
+//! steps as commands that work while it serves (rerun the failed ones: the locked records now
+//! succeed, the others fail again), and serves until Ctrl-C.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -75,34 +78,63 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    let wf = store
+    let triage = store
         .insert_workflow(
             &tenant.id,
             NewWorkflow {
                 name: "Demo triage".into(),
-                description: Some("Classifies and routes tickets (simulated executor, ~10% failures)".into()),
+                description: Some(format!(
+                    "Classifies and routes tickets (simulated executor: {:.0}% fail every time, \
+                     {:.0}% hit a record locked by another user and fail once)",
+                    PERMANENT_RATE * 100.0,
+                    TRANSIENT_RATE * 100.0
+                )),
                 autonomy_type: AutonomyType::ChainedActions,
                 entity_type: EntityType::Ticket,
                 state: WorkflowState::Enabled,
                 credit_tier: 1,
-                executor: json!({"type": "simulated", "latency_ms": a.latency_ms, "failure_rate": 0.1, "seed": 7}),
+                executor: json!({"type": "simulated", "latency_ms": a.latency_ms,
+                    "failure_rate": PERMANENT_RATE, "transient_rate": TRANSIENT_RATE, "seed": SEED}),
+            },
+            now,
+        )
+        .await?;
+    let enrichment = store
+        .insert_workflow(
+            &tenant.id,
+            NewWorkflow {
+                name: "Demo enrichment".into(),
+                description: Some(format!(
+                    "Adds company details to tickets, slowly (simulated executor, {} s per \
+                     ticket, no failures)",
+                    SLOW_LATENCY_MS / 1000
+                )),
+                autonomy_type: AutonomyType::ChainedActions,
+                entity_type: EntityType::Ticket,
+                state: WorkflowState::Enabled,
+                credit_tier: 1,
+                executor: json!({"type": "simulated", "latency_ms": SLOW_LATENCY_MS, "seed": 7}),
             },
             now,
         )
         .await?;
 
+    let orchestrator = neo_orchestrator::OrchestratorConfig {
+        // Everything in the demo runs on loopback: webhooks may target it too.
+        egress_allow_private: true,
+        // Ctrl-C need not wait for the slow backfill's execution in flight.
+        shutdown_grace: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let breaker_threshold = orchestrator.breaker_threshold;
     let service = Service::start(
         store,
         clock,
-        // Everything in the demo runs on loopback: webhooks may target it too.
         ApiConfig {
             egress_allow_private: true,
             ..Default::default()
         },
-        neo_orchestrator::OrchestratorConfig {
-            egress_allow_private: true,
-            ..Default::default()
-        },
+        orchestrator,
         a.listen,
     )
     .await?;
@@ -113,51 +145,40 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         tokio::spawn(service.run_until(async move { stop.notified().await }))
     };
 
-    // Create the backfill through the public API, as a user would.
-    let http = reqwest::Client::new();
-    let api = format!("{base}/public-api");
-    let body = json!({
-        "target_workflow_id": wf.id,
-        "filter_spec": {"conditions": {"combinator": "and", "rules": [
-            {"field": "board/name", "operator": "=", "value": "Help Desk"},
-            {"field": "$closed", "operator": "=", "value": false}]}, "limit": a.limit},
-        "max_in_flight": 10,
-        "timezone": "UTC",
-    });
-    let r = http
-        .post(format!("{api}/backfills"))
-        .bearer_auth(&key)
-        .json(&body)
-        .send()
+    // The backfills are created through the public API, as a user would.
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: format!("{base}/public-api"),
+        key: key.clone(),
+    };
+    let (id, _) = api
+        .create_backfill(json!({
+            "target_workflow_id": triage.id,
+            "filter_spec": {"conditions": {"combinator": "and", "rules": [
+                {"field": "board/name", "operator": "=", "value": "Help Desk"},
+                {"field": "$closed", "operator": "=", "value": false}]}, "limit": a.limit},
+            "max_in_flight": 10,
+            "timezone": "UTC",
+        }))
         .await?;
-    let status = r.status();
-    let created: Value = r.json().await?;
-    anyhow::ensure!(
-        status.is_success(),
-        "creating the demo backfill failed: {status} {created}"
-    );
-    let id = created["data"]["backfill"]["id"]
-        .as_str()
-        .context("backfill id")?
-        .to_owned();
 
     println!("neo-backfill demo");
-    println!("  API:        {api}");
-    println!("  OpenAPI:    {api}/openapi.json");
-    println!("  Dashboard:  {base}/ (sign in with the API key below)");
+    println!("  Dashboard:  {base}/  (sign in with the API key below)");
+    println!("  API key:    {key}");
+    println!("  API:        {}  (OpenAPI: {0}/openapi.json)", api.base);
     println!(
         "  PSA:        simulated ConnectWise at {} ({} tickets)",
         sim.base_url, a.tickets
     );
     println!("  Database:   {url}");
-    println!("  API key:    {key}");
     println!();
-    println!("Try:");
-    println!("  curl -s -H 'Authorization: Bearer {key}' {api}/backfills/{id}");
     println!(
-        "  curl -s -H 'Authorization: Bearer {key}' '{api}/backfills/{id}/items?status=failed'"
+        "Backfill {id} runs \"Demo triage\" over {} open Help Desk tickets.",
+        a.limit
     );
-    println!("  curl -s -X POST -H 'Authorization: Bearer {key}' {api}/backfills/{id}/pause");
+    println!("Paste this line into a shell to use the API while the demo serves:");
+    println!("  export NEO={base} NEO_KEY={key} ID={id}");
+    println!("  curl -s --fail-with-body -H \"Authorization: Bearer $NEO_KEY\" $NEO/public-api/backfills/$ID");
     println!();
     std::io::stdout().flush()?;
 
@@ -165,7 +186,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     tokio::pin!(ctrl_c);
     let tty = std::io::stderr().is_terminal();
     let mut last_line = String::new();
-    loop {
+    let b = loop {
         tokio::select! {
             _ = &mut ctrl_c => {
                 stop.notify_one();
@@ -174,15 +195,8 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
-        let b: Value = http
-            .get(format!("{api}/backfills/{id}"))
-            .bearer_auth(&key)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let b = &b["data"];
-        let line = progress_line(b);
+        let b = api.get(&format!("/backfills/{id}"), &[]).await?["data"].clone();
+        let line = progress_line(&b);
         if tty {
             eprint!("\r{line}");
         } else if line != last_line {
@@ -194,23 +208,166 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             if tty {
                 eprintln!();
             }
-            println!(
-                "Backfill {id} is {state}: {} succeeded, {} failed, {} skipped.",
-                b["succeeded_count"], b["failed_count"], b["skipped_count"]
-            );
-            if b["failed_count"].as_i64().unwrap_or(0) > 0 {
-                println!("Rerun the failed ones:");
-                println!("  curl -s -X POST -H 'Authorization: Bearer {key}' {api}/backfills/{id}/rerun-failed");
-            }
-            println!("Serving until Ctrl-C.");
-            std::io::stdout().flush()?;
-            break;
+            break b;
         }
+    };
+    let state = b["state"].as_str().unwrap_or("");
+    println!(
+        "Backfill {id} is {state}: {} succeeded, {} failed, {} skipped.",
+        b["succeeded_count"], b["failed_count"], b["skipped_count"]
+    );
+    // What the failures were, as the API reports them.
+    let failed = api.failed_items(&id).await?;
+    let locked = failed
+        .iter()
+        .filter(|i| i["error"].as_str() == Some(neo_orchestrator::executor::SIMULATED_LOCKED))
+        .count();
+    let permanent = failed.len() - locked;
+    if !failed.is_empty() {
+        println!(
+            "  {locked} failed on a record locked by another user (they succeed when run \
+             again), {permanent} fail every time."
+        );
     }
+
+    // Something that runs for hours, to pause and resume.
+    let (slow, created) = api
+        .create_backfill(json!({
+            "target_workflow_id": enrichment.id,
+            "filter_spec": {"conditions": {"combinator": "and", "rules": [
+                {"field": "$closed", "operator": "=", "value": false}]}},
+            "max_in_flight": 1,
+            "timezone": "UTC",
+        }))
+        .await?;
+    let slow_total = created["backfill"]["total_estimated"]
+        .as_u64()
+        .or_else(|| created["cost_estimate"]["total_entities"].as_u64())
+        .unwrap_or(0);
+    let slow_minutes = slow_total * SLOW_LATENCY_MS / 60_000;
+    let slow_takes = if slow_minutes >= 120 {
+        format!("{} h", slow_minutes / 60)
+    } else {
+        format!("{slow_minutes} min")
+    };
+
+    println!();
+    println!("Next steps: paste the export line into a shell, then any command below (each works");
+    println!("while the demo serves; the API tour in README.md runs as written after it too).");
+    println!("  export NEO={base} NEO_KEY={key} ID={id} SLOW={slow}");
+    let auth = "-H \"Authorization: Bearer $NEO_KEY\"";
+    if !failed.is_empty() {
+        println!("  # 1. The failed tickets, each with its error:");
+        println!(
+            "  curl -s --fail-with-body {auth} \"$NEO/public-api/backfills/$ID/items?status=failed&page_size=200\""
+        );
+        println!(
+            "  # 2. Rerun the failed ones (a child backfill): the {locked} locked records now \
+             succeed, the {permanent} others fail again."
+        );
+        if permanent as i64 >= breaker_threshold {
+            println!(
+                "  #    With {permanent} failures to come the child may pause itself (circuit \
+                 breaker: {breaker_threshold} failures in a row): resume it with \
+                 POST $NEO/public-api/backfills/<child id>/resume."
+            );
+        }
+        println!(
+            "  curl -s --fail-with-body -X POST {auth} -H \"Idempotency-Key: rerun-$ID\" \
+             $NEO/public-api/backfills/$ID/rerun-failed"
+        );
+    }
+    println!(
+        "  # 3. $SLOW runs \"Demo enrichment\" over {slow_total} open tickets, one at a time, {} s \
+         each (about {slow_takes}): pause it, see it stop on the dashboard, resume it.",
+        SLOW_LATENCY_MS / 1000
+    );
+    println!("  curl -s --fail-with-body -X POST {auth} $NEO/public-api/backfills/$SLOW/pause");
+    println!("  curl -s --fail-with-body -X POST {auth} $NEO/public-api/backfills/$SLOW/resume");
+    println!();
+    println!("Dashboard: {base}/ (sign in with the API key {key}). Serving until Ctrl-C.");
+    std::io::stdout().flush()?;
+
     ctrl_c.await.ok();
     stop.notify_one();
     let _ = serving.await;
     Ok(())
+}
+
+/// The demo workflow's shares of tickets that fail every time and that fail once.
+const PERMANENT_RATE: f64 = 0.06;
+const TRANSIENT_RATE: f64 = 0.08;
+/// Which tickets fail. Over the default 300 tickets of the default simulator this one gives
+/// 18 permanent and 24 transient failures (the expected 6% and 8%): the rerun's 18 failures
+/// stay under the circuit breaker's 25 in a row.
+const SEED: u64 = 34;
+/// Time one execution of the slow backfill takes (one at a time: it runs for hours).
+const SLOW_LATENCY_MS: u64 = 5_000;
+
+/// The public API, with the demo's key.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    /// The answer of a GET (`{data, meta}`).
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .bearer_auth(&self.key)
+            .send()
+            .await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        anyhow::ensure!(status.is_success(), "GET {path}: {status} {v}");
+        Ok(v)
+    }
+
+    /// Creates a backfill: its id and the answer's `data`.
+    async fn create_backfill(&self, body: Value) -> anyhow::Result<(String, Value)> {
+        let r = self
+            .http
+            .post(format!("{}/backfills", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status();
+        let created: Value = r.json().await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "creating a demo backfill failed: {status} {created}"
+        );
+        let id = created["data"]["backfill"]["id"]
+            .as_str()
+            .context("backfill id")?
+            .to_owned();
+        Ok((id, created["data"].clone()))
+    }
+
+    /// Every failed item of backfill `id`, page by page.
+    async fn failed_items(&self, id: &str) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("status", "failed"), ("page_size", "200")];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c));
+            }
+            let page = self.get(&format!("/backfills/{id}/items"), &query).await?;
+            items.extend(page["data"].as_array().cloned().unwrap_or_default());
+            cursor = page["meta"]["pagination"]["next_cursor"]
+                .as_str()
+                .map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
+    }
 }
 
 /// `[##########··········] 150/300  ✓ 135  ✗ 15  ⋯ 10 in flight  RUNNING`

@@ -72,12 +72,20 @@ async fn dashboard_end_to_end_in_headless_chromium() {
 
     let tmp = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", tmp.path().join("e2e.db").display());
-    let server = common::serve(&db, &[]);
+    // Retries come back within the test's patience.
+    let server = common::serve(
+        &db,
+        &[
+            ("NEO_BACKOFF_BASE_MS", "200"),
+            ("NEO_BACKOFF_CAP_MS", "400"),
+        ],
+    );
     let api = common::Api {
         http: reqwest::Client::new(),
         key: common::create_key(&db),
     };
     let webhook_secret = "whsec_e2e_never_in_a_page_42";
+    let refusing = common::refusing_receiver("board Help Desk is locked").await;
     api.post(
         &server.base,
         "/agents",
@@ -85,11 +93,29 @@ async fn dashboard_end_to_end_in_headless_chromium() {
                "executor": {"type": "simulated", "failure_rate": 0.3, "latency_ms": 100, "seed": 7}}),
     )
     .await;
-    api.post(
-        &server.base,
-        "/agents",
-        json!({"name": "Webhook Hook", "executor": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": webhook_secret}}),
-    )
+    let hook = api
+        .post(
+            &server.base,
+            "/agents",
+            json!({"name": "Webhook Hook", "executor": {"type": "webhook", "url": refusing, "secret": webhook_secret}}),
+        )
+        .await;
+    // A backfill whose receiver refuses (503, then 422 with its reason), settled before the
+    // browser looks at why it failed.
+    let refused = api
+        .post(
+            &server.base,
+            "/backfills",
+            json!({"target_workflow_id": hook["data"]["id"], "filter_spec": {"entity_ids": ["HD-1"]}}),
+        )
+        .await;
+    let refused = refused["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.wait_backfill(&server.base, &refused, Duration::from_secs(30), |b| {
+        b["state"] == "COMPLETED"
+    })
     .await;
 
     let shots = root.join("target/e2e-screenshots");
@@ -105,6 +131,7 @@ async fn dashboard_end_to_end_in_headless_chromium() {
         .env("NEO_E2E_IDS", "120")
         .env("NEO_E2E_SECRETS", webhook_secret)
         .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_REFUSED", &refused)
         .env("NEO_E2E_CHROMIUM", chromium())
         .kill_on_drop(true)
         .spawn()

@@ -1,12 +1,17 @@
-//! `neo-backfill demo`, the README's first command, run headless: it prints a working API key
-//! and curl commands, shows progress, the backfill over the simulated ConnectWise advances to
-//! COMPLETED with some failures, and the service keeps serving until SIGTERM.
+//! `neo-backfill demo`, the README's first command, run headless: it prints the dashboard, a
+//! working API key and an `export` line, shows progress until the backfill over the simulated
+//! ConnectWise completes with failures of both kinds, and then every command it prints works as
+//! printed: rerun-failed recovers exactly the transient failures (the permanent ones fail again,
+//! and the child is not paused), the slow backfill pauses and resumes. The README's API tour
+//! runs as written after the export line, and the service keeps serving until SIGTERM.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use neo_orchestrator::executor::{simulated_kind, SimulatedKind};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
@@ -49,8 +54,131 @@ fn field<'a>(lines: &'a [String], label: &str) -> &'a str {
         .trim()
 }
 
+/// The variables of the last `export A=1 B=2` line among `lines`.
+fn export_line(lines: &[String]) -> HashMap<String, String> {
+    let line = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("export "))
+        .unwrap_or_else(|| panic!("no export line in {lines:#?}"));
+    line.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{line}"));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// The printed commands among `lines`, in order.
+fn commands(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.starts_with("curl "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `script` with `bash -e -o pipefail` and the variables of an export line, as a user who
+/// pasted it would; panics with its output unless it succeeds. Its stdout.
+fn sh(env: &HashMap<String, String>, script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-e", "-o", "pipefail", "-c", script])
+        .envs(env)
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script}\nfailed: {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/public-api{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// Every item of backfill `id` with `status`.
+    async fn items(&self, id: &str, status: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .get(&format!(
+                    "/backfills/{id}/items?status={status}&page_size=200{cursor}"
+                ))
+                .await;
+            all.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["meta"]["pagination"]["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return all,
+            }
+        }
+    }
+
+    /// Backfill `id` once it is no longer RUNNING.
+    async fn settled(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let b = self.get(&format!("/backfills/{id}")).await["data"].clone();
+            if b["state"] != "RUNNING" || Instant::now() > deadline {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn entity_ids(items: &[Value]) -> BTreeSet<String> {
+    items
+        .iter()
+        .map(|i| i["entity_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The shell block after `<!-- tour -->` in README.md.
+fn readme_tour() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let after = readme
+        .split_once("<!-- tour -->")
+        .expect("README.md marks its API tour with <!-- tour -->")
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .expect("a ```sh block after <!-- tour -->")
+        .1;
+    block
+        .split_once("\n```")
+        .expect("the block's end")
+        .0
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_prints_a_working_key_and_the_backfill_completes() {
+async fn demo_tells_its_story_and_every_printed_command_works() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .args(["demo", "--listen", "127.0.0.1:0"])
@@ -66,21 +194,46 @@ async fn demo_prints_a_working_key_and_the_backfill_completes() {
     let out = lines(child.stdout.take().unwrap());
     let err = lines(child.stderr.take().unwrap());
 
+    // The dashboard first, the key, then an export line and a command that uses it.
     let head = until(&out, "curl commands", |l| l.trim().starts_with("curl"));
-    let api = field(&head, "API:").to_owned();
+    let dashboard = field(&head, "Dashboard:");
+    assert!(
+        head.iter().position(|l| l.contains("Dashboard:"))
+            < head.iter().position(|l| l.contains("API key:")),
+        "{head:#?}"
+    );
     let key = field(&head, "API key:").to_owned();
     assert!(key.starts_with("neo_"), "{key}");
-    // The first printed curl command, run as printed (its URL and key).
-    let curl = head.last().unwrap();
-    let url = curl.split_whitespace().last().unwrap();
-    assert!(curl.contains(&format!("Bearer {key}")), "{curl}");
+    let env = export_line(&head);
+    let neo = env["NEO"].clone();
+    assert!(neo.starts_with("http://127.0.0.1:"), "{env:?}");
+    assert!(!neo.ends_with(":8080"), "--listen 127.0.0.1:0 picks a port");
+    assert!(dashboard.starts_with(&format!("{neo}/ ")), "{dashboard}");
+    assert!(
+        dashboard.contains("sign in with the API key"),
+        "{dashboard}"
+    );
+    assert_eq!(env["NEO_KEY"], key);
+    let id = env["ID"].clone();
+    assert!(id.starts_with("bf_"), "{env:?}");
+    // The printed command, run as printed.
+    let first = commands(&head);
+    assert_eq!(first.len(), 1, "{head:#?}");
+    assert!(first[0].contains("$NEO_KEY") && first[0].contains("$ID"));
+    let b = json(&sh(&env, &first[0]));
+    assert_eq!(b["data"]["id"], id.as_str(), "{b}");
+    let wf = b["data"]["target_workflow_id"]
+        .as_i64()
+        .expect("a workflow");
     let http = reqwest::Client::new();
-    let r = http.get(url).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let b: Value = r.json().await.unwrap();
-    assert!(b["data"]["target_workflow_id"].as_i64().is_some(), "{b}");
-    let unauthorized = http.get(url).send().await.unwrap();
+    let unauthorized = http
+        .get(format!("{neo}/public-api/backfills/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unauthorized.status(), 401);
+    let page = http.get(format!("{neo}/")).send().await.unwrap();
+    assert!(page.status().is_success(), "the dashboard: {page:?}");
 
     // Progress lines on stderr advance until the backfill completes.
     let progress = until(&err, "final progress line", |l| l.ends_with("COMPLETED"));
@@ -92,42 +245,134 @@ async fn demo_prints_a_working_key_and_the_backfill_completes() {
     assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
     assert!(done.first() < done.last(), "no progress: {done:?}");
 
-    let tail = until(&out, "the completion summary", |l| {
-        l.starts_with("Serving until Ctrl-C")
+    let tail = until(&out, "the next steps", |l| {
+        l.contains("Serving until Ctrl-C")
     });
     assert!(tail.iter().any(|l| l.contains("is COMPLETED")), "{tail:#?}");
-    let b: Value = http
-        .get(url)
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b = &b["data"];
-    assert_eq!(b["state"], "COMPLETED");
+    let api = Api {
+        http: http.clone(),
+        base: neo.clone(),
+        key: key.clone(),
+    };
+    let parent = api.get(&format!("/backfills/{id}")).await["data"].clone();
+    assert_eq!(parent["state"], "COMPLETED");
     let (ok, failed) = (
-        b["succeeded_count"].as_i64().unwrap(),
-        b["failed_count"].as_i64().unwrap(),
+        parent["succeeded_count"].as_i64().unwrap(),
+        parent["failed_count"].as_i64().unwrap(),
     );
-    assert_eq!(ok + failed, 300, "{b}");
+    assert_eq!(ok + failed, 300, "{parent}");
+
+    // Which of the parent's failures are transient, by the workflow's own executor settings.
+    let exec = api.get(&format!("/agents/{wf}")).await["data"]["executor"].clone();
+    let rate = |k: &str| exec[k].as_f64().unwrap_or(0.0);
+    let (fr, tr, seed) = (
+        rate("failure_rate"),
+        rate("transient_rate"),
+        exec["seed"].as_u64().unwrap_or(0),
+    );
+    assert!(fr > 0.0 && tr > 0.0, "the demo uses both rates: {exec}");
+    let parent_failed = entity_ids(&api.items(&id, "failed").await);
+    assert_eq!(parent_failed.len() as i64, failed);
+    let kind = |e: &String| simulated_kind(seed, e, fr, tr);
+    let transient: BTreeSet<String> = parent_failed
+        .iter()
+        .filter(|e| kind(e) == SimulatedKind::Transient)
+        .cloned()
+        .collect();
+    let permanent: BTreeSet<String> = parent_failed
+        .iter()
+        .filter(|e| kind(e) == SimulatedKind::Permanent)
+        .cloned()
+        .collect();
+    assert_eq!(
+        transient.len() + permanent.len(),
+        parent_failed.len(),
+        "every failure is one of the two kinds"
+    );
+    assert!(!transient.is_empty() && !permanent.is_empty(), "{parent}");
+    let summary = format!(
+        "{} failed on a record locked by another user (they succeed when run again), {} fail every time.",
+        transient.len(),
+        permanent.len()
+    );
     assert!(
-        failed > 0 && failed < 100,
-        "the simulated executor fails ~10%: {b}"
+        tail.iter().any(|l| l.trim() == summary),
+        "{summary}\n{tail:#?}"
+    );
+    assert!(
+        permanent.len() < 25 && !tail.iter().any(|l| l.contains("circuit breaker")),
+        "the demo's rerun stays under the circuit breaker (25 in a row): {tail:#?}"
+    );
+
+    // The next steps, run as printed after the (new) export line.
+    let env = export_line(&tail);
+    assert_eq!(
+        (&env["NEO"], &env["NEO_KEY"], &env["ID"]),
+        (&neo, &key, &id)
+    );
+    let slow = env["SLOW"].clone();
+    let steps = commands(&tail);
+    assert_eq!(steps.len(), 4, "{tail:#?}");
+    assert!(steps
+        .iter()
+        .all(|c| c.contains("$NEO/") && !c.contains(&key)));
+    let outputs: Vec<Value> = steps.iter().map(|c| json(&sh(&env, c))).collect();
+    // 1. The failed items, each with its error.
+    assert!(steps[0].contains("items?status=failed"), "{}", steps[0]);
+    assert_eq!(
+        entity_ids(outputs[0]["data"].as_array().unwrap()),
+        parent_failed
+    );
+    // 2. Rerun the failed ones: the child recovers exactly the transient failures.
+    assert!(steps[1].contains("rerun-failed"), "{}", steps[1]);
+    let rerun = outputs[1]["data"]["backfill"]["id"]
+        .as_str()
+        .expect("the child backfill")
+        .to_owned();
+    let child_bf = api.settled(&rerun).await;
+    assert_eq!(
+        child_bf["state"], "COMPLETED",
+        "not paused by the circuit breaker: {child_bf}"
+    );
+    assert_eq!(
+        child_bf["succeeded_count"].as_i64(),
+        Some(transient.len() as i64),
+        "{child_bf}"
+    );
+    assert_eq!(
+        child_bf["failed_count"].as_i64(),
+        Some(permanent.len() as i64),
+        "{child_bf}"
+    );
+    assert_eq!(entity_ids(&api.items(&rerun, "failed").await), permanent);
+    assert_eq!(entity_ids(&api.items(&rerun, "succeeded").await), transient);
+    // 3. Pause and resume the slow backfill, which is still running.
+    assert!(steps[2].ends_with("$SLOW/pause") && steps[3].ends_with("$SLOW/resume"));
+    assert_eq!(outputs[2]["data"]["backfill_id"], slow.as_str());
+    assert_eq!(outputs[3]["data"]["signal"], "resume", "{}", outputs[3]);
+    let s = api.get(&format!("/backfills/{slow}")).await["data"].clone();
+    assert_eq!(s["state"], "RUNNING", "{s}");
+
+    // The README's API tour, as written, after the export line.
+    let tour = readme_tour();
+    assert!(
+        Command::new("jq").arg("--version").output().is_ok(),
+        "the README's API tour needs jq (apt-get install jq)"
+    );
+    assert!(tour.contains("$NEO/") && tour.contains("$ID") && !tour.contains("8080"));
+    sh(&env, &tour);
+    // Its rerun answered the same child again (the same Idempotency-Key); it made one agent,
+    // and one backfill of it, now cancelled.
+    let list = api.get("/backfills?page_size=200").await;
+    let all = list["data"].as_array().unwrap();
+    assert_eq!(all.len(), 4, "parent, child, slow and the tour's: {list}");
+    assert_eq!(
+        all.iter().filter(|b| b["state"] == "CANCELLED").count(),
+        1,
+        "{list}"
     );
 
     // Still serving; SIGTERM stops it cleanly.
-    let list: Value = http
-        .get(format!("{api}/backfills"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

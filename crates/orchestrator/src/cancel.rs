@@ -28,6 +28,7 @@ impl Orchestrator {
                 ord,
                 execution_id: r.execution_id,
                 settlement: Settlement::Cancelled(format!("the backfill is {}", b.state)),
+                attempt: Default::default(),
             });
         }
         let waiting: Vec<(i64, String)> = i
@@ -69,6 +70,7 @@ impl Orchestrator {
                     ord,
                     execution_id: exec,
                     settlement: Settlement::Cancelled(format!("the backfill is {}", b.state)),
+                    attempt: Default::default(),
                 });
             }
             n += outcomes.len();

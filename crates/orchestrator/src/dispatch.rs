@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use neo_domain::windows::Schedule;
-use neo_store::{Backfill, Claimed, Outcome, Settlement, Workflow};
+use neo_store::{AttemptReport, Backfill, Claimed, Outcome, Settlement, Workflow};
 use rand::Rng;
 
-use crate::executor::{self, ExecResult, ExecutorSpec};
+use crate::executor::{self, Answer, ExecResult, ExecutorSpec};
 use crate::fair::{self, Slot};
 use crate::*;
 use neo_domain::retry::AfterTransient;
@@ -225,7 +225,11 @@ impl Orchestrator {
         let handle = tokio::spawn(async move {
             let i = task_inner;
             let started = Instant::now();
-            let result = run_execution(&i, &c, &wf, &exec, &entity_type).await;
+            let started_at = i.clock.now();
+            let Answer {
+                result,
+                http_status,
+            } = run_execution(&i, &c, &wf, &exec, &entity_type).await;
             // The execution is over: its tenant's slot is free for the next claim.
             drop(slot);
             metrics::histogram!("neo_dispatch_latency_seconds")
@@ -272,6 +276,10 @@ impl Orchestrator {
                 ord: c.ord,
                 execution_id: c.execution_id,
                 settlement,
+                attempt: AttemptReport {
+                    started_at: Some(started_at),
+                    http_status,
+                },
             });
         });
         running.insert(
@@ -290,21 +298,18 @@ async fn run_execution(
     wf: &Workflow,
     exec: &ExecutorSpec,
     entity_type: &str,
-) -> ExecResult {
+) -> Answer {
     match exec {
         ExecutorSpec::Simulated {
             latency,
             failure_rate,
+            transient_rate,
             seed,
         } => {
             if !latency.is_zero() {
                 tokio::time::sleep(*latency).await;
             }
-            if executor::simulated_fails(*seed, &c.entity_id, *failure_rate) {
-                ExecResult::Failed("simulated failure".into())
-            } else {
-                ExecResult::Succeeded
-            }
+            executor::run_simulated(*seed, *failure_rate, *transient_rate, c).into()
         }
         ExecutorSpec::Webhook {
             url,

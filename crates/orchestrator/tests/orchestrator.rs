@@ -111,6 +111,7 @@ impl Env {
                 created_by: "test".into(),
                 created_at: self.clock.now(),
                 entity_ids: Some(ids),
+                name: None,
             })
             .await
             .unwrap()
@@ -135,6 +136,7 @@ impl Env {
                 created_by: "test".into(),
                 created_at: self.clock.now(),
                 entity_ids: None,
+                name: None,
             })
             .await
             .unwrap()
@@ -190,6 +192,8 @@ struct Receiver {
     script: Mutex<VecDeque<(u16, Option<&'static str>)>>,
     rule: Mutex<Option<Answer>>,
     latency: Mutex<Duration>,
+    /// When set, answers other than 2xx carry `{"error": …}` (a receiver's own words).
+    error_body: Mutex<Option<&'static str>>,
 }
 
 async fn receive(
@@ -232,11 +236,11 @@ async fn receive(
     if let Some(ra) = retry_after {
         h.insert("retry-after", ra.parse().unwrap());
     }
-    (
-        StatusCode::from_u16(code).unwrap(),
-        h,
-        axum::Json(json!({"status": "succeeded"})),
-    )
+    let body = match *r.error_body.lock().unwrap() {
+        Some(e) if !(200..300).contains(&code) => json!({"error": e, "trace": "x".repeat(100)}),
+        _ => json!({"status": "succeeded"}),
+    };
+    (StatusCode::from_u16(code).unwrap(), h, axum::Json(body))
 }
 
 struct InHandler<'a>(&'a AtomicUsize);
@@ -571,6 +575,52 @@ async fn webhook_retries_honour_backoff_and_retry_after() {
         .unwrap();
     assert_eq!(ex.status, ExecutionStatus::Succeeded);
     assert_eq!(ex.attempts, 3);
+}
+
+/// "Why did it fail?": the receiver's own `error` is kept with the HTTP status of each attempt
+/// (the rest of its body is not), the earlier attempt in the execution's history.
+#[tokio::test]
+async fn a_receivers_error_message_and_every_attempt_are_kept() {
+    let e = env().await;
+    let (r, url) = receiver(Duration::ZERO).await;
+    *r.error_body.lock().unwrap() = Some("board Help Desk is locked");
+    r.script.lock().unwrap().extend([(503, None), (422, None)]);
+    let wf = e.workflow(hook(&url)).await;
+    let b = e.backfill(wf, 1, 1).await;
+    let o = e.orchestrator(|c| c.backoff_base = SignedDuration::ZERO);
+    for _ in 0..3 {
+        o.tick().await.unwrap();
+        o.drain().await.unwrap();
+    }
+    let item = &e.items(&b.id).await[0];
+    assert_eq!((item.status, item.attempts), (ItemStatus::Failed, 2));
+    assert_eq!(
+        item.error.as_deref(),
+        Some("the executor answered HTTP 422: board Help Desk is locked")
+    );
+    let exec_id = item.execution_id.as_deref().unwrap();
+    let ex = e
+        .store
+        .execution(&e.tenant, exec_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((ex.attempts, ex.http_status), (2, Some(422)));
+    assert!(ex.attempt_started_at.is_some());
+    let earlier = e
+        .store
+        .execution_attempts(&e.tenant, exec_id)
+        .await
+        .unwrap();
+    assert_eq!(earlier.len(), 1, "{earlier:?}");
+    assert_eq!((earlier[0].attempt, earlier[0].http_status), (1, Some(503)));
+    assert_eq!(
+        earlier[0].error.as_deref(),
+        Some("the executor answered HTTP 503: board Help Desk is locked")
+    );
+    assert!(earlier[0]
+        .started_at
+        .is_some_and(|s| s <= earlier[0].finished_at));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! part of the tree the PSA cannot express, evaluated locally on fetched rows. The connectors
 //! (`connectwise`, `autotask`, `halo`, behind [`client::PsaClient`]) count and enumerate by
 //! ascending id; [`source::PsaSource`] feeds the orchestrator one page at a time from a persisted
-//! checkpoint ([`client::Cursor`]).
+//! checkpoint ([`client::Cursor`]); [`lookup`] tells which ids of an explicit list the PSA lacks.
 
 pub mod autotask;
 pub mod client;
@@ -17,6 +17,7 @@ pub mod connectwise;
 pub mod fuzzing;
 pub mod halo;
 pub mod http;
+pub mod lookup;
 pub mod source;
 
 use serde::{Deserialize, Serialize};

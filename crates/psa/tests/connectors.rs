@@ -539,6 +539,7 @@ async fn source_enumerates(psa: Psa) {
             created_by: "test".into(),
             created_at: now,
             entity_ids: None,
+            name: None,
         })
         .await
         .expect("backfill");

@@ -141,6 +141,7 @@ impl Env {
                 created_by: "test".into(),
                 created_at: self.clock.now(),
                 entity_ids: None,
+                name: None,
             })
             .await
             .unwrap()

@@ -130,8 +130,8 @@ macro_rules! backfill_queries {
             let now = to_ms(b.created_at);
             let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
             let started = (b.state == BackfillRunState::Running).then_some(now);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17)")
                 .bind(&b.id)
                 .bind(&b.tenant_id)
                 .bind(b.state.as_str())
@@ -148,6 +148,7 @@ macro_rules! backfill_queries {
                 .bind(started)
                 .bind(&b.created_by)
                 .bind(now)
+                .bind(&b.name)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
@@ -237,6 +238,109 @@ macro_rules! backfill_queries {
                 .await?
                 .ok_or(SignalError::NotFound)?;
             Ok((out, outcome))
+        }
+
+        /// Applies an edit as [`crate::Store::edit_backfill`] describes.
+        pub(crate) async fn edit_backfill_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            id: &str,
+            edit: &BackfillEdit,
+            actor: &str,
+            now: Timestamp,
+        ) -> Result<Backfill, EditError> {
+            let b = lock_backfill(tx, tenant_id, id)
+                .await?
+                .ok_or(EditError::NotFound)?;
+            check_editable(b.state).map_err(EditError::Refused)?;
+            let windows_json = |w: &WorkflowDailyExecutionWindows| to_json_text(w);
+            // (setting, before, after) of each edit that changes something.
+            let mut changes: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+            if let Some(name) = &edit.name {
+                if *name != b.name {
+                    changes.push(("name", b.name.clone(), name.clone()));
+                }
+            }
+            if let Some(n) = edit.max_in_flight.filter(|n| *n != b.max_in_flight) {
+                changes.push(("max_in_flight", Some(b.max_in_flight.to_string()), Some(n.to_string())));
+            }
+            if let Some(w) = edit.daily_execution_windows.as_ref().filter(|w| **w != b.daily_execution_windows) {
+                changes.push(("daily_execution_windows", Some(windows_json(&b.daily_execution_windows)?), Some(windows_json(w)?)));
+            }
+            if let Some(tz) = edit.timezone.as_ref().filter(|tz| **tz != b.timezone) {
+                changes.push(("timezone", Some(b.timezone.clone()), Some(tz.clone())));
+            }
+            if changes.is_empty() {
+                return Ok(b);
+            }
+            let now_ms = to_ms(now);
+            let name = edit.name.clone().unwrap_or(b.name.clone());
+            let windows = match &edit.daily_execution_windows {
+                Some(w) => windows_json(w)?,
+                None => windows_json(&b.daily_execution_windows)?,
+            };
+            sqlx::query(
+                "UPDATE backfills SET name = $1, max_in_flight = $2, daily_execution_windows = $3, \
+                 timezone = $4, updated_at = $5 WHERE id = $6",
+            )
+            .bind(&name)
+            .bind(edit.max_in_flight.unwrap_or(b.max_in_flight))
+            .bind(windows)
+            .bind(edit.timezone.as_deref().unwrap_or(&b.timezone))
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::from)?;
+            for (field, from, to) in changes {
+                sqlx::query("INSERT INTO backfill_edits (backfill_id, field, from_value, to_value, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(id)
+                    .bind(field)
+                    .bind(from)
+                    .bind(to)
+                    .bind(actor)
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            fetch_backfill(tx, tenant_id, id)
+                .await?
+                .ok_or(EditError::NotFound)
+        }
+
+        /// A backfill's signals and edits, newest first.
+        pub(crate) async fn select_history(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            id: &str,
+            limit: usize,
+        ) -> Result<Vec<BackfillEvent>> {
+            let rows: Vec<(i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT h.created_at, h.actor, h.what, h.from_value, h.to_value FROM ( \
+                   SELECT s.created_at, s.actor, s.signal AS what, s.from_state AS from_value, s.to_state AS to_value, s.id AS seq, 0 AS kind \
+                   FROM backfill_signals s WHERE s.backfill_id = $1 \
+                   UNION ALL \
+                   SELECT e.created_at, e.actor, e.field, e.from_value, e.to_value, e.id, 1 \
+                   FROM backfill_edits e WHERE e.backfill_id = $1) h \
+                 WHERE EXISTS (SELECT 1 FROM backfills b WHERE b.id = $1 AND b.tenant_id = $2) \
+                 ORDER BY h.created_at DESC, h.kind DESC, h.seq DESC LIMIT $3",
+            )
+            .bind(id)
+            .bind(tenant_id)
+            .bind(limit as i64)
+            .fetch_all(r)
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(at, actor, what, from, to)| BackfillEvent {
+                    at: neo_domain::clock::from_ms(at),
+                    actor,
+                    what,
+                    from,
+                    to,
+                })
+                .collect())
         }
 
         /// The rerun-failed child of `source_id`: its rules (`check_rerunnable`,

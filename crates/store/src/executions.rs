@@ -50,6 +50,25 @@ macro_rules! execution_queries {
             row.as_ref().map(map_execution).transpose()
         }
 
+        /// The earlier attempts of a tenant's execution, oldest first (the newest 100).
+        pub(crate) async fn select_attempts(
+            r: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            execution_id: &str,
+        ) -> Result<Vec<ExecutionAttempt>> {
+            let rows = sqlx::query(
+                "SELECT a.* FROM execution_attempts a JOIN executions e ON e.id = a.execution_id \
+                 WHERE e.tenant_id = $1 AND a.execution_id = $2 ORDER BY a.attempt DESC LIMIT 100",
+            )
+            .bind(tenant_id)
+            .bind(execution_id)
+            .fetch_all(r)
+            .await?;
+            let mut out = rows.iter().map(map_attempt).collect::<Result<Vec<_>>>()?;
+            out.reverse();
+            Ok(out)
+        }
+
         /// A page of a tenant's executions, newest first.
         pub(crate) async fn select_executions(
             r: &sqlx::Pool<$db>,
@@ -151,13 +170,14 @@ macro_rules! execution_queries {
                         ord,
                         execution_id: id.to_owned(),
                         settlement,
+                        attempt: AttemptReport::default(),
                     };
                     let (_, touched) = settle_batch(tx, &[o], i64::MAX, now_ms).await?;
                     complete_in_tx(tx, &touched, now_ms).await?;
                 }
                 None => {
                     let (changes, credit) = lone_execution_writes(id, &settlement);
-                    write_executions(tx, &changes, &credit, now_ms).await?;
+                    write_executions(tx, &changes, &[], &credit, now_ms).await?;
                 }
             }
             Ok(Some(true))

@@ -179,6 +179,17 @@ pub enum SignalError {
     Store(#[from] StoreError),
 }
 
+/// Why an edit is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("backfill not found")]
+    NotFound,
+    #[error("edit refused")]
+    Refused(neo_domain::backfill::EditRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a DRAFT delete is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteBackfillError {
@@ -322,6 +333,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         actor: &str,
         now: Timestamp,
     ) -> Result<(Backfill, SignalOutcome), SignalError>;
+    /// Changes an active backfill's settings ([`neo_domain::backfill::check_editable`], read
+    /// under its row lock) and records each change that differs in its audit, in one
+    /// transaction. Values are the caller's to validate.
+    async fn edit_backfill(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        edit: &BackfillEdit,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Backfill, EditError>;
+    /// A backfill's audit (signals and edits), newest first, at most `limit`.
+    async fn backfill_history(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<BackfillEvent>>;
     /// Creates the child backfill of `source_id` over its failed items, in one transaction.
     async fn rerun_failed(
         &self,
@@ -351,6 +380,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn execution(&self, tenant_id: &str, id: &str) -> Result<Option<Execution>>;
     /// An execution by id alone, for signed completions from an executor (no tenant credential).
     async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>>;
+    /// The earlier attempts of a tenant's execution (its row is the latest), oldest first;
+    /// at most the newest 100.
+    async fn execution_attempts(
+        &self,
+        tenant_id: &str,
+        execution_id: &str,
+    ) -> Result<Vec<ExecutionAttempt>>;
     /// Newest first.
     async fn list_executions(
         &self,

@@ -134,6 +134,8 @@ pub struct Backfill {
     pub updated_at: Timestamp,
     pub error: Option<String>,
     pub parent_backfill_run_id: Option<String>,
+    /// The operator's name for it (none: shown by its workflow's name).
+    pub name: Option<String>,
 }
 
 impl Backfill {
@@ -162,6 +164,30 @@ pub struct NewBackfill {
     /// The snapshot when it is known at create (an explicit id list); `None` for a PSA query,
     /// which the orchestrator enumerates.
     pub entity_ids: Option<Vec<String>>,
+    /// Checked by [`neo_domain::backfill::check_name`].
+    pub name: Option<String>,
+}
+
+/// Settings of an active backfill an operator changes ([`crate::Store::edit_backfill`]); each
+/// `None` leaves its setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillEdit {
+    /// `Some(None)` removes the name.
+    pub name: Option<Option<String>>,
+    pub max_in_flight: Option<i64>,
+    pub daily_execution_windows: Option<WorkflowDailyExecutionWindows>,
+    pub timezone: Option<String>,
+}
+
+/// One entry of a backfill's audit: a signal or an edit, who made it and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackfillEvent {
+    pub at: Timestamp,
+    pub actor: String,
+    /// `pause`, `resume`…, or the edited setting (`max_in_flight`, `name`, …).
+    pub what: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +221,22 @@ pub struct Execution {
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
+    /// The HTTP status the executor answered on the latest attempt (webhooks).
+    pub http_status: Option<u16>,
+    /// When the latest attempt started (`started_at` is the first's).
+    pub attempt_started_at: Option<Timestamp>,
+}
+
+/// One attempt of an execution that was followed by another (a transient failure retried).
+/// The execution row itself is its latest attempt, so a first attempt that settles writes
+/// nothing here: the history costs a row only when there is history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionAttempt {
+    pub attempt: i64,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Timestamp,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +348,16 @@ pub struct Outcome {
     pub ord: i64,
     pub execution_id: String,
     pub settlement: Settlement,
+    /// What the orchestrator saw of the attempt (none for outcomes it did not run: cancels,
+    /// timeouts, callbacks).
+    pub attempt: AttemptReport,
+}
+
+/// The attempt an outcome ends, as the orchestrator saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptReport {
+    pub started_at: Option<Timestamp>,
+    pub http_status: Option<u16>,
 }
 
 /// What a lease sweep did.

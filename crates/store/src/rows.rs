@@ -95,7 +95,7 @@ macro_rules! backfill_select {
              b.total_estimated, b.total_items, b.snapshot_complete, b.snapshot_checkpoint, b.pending_count, \
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
-             b.error, b.parent_backfill_run_id, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             b.error, b.parent_backfill_run_id, b.name, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
              FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
@@ -149,6 +149,7 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
         updated_at: ts(r.int("updated_at")?),
         error: r.opt_text("error")?,
         parent_backfill_run_id: r.opt_text("parent_backfill_run_id")?,
+        name: r.opt_text("name")?,
     })
 }
 
@@ -256,6 +257,18 @@ pub(crate) fn map_execution(r: &impl Cols) -> Result<Execution> {
         updated_at: ts(r.int("updated_at")?),
         started_at: ots(r.opt_int("started_at")?),
         finished_at: ots(r.opt_int("finished_at")?),
+        http_status: r.opt_int("http_status")?.map(|s| s as u16),
+        attempt_started_at: ots(r.opt_int("attempt_started_at")?),
+    })
+}
+
+pub(crate) fn map_attempt(r: &impl Cols) -> Result<ExecutionAttempt> {
+    Ok(ExecutionAttempt {
+        attempt: r.int("attempt")?,
+        started_at: ots(r.opt_int("started_at")?),
+        finished_at: ts(r.int("finished_at")?),
+        http_status: r.opt_int("http_status")?.map(|s| s as u16),
+        error: r.opt_text("error")?,
     })
 }
 

@@ -103,6 +103,8 @@ pub(crate) fn lone_execution_writes(
         status,
         error: error.map(str::to_owned),
         finished,
+        http_status: None,
+        attempt_started_at: None,
     };
     let credit = match s {
         Settlement::Succeeded => vec![id.to_owned()],
@@ -162,6 +164,19 @@ pub(crate) struct ExecChange {
     pub status: &'static str,
     pub error: Option<String>,
     pub finished: bool,
+    /// The attempt's report; `None` keeps what the row holds.
+    pub http_status: Option<i64>,
+    pub attempt_started_at: Option<i64>,
+}
+
+/// An attempt a retry follows, kept in the execution's history (`execution_attempts`; its
+/// number is the execution's `attempts` when written).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct AttemptWrite {
+    pub execution_id: String,
+    pub started_at: Option<i64>,
+    pub http_status: Option<i64>,
+    pub error: String,
 }
 
 /// What a batch of outcomes does to one backfill.
@@ -203,6 +218,8 @@ pub(crate) struct SettlePlan<'a> {
     pub items: BTreeMap<(String, i64), ItemChange<'a>>,
     /// The last change of each execution, in first-seen order.
     pub execs: Vec<(String, ExecChange)>,
+    /// Attempts followed by a retry, for the executions' history.
+    pub retried: Vec<AttemptWrite>,
     /// Executions to charge in the credit ledger, in first-seen order. Each is charged once
     /// because it succeeds once: an outcome applies only to its item in flight under that
     /// execution (rows locked), and a lone execution only while it is not final. So the
@@ -260,6 +277,7 @@ pub(crate) fn plan_settlement(
     let mut exec_order: Vec<String> = Vec::new();
     let mut exec_changes: HashMap<String, ExecChange> = HashMap::new();
     let mut credit_ids: Vec<String> = Vec::new();
+    let mut retried: Vec<AttemptWrite> = Vec::new();
     let mut credited: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for o in outcomes {
         let key = (o.backfill_id.clone(), o.ord);
@@ -283,11 +301,23 @@ pub(crate) fn plan_settlement(
         item_changes.insert(key, c);
 
         let (st, err, fin) = execution_change(&o.settlement);
+        let http_status = o.attempt.http_status.map(i64::from);
+        let attempt_started_at = o.attempt.started_at.map(to_ms);
+        if let Settlement::Retry { error, .. } = &o.settlement {
+            retried.push(AttemptWrite {
+                execution_id: o.execution_id.clone(),
+                started_at: attempt_started_at,
+                http_status,
+                error: error.clone(),
+            });
+        }
         match exec_changes.get_mut(&o.execution_id) {
             Some(ec) => {
                 ec.status = st;
                 ec.error = err.map(str::to_owned);
                 ec.finished |= fin;
+                ec.http_status = http_status.or(ec.http_status);
+                ec.attempt_started_at = attempt_started_at.or(ec.attempt_started_at);
             }
             None => {
                 exec_order.push(o.execution_id.clone());
@@ -297,6 +327,8 @@ pub(crate) fn plan_settlement(
                         status: st,
                         error: err.map(str::to_owned),
                         finished: fin,
+                        http_status,
+                        attempt_started_at,
                     },
                 );
             }
@@ -336,6 +368,7 @@ pub(crate) fn plan_settlement(
         applied,
         items: item_changes,
         execs,
+        retried,
         credit_ids,
         backfills: deltas,
     }
@@ -367,6 +400,7 @@ pub(crate) fn split_expired(expired: Vec<ExpiredItem>) -> (Vec<Outcome>, Vec<Hel
                 settlement: Settlement::Failed(
                     "the executor did not report completion before the deadline".into(),
                 ),
+                attempt: AttemptReport::default(),
             });
         } else {
             leases.push((backfill_id, ord, exec));
@@ -391,6 +425,7 @@ pub(crate) fn split_requeue<'a>(
                 ord: *ord,
                 execution_id: exec.clone().unwrap_or_default(),
                 settlement: Settlement::Cancelled(format!("the backfill is {state}")),
+                attempt: AttemptReport::default(),
             }),
             _ => back.push((bid.as_str(), *ord)),
         }

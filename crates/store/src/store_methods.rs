@@ -265,6 +265,29 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn edit_backfill(
+                &self,
+                tenant_id: &str,
+                id: &str,
+                edit: &BackfillEdit,
+                actor: &str,
+                now: Timestamp,
+            ) -> Result<Backfill, EditError> {
+                let mut tx = self.tx().await?;
+                let out = edit_backfill_row(&mut tx, tenant_id, id, edit, actor, now).await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok(out)
+            }
+
+            async fn backfill_history(
+                &self,
+                tenant_id: &str,
+                id: &str,
+                limit: usize,
+            ) -> Result<Vec<BackfillEvent>> {
+                select_history(self.reader(), tenant_id, id, limit).await
+            }
+
             async fn rerun_failed_idempotent(
                 &self,
                 tenant_id: &str,
@@ -313,6 +336,14 @@ macro_rules! impl_store {
 
             async fn execution_by_id(&self, id: &str) -> Result<Option<Execution>> {
                 select_execution(self.writer(), None, id).await
+            }
+
+            async fn execution_attempts(
+                &self,
+                tenant_id: &str,
+                execution_id: &str,
+            ) -> Result<Vec<ExecutionAttempt>> {
+                select_attempts(self.reader(), tenant_id, execution_id).await
             }
 
             async fn list_executions(

@@ -53,6 +53,7 @@ fn new_backfill(tenant: &str, id: &str, wf: i64, ids: Option<&[&str]>) -> NewBac
         created_by: "key_1".into(),
         created_at: at(0),
         entity_ids: ids.map(|v| v.iter().map(|s| s.to_string()).collect()),
+        name: None,
     }
 }
 
@@ -165,6 +166,7 @@ fn outcome(c: &Claimed, s: Settlement) -> Outcome {
         ord: c.ord,
         execution_id: c.execution_id.clone(),
         settlement: s,
+        attempt: Default::default(),
     }
 }
 
@@ -1974,11 +1976,199 @@ async fn credits_are_charged_once_per_succeeded_execution(b: Backend) {
     assert_eq!((bf.succeeded_count, bf.failed_count), (3, 1));
 }
 
+/// An execution's earlier attempts are kept with their start, end, HTTP status and error; the
+/// row itself is the latest attempt. Another tenant cannot read them.
+async fn an_execution_keeps_its_attempt_history(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let id = e.backfill_with("bf_1", &["e0", "e1"], |_| {}).await.id;
+    let c1 = e.claim(&id, 10, 0).await;
+    let report = |start: i64, code: u16| AttemptReport {
+        started_at: Some(at(start)),
+        http_status: Some(code),
+    };
+    let with = |c: &Claimed, st: Settlement, r: AttemptReport| Outcome {
+        attempt: r,
+        ..outcome(c, st)
+    };
+    let (first, other) = (&c1.claimed[0], &c1.claimed[1]);
+    s.settle(
+        &[
+            with(
+                first,
+                Settlement::Retry {
+                    error: "the executor answered HTTP 503: maintenance".into(),
+                    at: at(10),
+                },
+                report(0, 503),
+            ),
+            with(other, Settlement::Succeeded, report(0, 200)),
+        ],
+        5,
+        at(2),
+    )
+    .await
+    .unwrap();
+    let c2 = e.claim(&id, 10, 11).await;
+    assert_eq!(c2.claimed[0].attempt, 2);
+    s.settle(
+        &[with(
+            &c2.claimed[0],
+            Settlement::Failed("the executor answered HTTP 422: board Help Desk is locked".into()),
+            report(11, 422),
+        )],
+        5,
+        at(13),
+    )
+    .await
+    .unwrap();
+
+    let ex = s
+        .execution(&e.tenant, &first.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            ex.attempts,
+            ex.http_status,
+            ex.attempt_started_at,
+            ex.finished_at
+        ),
+        (2, Some(422), Some(at(11)), Some(at(13)))
+    );
+    let history = s
+        .execution_attempts(&e.tenant, &first.execution_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        history,
+        vec![ExecutionAttempt {
+            attempt: 1,
+            started_at: Some(at(0)),
+            finished_at: at(2),
+            http_status: Some(503),
+            error: Some("the executor answered HTTP 503: maintenance".into()),
+        }]
+    );
+    // A first attempt that settles writes no history row.
+    assert!(s
+        .execution_attempts(&e.tenant, &other.execution_id)
+        .await
+        .unwrap()
+        .is_empty());
+    let ok = s
+        .execution(&e.tenant, &other.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.http_status, Some(200));
+    assert!(s
+        .execution_attempts("another-tenant", &first.execution_id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// An active backfill's name, cap and windows change in one transaction with an audit entry
+/// per changed setting; a no-op edit records nothing; an ended backfill refuses.
+async fn edits_are_applied_and_audited(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let s = e.s();
+    let id = e.backfill_with("bf_1", &["e0"], |_| {}).await.id;
+    let before = s.backfill(&e.tenant, &id).await.unwrap().unwrap();
+    assert_eq!(before.name, None);
+    let edit = BackfillEdit {
+        name: Some(Some("Q4 clean-up".into())),
+        max_in_flight: Some(before.max_in_flight + 7),
+        timezone: Some("Europe/London".into()),
+        ..Default::default()
+    };
+    let after = s
+        .edit_backfill(&e.tenant, &id, &edit, "key:k1", at(5))
+        .await
+        .unwrap();
+    assert_eq!(after.name.as_deref(), Some("Q4 clean-up"));
+    assert_eq!(after.max_in_flight, before.max_in_flight + 7);
+    assert_eq!(after.timezone, "Europe/London");
+    // The same edit again changes nothing and records nothing.
+    s.edit_backfill(&e.tenant, &id, &edit, "key:k1", at(6))
+        .await
+        .unwrap();
+    s.signal_backfill(&e.tenant, &id, Signal::Pause, "key:k2", at(7))
+        .await
+        .unwrap();
+    let history = s.backfill_history(&e.tenant, &id, 10).await.unwrap();
+    let seen: Vec<(&str, Option<&str>, Option<&str>, &str)> = history
+        .iter()
+        .map(|h| {
+            (
+                h.what.as_str(),
+                h.from.as_deref(),
+                h.to.as_deref(),
+                h.actor.as_str(),
+            )
+        })
+        .collect();
+    let cap = (
+        before.max_in_flight.to_string(),
+        (before.max_in_flight + 7).to_string(),
+    );
+    assert_eq!(
+        seen,
+        vec![
+            ("pause", Some("RUNNING"), Some("PAUSED"), "key:k2"),
+            (
+                "timezone",
+                Some(before.timezone.as_str()),
+                Some("Europe/London"),
+                "key:k1"
+            ),
+            (
+                "max_in_flight",
+                Some(cap.0.as_str()),
+                Some(cap.1.as_str()),
+                "key:k1"
+            ),
+            ("name", None, Some("Q4 clean-up"), "key:k1"),
+        ]
+    );
+    assert!(s
+        .backfill_history("another-tenant", &id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        s.edit_backfill("another-tenant", &id, &edit, "x", at(8))
+            .await,
+        Err(EditError::NotFound)
+    ));
+    s.signal_backfill(&e.tenant, &id, Signal::Cancel, "key:k2", at(9))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.edit_backfill(
+            &e.tenant,
+            &id,
+            &BackfillEdit {
+                max_in_flight: Some(3),
+                ..Default::default()
+            },
+            "x",
+            at(10)
+        )
+        .await,
+        Err(EditError::Refused(_))
+    ));
+}
+
 backend_tests!(
     backfills_create_list_and_keyset_pages,
     one_active_backfill_per_workflow,
     signals_and_their_refusals,
     claim_settle_counters_and_completion,
+    an_execution_keeps_its_attempt_history,
+    edits_are_applied_and_audited,
     dispatch_list_leaves_out_finished_snapshot_filters,
     settle_batch_applies_outcomes_in_order,
     circuit_breaker_pauses_and_resume_clears,

@@ -4,6 +4,11 @@
 #[allow(unused_imports)]
 use super::*;
 
+use std::collections::HashMap;
+
+use super::items::{items, ItemsQuery};
+use super::times;
+
 pub(super) struct ActionButton {
     pub(super) action: &'static str,
     pub(super) label: &'static str,
@@ -63,6 +68,8 @@ pub(super) struct LiveTpl {
 
 pub(super) struct ChainEntry {
     pub(super) id: String,
+    pub(super) title: String,
+    pub(super) short_id: String,
     pub(super) state: &'static str,
     pub(super) state_class: &'static str,
     pub(super) relation: &'static str,
@@ -81,6 +88,8 @@ pub(super) struct BackfillTpl {
     pub(super) actions_html: String,
     pub(super) items_html: String,
     pub(super) chain: Vec<ChainEntry>,
+    pub(super) history: Vec<HistoryRow>,
+    pub(super) csrf: String,
     pub(super) v: BackfillView,
 }
 
@@ -138,7 +147,7 @@ pub(super) async fn live(app: &AppState, u: &DashUser, b: Backfill) -> Result<Li
     };
     Ok(LiveTpl {
         poll: b.state.is_active().then_some(POLL),
-        chart: view::throughput(&finished, end),
+        chart: view::throughput(&finished, end, &b.timezone),
         chart_w: view::CHART_W,
         chart_h: view::CHART_H,
         v: BackfillView::new(b, now),
@@ -187,6 +196,8 @@ pub(super) async fn chain(
     let tenant = u.principal.tenant_id();
     let entry = |x: &Backfill, relation, current| ChainEntry {
         id: x.id.clone(),
+        title: view::display_name(x),
+        short_id: view::short_id(&x.id),
         state: x.state.as_str(),
         state_class: state_class(x.state),
         relation,
@@ -270,16 +281,55 @@ pub(super) async fn chain(
     Ok(out)
 }
 
-#[derive(Deserialize)]
-pub(super) struct BackfillQuery {
-    pub(super) flash: Option<String>,
+/// One line of the backfill's audit, as shown.
+pub(super) struct HistoryRow {
+    pub(super) at: String,
+    pub(super) actor: String,
+    pub(super) text: String,
+}
+
+fn history_text(e: &neo_store::BackfillEvent) -> String {
+    let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
+    match e.what.as_str() {
+        "name" => format!("renamed from {} to {}", v(&e.from), v(&e.to)),
+        "max_in_flight" => format!("max in flight {} → {}", v(&e.from), v(&e.to)),
+        "timezone" => format!("time zone {} → {}", v(&e.from), v(&e.to)),
+        "daily_execution_windows" => {
+            let text = |x: &Option<String>| {
+                x.as_deref()
+                    .and_then(|j| serde_json::from_str::<WorkflowDailyExecutionWindows>(j).ok())
+                    .map(|w| view::windows_text(&w))
+                    .unwrap_or_else(|| "—".into())
+            };
+            format!("windows {} → {}", text(&e.from), text(&e.to))
+        }
+        signal => format!("{signal}: {} → {}", v(&e.from), v(&e.to)),
+    }
+}
+
+/// Who did something, in words: an API key by its environment and last characters.
+pub(super) async fn actor_names(app: &AppState, tenant: &str) -> HashMap<String, String> {
+    app.store
+        .list_api_keys(tenant)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|k| (k.id, format!("{} key …{}", k.env, k.hint)))
+        .collect()
+}
+
+pub(super) fn actor_name(names: &HashMap<String, String>, actor: &str) -> String {
+    names
+        .get(actor)
+        .cloned()
+        .unwrap_or_else(|| actor.to_owned())
 }
 
 pub(super) async fn backfill_page(
     State(app): State<AppState>,
     u: DashUser,
     Path(id): Path<String>,
-    Query(q): Query<BackfillQuery>,
+    Query(q): Query<ItemsQuery>,
 ) -> Response {
     let b = match load_backfill(&app, &u, &id).await {
         Ok(b) => b,
@@ -304,7 +354,7 @@ pub(super) async fn backfill_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let items = match items(&app, &u, &id, &ItemsQuery::default()).await {
+    let items = match items(&app, &u, &b, &q).await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -312,18 +362,35 @@ pub(super) async fn backfill_page(
         Ok(l) => l,
         Err(r) => return r,
     };
+    let tenant = u.principal.tenant_id();
+    let names = actor_names(&app, tenant).await;
+    let history = match app.store.backfill_history(tenant, &id, 50).await {
+        Ok(h) => h,
+        Err(e) => return store_error(e),
+    };
     let now = app.clock.now();
+    let mut v = BackfillView::new(b, now);
+    v.created_by = actor_name(&names, &v.created_by);
     page(
         StatusCode::OK,
         &BackfillTpl {
-            layout: Layout::new(&u, format!("Backfill {id}"), "backfills"),
+            layout: Layout::new(&u, format!("Backfill {}", v.title), "backfills"),
             id,
             flash,
             live_html: render(&live),
-            actions_html: render(&actions_tpl(&u, &b)),
+            actions_html: render(&actions_tpl(&u, &v.b)),
             items_html: render(&items),
             chain,
-            v: BackfillView::new(b, now),
+            history: history
+                .iter()
+                .map(|e| HistoryRow {
+                    at: times::when(e.at, &v.timezone).to_string(),
+                    actor: actor_name(&names, &e.actor),
+                    text: history_text(e),
+                })
+                .collect(),
+            csrf: u.csrf.clone(),
+            v,
         },
     )
 }
@@ -339,120 +406,6 @@ pub(super) async fn backfill_live(
     };
     match live(&app, &u, b).await {
         Ok(l) => page(StatusCode::OK, &l),
-        Err(r) => r,
-    }
-}
-
-#[derive(Deserialize, Default)]
-pub(super) struct ItemsQuery {
-    pub(super) status: Option<String>,
-    pub(super) cursor: Option<String>,
-}
-
-pub(super) struct ItemRow {
-    pub(super) entity_id: String,
-    pub(super) entity_number: String,
-    pub(super) status: &'static str,
-    pub(super) execution_id: Option<String>,
-    pub(super) attempts: i64,
-    pub(super) error: String,
-    pub(super) updated: String,
-    pub(super) next_attempt: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "items.html")]
-pub(super) struct ItemsTpl {
-    pub(super) id: String,
-    pub(super) self_url: String,
-    pub(super) rows: Vec<ItemRow>,
-    pub(super) statuses: Vec<(&'static str, bool)>,
-    pub(super) status: String,
-    pub(super) next_url: Option<String>,
-    pub(super) first_url: Option<String>,
-}
-
-pub(super) async fn items(
-    app: &AppState,
-    u: &DashUser,
-    id: &str,
-    q: &ItemsQuery,
-) -> Result<ItemsTpl, Response> {
-    let status = q.status.clone().unwrap_or_default();
-    let statuses = crate::routes::comma_list(Some(&status), "status", ItemStatus::parse)
-        .map_err(|e| api_error(&e))?;
-    let list = format!("items:{id}");
-    let after: Option<i64> =
-        crate::paging::after(app, &list, q.cursor.as_deref().filter(|c| !c.is_empty()))
-            .map_err(|e| api_error(&e))?;
-    let page = app
-        .store
-        .list_items(
-            u.principal.tenant_id(),
-            id,
-            &neo_store::ItemFilter {
-                statuses,
-                ..Default::default()
-            },
-            after,
-            PAGE_SIZE,
-        )
-        .await
-        .map_err(store_error)?;
-    let now = app.clock.now();
-    let next_url = crate::paging::next(app, &list, &page, |i| i.ord).map(|c| {
-        format!(
-            "/backfills/{id}/items?status={}&cursor={}",
-            url_encode(&status),
-            url_encode(&c)
-        )
-    });
-    Ok(ItemsTpl {
-        id: id.to_owned(),
-        self_url: format!(
-            "/backfills/{id}/items?status={}&cursor={}",
-            url_encode(&status),
-            url_encode(q.cursor.as_deref().unwrap_or(""))
-        ),
-        rows: page
-            .items
-            .into_iter()
-            .map(|i| ItemRow {
-                entity_id: i.entity_id,
-                entity_number: i.entity_number.unwrap_or_default(),
-                status: i.status.as_str(),
-                execution_id: i.execution_id,
-                attempts: i.attempts,
-                error: i.error.unwrap_or_default(),
-                updated: view::relative(i.updated_at, now),
-                next_attempt: i.next_attempt_at.map(view::short_time),
-            })
-            .collect(),
-        statuses: ItemStatus::ALL
-            .iter()
-            .map(|s| (s.as_str(), s.as_str() == status))
-            .collect(),
-        first_url: q
-            .cursor
-            .as_ref()
-            .filter(|c| !c.is_empty())
-            .map(|_| format!("/backfills/{id}/items?status={}", url_encode(&status))),
-        status,
-        next_url,
-    })
-}
-
-pub(super) async fn backfill_items(
-    State(app): State<AppState>,
-    u: DashUser,
-    Path(id): Path<String>,
-    Query(q): Query<ItemsQuery>,
-) -> Response {
-    if let Err(r) = load_backfill(&app, &u, &id).await {
-        return r;
-    }
-    match items(&app, &u, &id, &q).await {
-        Ok(i) => page(StatusCode::OK, &i),
         Err(r) => r,
     }
 }
@@ -474,6 +427,7 @@ pub(super) async fn action(
         "pause" => Signal::Pause,
         "resume" => Signal::Resume,
         "cancel" => Signal::Cancel,
+        "edit" => return edit(&app, &u, &headers, &id, &form).await,
         "rerun-failed" => {
             return match api::rerun_failed_backfill(&app, &u.principal, &id, None).await {
                 Ok(ok) => {
@@ -505,6 +459,53 @@ pub(super) async fn action(
     r.headers_mut()
         .insert("hx-trigger", HeaderValue::from_static("refresh-live"));
     r
+}
+
+/// The settings form: name and max in flight, through the API's own edit.
+async fn edit(
+    app: &AppState,
+    u: &DashUser,
+    headers: &HeaderMap,
+    id: &str,
+    form: &FormData,
+) -> Response {
+    let max_in_flight = match form.get("max_in_flight").map(str::trim) {
+        None | Some("") => None,
+        Some(n) => match n.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "error",
+                    &format!(
+                        "Max in flight must be a whole number from {} to {}.",
+                        api::MIN_IN_FLIGHT,
+                        api::MAX_IN_FLIGHT
+                    ),
+                )
+            }
+        },
+    };
+    let req = crate::models::EditBackfillRequest {
+        name: form.get("name").map(str::to_owned),
+        max_in_flight,
+        daily_execution_windows: None,
+        timezone: None,
+    };
+    match api::edit_backfill(app, &u.principal, id, req).await {
+        Ok(_) if is_htmx(headers) => {
+            let mut r = message(
+                StatusCode::OK,
+                "ok",
+                "Saved. The new settings apply from the next dispatch round.",
+            );
+            r.headers_mut()
+                .insert("hx-trigger", HeaderValue::from_static("refresh-live"));
+            r
+        }
+        Ok(_) => redirect(headers, &format!("/backfills/{id}")),
+        Err(e) => api_error(&e),
+    }
 }
 
 pub(super) fn capitalize(s: &str) -> String {

@@ -3,21 +3,34 @@
 #[allow(unused_imports)]
 use super::*;
 
+use super::times;
+
 /// A backfill as the list and the detail page show it.
 pub(super) struct BackfillView {
     pub(super) id: String,
+    /// `bf_01a2…29a9`: the full id is on hover and behind the copy button.
+    pub(super) short_id: String,
+    /// Its own name, else its workflow's ([`view::display_name`]).
+    pub(super) title: String,
+    pub(super) named: bool,
     pub(super) workflow: String,
     pub(super) workflow_id: i64,
     pub(super) state: &'static str,
+    /// What the badge says: the state, or "waiting for window" while a RUNNING backfill's
+    /// windows are shut.
+    pub(super) state_label: &'static str,
     pub(super) state_class: &'static str,
     pub(super) progress: view::Progress,
     pub(super) done: i64,
     pub(super) total: i64,
     pub(super) created_by: String,
+    /// `<time>` elements (HTML).
     pub(super) created_at: String,
     pub(super) started: String,
     pub(super) completed: String,
     pub(super) eta: String,
+    /// "waiting for window — opens Thu 22:00 Europe/London (in 27 h)".
+    pub(super) waiting: Option<String>,
     pub(super) next_window: Option<String>,
     pub(super) error: Option<String>,
     pub(super) parent: Option<String>,
@@ -29,49 +42,71 @@ pub(super) struct BackfillView {
     pub(super) filter_json: String,
     pub(super) entity_type: String,
     pub(super) reprocess: bool,
+    pub(super) editable: bool,
     pub(super) b: Backfill,
 }
 
 impl BackfillView {
     pub(super) fn new(b: Backfill, now: Timestamp) -> Self {
         let schedule = Schedule::new(&b.daily_execution_windows, &b.timezone).ok();
-        let next_window = match (&schedule, b.state) {
+        let opens = match (&schedule, b.state) {
             (Some(s), BackfillRunState::Running | BackfillRunState::Paused) if !s.inside(now) => {
-                s.next_window_start(now).map(|t| {
-                    format!(
-                        "{} (in {})",
-                        view::short_time(t),
-                        view::human_duration(t.duration_since(now))
-                    )
-                })
+                s.next_window_start(now)
             }
             _ => None,
         };
+        let next_window = opens.map(|t| {
+            format!(
+                "opens {} (in {})",
+                times::opening(t, &b.timezone),
+                view::human_duration(t.duration_since(now))
+            )
+        });
+        let waiting = opens
+            .filter(|_| b.state == BackfillRunState::Running)
+            .map(|t| times::waiting_text(t, &b.timezone, now));
         let summary = view::windows_summary(&b.daily_execution_windows, &b.timezone, now)
             .unwrap_or_else(|e| e);
         let progress = view::progress(&b);
+        let tz = b.timezone.as_str();
         Self {
+            title: view::display_name(&b),
+            named: b.name.is_some(),
             workflow: b
                 .target_workflow_name
                 .clone()
                 .unwrap_or_else(|| format!("workflow {} (deleted)", b.target_workflow_id)),
             workflow_id: b.target_workflow_id,
             state: b.state.as_str(),
-            state_class: state_class(b.state),
+            state_label: if waiting.is_some() {
+                "waiting for window"
+            } else {
+                b.state.as_str()
+            },
+            state_class: if waiting.is_some() {
+                "waiting"
+            } else {
+                state_class(b.state)
+            },
             done: b.succeeded_count + b.failed_count + b.skipped_count,
             total: progress.total,
             progress,
             created_by: b.created_by.clone(),
-            created_at: view::short_time(b.created_at),
+            created_at: times::when(b.created_at, tz).to_string(),
             started: b
                 .started_at
-                .map(|t| view::relative(t, now))
+                .map(|t| times::relative(t, now, tz))
                 .unwrap_or_else(|| "not yet".into()),
             completed: b
                 .completed_at
-                .map(view::short_time)
+                .map(|t| times::when(t, tz).to_string())
                 .unwrap_or_else(|| "—".into()),
-            eta: view::eta(&b, now),
+            eta: if waiting.is_some() {
+                "when its window opens".into()
+            } else {
+                view::eta(&b, now)
+            },
+            waiting,
             next_window,
             error: b.error.clone(),
             parent: b.parent_backfill_run_id.clone(),
@@ -83,6 +118,8 @@ impl BackfillView {
             filter_json: serde_json::to_string_pretty(&b.filter_spec).unwrap_or_default(),
             entity_type: b.entity_type.to_string(),
             reprocess: b.reprocess,
+            editable: neo_domain::backfill::check_editable(b.state).is_ok(),
+            short_id: view::short_id(&b.id),
             id: b.id.clone(),
             b,
         }
@@ -161,11 +198,16 @@ pub(super) async fn rows(app: &AppState, u: &DashUser, q: &ListQuery) -> Result<
         )
     });
     let cursor = q.cursor.clone().unwrap_or_default();
+    let names = super::backfill::actor_names(app, u.principal.tenant_id()).await;
     Ok(RowsTpl {
         rows: page
             .items
             .into_iter()
-            .map(|b| BackfillView::new(b, now))
+            .map(|b| {
+                let mut v = BackfillView::new(b, now);
+                v.created_by = super::backfill::actor_name(&names, &v.created_by);
+                v
+            })
             .collect(),
         poll_url: format!(
             "/backfills/rows?state={}&cursor={}",

@@ -11,6 +11,7 @@
 //! list and get handlers do.
 
 pub mod session;
+pub mod times;
 pub mod view;
 
 use askama::Template;
@@ -44,6 +45,7 @@ use session::{cookie, is_htmx, redirect, set_cookie, DashUser, LOGIN_COOKIE, SES
 
 const HTMX_JS: &str = include_str!("../../static/htmx-2.0.11.min.js");
 const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
+const PAGES_JS: &str = include_str!("../../static/pages.js");
 const DASHBOARD_CSS: &str = include_str!("../../static/dashboard.css");
 
 /// How often the live parts of the pages refresh.
@@ -62,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/backfills/preflight", post(preflight))
         .route("/backfills/windows-summary", post(windows_summary))
         .route("/backfills/review", post(review))
+        .route("/backfills/check", post(check_steps))
         .route("/backfills/{id}", get(backfill_page))
         .route("/backfills/{id}/live", get(backfill_live))
         .route("/backfills/{id}/items", get(backfill_items))
@@ -69,8 +72,11 @@ pub fn router() -> Router<AppState> {
         .route("/backfills/{id}/{action}", post(action))
         .route("/executions/{id}", get(execution_page))
         .route("/workflows", get(workflows_page))
+        .route("/workflows/{id}/{action}", post(workflow_action))
         .route("/api-keys", get(keys_page))
+        .route("/search", get(search_page))
         .route("/static/{file}", get(asset))
+        .layer(middleware::from_fn(full_page_errors))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -100,6 +106,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (body, ct) = match file.as_str() {
         "htmx-2.0.11.min.js" => (HTMX_JS, "text/javascript; charset=utf-8"),
         "dashboard.js" => (DASHBOARD_JS, "text/javascript; charset=utf-8"),
+        "pages.js" => (PAGES_JS, "text/javascript; charset=utf-8"),
         "dashboard.css" => (DASHBOARD_CSS, "text/css; charset=utf-8"),
         _ => return error_response(StatusCode::NOT_FOUND, "No such file."),
     };
@@ -134,28 +141,79 @@ struct MessageTpl<'a> {
     link: Option<(&'a str, &'a str)>,
 }
 
-/// A message fragment (`ok`, `warn` or `error`), alone in a page when not swapped by htmx.
+/// A message fragment (`ok`, `warn` or `error`) for htmx to swap in. An error's text rides
+/// along ([`ErrorText`]) so that [`full_page_errors`] can make a whole page of it when the
+/// browser asked for a page rather than a fragment.
 fn message(status: StatusCode, class: &str, text: &str) -> Response {
-    page(
+    let mut r = page(
         status,
         &MessageTpl {
             class,
             text,
             link: None,
         },
-    )
+    );
+    if class == "error" {
+        r.extensions_mut().insert(ErrorText(text.to_owned()));
+    }
+    r
 }
 
 /// An error as a standalone message with a way back.
 pub(crate) fn error_response(status: StatusCode, text: &str) -> Response {
-    page(
+    let mut r = page(
         status,
         &MessageTpl {
             class: "error",
             text,
             link: Some(("/backfills", "Back to the backfills")),
         },
-    )
+    );
+    r.extensions_mut().insert(ErrorText(text.to_owned()));
+    r
+}
+
+/// The words of an error response, for [`full_page_errors`].
+#[derive(Clone)]
+struct ErrorText(String);
+
+#[derive(Template)]
+#[template(path = "error_page.html")]
+struct ErrorPageTpl<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
+/// A whole styled page for an error (a missing backfill, an unknown address).
+pub(crate) fn error_page(status: StatusCode, text: &str) -> Response {
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "This did not work",
+    };
+    page(status, &ErrorPageTpl { title, text })
+}
+
+/// Errors a browser navigated to (no `HX-Request`) become whole pages in the dashboard's
+/// style; htmx requests keep the fragment they swap into place.
+async fn full_page_errors(req: axum::extract::Request, next: middleware::Next) -> Response {
+    let htmx = req.headers().contains_key("hx-request");
+    let r = next.run(req).await;
+    if htmx || !(r.status().is_client_error() || r.status().is_server_error()) {
+        return r;
+    }
+    let Some(ErrorText(text)) = r.extensions().get::<ErrorText>() else {
+        return r;
+    };
+    // The page replaces the body only: `Retry-After`, cookies and the rest stay.
+    let mut full = error_page(r.status(), text);
+    for (name, value) in r.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            full.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    full
 }
 
 /// How an API error reads on the dashboard: its message, and the field it names.
@@ -242,13 +300,21 @@ fn state_class(s: BackfillRunState) -> &'static str {
 }
 
 mod backfill;
+mod execution;
+mod items;
 mod list;
 mod login;
+mod search;
 mod settings;
 mod wizard;
+mod workflow_edit;
 
 use backfill::*;
+use execution::*;
+use items::backfill_items;
 use list::*;
 use login::*;
+use search::search_page;
 use settings::*;
 use wizard::*;
+use workflow_edit::workflow_action;

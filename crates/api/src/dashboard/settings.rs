@@ -1,37 +1,20 @@
-//! The execution page, the workflows page and the API-keys page.
+//! The workflows page and the API-keys page.
 
 #[allow(unused_imports)]
 use super::*;
-
-#[derive(Template)]
-#[template(path = "execution.html")]
-pub(super) struct ExecutionTpl {
-    pub(super) layout: Layout,
-    pub(super) e: PublicExecution,
-}
-
-pub(super) async fn execution_page(
-    State(app): State<AppState>,
-    u: DashUser,
-    Path(id): Path<String>,
-) -> Response {
-    match app.store.execution(u.principal.tenant_id(), &id).await {
-        Ok(Some(e)) => page(
-            StatusCode::OK,
-            &ExecutionTpl {
-                layout: Layout::new(&u, format!("Execution {id}"), "backfills"),
-                e: e.into(),
-            },
-        ),
-        Ok(None) => api_error(&ApiError::not_found("execution")),
-        Err(e) => store_error(e),
-    }
-}
 
 pub(super) struct WorkflowRow {
     pub(super) a: PublicAgent,
     pub(super) executor: String,
     pub(super) enabled: bool,
+    /// The executor's members for the edit form (never the secret).
+    pub(super) kind: String,
+    pub(super) url: String,
+    pub(super) timeout_ms: String,
+    pub(super) latency_ms: String,
+    pub(super) failure_rate: String,
+    pub(super) transient_rate: String,
+    pub(super) seed: String,
 }
 
 #[derive(Template)]
@@ -39,6 +22,7 @@ pub(super) struct WorkflowRow {
 pub(super) struct WorkflowsTpl {
     pub(super) layout: Layout,
     pub(super) workflows: Vec<WorkflowRow>,
+    pub(super) csrf: String,
 }
 
 pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> Response {
@@ -50,6 +34,7 @@ pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> 
         StatusCode::OK,
         &WorkflowsTpl {
             layout: Layout::new(&u, "Workflows", "workflows"),
+            csrf: u.csrf.clone(),
             workflows: workflows
                 .into_iter()
                 .map(|w| {
@@ -76,7 +61,19 @@ pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> 
                         Some(t) => t.to_owned(),
                         None => "?".into(),
                     };
+                    let field = |name: &str| match a.executor.get(name) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => String::new(),
+                    };
                     WorkflowRow {
+                        kind: field("type"),
+                        url: field("url"),
+                        timeout_ms: field("timeout_ms"),
+                        latency_ms: field("latency_ms"),
+                        failure_rate: field("failure_rate"),
+                        transient_rate: field("transient_rate"),
+                        seed: field("seed"),
                         a,
                         executor,
                         enabled,

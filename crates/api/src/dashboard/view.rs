@@ -39,6 +39,27 @@ pub fn relative(t: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// `bf_01a242ee…a129a9`: an id short enough for a table cell, still telling ids apart at a
+/// glance (ids are time-ordered: the head is the time, the tail the random part).
+pub fn short_id(id: &str) -> String {
+    let n = id.chars().count();
+    if n <= 16 {
+        return id.to_owned();
+    }
+    let head: String = id.chars().take(9).collect();
+    let tail: String = id.chars().skip(n - 6).collect();
+    format!("{head}…{tail}")
+}
+
+/// What a backfill is called on every page: its own name, else its workflow's.
+pub fn display_name(b: &Backfill) -> String {
+    match (&b.name, &b.target_workflow_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(w)) => w.clone(),
+        (None, None) => format!("workflow {} (deleted)", b.target_workflow_id),
+    }
+}
+
 /// One coloured segment of a progress bar, in a 0–1000 wide SVG.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
@@ -136,10 +157,10 @@ pub fn eta(b: &Backfill, now: Timestamp) -> String {
         return "estimating…".into();
     }
     let secs = left.max(0) as f64 * elapsed / done as f64;
-    format!(
-        "about {}",
-        human_duration(SignedDuration::from_secs(secs.ceil() as i64))
-    )
+    match human_duration(SignedDuration::from_secs(secs.ceil() as i64)).as_str() {
+        "less than a minute" => "under a minute".into(),
+        d => format!("about {d}"),
+    }
 }
 
 const DAY_SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -281,8 +302,9 @@ pub const CHART_MINUTES: i64 = 30;
 pub const CHART_MIN_MINUTES: i64 = 10;
 
 /// Executions per minute (succeeded vs failed) over the last minutes up to `end`, from the
-/// finish instants of the backfill's final executions.
-pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp) -> Chart {
+/// finish instants of the backfill's final executions; minutes labelled in the zone `tz`.
+pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp, tz: &str) -> Chart {
+    let zone = jiff::tz::TimeZone::get(tz).unwrap_or(jiff::tz::TimeZone::UTC);
     let end_min = end.as_second().div_euclid(60);
     let first = finished
         .iter()
@@ -313,7 +335,7 @@ pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp) -> Chart {
     let scale = (CHART_H - 4.0) / max as f64;
     let label = |m: i64| {
         Timestamp::from_second(m * 60)
-            .map(|t| t.strftime("%H:%M").to_string())
+            .map(|t| t.to_zoned(zone.clone()).strftime("%H:%M %Z").to_string())
             .unwrap_or_default()
     };
     let bars = counts
@@ -331,18 +353,15 @@ pub fn throughput(finished: &[(Timestamp, bool)], end: Timestamp) -> Chart {
                 f_h,
                 s_y: CHART_H - f_h - s_h,
                 s_h,
-                label: format!(
-                    "{} UTC: {s} succeeded, {f} failed",
-                    label(start_min + i as i64)
-                ),
+                label: format!("{}: {s} succeeded, {f} failed", label(start_min + i as i64)),
             }
         })
         .collect();
     Chart {
         bars,
         max,
-        start_label: format!("{} UTC", label(start_min)),
-        end_label: format!("{} UTC", label(end_min)),
+        start_label: label(start_min),
+        end_label: label(end_min),
         total_succeeded: counts.iter().map(|c| c.0).sum(),
         total_failed: counts.iter().map(|c| c.1).sum(),
         minutes: n,
@@ -439,7 +458,7 @@ mod tests {
             (t("2026-01-01T10:00:50Z"), false),
             (t("2026-01-01T10:02:00Z"), true),
         ];
-        let c = throughput(&fin, t("2026-01-01T10:02:30Z"));
+        let c = throughput(&fin, t("2026-01-01T10:02:30Z"), "UTC");
         assert_eq!(c.minutes, 10);
         assert_eq!(c.start_label, "09:53 UTC");
         assert_eq!((c.bars[7].succeeded, c.bars[7].failed), (1, 1));
@@ -448,9 +467,13 @@ mod tests {
         assert_eq!(c.max, 2);
         assert_eq!((c.total_succeeded, c.total_failed), (2, 1));
         // A long run shows its last 30 minutes.
-        let c = throughput(&fin, t("2026-01-01T11:00:00Z"));
+        let c = throughput(&fin, t("2026-01-01T11:00:00Z"), "UTC");
         assert_eq!((c.minutes, c.total_succeeded), (30, 0));
-        let empty = throughput(&[], t("2026-01-01T10:02:30Z"));
+        let empty = throughput(&[], t("2026-01-01T10:02:30Z"), "UTC");
+        assert_eq!(
+            throughput(&fin, t("2026-01-01T10:02:30Z"), "Australia/Sydney").start_label,
+            "20:53 AEDT"
+        );
         assert_eq!(empty.minutes, 10);
     }
 }

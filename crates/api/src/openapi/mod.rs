@@ -49,7 +49,7 @@ pub fn authed_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(backfills::create, backfills::list))
         .routes(routes!(backfills::verify))
-        .routes(routes!(backfills::get, backfills::delete))
+        .routes(routes!(backfills::get, backfills::edit, backfills::delete))
         .routes(routes!(backfills::items))
         .routes(routes!(backfills::start))
         .routes(routes!(backfills::pause))

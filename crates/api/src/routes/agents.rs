@@ -170,7 +170,8 @@ pub async fn get(
     Ok(Reply::new(w.into()))
 }
 
-async fn patch_inner(
+/// Applies a checked patch (the API's PATCH, enable and disable, and the dashboard's workflow forms).
+pub(crate) async fn patch_inner(
     app: &AppState,
     tenant: &str,
     id: i64,

@@ -1071,3 +1071,80 @@ async fn a_limit_caps_the_estimate_of_create_and_the_preflights_count() {
         120 * tier
     );
 }
+
+/// The preflight of an explicit id list asks the connected PSA which ids exist: it said "OK 2
+/// entities match" for ids no PSA has.
+#[tokio::test]
+async fn verify_checks_explicit_ids_against_the_connected_psa() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let verify = |ids: serde_json::Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let r = app
+                .post(
+                    &key,
+                    "/public-api/backfills/verify",
+                    json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ids}}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body
+        }
+    };
+    // No PSA: counted, not checked, and said so.
+    let v = verify(json!(["999999999", "not-a-ticket"])).await;
+    assert_eq!(v["data"]["level"], "OK");
+    assert_eq!(v["data"]["matching_entities"], 2);
+    let m = v["data"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("2 entities match")
+            && m.contains("not checked")
+            && m.contains("no PSA integration"),
+        "{m}"
+    );
+
+    let sim = app.connectwise_sim(&key, 50).await;
+    // Ticket ids have gaps: two that exist.
+    let (a, b) = (
+        sim.tickets()[0].id.to_string(),
+        sim.tickets()[49].id.to_string(),
+    );
+    // None exists: ERROR, naming them.
+    let v = verify(json!(["999999999", "not-a-ticket"])).await;
+    assert_eq!(v["data"]["level"], "ERROR", "{v}");
+    assert_eq!(v["data"]["success"], false);
+    assert_eq!(v["data"]["field"], "filter_spec.entity_ids");
+    assert_eq!(
+        v["data"]["message"],
+        "2 of 2 entity ids were not found in the PSA: 999999999, not-a-ticket"
+    );
+    // Some exist: WARNING with the count not found; matching_entities counts those found.
+    let v = verify(json!([a, "999999999", b])).await;
+    assert_eq!(v["data"]["level"], "WARNING", "{v}");
+    assert_eq!(v["data"]["success"], true);
+    assert_eq!(v["data"]["matching_entities"], 2);
+    let m = v["data"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("2 entities match; 1 of 3 entity ids was not found in the PSA: 999999999"),
+        "{m}"
+    );
+    assert_eq!(v["meta"]["warnings"][0], m);
+    // At most ten are named.
+    let many: Vec<String> = (1000..1012).map(|i| i.to_string()).collect();
+    let v = verify(json!(many)).await;
+    let m = v["data"]["message"].as_str().unwrap();
+    assert!(
+        m.ends_with("1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009 and 2 more"),
+        "{m}"
+    );
+    // All exist: OK.
+    let v = verify(json!([a, b])).await;
+    assert_eq!(v["data"]["level"], "OK", "{v}");
+    assert_eq!(v["data"]["matching_entities"], 2);
+    assert!(v["data"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("every id is in the PSA"));
+}

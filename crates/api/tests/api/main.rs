@@ -4,6 +4,7 @@ mod helpers;
 
 mod agents;
 mod backfills;
+mod edits;
 mod entra;
 mod errors;
 mod executions;

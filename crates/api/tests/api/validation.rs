@@ -275,6 +275,48 @@ async fn a_psa_filter_needs_an_integration() {
     r.assert_error(409, "integration_not_configured");
 }
 
+/// A time zone abbreviation is one fixed offset (EST is UTC-5 all year): windows in it drift an
+/// hour from the clocks of the place meant. Refused with the IANA zone to use; UTC stays.
+#[tokio::test]
+async fn a_fixed_offset_time_zone_is_refused_with_the_zone_to_use() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    for (tz, suggestion) in [
+        ("EST", "use an IANA zone such as America/New_York"),
+        ("PST", "such as America/Los_Angeles"),
+        ("CET", "such as Europe/Paris"),
+        ("GMT+1", "such as Europe/Paris"),
+        ("EST5EDT", "such as America/New_York"),
+    ] {
+        let r = app
+            .post(
+                &key,
+                "/public-api/backfills",
+                with(base(wf), "timezone", json!(tz)),
+            )
+            .await;
+        r.assert_error(422, "validation_error");
+        assert_eq!(r.field(), "timezone", "{tz}");
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{tz} is a ")), "{message}");
+        assert!(message.contains("not a place's time zone"), "{message}");
+        assert!(message.contains(suggestion), "{tz}: {message}");
+    }
+    for tz in ["UTC", "Etc/UTC", "America/New_York"] {
+        let w = app.workflow(&key, &format!("Zone {tz}")).await;
+        let r = app
+            .post(
+                &key,
+                "/public-api/backfills",
+                with(base(w), "timezone", json!(tz)),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{tz}: {:?}", r.body);
+        assert_eq!(r.body["data"]["backfill"]["timezone"], tz);
+    }
+}
+
 #[tokio::test]
 async fn agent_validation_names_the_field() {
     let app = TestApp::spawn().await;

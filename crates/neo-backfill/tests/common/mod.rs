@@ -341,6 +341,31 @@ pub async fn receiver(latency_ms: u64) -> (Arc<Log>, String) {
     (log, url)
 }
 
+/// A receiver that refuses the way a real one does: HTTP 503 on an entity's first attempt
+/// (the service retries), then 422 with its reason in the structured `error` member, which the
+/// dashboard shows; returns its URL.
+pub async fn refusing_receiver(reason: &'static str) -> String {
+    async fn refuse(
+        State(reason): State<&'static str>,
+        body: String,
+    ) -> (axum::http::StatusCode, axum::Json<Value>) {
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let code = if v["attempt"].as_i64() == Some(1) {
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY
+        };
+        (code, axum::Json(json!({"error": reason})))
+    }
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(refuse))
+        .with_state(reason);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    url
+}
+
 // ---- PostgreSQL ----
 
 pub fn unavailable(why: &str) {

@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    apply_signal, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
+    apply_signal, check_editable, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
 };
 use neo_domain::clock::to_ms;
+use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};

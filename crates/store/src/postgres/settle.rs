@@ -63,18 +63,44 @@ pub(super) async fn complete_in_tx(
 pub(super) async fn write_executions(
     tx: &mut Transaction<'_, Postgres>,
     changes: &[(String, ExecChange)],
+    retried: &[AttemptWrite],
     credit_ids: &[String],
     now: i64,
 ) -> Result<()> {
+    if !retried.is_empty() {
+        // Before the rows change: the attempt's number is the execution's `attempts`.
+        let ids: Vec<&str> = retried.iter().map(|a| a.execution_id.as_str()).collect();
+        let started: Vec<Option<i64>> = retried.iter().map(|a| a.started_at).collect();
+        let http: Vec<Option<i64>> = retried.iter().map(|a| a.http_status).collect();
+        let errors: Vec<&str> = retried.iter().map(|a| a.error.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO execution_attempts (execution_id, attempt, started_at, finished_at, http_status, error) \
+             SELECT e.id, e.attempts, u.started_at, $1, u.http_status, u.error \
+             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::text[]) AS u(id, started_at, http_status, error) \
+             JOIN executions e ON e.id = u.id WHERE e.id = ANY($2) ON CONFLICT DO NOTHING",
+        )
+        .bind(now)
+        .bind(&ids)
+        .bind(&started)
+        .bind(&http)
+        .bind(&errors)
+        .execute(&mut **tx)
+        .await?;
+    }
     if !changes.is_empty() {
         let ids: Vec<&str> = changes.iter().map(|(id, _)| id.as_str()).collect();
         let statuses: Vec<&str> = changes.iter().map(|(_, c)| c.status).collect();
         let errors: Vec<Option<&str>> = changes.iter().map(|(_, c)| c.error.as_deref()).collect();
         let finished: Vec<bool> = changes.iter().map(|(_, c)| c.finished).collect();
+        let http: Vec<Option<i64>> = changes.iter().map(|(_, c)| c.http_status).collect();
+        let started: Vec<Option<i64>> = changes.iter().map(|(_, c)| c.attempt_started_at).collect();
         sqlx::query(
             "UPDATE executions e SET status = u.status, error = u.error, updated_at = $1, \
-             finished_at = CASE WHEN u.finished THEN $1 ELSE e.finished_at END \
-             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[]) AS u(id, status, error, finished) \
+             finished_at = CASE WHEN u.finished THEN $1 ELSE e.finished_at END, \
+             http_status = COALESCE(u.http_status, e.http_status), \
+             attempt_started_at = COALESCE(u.attempt_started_at, e.attempt_started_at) \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bool[], $6::bigint[], $7::bigint[]) \
+                  AS u(id, status, error, finished, http_status, attempt_started_at) \
              WHERE e.id = ANY($2) AND e.id = u.id",
         )
         .bind(now)
@@ -82,6 +108,8 @@ pub(super) async fn write_executions(
         .bind(&statuses)
         .bind(&errors)
         .bind(&finished)
+        .bind(&http)
+        .bind(&started)
         .execute(&mut **tx)
         .await?;
     }
@@ -215,7 +243,7 @@ pub(super) async fn settle_locked(
         .execute(&mut **tx)
         .await?;
     }
-    write_executions(tx, &plan.execs, &plan.credit_ids, now).await?;
+    write_executions(tx, &plan.execs, &plan.retried, &plan.credit_ids, now).await?;
 
     let touched = plan.touched();
     if !touched.is_empty() {

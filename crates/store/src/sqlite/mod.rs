@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    apply_signal, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
+    apply_signal, check_editable, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
 };
 use neo_domain::clock::to_ms;
+use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::{BTreeMap, HashMap};

@@ -92,7 +92,7 @@ pub(super) async fn settle_batch(
         .execute(&mut **tx)
         .await?;
     }
-    write_executions(tx, &plan.execs, &plan.credit_ids, now).await?;
+    write_executions(tx, &plan.execs, &plan.retried, &plan.credit_ids, now).await?;
     for (id, d) in plan.touched() {
         sqlx::query(
             "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
@@ -120,17 +120,42 @@ pub(super) async fn settle_batch(
 pub(super) async fn write_executions(
     tx: &mut Transaction<'_, Sqlite>,
     execs: &[(String, ExecChange)],
+    retried: &[AttemptWrite],
     credit_ids: &[String],
     now: i64,
 ) -> Result<()> {
+    if !retried.is_empty() {
+        // Before the rows change: the attempt's number is the execution's `attempts`.
+        sqlx::query(
+            "INSERT INTO execution_attempts (execution_id, attempt, started_at, finished_at, http_status, error) \
+             SELECT e.id, e.attempts, v.value ->> 'started_at', ?1, v.value ->> 'http_status', v.value ->> 'error' \
+             FROM json_each(?2) AS v JOIN executions e ON e.id = v.value ->> 'execution_id' WHERE true \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(now)
+        .bind(json_rows(retried)?)
+        .execute(&mut **tx)
+        .await?;
+    }
     if !execs.is_empty() {
         let rows: Vec<_> = execs
             .iter()
-            .map(|(id, c)| (id, c.status, c.error.as_deref(), c.finished))
+            .map(|(id, c)| {
+                (
+                    id,
+                    c.status,
+                    c.error.as_deref(),
+                    c.finished,
+                    c.http_status,
+                    c.attempt_started_at,
+                )
+            })
             .collect();
         sqlx::query(
             "UPDATE executions AS e SET status = v.value ->> 1, error = v.value ->> 2, updated_at = ?1, \
-             finished_at = CASE WHEN v.value ->> 3 THEN ?1 ELSE e.finished_at END \
+             finished_at = CASE WHEN v.value ->> 3 THEN ?1 ELSE e.finished_at END, \
+             http_status = COALESCE(v.value ->> 4, e.http_status), \
+             attempt_started_at = COALESCE(v.value ->> 5, e.attempt_started_at) \
              FROM json_each(?2) AS v WHERE e.id = v.value ->> 0",
         )
         .bind(now)

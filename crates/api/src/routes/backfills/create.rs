@@ -43,12 +43,11 @@ pub(crate) async fn create_backfill(
 ) -> Result<Reply<CreateBackfillResponse>, ApiError> {
     let now = app.clock.now();
     let max_in_flight = req.max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
-    if !(MIN_IN_FLIGHT..=MAX_IN_FLIGHT).contains(&max_in_flight) {
-        return Err(ApiError::field(
-            "max_in_flight",
-            format!("max_in_flight must be from {MIN_IN_FLIGHT} to {MAX_IN_FLIGHT}"),
-        ));
-    }
+    check_max_in_flight(max_in_flight).map_err(ApiError::validation)?;
+    let name = match req.name.as_deref() {
+        Some(n) => check_name(n).map_err(ApiError::validation)?,
+        None => None,
+    };
     let timezone = req.timezone.unwrap_or_else(|| "UTC".to_owned());
     validate_timezone(&timezone, "timezone").map_err(ApiError::validation)?;
     let windows = match req.daily_execution_windows {
@@ -132,6 +131,7 @@ pub(crate) async fn create_backfill(
                 created_by: p.actor(),
                 created_at: now,
                 entity_ids,
+                name,
             },
             idem.as_ref(),
         )

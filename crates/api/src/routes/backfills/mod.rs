@@ -24,13 +24,13 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::models::*;
 use crate::{AppState, Auth};
 
-pub const MIN_IN_FLIGHT: i64 = 1;
-pub const MAX_IN_FLIGHT: i64 = 100;
-pub const DEFAULT_IN_FLIGHT: i64 = 5;
+pub use neo_domain::backfill::{
+    check_max_in_flight, check_name, DEFAULT_IN_FLIGHT, MAX_IN_FLIGHT, MIN_IN_FLIGHT,
+};
 
 /// The answer to a target workflow [`check_backfill_target`] refuses, for create and
 /// rerun-failed alike.
-fn target_refused(r: TargetRefusal, workflow: &str) -> ApiError {
+pub(crate) fn target_refused(r: TargetRefusal, workflow: &str) -> ApiError {
     match r {
         TargetRefusal::Disabled => ApiError::conflict(
             "workflow_not_enabled",
@@ -96,17 +96,26 @@ async fn psa_count(
     let FilterSpec::Query { root, .. } = spec else {
         unreachable!("called for rule-group filters only")
     };
+    let client = psa_client(app, p, integration)
+        .await
+        .map_err(PsaCheck::Psa)?;
+    let count = client.count(entity, &root).await.map_err(PsaCheck::Psa)?;
+    Ok((stored, count))
+}
+
+/// A client of the tenant's PSA (the guarded egress client and the PSA policy of the app).
+async fn psa_client(
+    app: &AppState,
+    p: &Principal,
+    integration: &neo_store::Integration,
+) -> Result<neo_psa::client::PsaClient, neo_psa::http::PsaError> {
     let secrets = app
         .store
         .integration_secrets(p.tenant_id())
         .await
-        .map_err(|e| {
-            PsaCheck::Psa(neo_psa::http::PsaError::Unavailable(format!(
-                "database: {e}"
-            )))
-        })?
+        .map_err(|e| neo_psa::http::PsaError::Unavailable(format!("database: {e}")))?
         .unwrap_or_default();
-    let client = neo_psa::client::PsaClient::connect(
+    neo_psa::client::PsaClient::connect(
         &integration.psa,
         &integration.config,
         &secrets,
@@ -114,9 +123,6 @@ async fn psa_count(
         app.cfg.psa_policy.clone(),
     )
     .await
-    .map_err(PsaCheck::Psa)?;
-    let count = client.count(entity, &root).await.map_err(PsaCheck::Psa)?;
-    Ok((stored, count))
 }
 
 fn psa_error(e: neo_psa::http::PsaError) -> ApiError {
@@ -166,14 +172,14 @@ async fn require_integration(
 }
 
 /// What is left of the tenant's monthly credits.
-async fn credits_left(app: &AppState, p: &Principal) -> Result<i64, ApiError> {
+pub(crate) async fn credits_left(app: &AppState, p: &Principal) -> Result<i64, ApiError> {
     let (from, to) = crate::routes::meta::month_bounds(app.clock.now(), None)?;
     let used = app.store.credits_used(p.tenant_id(), from.1, to).await?;
     Ok(p.tenant.monthly_credit_allowance - used)
 }
 
 /// Warns when the estimate exceeds what is left of the tenant's monthly credits.
-fn credit_warnings(cost: &BackfillCostEstimate, remaining: i64) -> Vec<String> {
+pub(crate) fn credit_warnings(cost: &BackfillCostEstimate, remaining: i64) -> Vec<String> {
     if cost.total_credits_estimated > remaining {
         vec![format!(
             "the estimate of {} credits exceeds the {} credits left this month",
@@ -187,6 +193,7 @@ fn credit_warnings(cost: &BackfillCostEstimate, remaining: i64) -> Vec<String> {
 
 mod create;
 mod delete;
+mod edit;
 mod idempotency;
 mod list;
 mod rerun;
@@ -195,6 +202,7 @@ mod verify;
 
 pub use create::*;
 pub use delete::*;
+pub use edit::*;
 pub use idempotency::*;
 pub use list::*;
 pub use rerun::*;
