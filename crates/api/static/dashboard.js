@@ -390,6 +390,16 @@
       var p = PRESETS[name] || {};
       Object.keys(p).forEach(function (day) { p[day].forEach(function (w) { addRow(day, w[0], w[1]); }); });
     }
+    // A clone brings its source's windows (`data-prefill`, the API's JSON).
+    var prefill = editor.getAttribute("data-prefill");
+    if (prefill) {
+      try {
+        var given = JSON.parse(prefill);
+        Object.keys(given).forEach(function (day) {
+          (given[day] || []).forEach(function (w) { addRow(day, w.run_start_time, w.run_end_time); });
+        });
+      } catch (e) { /* the editor starts empty */ }
+    }
     editor.addEventListener("click", function (ev) {
       var b = ev.target.closest("button");
       if (!b) { return; }
@@ -413,7 +423,7 @@
       // Default: the browser's time zone.
       try {
         var browser = Intl.DateTimeFormat().resolvedOptions().timeZone;
-        if (browser && tz.value === "UTC") { tz.value = browser; }
+        if (browser && tz.value === "UTC" && !tz.hasAttribute("data-keep")) { tz.value = browser; }
       } catch (e) { /* keep UTC */ }
       tz.addEventListener("change", function () { fire("windows-changed"); });
     }
@@ -421,20 +431,7 @@
     if (mif) { mif.addEventListener("change", function () { fire("windows-changed"); }); }
   }
 
-  // The backfill page: when the polled part shows a new state, refresh the buttons and items.
-  function initLive() {
-    var live = $("#live");
-    if (!live) { return; }
-    var state = live.getAttribute("data-state");
-    document.body.addEventListener("htmx:afterSettle", function () {
-      var now = $("#live");
-      var s = now && now.getAttribute("data-state");
-      if (s && s !== state) { state = s; fire("state-changed"); }
-    });
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
-    initLive();
     var form = $("#wizard");
     if (!form) { return; }
     initWizard(form);

@@ -3,8 +3,8 @@
 //   in UTC or in the viewer's zone, by one switch in the header; the choice is remembered.
 //   Hovering any time gives all three.
 // - Copy buttons for ids.
-// - The backfill page's items table follows the live part: when a poll shows progress, the
-//   table reloads (same filter and page), unless the operator is typing in it.
+// - The backfill page follows its live part: a new state refreshes the buttons; progress reloads
+//   the items table (same filter and page), unless the operator is typing in it.
 // No eval, no inline handlers (the page's CSP forbids both).
 (function () {
   "use strict";
@@ -77,6 +77,23 @@
     });
   }
 
+  function fire(name) {
+    if (window.htmx) { window.htmx.trigger(document.body, name); }
+    else { document.body.dispatchEvent(new Event(name)); }
+  }
+
+  // The backfill page: when the polled part shows a new state, the buttons and items refresh.
+  function initLiveState() {
+    var live = document.getElementById("live");
+    if (!live) { return; }
+    var state = live.getAttribute("data-state");
+    document.body.addEventListener("htmx:afterSettle", function () {
+      var now = document.getElementById("live");
+      var s = now && now.getAttribute("data-state");
+      if (s && s !== state) { state = s; fire("state-changed"); }
+    });
+  }
+
   // The items table reloads when the live part shows a change in the counts.
   function initLiveItems() {
     var live = document.getElementById("live");
@@ -96,6 +113,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     initSwitch();
     initCopy();
+    initLiveState();
     initLiveItems();
     applyTimes(document);
     document.body.addEventListener("htmx:afterSettle", function (ev) { applyTimes(ev.target); });

@@ -389,3 +389,61 @@ async fn a_workflows_executor_is_edited_keeping_its_secret() {
     let w = app.store.workflow(&tenant.id, wf).await.unwrap().unwrap();
     assert_eq!(w.state.as_str(), "DISABLED");
 }
+
+#[tokio::test]
+async fn a_backfill_is_cloned_into_the_wizard() {
+    let app = TestApp::spawn().await;
+    let (b, _, key, wf) = signed_in(&app).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["7", "8"]},
+                   "name": "Nightly tidy", "timezone": "Europe/Paris", "max_in_flight": 9,
+                   "daily_execution_windows": {"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]}}),
+        )
+        .await;
+    let id = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = b.get(&format!("/backfills/{id}")).await;
+    assert!(page
+        .body
+        .contains(&format!("href=\"/backfills/new?from={id}\"")));
+    // Ended, its workflow is free again: the clone picks it.
+    let r = app
+        .post_empty(&key, &format!("/public-api/backfills/{id}/cancel"))
+        .await;
+    assert_eq!(r.status, 202);
+    let wizard = unescaped(&b.get(&format!("/backfills/new?from={id}")).await.body);
+    assert!(wizard.contains("id=\"clone-note\""), "{wizard}");
+    let radio = &wizard[wizard
+        .find(&format!("name=\"workflow\" value=\"{wf}\""))
+        .unwrap()..];
+    assert!(
+        radio[..radio.find('>').unwrap()].contains(" checked"),
+        "the source's workflow is picked: {radio}"
+    );
+    assert!(wizard.contains("\"entity_ids\": ["), "the filter: {wizard}");
+    assert!(
+        wizard.contains(
+            r#"data-prefill="{"monday":[{"run_start_time":"22:00","run_end_time":"06:00"}]"#
+        ),
+        "the windows: {wizard}"
+    );
+    assert!(
+        wizard.contains("value=\"Europe/Paris\" data-keep"),
+        "{wizard}"
+    );
+    assert!(wizard.contains("value=\"9\""), "{wizard}");
+    assert!(wizard.contains("value=\"Nightly tidy\""), "{wizard}");
+    // Another tenant's backfill is not found.
+    let other = app.key("globex").await;
+    let mut o = Browser::new(&app);
+    o.sign_in(&other).await;
+    assert_eq!(
+        o.get(&format!("/backfills/new?from={id}")).await.status,
+        404
+    );
+}

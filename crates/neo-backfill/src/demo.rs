@@ -69,14 +69,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let minted = neo_api::auth::mint_key(&tenant.id, "test", "demo", None, now);
     let key = minted.plaintext.clone();
     store.insert_api_key(minted.row).await?;
+    let (config, secrets) = sim.integration("connectwise");
     store
-        .put_integration(
-            &tenant.id,
-            "connectwise",
-            json!({"site_url": sim.base_url, "company_id": sim_cfg.cw_company, "public_key": sim_cfg.cw_public_key}),
-            json!({"private_key": sim_cfg.cw_private_key, "client_id": sim_cfg.cw_client_id}),
-            now,
-        )
+        .put_integration(&tenant.id, "connectwise", config, secrets, now)
         .await?;
     let triage = store
         .insert_workflow(

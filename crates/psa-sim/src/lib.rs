@@ -116,6 +116,27 @@ impl SimHandle {
         format!("{}{}V1.0", self.base_url, autotask::REST_ROOT)
     }
 
+    /// A tenant integration pointing at this simulator, as `PUT /public-api/integrations`
+    /// takes it: `(config, secrets)` for `psa` (`connectwise`, `autotask` or `halopsa`).
+    pub fn integration(&self, psa: &str) -> (serde_json::Value, serde_json::Value) {
+        use serde_json::json;
+        let c = &self.state.cfg;
+        match psa {
+            "autotask" => (
+                json!({"zone_url": format!("{}{}", self.base_url, autotask::REST_ROOT), "username": c.at_username}),
+                json!({"secret": c.at_secret, "integration_code": c.at_integration_code}),
+            ),
+            "halopsa" => (
+                json!({"url": self.base_url, "client_id": c.halo_client_id}),
+                json!({"client_secret": c.halo_client_secret}),
+            ),
+            _ => (
+                json!({"site_url": self.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
+                json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+            ),
+        }
+    }
+
     /// The `Authorization` header value for the configured ConnectWise credentials.
     pub fn cw_authorization(&self) -> String {
         use base64::Engine;

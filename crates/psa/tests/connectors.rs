@@ -49,21 +49,7 @@ fn and(rules: Value) -> Group {
 
 /// The integration (`config`, `secrets`) pointing at the simulator, as the API stores it.
 fn integration(sim: &SimHandle, psa: Psa) -> (Value, Value) {
-    let c = sim.config();
-    match psa {
-        Psa::ConnectWise => (
-            json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
-            json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-        ),
-        Psa::Autotask => (
-            json!({"zone_url": format!("{}{}", sim.base_url, psa_sim::AT_REST_ROOT), "username": c.at_username}),
-            json!({"secret": c.at_secret, "integration_code": c.at_integration_code}),
-        ),
-        Psa::Halo => (
-            json!({"url": sim.base_url, "client_id": c.halo_client_id}),
-            json!({"client_secret": c.halo_client_secret}),
-        ),
-    }
+    sim.integration(psa.as_str())
 }
 
 async fn connect_with(psa: Psa, config: &Value, secrets: &Value) -> Result<PsaClient, PsaError> {

@@ -56,18 +56,7 @@ async fn env(psa: Psa, tickets: usize) -> Env {
     let store = db.store.clone();
     let clock = ManualClock::new(T0.parse().unwrap());
     let tenant = store.ensure_tenant("acme", clock.now()).await.unwrap().id;
-    let c = sim.config();
-    let (config, secrets) = match psa {
-        Psa::ConnectWise => (
-            json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
-            json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-        ),
-        Psa::Autotask => (
-            json!({"zone_url": format!("{}{}", sim.base_url, psa_sim::AT_REST_ROOT), "username": c.at_username}),
-            json!({"secret": c.at_secret, "integration_code": c.at_integration_code}),
-        ),
-        Psa::Halo => unreachable!("not covered here"),
-    };
+    let (config, secrets) = sim.integration(psa.as_str());
     store
         .put_integration(&tenant, psa.as_str(), config, secrets, clock.now())
         .await

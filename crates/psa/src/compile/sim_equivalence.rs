@@ -174,21 +174,7 @@ const AUTOTASK: &[FieldGen] = &[
 ];
 
 async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
-    let c = sim.config();
-    let (config, secrets) = match psa {
-        Psa::ConnectWise => (
-            json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key}),
-            json!({"private_key": c.cw_private_key, "client_id": c.cw_client_id}),
-        ),
-        Psa::Autotask => (
-            json!({"zone_url": format!("{}{}", sim.base_url, psa_sim::AT_REST_ROOT), "username": c.at_username}),
-            json!({"secret": c.at_secret, "integration_code": c.at_integration_code}),
-        ),
-        Psa::Halo => (
-            json!({"url": sim.base_url, "client_id": c.halo_client_id}),
-            json!({"client_secret": c.halo_client_secret}),
-        ),
-    };
+    let (config, secrets) = sim.integration(psa.as_str());
     PsaClient::connect(
         psa.as_str(),
         &config,

@@ -46,6 +46,27 @@ pub(super) struct WizardTpl {
     pub(super) min_in_flight: i64,
     pub(super) max_in_flight: i64,
     pub(super) default_in_flight: i64,
+    /// "Clone into a new backfill": the source's settings, filled in.
+    pub(super) clone: Option<ClonePrefill>,
+}
+
+impl WizardTpl {
+    /// The cloned source's windows (empty: always open, or no clone).
+    pub(super) fn cloned_windows(&self) -> &str {
+        self.clone.as_ref().map_or("", |c| c.windows_json.as_str())
+    }
+}
+
+/// What a clone starts from: its source backfill's workflow, filter, windows, zone, cap and
+/// name. The wizard checks them as it checks typed input.
+pub(super) struct ClonePrefill {
+    pub(super) from_id: String,
+    pub(super) from_title: String,
+    /// The windows as the API writes them; empty when always open.
+    pub(super) windows_json: String,
+    pub(super) timezone: String,
+    pub(super) max_in_flight: i64,
+    pub(super) name: String,
 }
 
 /// Every workflow of the tenant (up to 1,000).
@@ -111,6 +132,8 @@ async fn active_backfills(
 #[derive(Deserialize)]
 pub(super) struct WizardQuery {
     pub(super) workflow: Option<i64>,
+    /// A backfill to clone.
+    pub(super) from: Option<String>,
 }
 
 pub(super) async fn wizard(
@@ -127,6 +150,14 @@ pub(super) async fn wizard(
         Ok(a) => a,
         Err(r) => return r,
     };
+    let source = match q.from.as_deref() {
+        Some(id) => match load_backfill(&app, &u, id).await {
+            Ok(b) => Some(b),
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    let picked = source.as_ref().map(|b| b.target_workflow_id).or(q.workflow);
     let mut timezones: Vec<String> = jiff::tz::db()
         .available()
         .map(|n| n.as_str().to_owned())
@@ -143,7 +174,7 @@ pub(super) async fn wizard(
                 .map(|w| {
                     let active = active.remove(&w.id);
                     WorkflowChoice {
-                        checked: q.workflow == Some(w.id) && active.is_none(),
+                        checked: picked == Some(w.id) && active.is_none(),
                         active,
                         id: w.id,
                         description: w.description.unwrap_or_default(),
@@ -166,7 +197,22 @@ pub(super) async fn wizard(
                 })
                 .collect(),
             timezones,
-            default_filter: "{\n  \"entity_ids\": []\n}".into(),
+            default_filter: source
+                .as_ref()
+                .and_then(|b| serde_json::to_string_pretty(&b.filter_spec).ok())
+                .unwrap_or_else(|| "{\n  \"entity_ids\": []\n}".into()),
+            clone: source.map(|b| ClonePrefill {
+                from_title: view::display_name(&b),
+                windows_json: if b.daily_execution_windows.is_always_open() {
+                    String::new()
+                } else {
+                    serde_json::to_string(&b.daily_execution_windows).unwrap_or_default()
+                },
+                timezone: b.timezone.clone(),
+                max_in_flight: b.max_in_flight,
+                name: b.name.clone().unwrap_or_default(),
+                from_id: b.id,
+            }),
             min_in_flight: api::MIN_IN_FLIGHT,
             max_in_flight: api::MAX_IN_FLIGHT,
             default_in_flight: api::DEFAULT_IN_FLIGHT,

@@ -143,6 +143,20 @@ async fn verify_ids(
             String::new()
         }
     };
+    // Every given id counts: OK, or WARNING (in `meta.warnings` too) over the soft limit or
+    // when `warn`.
+    let counted = |message: String, warn: bool| {
+        if warn || given as i64 > soft {
+            reply(
+                VerifyLevel::Warning,
+                message.clone(),
+                Some(given),
+                vec![message],
+            )
+        } else {
+            reply(VerifyLevel::Ok, message, Some(given), vec![])
+        }
+    };
     let missing = match lookup {
         Err((why, failed)) => {
             // Not checked: the count of ids, as given.
@@ -150,16 +164,7 @@ async fn verify_ids(
                 "{given} entities match (the ids were not checked: {why}){}",
                 over_soft(given)
             );
-            return if failed || given as i64 > soft {
-                reply(
-                    VerifyLevel::Warning,
-                    message.clone(),
-                    Some(given),
-                    vec![message],
-                )
-            } else {
-                reply(VerifyLevel::Ok, message, Some(given), vec![])
-            };
+            return counted(message, failed);
         }
         Ok(missing) => missing,
     };
@@ -174,16 +179,7 @@ async fn verify_ids(
             "{given} entities match: every id is in the PSA{part}{}",
             over_soft(given)
         );
-        return if given as i64 > soft {
-            reply(
-                VerifyLevel::Warning,
-                message.clone(),
-                Some(given),
-                vec![message],
-            )
-        } else {
-            reply(VerifyLevel::Ok, message, Some(given), vec![])
-        };
+        return counted(message, false);
     }
     let mut named = missing
         .iter()
