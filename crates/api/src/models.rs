@@ -318,7 +318,7 @@ pub struct SignalResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"entity_id": "1002", "entity_number": "T20261130.0002", "status": "failed", "execution_id": "ex_019ad3c2a4b77c1e9f0b2d6e8a4c1f3b", "attempts": 1, "error": "the executor answered HTTP 422", "updated_at": "2026-11-30T22:00:05Z", "next_attempt_at": null}))]
+#[schema(example = json!({"entity_id": "1002", "entity_number": "T20261130.0002", "status": "failed", "execution_id": "ex_019ad3c2a4b77c1e9f0b2d6e8a4c1f3b", "attempts": 1, "error": "the executor answered HTTP 422: board Help Desk is locked", "updated_at": "2026-11-30T22:00:05Z", "next_attempt_at": null, "summary": "Printer on the 3rd floor jams"}))]
 pub struct PublicBackfillItem {
     pub entity_id: String,
     #[schema(required = true)]
@@ -333,6 +333,10 @@ pub struct PublicBackfillItem {
     /// When a failed attempt will be retried.
     #[schema(required = false)]
     pub next_attempt_at: Option<String>,
+    /// What the PSA said the entity is when the snapshot read it (a ticket's summary, at most
+    /// 120 characters); `null` for an explicit id list.
+    #[schema(required = false)]
+    pub summary: Option<String>,
 }
 
 impl From<neo_store::Item> for PublicBackfillItem {
@@ -346,6 +350,7 @@ impl From<neo_store::Item> for PublicBackfillItem {
             error: i.error,
             updated_at: rfc3339(i.updated_at),
             next_attempt_at: i.next_attempt_at.map(rfc3339),
+            summary: i.summary,
         }
     }
 }

@@ -447,3 +447,53 @@ async fn a_backfill_is_cloned_into_the_wizard() {
         404
     );
 }
+
+#[tokio::test]
+async fn items_show_the_tickets_summary_and_link_to_it_in_the_psa() {
+    let app = TestApp::spawn().await;
+    let (b, _, key, wf) = signed_in(&app).await;
+    let sim = app.connectwise_sim(&key, 20).await;
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            json!({"target_workflow_id": wf, "filter_spec": {"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.body["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What the orchestrator's snapshot appends from the PSA's page.
+    let tickets = sim.tickets();
+    let entries: Vec<neo_store::SnapshotEntry> = tickets
+        .iter()
+        .take(2)
+        .map(|t| neo_store::SnapshotEntry {
+            id: t.id.to_string(),
+            number: None,
+            summary: Some(t.summary.clone()),
+        })
+        .collect();
+    assert!(app
+        .store
+        .append_items(&id, &entries, None, None, true, app.now())
+        .await
+        .unwrap());
+    let page = unescaped(&b.get(&format!("/backfills/{id}")).await.body);
+    let t = &tickets[0];
+    assert!(page.contains(&t.summary), "{page}");
+    assert!(
+        page.contains(&format!(
+            "href=\"{}/v4_6_release/services/system_io/Service/fv_sr100_request.rsp?service_recid={}\"",
+            sim.base_url, t.id
+        )),
+        "{page}"
+    );
+    // The API's items carry the summary too.
+    let items = app
+        .get(&key, &format!("/public-api/backfills/{id}/items"))
+        .await;
+    assert_eq!(items.body["data"][0]["summary"], t.summary.as_str());
+}

@@ -950,7 +950,7 @@ async fn accepted_executions_wait_for_completion_until_the_deadline() {
 
 #[tokio::test]
 async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
-    type Page = Vec<(String, Option<String>)>;
+    type Page = Vec<neo_store::SnapshotEntry>;
     struct Pages(Mutex<Vec<Page>>);
     #[async_trait::async_trait]
     impl neo_orchestrator::EntitySource for Pages {
@@ -981,12 +981,14 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
     let wf = e.workflow(json!({"type": "simulated"})).await;
     // A PSA-query backfill: no snapshot at create.
     let b = e.query_backfill("bf_query", wf).await;
+    let entry = |id: &str, number: Option<&str>| neo_store::SnapshotEntry {
+        id: id.into(),
+        number: number.map(Into::into),
+        summary: Some(format!("ticket {id}")),
+    };
     let pages = vec![
-        vec![
-            ("10".to_string(), Some("#10".to_string())),
-            ("11".into(), None),
-        ],
-        vec![("12".to_string(), None)],
+        vec![entry("10", Some("#10")), entry("11", None)],
+        vec![entry("12", None)],
     ];
     let o = Orchestrator::with_source(
         e.store.clone(),
@@ -1004,13 +1006,24 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
         (done.total_items, done.succeeded_count, done.total_estimated),
         (3, 3, Some(3))
     );
-    let ids: Vec<String> = e
+    let items: Vec<(String, Option<String>, Option<String>)> = e
         .items(&b.id)
         .await
         .into_iter()
-        .map(|i| i.entity_id)
+        .map(|i| (i.entity_id, i.entity_number, i.summary))
         .collect();
-    assert_eq!(ids, vec!["10", "11", "12"]);
+    let want = |id: &str, n: Option<&str>| {
+        (
+            id.to_owned(),
+            n.map(Into::into),
+            Some(format!("ticket {id}")),
+        )
+    };
+    assert_eq!(
+        items,
+        vec![want("10", Some("#10")), want("11", None), want("12", None)],
+        "ids, numbers and summaries are kept in snapshot order"
+    );
 
     // Without a source the backfill fails with a clear error.
     let wf2 = e.workflow(json!({"type": "simulated"})).await;

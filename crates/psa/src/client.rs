@@ -97,6 +97,8 @@ pub struct Row {
     pub id: i64,
     /// The human-facing number (Autotask `ticketNumber`), if the PSA has one.
     pub number: Option<String>,
+    /// What an operator knows it by ([`row_summary`]).
+    pub summary: Option<String>,
     pub created: Option<Timestamp>,
 }
 
@@ -275,6 +277,7 @@ impl PsaClient {
                 rows.push(Row {
                     id: r.get("id").and_then(Value::as_i64).unwrap_or_default(),
                     number: row_number(psa, r),
+                    summary: row_summary(psa, r),
                     created: row_created(psa, r),
                 });
             }
@@ -352,6 +355,28 @@ fn row_number(psa: Psa, r: &Value) -> Option<String> {
             .map(str::to_owned),
         _ => None,
     }
+}
+
+/// Longest summary kept with a snapshot entry, in characters: enough to recognise a ticket in
+/// a table, short enough that a million of them stay small.
+pub const MAX_SUMMARY_CHARS: usize = 120;
+
+/// A row's summary (ConnectWise and HaloPSA `summary`, Autotask `title`), trimmed and cut at
+/// [`MAX_SUMMARY_CHARS`] with an ellipsis; the store removes control characters.
+fn row_summary(psa: Psa, r: &Value) -> Option<String> {
+    let s = match psa {
+        Psa::Autotask => r.get("title"),
+        Psa::ConnectWise | Psa::Halo => r.get("summary"),
+    }
+    .and_then(Value::as_str)?
+    .trim();
+    if s.is_empty() {
+        return None;
+    }
+    Some(match s.char_indices().nth(MAX_SUMMARY_CHARS) {
+        Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
+        None => s.to_owned(),
+    })
 }
 
 fn row_created(psa: Psa, r: &Value) -> Option<Timestamp> {

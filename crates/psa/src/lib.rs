@@ -17,6 +17,7 @@ pub mod connectwise;
 pub mod fuzzing;
 pub mod halo;
 pub mod http;
+pub mod links;
 pub mod lookup;
 pub mod source;
 

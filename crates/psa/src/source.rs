@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use neo_domain::filter::{self, FilterSpec};
-use neo_store::source::{EntitySource, SourceError, SourcePage};
+use neo_store::source::{EntitySource, SnapshotEntry, SourceError, SourcePage};
 use neo_store::{Backfill, Store};
 use serde_json::{json, Value};
 
@@ -100,11 +100,15 @@ impl PsaSource {
         };
         let after = Cursor::from_checkpoint(b.snapshot_checkpoint.as_ref());
         let page = client.page(b.entity_type, &root, &after).await?;
-        let mut items: Vec<(String, Option<String>)> = page
+        let mut items: Vec<SnapshotEntry> = page
             .rows
             .into_iter()
             .filter(|r| r.created.is_none_or(|c| c <= b.created_at))
-            .map(|r| (r.id.to_string(), r.number))
+            .map(|r| SnapshotEntry {
+                id: r.id.to_string(),
+                number: r.number,
+                summary: r.summary,
+            })
             .collect();
         let mut complete = page.exhausted;
         if let Some(limit) = limit {

@@ -535,6 +535,7 @@ async fn source_enumerates(psa: Psa) {
         neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
     );
     sim.clear_requests();
+    let tickets = sim.tickets();
     let mut got = Vec::new();
     let mut b = b;
     for _ in 0..100 {
@@ -546,11 +547,25 @@ async fn source_enumerates(psa: Psa) {
                 _ => assert_eq!(keys, ["last_id"]),
             }
         }
-        got.extend(
-            page.items
+        got.extend(page.items.iter().map(|e| e.id.parse::<i64>().expect("id")));
+        // Each entry carries the ticket's summary, as the PSA writes it (cut at 120 characters).
+        for e in &page.items {
+            let t = tickets
                 .iter()
-                .map(|(id, _)| id.parse::<i64>().expect("id")),
-        );
+                .find(|t| t.id.to_string() == e.id)
+                .expect("a seeded ticket");
+            let want: String = t
+                .summary
+                .chars()
+                .take(neo_psa::client::MAX_SUMMARY_CHARS)
+                .collect();
+            let got = e.summary.as_deref().expect("a summary");
+            assert!(
+                got.trim_end_matches('…').starts_with(want.trim_end()),
+                "{got:?} vs {:?}",
+                t.summary
+            );
+        }
         assert!(store
             .append_items(
                 &b.id,

@@ -95,7 +95,9 @@ macro_rules! backfill_queries {
             limit: usize,
         ) -> Result<Page<Item>> {
             let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
-                "SELECT i.* FROM backfill_items i JOIN backfills b ON b.id = i.backfill_id WHERE b.tenant_id = ",
+                "SELECT i.*, d.summary FROM backfill_items i JOIN backfills b ON b.id = i.backfill_id \
+                 LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
+                 WHERE b.tenant_id = ",
             );
             qb.push_bind(tenant_id);
             qb.push(" AND i.backfill_id = ").push_bind(backfill_id);
@@ -154,9 +156,8 @@ macro_rules! backfill_queries {
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
             insert_filter(tx, &b.id, &b.filter_spec).await?;
             if let Some(ids) = &b.entity_ids {
-                let pairs: Vec<(String, Option<String>)> =
-                    ids.iter().map(|i| (i.clone(), None)).collect();
-                insert_items_from(tx, &b.id, &pairs, 0, now).await?;
+                let entries: Vec<SnapshotEntry> = ids.iter().map(SnapshotEntry::id).collect();
+                insert_items_from(tx, &b.id, &entries, 0, now).await?;
             }
             let out = fetch_backfill(tx, &b.tenant_id, &b.id)
                 .await?
@@ -165,6 +166,34 @@ macro_rules! backfill_queries {
                 save_idempotent_response(tx, &b.tenant_id, idem, &out).await?;
             }
             Ok(out)
+        }
+
+        /// The summaries of snapshot entries placed from `first_ord` on, beside their items:
+        /// the items a claim and a settlement rewrite stay as narrow as they were, and only a
+        /// page of the items list reads them. Written with the same multi-row `VALUES` on both
+        /// backends.
+        pub(crate) async fn insert_summaries(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            backfill_id: &str,
+            items: &[SnapshotEntry],
+            first_ord: i64,
+        ) -> Result<()> {
+            let with: Vec<(i64, &str)> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.summary.as_deref().map(|s| (first_ord + i as i64, s)))
+                .collect();
+            // Three parameters a row, under SQLite's 32,766.
+            for chunk in with.chunks(5000) {
+                let mut qb: sqlx::QueryBuilder<$db> = sqlx::QueryBuilder::new(
+                    "INSERT INTO backfill_item_details (backfill_id, ord, summary) ",
+                );
+                qb.push_values(chunk, |mut b, (ord, summary)| {
+                    b.push_bind(backfill_id).push_bind(*ord).push_bind(*summary);
+                });
+                qb.build().execute(&mut **tx).await?;
+            }
+            Ok(())
         }
 
         /// A backfill's `filter_spec`, kept out of its row (SQLite rewrites a whole row on
@@ -364,11 +393,24 @@ macro_rules! backfill_queries {
                 .await
                 .map_err(StoreError::from)?;
             let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
-            let failed: Vec<(String, Option<String>)> = sqlx::query_as("SELECT entity_id, entity_number FROM backfill_items WHERE backfill_id = $1 AND status = 'failed' ORDER BY ord")
-                .bind(r.source_id)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(StoreError::from)?;
+            // The child keeps what the parent's snapshot knew of each entity.
+            let failed: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT i.entity_id, i.entity_number, d.summary FROM backfill_items i \
+                 LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
+                 WHERE i.backfill_id = $1 AND i.status = 'failed' ORDER BY i.ord",
+            )
+            .bind(r.source_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StoreError::from)?;
+            let failed: Vec<SnapshotEntry> = failed
+                .into_iter()
+                .map(|(id, number, summary)| SnapshotEntry {
+                    id,
+                    number,
+                    summary,
+                })
+                .collect();
             let filter = rerun_filter(&failed);
             let now_ms = to_ms(r.now);
             let n = failed.len() as i64;
@@ -394,6 +436,7 @@ macro_rules! backfill_queries {
                 })?;
             insert_filter(tx, r.new_id, &filter).await?;
             insert_items_from(tx, r.new_id, &failed, 0, now_ms).await?;
+            insert_summaries(tx, r.new_id, &failed, 0).await?;
             let out = fetch_backfill(tx, r.tenant_id, r.new_id)
                 .await?
                 .ok_or(RerunError::NotFound)?;
@@ -489,7 +532,7 @@ macro_rules! backfill_queries {
         pub(crate) async fn append_snapshot_page(
             tx: &mut sqlx::Transaction<'_, $db>,
             backfill_id: &str,
-            items: &[(String, Option<String>)],
+            items: &[SnapshotEntry],
             read_from: Option<&Value>,
             checkpoint: Option<&Value>,
             complete: bool,
@@ -509,6 +552,7 @@ macro_rules! backfill_queries {
             }
             let items = storable_entities(items);
             insert_items_from(tx, backfill_id, &items, start, now_ms).await?;
+            insert_summaries(tx, backfill_id, &items, start).await?;
             let n = items.len() as i64;
             sqlx::query("UPDATE backfills SET total_items = total_items + $1, pending_count = pending_count + $1, snapshot_complete = $2, \
                          snapshot_checkpoint = COALESCE($3, snapshot_checkpoint), \

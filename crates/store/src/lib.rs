@@ -32,6 +32,7 @@ pub use models::*;
 pub use postgres::PgStore;
 pub use rows::new_execution_id;
 pub use secrets::{MasterKey, Sealer};
+pub use source::{SnapshotEntry, SourcePage};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -475,7 +476,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn append_items(
         &self,
         backfill_id: &str,
-        items: &[(String, Option<String>)],
+        items: &[SnapshotEntry],
         read_from: Option<&Value>,
         checkpoint: Option<&Value>,
         complete: bool,

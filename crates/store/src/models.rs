@@ -202,6 +202,8 @@ pub struct Item {
     pub updated_at: Timestamp,
     /// When a retried item may be dispatched again.
     pub next_attempt_at: Option<Timestamp>,
+    /// What the snapshot's PSA page said the entity is (a ticket's summary), if anything.
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

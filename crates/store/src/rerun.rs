@@ -28,8 +28,8 @@ pub(crate) fn check_rerun_workflow(wf: Option<Workflow>) -> Result<Workflow, Rer
 }
 
 /// The `filter_spec` of a rerun child: the failed entities as an explicit list.
-pub(crate) fn rerun_filter(failed: &[(String, Option<String>)]) -> Value {
-    serde_json::json!({ "entity_ids": failed.iter().map(|(id, _)| id).collect::<Vec<_>>() })
+pub(crate) fn rerun_filter(failed: &[SnapshotEntry]) -> Value {
+    serde_json::json!({ "entity_ids": failed.iter().map(|e| &e.id).collect::<Vec<_>>() })
 }
 
 /// What a rerun-failed child is made from.

@@ -237,6 +237,7 @@ pub(crate) fn map_item(r: &impl Cols) -> Result<Item> {
         error: r.opt_text("error")?,
         updated_at: ts(r.int("updated_at")?),
         next_attempt_at: ots(r.opt_int("next_attempt_at")?),
+        summary: r.opt_text("summary")?,
     })
 }
 

@@ -45,26 +45,25 @@ pub(crate) fn storable_outcomes(outcomes: &[Outcome]) -> std::borrow::Cow<'_, [O
     )
 }
 
-/// Snapshot entries (ids and numbers read from a PSA) made storable.
-pub(crate) fn storable_entities(
-    items: &[(String, Option<String>)],
-) -> std::borrow::Cow<'_, [(String, Option<String>)]> {
+/// Snapshot entries (ids, numbers and summaries read from a PSA) made storable.
+pub(crate) fn storable_entities(items: &[SnapshotEntry]) -> std::borrow::Cow<'_, [SnapshotEntry]> {
     use std::borrow::Cow;
     let dirty = |t: &str| matches!(sanitize(t), Cow::Owned(_));
+    let opt = |t: &Option<String>| t.as_deref().is_some_and(dirty);
     if !items
         .iter()
-        .any(|(id, n)| dirty(id) || n.as_deref().is_some_and(dirty))
+        .any(|e| dirty(&e.id) || opt(&e.number) || opt(&e.summary))
     {
         return Cow::Borrowed(items);
     }
+    let clean = |t: &Option<String>| t.as_deref().map(|t| sanitize(t).into_owned());
     Cow::Owned(
         items
             .iter()
-            .map(|(id, n)| {
-                (
-                    sanitize(id).into_owned(),
-                    n.as_deref().map(|n| sanitize(n).into_owned()),
-                )
+            .map(|e| SnapshotEntry {
+                id: sanitize(&e.id).into_owned(),
+                number: clean(&e.number),
+                summary: clean(&e.summary),
             })
             .collect(),
     )

@@ -4,11 +4,31 @@
 
 use crate::Backfill;
 
-/// The next part of a snapshot: `(entity id, entity number)` in order, where enumeration
-/// resumes after them, and whether the snapshot is complete.
+/// One entity of a snapshot as the PSA described it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    pub id: String,
+    /// The human-facing number (Autotask `ticketNumber`), if the PSA has one.
+    pub number: Option<String>,
+    /// What the operator recognises it by (a ticket's summary), cut short by the connector.
+    pub summary: Option<String>,
+}
+
+impl SnapshotEntry {
+    /// An entity known by its id alone (an explicit id list).
+    pub fn id(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The next part of a snapshot: its entities in order, where enumeration resumes after
+/// them, and whether the snapshot is complete.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourcePage {
-    pub items: Vec<(String, Option<String>)>,
+    pub items: Vec<SnapshotEntry>,
     pub checkpoint: Option<serde_json::Value>,
     pub complete: bool,
 }

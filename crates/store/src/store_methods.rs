@@ -464,7 +464,7 @@ macro_rules! impl_store {
             async fn append_items(
                 &self,
                 backfill_id: &str,
-                items: &[(String, Option<String>)],
+                items: &[SnapshotEntry],
                 read_from: Option<&Value>,
                 checkpoint: Option<&Value>,
                 complete: bool,

@@ -1159,7 +1159,12 @@ async fn append_items_with_checkpoint(b: Backend) {
         (bf.total_items, bf.snapshot_complete, bf.snapshot_checkpoint),
         (0, false, None)
     );
-    let pair = |id: &str, n: Option<&str>| (id.to_owned(), n.map(str::to_owned));
+    // An entry with a number carries a summary too (103's with a NUL the store removes).
+    let pair = |id: &str, n: Option<&str>| SnapshotEntry {
+        id: id.to_owned(),
+        number: n.map(str::to_owned),
+        summary: n.map(|_| format!("summary\u{0} of {id}")),
+    };
     assert!(s
         .append_items(
             "bf_1",
@@ -1253,18 +1258,36 @@ async fn append_items_with_checkpoint(b: Backend) {
     assert_eq!(
         items
             .iter()
-            .map(|i| (i.ord, i.entity_id.as_str(), i.entity_number.as_deref()))
+            .map(|i| (
+                i.ord,
+                i.entity_id.as_str(),
+                i.entity_number.as_deref(),
+                i.summary.as_deref()
+            ))
             .collect::<Vec<_>>(),
         vec![
-            (0, "101", Some("#101")),
-            (1, "102", None),
-            (2, "103", Some("#103"))
+            (0, "101", Some("#101"), Some("summary of 101")),
+            (1, "102", None, None),
+            (2, "103", Some("#103"), Some("summary of 103"))
         ]
     );
     let c = e.claim("bf_1", 10, 6).await;
     assert_eq!(c.claimed[0].entity_number.as_deref(), Some("#103"));
-    e.settle(&c.claimed[0], Settlement::Succeeded, 7).await;
+    e.settle(&c.claimed[0], Settlement::Failed("no".into()), 7)
+        .await;
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Completed);
+    // A rerun's items keep what the snapshot knew of them.
+    s.rerun_failed(&e.tenant, "bf_1", "bf_1r", "k", at(8))
+        .await
+        .unwrap();
+    let child = e.items("bf_1r").await;
+    assert_eq!(
+        (
+            child[0].entity_number.as_deref(),
+            child[0].summary.as_deref()
+        ),
+        (Some("#103"), Some("summary of 103"))
+    );
     assert!(s
         .append_items("nope", &[], None, None, true, at(8))
         .await

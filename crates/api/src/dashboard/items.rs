@@ -75,6 +75,10 @@ impl ItemsQuery {
 pub(super) struct ItemRow {
     pub(super) entity_id: String,
     pub(super) entity_number: String,
+    /// The ticket's summary from the snapshot, if the PSA gave one.
+    pub(super) summary: String,
+    /// The record in the PSA's web interface ([`neo_psa::links::record_url`]).
+    pub(super) psa_link: Option<String>,
     pub(super) status: &'static str,
     pub(super) execution_id: Option<String>,
     pub(super) attempts: i64,
@@ -142,6 +146,17 @@ pub(super) async fn items(
         .await
         .map_err(store_error)?;
     let now = app.clock.now();
+    // Only explicit ids need no PSA: a link is derived from the integration's settings.
+    let integration = app
+        .store
+        .integration(u.principal.tenant_id())
+        .await
+        .map_err(store_error)?;
+    let link = |id: &str| {
+        integration
+            .as_ref()
+            .and_then(|i| neo_psa::links::record_url(&i.psa, &i.config, b.entity_type, id))
+    };
     // Links carry the query alone; the template makes the page's and the fragment's URLs.
     let url = |query: String| {
         if query.is_empty() {
@@ -171,8 +186,10 @@ pub(super) async fn items(
             .items
             .into_iter()
             .map(|i| ItemRow {
+                psa_link: link(&i.entity_id),
                 entity_id: i.entity_id,
                 entity_number: i.entity_number.unwrap_or_default(),
+                summary: i.summary.unwrap_or_default(),
                 status: i.status.as_str(),
                 execution_id: i.execution_id,
                 attempts: i.attempts,

@@ -207,13 +207,13 @@ pub(super) async fn lock_backfills(
 pub(super) async fn insert_items_from(
     tx: &mut Transaction<'_, Postgres>,
     backfill_id: &str,
-    items: &[(String, Option<String>)],
+    items: &[SnapshotEntry],
     first_ord: i64,
     now: i64,
 ) -> Result<()> {
     for (chunk_no, chunk) in items.chunks(INSERT_CHUNK).enumerate() {
-        let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-        let nums: Vec<Option<&str>> = chunk.iter().map(|(_, n)| n.as_deref()).collect();
+        let ids: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
+        let nums: Vec<Option<&str>> = chunk.iter().map(|e| e.number.as_deref()).collect();
         sqlx::query(
             "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) \
              SELECT $1, $2 + u.n - 1, u.entity_id, u.entity_number, 'pending', $3 \

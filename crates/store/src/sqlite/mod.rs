@@ -140,7 +140,7 @@ impl SqliteStore {
 pub(super) async fn insert_items_from(
     tx: &mut Transaction<'_, Sqlite>,
     backfill_id: &str,
-    ids: &[(String, Option<String>)],
+    ids: &[SnapshotEntry],
     first_ord: i64,
     now: i64,
 ) -> Result<()> {
@@ -149,11 +149,11 @@ pub(super) async fn insert_items_from(
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) ",
         );
-        qb.push_values(chunk.iter().enumerate(), |mut b, (i, (id, num))| {
+        qb.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
             b.push_bind(backfill_id)
                 .push_bind(first_ord + (chunk_no * 2000 + i) as i64)
-                .push_bind(id)
-                .push_bind(num)
+                .push_bind(&e.id)
+                .push_bind(&e.number)
                 .push("'pending'")
                 .push_bind(now);
         });
