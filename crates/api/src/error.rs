@@ -162,6 +162,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("unsupported_media_type", 415, "Send `Content-Type: application/json`."),
     ("validation_error", 422, "A well-formed request the rules refuse; `details.field` names the member."),
     ("invalid_for_conversational", 422, "A CONVERSATIONAL workflow cannot be the target of a backfill."),
+    ("entity_type_not_supported", 422, "The entity type cannot be backfilled this way: `none`, or a filter on a type the tenant's PSA has no filters for (GET /public-api/entity-types); the message names the PSAs that have them."),
     ("rate_limited", 429, "More requests than the tenant's limit in the window; see `Retry-After`."),
     ("internal_error", 500, "A fault of the service; quote `meta.request_id` when reporting it."),
     ("psa_unavailable", 502, "The PSA refused the integration's credentials or answered unexpectedly."),

@@ -122,6 +122,13 @@ string_enum!(
     }
 );
 
+impl EntityType {
+    /// Every type names a kind of record a workflow can run over, but `none`.
+    pub fn is_backfillable(self) -> bool {
+        self != EntityType::None
+    }
+}
+
 impl BackfillRunState {
     /// DRAFT, RUNNING and PAUSED count as active: at most one per target workflow.
     pub fn is_active(self) -> bool {

@@ -115,12 +115,12 @@ fn str_field(v: &Value, k: &str) -> Result<String, PsaError> {
 }
 
 /// The ConnectWise resource or Autotask entity of an entity type.
+/// The resource `entity` is read from on `psa`: the support matrix's endpoint, where the
+/// connector can enumerate it (a top-level list, no parent id in the path).
 fn resource(psa: Psa, entity: EntityType) -> Result<&'static str, PsaError> {
-    match (psa, entity) {
-        (Psa::ConnectWise, EntityType::Ticket) => Ok("/service/tickets"),
-        (Psa::ConnectWise, EntityType::ProjectTicket) => Ok("/project/tickets"),
-        (Psa::Autotask, EntityType::Ticket) => Ok("Tickets"),
-        (Psa::Halo, EntityType::Ticket) => Ok("/tickets"),
+    let p = crate::support::pair(psa, entity);
+    match p.endpoint {
+        Some(e) if !e.contains('{') && p.level != crate::support::Level::Absent => Ok(e),
         _ => Err(PsaError::Rejected(format!(
             "{} entities of {} are not supported yet",
             entity,

@@ -4,7 +4,8 @@
 //! part of the tree the PSA cannot express, evaluated locally on fetched rows. The connectors
 //! (`connectwise`, `autotask`, `halo`, behind [`client::PsaClient`]) count and enumerate by
 //! ascending id; [`source::PsaSource`] feeds the orchestrator one page at a time from a persisted
-//! checkpoint ([`client::Cursor`]); [`lookup`] tells which ids of an explicit list the PSA lacks.
+//! checkpoint ([`client::Cursor`]); [`lookup`] tells which ids of an explicit list the PSA lacks;
+//! [`support`] is the matrix of which entity types each PSA has and how far each goes.
 
 pub mod autotask;
 pub mod client;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod links;
 pub mod lookup;
 pub mod source;
+pub mod support;
 
 use serde::{Deserialize, Serialize};
 

@@ -29,6 +29,10 @@ pub async fn missing_ids(
     entity: EntityType,
     ids: &[String],
 ) -> Result<Option<Vec<String>>, PsaError> {
+    // Ids are looked up by the entity's query, which exists where its filters do.
+    if !crate::support::filterable(client.psa(), entity) {
+        return Ok(None);
+    }
     let numeric: Vec<i64> = ids.iter().filter_map(|s| psa_id(s)).collect();
     let mut found = HashSet::new();
     for chunk in numeric.chunks(CHUNK) {

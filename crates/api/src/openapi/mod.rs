@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::envelope::{Pagination, SuccessMeta};
 use crate::error::ErrorEnvelope;
 use crate::models::{CreateBackfillResponse, PublicBackfill};
-use crate::routes::{agents, backfills, executions, integrations, keys, meta};
+use crate::routes::{agents, backfills, entity_types, executions, integrations, keys, meta};
 use crate::AppState;
 use neo_domain::backfill::{AutonomyType, BackfillRunState, EntityType};
 use neo_domain::cost::BackfillCostEstimate;
@@ -49,6 +49,7 @@ pub fn authed_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(backfills::create, backfills::list))
         .routes(routes!(backfills::verify))
+        .routes(routes!(entity_types::list))
         .routes(routes!(backfills::get, backfills::edit, backfills::delete))
         .routes(routes!(backfills::items))
         .routes(routes!(backfills::start))

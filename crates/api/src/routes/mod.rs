@@ -1,5 +1,6 @@
 pub mod agents;
 pub mod backfills;
+pub mod entity_types;
 pub mod executions;
 pub mod integrations;
 pub mod keys;

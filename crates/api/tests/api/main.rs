@@ -5,6 +5,7 @@ mod helpers;
 mod agents;
 mod backfills;
 mod edits;
+mod entity_types;
 mod entra;
 mod errors;
 mod executions;

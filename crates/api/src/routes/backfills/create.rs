@@ -86,10 +86,12 @@ pub(crate) async fn create_backfill(
             ),
         ));
     }
+    check_entity(entity_type, &spec, None)?;
     let (entity_ids, total_estimated) = match &spec {
         FilterSpec::EntityIds(ids) => (Some(ids.clone()), Some(ids.len() as i64)),
         FilterSpec::Query { .. } => {
             let integration = require_integration(app, p).await?;
+            check_entity(entity_type, &spec, Some(&integration.psa))?;
             let (_, count) = psa_count(app, p, &integration, entity_type, &req.filter_spec, now)
                 .await
                 .map_err(|e| match e {

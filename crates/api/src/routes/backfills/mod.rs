@@ -16,6 +16,7 @@ use neo_store::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::entity_types::check_entity;
 use super::{comma_list, page_size};
 use crate::auth::Principal;
 use crate::envelope::{DataEnvelope, Reply};

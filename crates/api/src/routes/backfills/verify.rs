@@ -44,10 +44,12 @@ pub(crate) async fn verify_filter(
         Ok((spec, _)) => spec,
         Err(e) => return error(format!("invalid filter: {}", e.message), Some(e.field)),
     };
+    check_entity(req.entity_type, &spec, None)?;
     let (matched, exact) = match &spec {
         FilterSpec::EntityIds(ids) => return verify_ids(app, p, req.entity_type, ids).await,
         FilterSpec::Query { .. } => {
             let integration = require_integration(app, p).await?;
+            check_entity(req.entity_type, &spec, Some(&integration.psa))?;
             match psa_count(app, p, &integration, req.entity_type, &req.filter_spec, now).await {
                 Ok((_, c)) => (c.count, c.exact),
                 Err(PsaCheck::Invalid(e)) => {
