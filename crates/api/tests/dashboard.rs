@@ -947,3 +947,35 @@ async fn the_review_shows_the_cost_and_warns_past_the_months_credits() {
         "{text}"
     );
 }
+
+/// Issue 19: a rule group on an entity type the tenant's PSA has no filters for is refused at
+/// step 2, in the API's words; an id list for the same workflow passes.
+#[tokio::test]
+async fn step_two_refuses_a_filter_on_a_type_the_psa_cannot_filter() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let _sim = app.connectwise_sim(&key, 5).await;
+    let wf = app
+        .workflow_with(
+            &key,
+            json!({"name": "Enrich companies", "entity_type": "company", "executor": {"type": "simulated"}}),
+        )
+        .await
+        .to_string();
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in(&key).await;
+    let filter = r#"{"conditions": {"combinator": "and", "rules": [{"field": "$id", "operator": ">", "value": 0}]}}"#;
+    let (ok, open, text) = check(&b, &wizard_form(&csrf, &wf, filter, &[]), "3").await;
+    assert!(!ok && open == "2", "{text}");
+    assert!(
+        text.contains("Filters on company are not supported on connectwise yet"),
+        "{text}"
+    );
+    let (ok, open, text) = check(
+        &b,
+        &wizard_form(&csrf, &wf, r#"{"entity_ids": ["19"]}"#, &[]),
+        "3",
+    )
+    .await;
+    assert!(ok && open == "3", "{text}");
+}

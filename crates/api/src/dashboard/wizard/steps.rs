@@ -166,9 +166,15 @@ pub(super) async fn preflight(
             })
         }
         Err(e) => {
-            let p = api_problem(&e, &input.shape).unwrap_or_else(|| {
-                Problem::at(2, Some(filter_input(&input.shape)), capitalise(&e.message))
-            });
+            let at_filter =
+                || Problem::at(2, Some(filter_input(&input.shape)), capitalise(&e.message));
+            // A type the PSA cannot filter is the filter's problem (ids would do), unless the
+            // workflow's type is not backfillable at all (`none`: step 1's).
+            let p = if e.code == "entity_type_not_supported" && wf.entity_type.is_backfillable() {
+                at_filter()
+            } else {
+                api_problem(&e, &input.shape).unwrap_or_else(at_filter)
+            };
             let status = if e.status.is_server_error() {
                 StatusCode::INTERNAL_SERVER_ERROR
             } else {
