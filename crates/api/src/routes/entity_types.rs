@@ -77,7 +77,8 @@ pub async fn list(
     State(_app): State<AppState>,
     Auth(_p): Auth,
 ) -> Result<Reply<Vec<EntityTypeSupport>>, ApiError> {
-    Ok(Reply::new(matrix()))
+    // A list, like every list: one page holds all of it.
+    Ok(Reply::new(matrix()).page(false, None))
 }
 
 /// The matrix as the API serves it.

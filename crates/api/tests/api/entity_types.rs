@@ -42,6 +42,10 @@ async fn the_served_matrix_is_the_documented_one() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     let types = r.body["data"].as_array().unwrap();
     assert_eq!(types.len(), 22);
+    assert_eq!(
+        r.body["meta"]["pagination"]["has_more"], false,
+        "a list like every list: one page"
+    );
     let ticket = &types[0];
     assert_eq!(ticket["entity_type"], "ticket");
     assert!(ticket["psas"]
