@@ -162,20 +162,9 @@ async fn a_named_backfill_waiting_for_its_window_says_when_it_opens_in_its_zone(
     let app = TestApp::spawn().await;
     let (b, csrf, key, wf) = signed_in(&app).await;
     // Saturday 21:07 UTC is Sunday 08:07 in Sydney; the window opens Monday 09:00 there.
-    let r = app
-        .post(
-            &key,
-            "/public-api/backfills",
-            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1", "2"]},
+    let id = app.backfill_from(&key, json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1", "2"]},
                    "name": "Sydney overnight sweep", "timezone": "Australia/Sydney",
-                   "daily_execution_windows": {"monday": [{"run_start_time": "09:00", "run_end_time": "10:00"}]}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let id = r.body["data"]["backfill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+                   "daily_execution_windows": {"monday": [{"run_start_time": "09:00", "run_end_time": "10:00"}]}})).await;
     let page = unescaped(&b.get(&format!("/backfills/{id}")).await.body);
     assert!(
         page.contains("<h1 id=\"backfill-title\">Sydney overnight sweep</h1>"),
@@ -394,19 +383,9 @@ async fn a_workflows_executor_is_edited_keeping_its_secret() {
 async fn a_backfill_is_cloned_into_the_wizard() {
     let app = TestApp::spawn().await;
     let (b, _, key, wf) = signed_in(&app).await;
-    let r = app
-        .post(
-            &key,
-            "/public-api/backfills",
-            json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["7", "8"]},
+    let id = app.backfill_from(&key, json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["7", "8"]},
                    "name": "Nightly tidy", "timezone": "Europe/Paris", "max_in_flight": 9,
-                   "daily_execution_windows": {"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]}}),
-        )
-        .await;
-    let id = r.body["data"]["backfill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+                   "daily_execution_windows": {"monday": [{"run_start_time": "22:00", "run_end_time": "06:00"}]}})).await;
     let page = b.get(&format!("/backfills/{id}")).await;
     assert!(page
         .body
@@ -453,18 +432,7 @@ async fn items_show_the_tickets_summary_and_link_to_it_in_the_psa() {
     let app = TestApp::spawn().await;
     let (b, _, key, wf) = signed_in(&app).await;
     let sim = app.connectwise_sim(&key, 20).await;
-    let r = app
-        .post(
-            &key,
-            "/public-api/backfills",
-            json!({"target_workflow_id": wf, "filter_spec": {"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{:?}", r.body);
-    let id = r.body["data"]["backfill"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.backfill_from(&key, json!({"target_workflow_id": wf, "filter_spec": {"conditions": {"combinator": "and", "rules": [{"field": "$closed", "operator": "=", "value": false}]}}})).await;
     // What the orchestrator's snapshot appends from the PSA's page.
     let tickets = sim.tickets();
     let entries: Vec<neo_store::SnapshotEntry> = tickets

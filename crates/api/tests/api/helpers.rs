@@ -209,13 +209,16 @@ impl TestApp {
 
     /// Creates a RUNNING backfill over `ids` and returns its id.
     pub async fn backfill(&self, key: &str, workflow: i64, ids: &[&str]) -> String {
-        let r = self
-            .post(
-                key,
-                "/public-api/backfills",
-                json!({"target_workflow_id": workflow, "filter_spec": {"entity_ids": ids}}),
-            )
-            .await;
+        self.backfill_from(
+            key,
+            json!({"target_workflow_id": workflow, "filter_spec": {"entity_ids": ids}}),
+        )
+        .await
+    }
+
+    /// Creates a backfill from a whole create body (asserting 201) and returns its id.
+    pub async fn backfill_from(&self, key: &str, body: Value) -> String {
+        let r = self.post(key, "/public-api/backfills", body).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.body["data"]["backfill"]["id"]
             .as_str()
