@@ -211,8 +211,8 @@ macro_rules! impl_store {
                 idem: Option<&NewIdempotency<'_>>,
             ) -> Result<Backfill> {
                 let mut tx = self.tx().await?;
-                let out = insert_backfill(&mut tx, &b, idem).await?;
-                tx.commit().await?;
+                let out = insert_backfill(&mut tx, &b, idem).await;
+                let out = finish_tx(tx, out).await?;
                 self.items_added(b.entity_ids.as_ref().map_or(0, Vec::len))
                     .await;
                 Ok(out)
@@ -260,9 +260,8 @@ macro_rules! impl_store {
                 now: Timestamp,
             ) -> Result<(Backfill, SignalOutcome), SignalError> {
                 let mut tx = self.tx().await?;
-                let out = signal_backfill_row(&mut tx, tenant_id, id, signal, actor, now).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(out)
+                let out = signal_backfill_row(&mut tx, tenant_id, id, signal, actor, now).await;
+                finish_tx(tx, out).await
             }
 
             async fn edit_backfill(
@@ -274,9 +273,8 @@ macro_rules! impl_store {
                 now: Timestamp,
             ) -> Result<Backfill, EditError> {
                 let mut tx = self.tx().await?;
-                let out = edit_backfill_row(&mut tx, tenant_id, id, edit, actor, now).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(out)
+                let out = edit_backfill_row(&mut tx, tenant_id, id, edit, actor, now).await;
+                finish_tx(tx, out).await
             }
 
             async fn backfill_history(
@@ -305,8 +303,8 @@ macro_rules! impl_store {
                     now,
                 };
                 let mut tx = self.tx().await?;
-                let out = insert_rerun(&mut tx, &rerun, idem).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                let out = insert_rerun(&mut tx, &rerun, idem).await;
+                let out = finish_tx(tx, out).await?;
                 self.items_added(usize::try_from(out.total_items).unwrap_or(0))
                     .await;
                 Ok(out)
@@ -318,9 +316,8 @@ macro_rules! impl_store {
                 id: &str,
             ) -> Result<(), DeleteBackfillError> {
                 let mut tx = self.tx().await?;
-                delete_draft(&mut tx, tenant_id, id).await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                Ok(())
+                let out = delete_draft(&mut tx, tenant_id, id).await;
+                finish_tx(tx, out).await
             }
 
             async fn insert_execution(&self, e: NewExecution) -> Result<Execution> {
@@ -484,6 +481,10 @@ macro_rules! impl_store {
                 if appended {
                     tx.commit().await?;
                     self.items_added(items.len()).await;
+                } else {
+                    // Another process appended this page: release the backfill row now (see
+                    // `finish_tx`), not when this connection is next used.
+                    tx.rollback().await?;
                 }
                 Ok(appended)
             }
@@ -535,3 +536,28 @@ macro_rules! impl_store {
     };
 }
 pub(crate) use impl_store;
+
+/// Commits `tx` when `out` is a success; otherwise rolls it back and waits for that, so a
+/// refused request (a signal on an ended backfill, a rerun that is not allowed, a second active
+/// backfill) has released its row locks before its caller's next statement. A dropped
+/// transaction rolls back too, but later, when its connection is next used: meanwhile a
+/// claim's `SKIP LOCKED` passes over the backfill row it still holds, and claims nothing.
+pub(crate) async fn finish_tx<DB: sqlx::Database, T, E: From<crate::StoreError>>(
+    tx: sqlx::Transaction<'_, DB>,
+    out: std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    match out {
+        Ok(v) => {
+            tx.commit()
+                .await
+                .map_err(|e| E::from(crate::StoreError::from(e)))?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The error the caller answers with matters more than a failed rollback (whose
+            // connection the pool then discards).
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}

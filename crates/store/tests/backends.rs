@@ -1327,6 +1327,8 @@ async fn rerun_failed_rules(b: Backend) {
         .map(|(x, r)| outcome(x, r))
         .collect();
     s.settle(&o, 5, at(2)).await.unwrap();
+    // The refused rerun above released the source's row: the claim took all four items.
+    assert_eq!(c.claimed.len(), 4);
     assert_eq!(e.get("bf_1").await.state, BackfillRunState::Completed);
 
     let child = rerun("bf_2", 3).await.unwrap();
