@@ -309,7 +309,7 @@ async fn run_execution(
             if !latency.is_zero() {
                 tokio::time::sleep(*latency).await;
             }
-            executor::run_simulated(*seed, *failure_rate, *transient_rate, c).into()
+            executor::run_simulated(&i.first_runs, *seed, *failure_rate, *transient_rate, c).into()
         }
         ExecutorSpec::Webhook {
             url,

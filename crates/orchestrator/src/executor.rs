@@ -97,15 +97,29 @@ pub const SIMULATED_PERMANENT: &str = "simulated: this record fails every time (
 pub const SIMULATED_LOCKED: &str =
     "simulated: the record was locked by another user (succeeds when run again)";
 
-/// A transient entity's first execution, per (tenant, seed, entity): kept in this process
-/// only, so a process that never ran the first execution (another replica, a restart) takes
-/// the next one it runs for the first. Bounded: past [`FIRST_RUNS_MAX`] entries it forgets
-/// them all (those entities then fail once more).
-static FIRST_RUNS: std::sync::LazyLock<std::sync::Mutex<FirstRuns>> =
-    std::sync::LazyLock::new(Default::default);
+/// A transient entity's first execution, per (tenant, seed, entity), owned by the
+/// orchestrator that ran it: a process that never ran the first execution (another replica, a
+/// restart) takes the next one it runs for the first. Bounded: past [`FIRST_RUNS_MAX`]
+/// entries it forgets them all (those entities then fail once more).
+#[derive(Default)]
+pub struct FirstRuns(std::sync::Mutex<FirstRunMap>);
 /// (tenant id, seed, entity id) → the id of the first execution that ran it.
-type FirstRuns = std::collections::HashMap<(String, u64, String), String>;
+type FirstRunMap = std::collections::HashMap<(String, u64, String), String>;
 const FIRST_RUNS_MAX: usize = 1_000_000;
+
+impl FirstRuns {
+    /// Whether `c` is the first execution to run its entity (recording it if none was).
+    fn is_first(&self, seed: u64, c: &Claimed) -> bool {
+        let mut runs = self.0.lock().expect("poisoned");
+        if runs.len() >= FIRST_RUNS_MAX {
+            runs.clear();
+        }
+        let first = runs
+            .entry((c.tenant_id.clone(), seed, c.entity_id.clone()))
+            .or_insert_with(|| c.execution_id.clone());
+        *first == c.execution_id
+    }
+}
 
 /// One simulated execution (its latency already slept): permanent entities fail with
 /// [`SIMULATED_PERMANENT`]; a transient entity fails with [`SIMULATED_LOCKED`] in the first
@@ -114,24 +128,20 @@ const FIRST_RUNS_MAX: usize = 1_000_000;
 /// failure is reported as permanent (`Failed`, as a webhook answering
 /// `{"status": "failed"}` would), so the backfill ends with the entity failed and does not
 /// retry it within itself.
-pub fn run_simulated(seed: u64, failure_rate: f64, transient_rate: f64, c: &Claimed) -> ExecResult {
+pub fn run_simulated(
+    first_runs: &FirstRuns,
+    seed: u64,
+    failure_rate: f64,
+    transient_rate: f64,
+    c: &Claimed,
+) -> ExecResult {
     match simulated_kind(seed, &c.entity_id, failure_rate, transient_rate) {
         SimulatedKind::Succeeds => ExecResult::Succeeded,
         SimulatedKind::Permanent => ExecResult::Failed(SIMULATED_PERMANENT.into()),
-        SimulatedKind::Transient => {
-            let mut runs = FIRST_RUNS.lock().expect("poisoned");
-            if runs.len() >= FIRST_RUNS_MAX {
-                runs.clear();
-            }
-            let first = runs
-                .entry((c.tenant_id.clone(), seed, c.entity_id.clone()))
-                .or_insert_with(|| c.execution_id.clone());
-            if *first == c.execution_id {
-                ExecResult::Failed(SIMULATED_LOCKED.into())
-            } else {
-                ExecResult::Succeeded
-            }
+        SimulatedKind::Transient if first_runs.is_first(seed, c) => {
+            ExecResult::Failed(SIMULATED_LOCKED.into())
         }
+        SimulatedKind::Transient => ExecResult::Succeeded,
     }
 }
 
@@ -395,10 +405,10 @@ mod tests {
             of(SimulatedKind::Permanent),
             of(SimulatedKind::Succeeds),
         );
-        // A tenant id no other test uses: the memory is per process.
-        let t = "tn_a_transient_entity_fails_its_first_execution_only";
+        let first_runs = FirstRuns::default();
+        let t = "tn_a";
         let run = |entity: &str, execution: &str| {
-            run_simulated(11, fr, tr, &claimed(t, entity, execution))
+            run_simulated(&first_runs, 11, fr, tr, &claimed(t, entity, execution))
         };
         let locked = ExecResult::Failed(SIMULATED_LOCKED.into());
         assert_eq!(run(&transient, "ex_parent"), locked);
@@ -410,10 +420,11 @@ mod tests {
         // Another tenant's first run of the same entity and seed fails.
         assert_eq!(
             run_simulated(
+                &first_runs,
                 11,
                 fr,
                 tr,
-                &claimed("tn_other_first_run", &transient, "ex_x")
+                &claimed("tn_b", &transient, "ex_x")
             ),
             locked
         );

@@ -79,6 +79,8 @@ struct Inner {
     outcomes: mpsc::UnboundedSender<Outcome>,
     outcomes_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome>>,
     rng: Mutex<rand::rngs::StdRng>,
+    /// What the simulated executor remembers of transient failures.
+    first_runs: executor::FirstRuns,
     stopping: AtomicBool,
     /// Backfills whose snapshot task runs in this process.
     enumerating: Mutex<HashMap<String, tokio::task::AbortHandle>>,
@@ -149,6 +151,7 @@ impl Orchestrator {
                 outcomes: tx,
                 outcomes_rx: tokio::sync::Mutex::new(rx),
                 rng: Mutex::new(rng),
+                first_runs: executor::FirstRuns::default(),
                 stopping: AtomicBool::new(false),
                 enumerating: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),

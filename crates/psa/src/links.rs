@@ -5,6 +5,11 @@
 use neo_domain::backfill::EntityType;
 use serde_json::Value;
 
+/// Whether entities of this type get a link (tickets so far).
+pub fn links_to(entity: EntityType) -> bool {
+    entity == EntityType::Ticket
+}
+
 /// The web address of ticket `id` in the PSA `psa` described by `config`:
 /// - ConnectWise: the service ticket page, on the site's web host (the API host `api-na…` is
 ///   `na…` for people);
@@ -15,7 +20,7 @@ use serde_json::Value;
 /// `None` for other entity types, an id that is not all digits, or settings that do not say
 /// where.
 pub fn record_url(psa: &str, config: &Value, entity: EntityType, id: &str) -> Option<String> {
-    if entity != EntityType::Ticket || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if !links_to(entity) || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let setting = |name: &str| {

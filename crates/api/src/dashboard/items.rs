@@ -146,12 +146,16 @@ pub(super) async fn items(
         .await
         .map_err(store_error)?;
     let now = app.clock.now();
-    // Only explicit ids need no PSA: a link is derived from the integration's settings.
-    let integration = app
-        .store
-        .integration(u.principal.tenant_id())
-        .await
-        .map_err(store_error)?;
+    // Links are derived from the integration's settings, read only when a row can have one
+    // (the table refreshes all through a run).
+    let integration = if page.items.is_empty() || !neo_psa::links::links_to(b.entity_type) {
+        None
+    } else {
+        app.store
+            .integration(u.principal.tenant_id())
+            .await
+            .map_err(store_error)?
+    };
     let link = |id: &str| {
         integration
             .as_ref()

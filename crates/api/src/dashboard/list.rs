@@ -72,10 +72,7 @@ impl BackfillView {
         Self {
             title: view::display_name(&b),
             named: b.name.is_some(),
-            workflow: b
-                .target_workflow_name
-                .clone()
-                .unwrap_or_else(|| format!("workflow {} (deleted)", b.target_workflow_id)),
+            workflow: view::workflow_name(&b),
             workflow_id: b.target_workflow_id,
             state: b.state.as_str(),
             state_label: if waiting.is_some() {

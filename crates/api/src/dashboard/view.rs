@@ -53,11 +53,14 @@ pub fn short_id(id: &str) -> String {
 
 /// What a backfill is called on every page: its own name, else its workflow's.
 pub fn display_name(b: &Backfill) -> String {
-    match (&b.name, &b.target_workflow_name) {
-        (Some(n), _) => n.clone(),
-        (None, Some(w)) => w.clone(),
-        (None, None) => format!("workflow {} (deleted)", b.target_workflow_id),
-    }
+    b.name.clone().unwrap_or_else(|| workflow_name(b))
+}
+
+/// The name of a backfill's workflow, or what is left of it once deleted.
+pub fn workflow_name(b: &Backfill) -> String {
+    b.target_workflow_name
+        .clone()
+        .unwrap_or_else(|| format!("workflow {} (deleted)", b.target_workflow_id))
 }
 
 /// One coloured segment of a progress bar, in a 0–1000 wide SVG.
