@@ -10,6 +10,10 @@
 //   NEO_E2E_CHROMIUM     the browser (default /usr/bin/chromium)
 //   NEO_E2E_REFUSED      a settled backfill whose receiver refused its one entity (503, then
 //                        422 with {"error": "board Help Desk is locked"})
+//   NEO_E2E_CW_KEY       an API key of a second tenant, whose integration is the ConnectWise
+//                        simulator, with workflows "Enrich companies" (company) and "Chase
+//                        tasks" (task: ids only on ConnectWise)
+//   NEO_E2E_CW_COMPANIES two of the simulator's companies, JSON [{"id": "…", "name": "…"}]
 // Exits 0 when every step passed; prints each step.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -23,6 +27,8 @@ const secrets = (process.env.NEO_E2E_SECRETS || "").split(",").filter(Boolean).c
 const shots = process.env.NEO_E2E_SCREENSHOTS || "target/e2e-screenshots";
 const executablePath = process.env.NEO_E2E_CHROMIUM || "/usr/bin/chromium";
 const refusedId = must("NEO_E2E_REFUSED");
+const cwKey = must("NEO_E2E_CW_KEY");
+const cwCompanies = JSON.parse(must("NEO_E2E_CW_COMPANIES"));
 
 /** The API, as a script would call it. */
 async function api(method, path, body) {
@@ -481,6 +487,101 @@ try {
   await page.getByText("You are signed out.").waitFor();
   await page.goto(base + "/backfills");
   check(page.url().endsWith("/login"), "signed out");
+
+  // ---- a ConnectWise tenant: the builder offers each entity type's own fields ---------------
+  await page.getByLabel("API key").fill(cwKey);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/backfills$/);
+  await page.getByRole("navigation").getByRole("link", { name: "New backfill" }).click();
+  await page.getByRole("heading", { name: "1. Pick a workflow" }).waitFor();
+  const idsOnly = await page.locator(".ids-only-marker").allInnerTexts();
+  check(
+    idsOnly.length === 1 && idsOnly[0] === "ids only on ConnectWise: tasks are listed per project ticket",
+    `step 1 marks the task workflow: ${idsOnly.join(" | ")}`,
+  );
+  // A task workflow: step 2 opens on the id list, the builder's tab disabled, and says why.
+  await page.getByRole("radio", { name: /Chase tasks/ }).check();
+  await page.getByRole("button", { name: "Next: filter" }).click();
+  await page.getByRole("heading", { name: "2. Which entities" }).waitFor();
+  check(await page.getByRole("radio", { name: "Id list" }).isChecked(), "a task workflow opens on the Id list tab");
+  check(await page.getByRole("radio", { name: "Rule builder" }).isDisabled(), "the rule builder is disabled for tasks");
+  const why = await page.locator("#builder-note").innerText();
+  check(why.includes("cannot run on ConnectWise (tasks are listed per project ticket)"), `why ids only: ${why}`);
+  check(await page.getByLabel("Entity ids").isVisible(), "the id list is shown");
+  step(`task workflow: ${why}`);
+  await checkLabels("wizard step 2, ids only");
+  await shot("wizard-2-ids-only");
+  // A company workflow: the builder is back, with company fields and a rule valid on companies.
+  await page.locator("#step-2").getByRole("button", { name: "Back" }).click();
+  await page.getByRole("radio", { name: /Enrich companies/ }).check();
+  await page.getByRole("button", { name: "Next: filter" }).click();
+  await page.getByRole("heading", { name: "2. Which entities" }).waitFor();
+  check(await page.getByRole("radio", { name: "Rule builder" }).isChecked(), "the builder's tab is given back");
+  check(await page.locator("#builder-note").isHidden(), "no ids-only note for companies");
+  const fieldSelect = page.locator("#builder .rule .rb-field").first();
+  const offered = await fieldSelect.evaluate((s) => ({
+    options: Array.from(s.options).map((o) => o.textContent),
+    groups: Array.from(s.querySelectorAll("optgroup")).map((g) => g.label),
+    value: s.value,
+  }));
+  check(offered.options.includes("Company") && offered.options.includes("territory/name"), `company fields: ${offered.options.join(", ")}`);
+  check(!offered.options.some((o) => o.startsWith("Closed")), `no Closed on companies: ${offered.options.join(", ")}`);
+  check(offered.groups.join() === "ConnectWise fields", `native fields grouped: ${offered.groups.join()}`);
+  check(offered.value === "$updated", `the default rule on companies is $updated, not ${offered.value}`);
+  step(`company fields: ${offered.options.slice(0, 8).join(", ")}, …`);
+  // A native field sets the rule's field to its path.
+  await page.locator("#builder .rb-add-rule").first().click();
+  const second = page.locator("#builder .rule").nth(1);
+  await second.locator(".rb-field").selectOption("territory/name");
+  check((await page.locator("#filter_spec").inputValue()).includes('"field": "territory/name"'), "a native field's path is the rule's field");
+  check((await second.locator(".rb-value").getAttribute("placeholder")).startsWith("text"), "a text field's value hint");
+  await second.getByRole("button", { name: "Remove rule" }).click();
+  // $company in [two of the simulator's companies].
+  const firstRule = page.locator("#builder .rule").first();
+  await firstRule.locator(".rb-field").selectOption("$company");
+  await firstRule.locator(".rb-op").selectOption("in");
+  await firstRule.locator(".rb-value").fill(cwCompanies.map((c) => c.id).join(", "));
+  const spec = JSON.parse(await page.locator("#filter_spec").inputValue());
+  check(
+    JSON.stringify(spec.conditions.rules) === JSON.stringify([{ field: "$company", operator: "in", value: cwCompanies.map((c) => Number(c.id)) }]),
+    `the rule: ${JSON.stringify(spec)}`,
+  );
+  await checkLabels("wizard step 2, company rule builder");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await checkNoOverflow("390px company rule builder");
+  await shot("mobile-wizard-company-rule", false);
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.getByRole("button", { name: "Preflight" }).click();
+  await page.locator("#preflight [data-level=OK]").waitFor();
+  const cwPreflight = await page.locator("#preflight").innerText();
+  check(cwPreflight.includes("2 entities match"), `company preflight: ${cwPreflight}`);
+  await shot("wizard-2-company-rule");
+  await page.getByRole("button", { name: "Next: windows" }).click();
+  await page.getByRole("heading", { name: "3. When it may run" }).waitFor();
+  await page.getByRole("button", { name: "Next: review" }).click();
+  await page.getByRole("heading", { name: "4. Review and create" }).waitFor();
+  await page.locator("#review dl").waitFor();
+  check((await page.locator("#review").innerText()).includes("Enrich companies"), "the review names the company workflow");
+  await page.getByRole("button", { name: "Create backfill" }).click();
+  await page.waitForURL(/\/backfills\/bf_[0-9a-f]+\?flash=created$/);
+  await page.getByText("Backfill created over 2 entities").waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("#items tr[data-entity]").length === 2);
+  const companyItems = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("#items tr[data-entity]")).map((r) => ({
+      id: r.dataset.entity,
+      summary: (r.querySelector(".summary") || {}).textContent || "",
+    })),
+  );
+  const byId = (a, b) => a.id.localeCompare(b.id);
+  check(
+    JSON.stringify(companyItems.map((i) => ({ id: i.id, name: i.summary })).sort(byId)) ===
+      JSON.stringify([...cwCompanies].sort(byId)),
+    `the items are the two companies, named: ${JSON.stringify(companyItems)}`,
+  );
+  step(`company backfill over ${companyItems.map((i) => `${i.id} ${i.summary}`).join(", ")}`);
+  await shot("backfill-companies");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("You are signed out.").waitFor();
 
   // ---- no secret anywhere ------------------------------------------------------------------
   for (const b of bodies) {

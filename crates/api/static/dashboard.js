@@ -186,11 +186,33 @@
   }
 
   // ---- rule builder (docs/api.md §5: react-querybuilder rule groups) -------------------------------
-  var FIELDS = [
-    ["$id", "Id"], ["$created", "Created"], ["$updated", "Updated"], ["$closed", "Closed"],
-    ["$company", "Company"], ["$status", "Status"], ["$priority", "Priority"], ["$queue", "Queue / board"],
-    ["$assignee", "Assignee"], ["native", "Native PSA field…"], ["custom", "Custom field…"]
-  ];
+  // The fields come from the page (#rule-vocabulary, rendered from the PSA's compile tables):
+  // per entity type, the aliases that mean something on it and its native fields with their
+  // kinds. Picking a workflow picks its entity type's fields; a type the tenant's PSA cannot
+  // filter takes an id list only. Without an integration the builder offers the ticket aliases.
+  var ALIAS_LABELS = {
+    "$id": "Id", "$created": "Created", "$updated": "Updated", "$closed": "Closed",
+    "$company": "Company", "$status": "Status", "$priority": "Priority", "$queue": "Queue / board",
+    "$assignee": "Assignee"
+  };
+  var ALIAS_KINDS = {
+    "$id": "number", "$created": "datetime", "$updated": "datetime", "$closed": "bool",
+    "$company": "name_or_id", "$status": "name_or_id", "$priority": "name_or_id",
+    "$queue": "name_or_id", "$assignee": "name_or_id"
+  };
+  var TICKET_ALIASES = Object.keys(ALIAS_LABELS);
+  // The field select's two free-text choices (no alias or path starts with a colon).
+  var OTHER = ":native";
+  var CUSTOM = ":custom";
+  var HINTS = {
+    datetime: "a date, 2026-04-01, or an age, P30D (30 days ago)",
+    bool: "true or false",
+    number: "a number; lists: 1, 2",
+    string: "text; lists: a, b",
+    name_or_id: "a name or an id; lists: a, b",
+    any: "value; lists: a, b; dates: 2026-04-01 or P30D",
+    custom: "value; lists: a, b"
+  };
   var OPERATORS = [
     ["=", "="], ["!=", "≠"], ["<", "<"], ["<=", "≤"], [">", ">"], [">=", "≥"],
     ["in", "in list"], ["notIn", "not in list"], ["between", "between"],
@@ -199,14 +221,59 @@
   ];
   var MAX_DEPTH = 4;
 
-  function scalar(text, field) {
+  function readVocabulary() {
+    var block = document.getElementById("rule-vocabulary");
+    try { return block ? JSON.parse(block.textContent) : {}; } catch (e) { return {}; }
+  }
+
+  // What the builder offers for `entity` (null: no workflow picked yet, tickets).
+  function fieldsFor(vocab, entity) {
+    var e = vocab.psa && vocab.entities ? vocab.entities[entity || "ticket"] : null;
+    if (!e) { return { entity: entity, aliases: TICKET_ALIASES, native: [], filters: true, label: "", note: "", caseless: false }; }
+    return {
+      entity: entity, aliases: e.aliases.length ? e.aliases : ["$id"], native: e.fields,
+      filters: e.filters, label: vocab.psa_label, note: e.note, caseless: vocab.psa === "autotask"
+    };
+  }
+
+  // The kind of a native field of the catalogue, or null when it has no such field.
+  function nativeKind(F, path) {
+    for (var i = 0; i < F.native.length; i += 1) {
+      var p = F.native[i][0];
+      if (p === path || (F.caseless && p.toLowerCase() === String(path).toLowerCase())) { return F.native[i][1]; }
+    }
+    return null;
+  }
+
+  function kindOf(F, choice, path) {
+    if (choice === CUSTOM) { return "custom"; }
+    if (choice === OTHER) { return nativeKind(F, path) || "any"; }
+    if (choice.charAt(0) === "$") { return ALIAS_KINDS[choice] || "any"; }
+    return nativeKind(F, choice) || "any";
+  }
+
+  // A rule valid for the entity: `$closed = false` where it applies, else recently updated,
+  // else every record.
+  function defaultRule(F) {
+    if (F.aliases.indexOf("$closed") >= 0) { return { field: "$closed", operator: "=", value: false }; }
+    if (F.aliases.indexOf("$updated") >= 0) { return { field: "$updated", operator: ">=", value: { "$ago": "P30D" } }; }
+    return { field: "$id", operator: "notNull" };
+  }
+
+  function firstOf(F, wanted) {
+    for (var i = 0; i < wanted.length; i += 1) { if (F.aliases.indexOf(wanted[i]) >= 0) { return wanted[i]; } }
+    return F.aliases[F.aliases.length - 1];
+  }
+
+  function scalar(text, kind) {
     var s = text.trim();
+    if (kind === "string") { return s; }
     if (/^P(\d+[YMWD])+(T(\d+[HMS])+)?$|^PT(\d+[HMS])+$/.test(s)) { return { "$ago": s }; }
     if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s)) {
       return { "$datetime": s.length === 10 ? s + "T00:00:00Z" : s };
     }
     if (s === "true" || s === "false") { return s === "true"; }
-    if (/^-?\d+(\.\d+)?$/.test(s) && field !== "custom") { return Number(s); }
+    if (/^-?\d+(\.\d+)?$/.test(s) && kind !== "custom") { return Number(s); }
     return s;
   }
 
@@ -225,6 +292,42 @@
     return s;
   }
 
+  // The Field select: the entity's aliases, its native fields (value: the path), then the
+  // two free-text choices. An alias the entity lacks, read from pasted JSON, stays (marked)
+  // so that nothing typed is lost; the step's check says why it is refused.
+  function fieldSelect(F, choice) {
+    var s = el("select", { "class": "rb-field" });
+    function add(parent, value, text) {
+      var o = el("option", { value: value, text: text });
+      if (value === choice) { o.selected = true; }
+      parent.appendChild(o);
+    }
+    F.aliases.forEach(function (a) { add(s, a, ALIAS_LABELS[a] || a); });
+    if (choice.charAt(0) === "$" && F.aliases.indexOf(choice) < 0) {
+      add(s, choice, (ALIAS_LABELS[choice] || choice) + " (means nothing here)");
+    }
+    if (F.native.length) {
+      var g = el("optgroup", { label: F.label + " fields" });
+      F.native.forEach(function (f) { add(g, f[0], f[0]); });
+      s.appendChild(g);
+    }
+    add(s, OTHER, F.native.length ? "Other native field…" : "Native PSA field…");
+    add(s, CUSTOM, "Custom field…");
+    return s;
+  }
+
+  function choiceOf(F, rule) {
+    if (rule.custom_field !== undefined) { return CUSTOM; }
+    var f = rule.field;
+    if (!f) { return firstOf(F, ["$status"]); }
+    if (f.charAt(0) === "$") { return f; }
+    for (var i = 0; i < F.native.length; i += 1) {
+      var p = F.native[i][0];
+      if (p === f || (F.caseless && p.toLowerCase() === f.toLowerCase())) { return p; }
+    }
+    return OTHER;
+  }
+
   function labelled(text, control) {
     var id = control.id || nextId("rb");
     control.id = id;
@@ -233,30 +336,33 @@
     return l;
   }
 
-  function ruleNode(rule) {
-    var fieldKind = rule.custom_field !== undefined ? "custom"
-      : (rule.field && rule.field.charAt(0) !== "$" ? "native" : (rule.field || "$status"));
-    var field = selectOf(FIELDS, fieldKind, "rb-field");
-    var path = el("input", { "class": "rb-path", placeholder: "e.g. board/name", value: rule.custom_field || (fieldKind === "native" ? rule.field : "") || "" });
+  function ruleNode(F, rule) {
+    var choice = choiceOf(F, rule);
+    var field = fieldSelect(F, choice);
+    var path = el("input", { "class": "rb-path", placeholder: "e.g. board/name", value: rule.custom_field || (choice === OTHER ? rule.field : "") || "" });
     var op = selectOf(OPERATORS, rule.operator || "=", "rb-op");
-    var value = el("input", { "class": "rb-value", placeholder: "value; lists: a, b; dates: 2026-04-01 or P30D" });
+    var value = el("input", { "class": "rb-value" });
     var v = rule.value;
     value.value = Array.isArray(v) ? v.map(unscalar).join(", ") : unscalar(v);
     var remove = el("button", { type: "button", "class": "small-button rb-remove", text: "Remove rule" });
     var pathLabel = labelled("Field path / name", path);
     var valueLabel = labelled("Value", value);
     function sync() {
-      pathLabel.hidden = field.value !== "native" && field.value !== "custom";
+      pathLabel.hidden = field.value !== OTHER && field.value !== CUSTOM;
       valueLabel.hidden = op.value === "null" || op.value === "notNull";
+      var kind = kindOf(F, field.value, path.value.trim());
+      value.placeholder = HINTS[kind] || HINTS.any;
+      value.setAttribute("data-kind", kind);
     }
     field.addEventListener("change", sync);
+    path.addEventListener("input", sync);
     op.addEventListener("change", sync);
     var n = el("div", { "class": "rule" }, [labelled("Field", field), pathLabel, labelled("Operator", op), valueLabel, remove]);
     sync();
     return n;
   }
 
-  function groupNode(group, depth) {
+  function groupNode(F, group, depth) {
     var comb = selectOf([["and", "all of (and)"], ["or", "any of (or)"]], (group.combinator || "and").toLowerCase(), "rb-comb");
     var rules = el("div", { "class": "rules" });
     var addRule = el("button", { type: "button", "class": "small-button rb-add-rule", text: "Add rule" });
@@ -266,22 +372,26 @@
     if (depth > 1) { head.appendChild(el("button", { type: "button", "class": "small-button rb-remove-group", text: "Remove group" })); }
     var g = el("div", { "class": "group", "data-depth": String(depth) }, [head, rules]);
     (group.rules || []).forEach(function (r) {
-      rules.appendChild(r.rules ? groupNode(r, depth + 1) : ruleNode(r));
+      rules.appendChild(r.rules ? groupNode(F, r, depth + 1) : ruleNode(F, r));
     });
     return g;
   }
 
-  function readGroup(g) {
+  // The group as the API takes it; with `typed`, each rule also says whether its path was
+  // typed ("Other native field…"), which a change of entity keeps.
+  function readGroup(F, g, typed) {
     var out = { combinator: $(".rb-comb", g).value, rules: [] };
     Array.prototype.forEach.call($(".rules", g).children, function (c) {
-      if (c.classList.contains("group")) { out.rules.push(readGroup(c)); return; }
-      var kind = $(".rb-field", c).value;
+      if (c.classList.contains("group")) { out.rules.push(readGroup(F, c, typed)); return; }
+      var choice = $(".rb-field", c).value;
       var op = $(".rb-op", c).value;
       var rule = {};
       var path = $(".rb-path", c).value.trim();
-      if (kind === "custom") { rule.custom_field = path; }
-      else { rule.field = kind === "native" ? path : kind; }
+      if (choice === CUSTOM) { rule.custom_field = path; }
+      else { rule.field = choice === OTHER ? path : choice; }
+      if (typed && (choice === OTHER || choice === CUSTOM)) { rule.typed = true; }
       rule.operator = op;
+      var kind = kindOf(F, choice, path);
       var raw = $(".rb-value", c).value;
       if (op === "in" || op === "notIn" || op === "between") {
         rule.value = raw.split(",").map(function (x) { return x.trim(); }).filter(Boolean)
@@ -294,23 +404,62 @@
     return out;
   }
 
+  // The rules of `group` whose field the entity `F` still has (typed paths and custom fields
+  // stay); groups left empty go.
+  function prune(F, group) {
+    var rules = [];
+    (group.rules || []).forEach(function (r) {
+      if (r.rules) {
+        var g = prune(F, r);
+        if (g.rules.length) { rules.push(g); }
+        return;
+      }
+      var keep = r.typed || r.custom_field !== undefined ||
+        (r.field.charAt(0) === "$" ? F.aliases.indexOf(r.field) >= 0 : choiceOf(F, r) !== OTHER);
+      if (keep) { delete r.typed; rules.push(r); }
+    });
+    return { combinator: group.combinator, rules: rules };
+  }
+
   function initBuilder(form) {
     var root = $("#builder", form);
     var textarea = $("#filter_spec", form);
     var jsonBox = $("#json-editor", form);
     var idsBox = $("#ids-editor", form);
     if (!root || !textarea) { return; }
+    var vocab = readVocabulary();
+    var note = $("#builder-note", form);
+    var builderTab = $("input[name=filter_mode][value=builder]", form);
+    var idsTab = $("input[name=filter_mode][value=ids]", form);
+    function pickedEntity() {
+      var w = $("input[name=workflow]:checked", form);
+      return w ? w.getAttribute("data-entity") : null;
+    }
+    var F = fieldsFor(vocab, pickedEntity());
     var limit = el("input", { type: "number", min: "1", "class": "rb-limit", id: "rb-limit", placeholder: "no limit" });
     var top;
+    // The fields `top` was built with.
+    var builtWith = F;
+    // The JSON the builder last wrote: while the textarea holds it, the builder owns the
+    // filter and follows the workflow; JSON typed by hand is left alone.
+    var written = null;
+    // Whether the rules were edited (untouched ones are the entity's default rule).
+    var touched = false;
+    // The tab an ids-only workflow moved away from, given back when a filterable one is
+    // picked (unless a tab was chosen since).
+    var forcedFrom = null;
     function write() {
-      var spec = { conditions: readGroup(top) };
+      var spec = { conditions: readGroup(builtWith, top, false) };
       if (limit.value) { spec.limit = Number(limit.value); }
       textarea.value = JSON.stringify(spec, null, 2);
+      written = textarea.value;
     }
     function build(spec) {
       root.textContent = "";
-      var cond = spec && spec.conditions ? spec.conditions : { combinator: "and", rules: [{ field: "$closed", operator: "=", value: false }] };
-      top = groupNode(cond, 1);
+      var cond = spec && spec.conditions && spec.conditions.rules && spec.conditions.rules.length
+        ? spec.conditions : { combinator: "and", rules: [defaultRule(F)] };
+      top = groupNode(F, cond, 1);
+      builtWith = F;
       limit.value = spec && spec.limit ? spec.limit : "";
       root.appendChild(top);
       root.appendChild(el("div", { "class": "row" }, [labelled("Stop after (limit)", limit)]));
@@ -323,26 +472,84 @@
       if (m === "builder") {
         var spec = null;
         try { spec = JSON.parse(textarea.value); } catch (e) { spec = null; }
+        // Rules typed as JSON are the user's: a change of workflow prunes them, not resets.
+        if (spec && spec.conditions && textarea.value !== written) { touched = true; }
         build(spec && spec.conditions ? spec : null);
         write();
       }
+    }
+    // An id list in the JSON (a clone's filter) moves to the Id list tab rather than be lost.
+    function carryIds() {
+      var box = $("#entity_ids_text", form);
+      if (!box || box.value.trim()) { return; }
+      try {
+        var spec = JSON.parse(textarea.value);
+        if (spec && Array.isArray(spec.entity_ids)) { box.value = spec.entity_ids.join("\n"); }
+      } catch (e) { /* nothing to carry */ }
+    }
+    // The picked workflow's entity type decides the fields, the default rule, and whether a
+    // rule group can target it at all.
+    function follow() {
+      F = fieldsFor(vocab, pickedEntity());
+      if (!F.filters) {
+        var what = (F.entity || "").replace(/_/g, " ");
+        note.textContent = "Filters on " + what + " cannot run on " + F.label +
+          (F.note ? " (" + F.note + ")" : "") + ": give the ids of the " + what + " records to run over.";
+        note.hidden = false;
+        builderTab.disabled = true;
+        var from = $("input[name=filter_mode]:checked", form);
+        if (idsTab && !idsTab.checked) {
+          forcedFrom = from;
+          carryIds();
+          idsTab.checked = true;
+          mode();
+        }
+        return;
+      }
+      note.hidden = true;
+      note.textContent = "";
+      builderTab.disabled = false;
+      if (top && textarea.value === written) {
+        var spec = null;
+        if (touched) {
+          spec = { conditions: prune(F, readGroup(builtWith, top, true)) };
+          if (limit.value) { spec.limit = Number(limit.value); }
+        }
+        build(spec);
+        write();
+      }
+      if (forcedFrom && idsTab.checked) { forcedFrom.checked = true; forcedFrom = null; mode(); }
     }
     root.addEventListener("click", function (ev) {
       var b = ev.target.closest("button");
       if (!b) { return; }
       var g = b.closest(".group");
-      if (b.classList.contains("rb-add-rule")) { $(".rules", g).appendChild(ruleNode({ field: "$status", operator: "=", value: "" })); }
+      var field = firstOf(F, ["$status", "$company", "$updated"]);
+      if (b.classList.contains("rb-add-rule")) { $(".rules", g).appendChild(ruleNode(F, { field: field, operator: "=", value: "" })); }
       if (b.classList.contains("rb-add-group")) {
-        $(".rules", g).appendChild(groupNode({ combinator: "or", rules: [{ field: "$priority", operator: "=", value: "" }] }, Number(g.getAttribute("data-depth")) + 1));
+        var inner = firstOf(F, ["$priority", "$status", "$company", "$updated"]);
+        $(".rules", g).appendChild(groupNode(F, { combinator: "or", rules: [{ field: inner, operator: "=", value: "" }] }, Number(g.getAttribute("data-depth")) + 1));
       }
       if (b.classList.contains("rb-remove")) { b.closest(".rule").remove(); }
       if (b.classList.contains("rb-remove-group")) { g.remove(); }
+      touched = true;
       write();
     });
-    root.addEventListener("input", write);
-    root.addEventListener("change", write);
-    $$("input[name=filter_mode]", form).forEach(function (r) { r.addEventListener("change", mode); });
+    function edited() { touched = true; write(); }
+    root.addEventListener("input", edited);
+    root.addEventListener("change", edited);
+    $$("input[name=filter_mode]", form).forEach(function (r) {
+      r.addEventListener("change", function () { forcedFrom = null; mode(); });
+    });
+    $$("input[name=workflow]", form).forEach(function (r) {
+      r.addEventListener("change", function () {
+        follow();
+        var pf = $("#preflight", form);
+        if (pf) { pf.textContent = ""; }
+      });
+    });
     mode();
+    follow();
   }
 
   // ---- execution windows ------------------------------------------------------------------

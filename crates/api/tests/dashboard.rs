@@ -958,7 +958,7 @@ async fn step_two_refuses_a_filter_on_a_type_the_psa_cannot_filter() {
     let wf = app
         .workflow_with(
             &key,
-            json!({"name": "Enrich companies", "entity_type": "company", "executor": {"type": "simulated"}}),
+            json!({"name": "Tidy tasks", "entity_type": "task", "executor": {"type": "simulated"}}),
         )
         .await
         .to_string();
@@ -968,7 +968,9 @@ async fn step_two_refuses_a_filter_on_a_type_the_psa_cannot_filter() {
     let (ok, open, text) = check(&b, &wizard_form(&csrf, &wf, filter, &[]), "3").await;
     assert!(!ok && open == "2", "{text}");
     assert!(
-        text.contains("Filters on company are not supported on connectwise yet"),
+        text.contains(
+            "cannot list task entities for a filter (tasks are listed per project ticket)"
+        ),
         "{text}"
     );
     let (ok, open, text) = check(
@@ -978,4 +980,125 @@ async fn step_two_refuses_a_filter_on_a_type_the_psa_cannot_filter() {
     )
     .await;
     assert!(ok && open == "3", "{text}");
+}
+
+// ---- the rule builder's vocabulary (issue: the wizard offers the entity types the tenant's
+// PSA supports, with the right rule-builder fields for each) ----
+
+/// The JSON data block the wizard page carries for its rule builder.
+fn vocabulary(page: &Page) -> serde_json::Value {
+    let open = r#"<script type="application/json" id="rule-vocabulary">"#;
+    let at = page.body.find(open).expect("the vocabulary block") + open.len();
+    let len = page.body[at..].find("</script>").unwrap();
+    serde_json::from_str(&page.body[at..at + len]).expect("the vocabulary is JSON")
+}
+
+fn strings(v: &serde_json::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
+}
+
+/// With a ConnectWise integration, the page carries each entity type's aliases and native
+/// fields from the compile tables, and step 1 marks a workflow whose type takes ids only.
+#[tokio::test]
+async fn the_wizard_carries_the_psas_fields_per_entity_type() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let _sim = app.connectwise_sim(&key, 5).await;
+    let mut ids = Vec::new();
+    for (name, entity) in [
+        ("Enrich companies", "company"),
+        ("Tidy contacts", "contact"),
+        ("Chase tasks", "task"),
+    ] {
+        ids.push(
+            app.workflow_with(
+                &key,
+                json!({"name": name, "entity_type": entity, "executor": {"type": "simulated"}}),
+            )
+            .await,
+        );
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in(&key).await;
+    let page = b.get("/backfills/new").await;
+    assert_eq!(page.status, 200);
+    let v = vocabulary(&page);
+    assert_eq!(
+        (v["psa"].as_str(), v["psa_label"].as_str()),
+        (Some("connectwise"), Some("ConnectWise"))
+    );
+    let company = &v["entities"]["company"];
+    assert_eq!(company["filters"], true);
+    assert!(
+        strings(&company["aliases"]).contains(&"$company"),
+        "{company}"
+    );
+    assert!(
+        !strings(&company["aliases"]).contains(&"$closed"),
+        "{company}"
+    );
+    assert!(
+        company["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["territory/name", "string"])),
+        "{company}"
+    );
+    let contact = &v["entities"]["contact"];
+    assert_eq!(
+        strings(&contact["aliases"]),
+        ["$id", "$created", "$updated", "$company"],
+        "{contact}"
+    );
+    assert!(strings(&v["entities"]["ticket"]["aliases"]).contains(&"$closed"));
+    let task = &v["entities"]["task"];
+    assert_eq!(task["filters"], false);
+    assert_eq!(task["note"], "tasks are listed per project ticket");
+    assert!(task["fields"].as_array().unwrap().is_empty());
+    // Each workflow says its entity type; the task one is marked, and its radio points at why.
+    let body = unescaped(&page.body);
+    assert!(
+        body.contains(&format!(
+            r#"value="{}" data-name="Enrich companies" data-tier="1" data-entity="company""#,
+            ids[0]
+        )),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"<span class="ids-only-marker" id="ids-only-{}">ids only on ConnectWise: tasks are listed per project ticket</span>"#,
+        ids[2]
+    )), "{body}");
+    assert!(
+        body.contains(&format!(r#"aria-describedby="ids-only-{}""#, ids[2])),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("ids-only-marker").count(),
+        1,
+        "only the task workflow is marked"
+    );
+}
+
+/// Without an integration there is no PSA to ask: an empty vocabulary (the builder keeps its
+/// ticket aliases) and no workflow marked.
+#[tokio::test]
+async fn without_an_integration_the_wizard_carries_no_vocabulary() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    app.workflow_with(
+        &key,
+        json!({"name": "Chase tasks", "entity_type": "task", "executor": {"type": "simulated"}}),
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&key).await;
+    let page = b.get("/backfills/new").await;
+    let v = vocabulary(&page);
+    assert_eq!(v["psa"], serde_json::Value::Null);
+    assert_eq!(v["entities"], json!({}));
+    assert!(!page.body.contains("ids-only-marker"), "{}", page.body);
 }

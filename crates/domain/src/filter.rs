@@ -212,6 +212,11 @@ pub enum ValueKind {
 pub trait FieldCatalogue {
     /// `None` if the field is unknown.
     fn native_field(&self, path: &str) -> Option<ValueKind>;
+
+    /// Whether `alias` means something on this entity type; the error says why not.
+    fn alias(&self, _alias: Alias) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn err(field: impl Into<String>, msg: impl Into<String>) -> FieldError {
@@ -410,6 +415,9 @@ impl Parser<'_> {
                     let a = Alias::parse(f).ok_or_else(|| {
                         err(&fpath, format!("unknown alias {f:?} (known: $id, $created, $updated, $closed, $company, $status, $priority, $queue, $assignee)"))
                     })?;
+                    if let Some(c) = self.catalogue {
+                        c.alias(a).map_err(|m| err(&fpath, m))?;
+                    }
                     (Field::Alias(a), a.kind())
                 } else {
                     if !valid_native_path(f) {

@@ -114,6 +114,27 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         )
         .await?;
 
+    // Beyond tickets: a workflow over companies and one over configurations (assets).
+    let mut beyond = Vec::new();
+    for (name, description, entity_type) in BEYOND_TICKETS {
+        let wf = store
+            .insert_workflow(
+                &tenant.id,
+                NewWorkflow {
+                    name: (*name).into(),
+                    description: Some((*description).into()),
+                    autonomy_type: AutonomyType::ChainedActions,
+                    entity_type: *entity_type,
+                    state: WorkflowState::Enabled,
+                    credit_tier: 1,
+                    executor: json!({"type": "simulated", "latency_ms": 20, "seed": 11}),
+                },
+                now,
+            )
+            .await?;
+        beyond.push(wf.id);
+    }
+
     let orchestrator = neo_orchestrator::OrchestratorConfig {
         // Everything in the demo runs on loopback: webhooks may target it too.
         egress_allow_private: true,
@@ -225,6 +246,40 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         );
     }
 
+    // Companies and configurations, each with a filter on its own fields.
+    let mut others = Vec::new();
+    for ((name, _, entity), (wf, (what, filter))) in BEYOND_TICKETS
+        .iter()
+        .zip(beyond.iter().zip(beyond_filters()))
+    {
+        let (id, _) = api
+            .create_backfill(
+                json!({"target_workflow_id": wf, "entity_type": entity.as_str(),
+                "max_in_flight": 10,
+                "timezone": "UTC", "filter_spec": {"conditions": filter}}),
+            )
+            .await?;
+        others.push((id, *name, what));
+    }
+    for (id, name, what) in &others {
+        let b = loop {
+            let b = api.get(&format!("/backfills/{id}"), &[]).await?["data"].clone();
+            if matches!(
+                b["state"].as_str(),
+                Some("COMPLETED" | "FAILED" | "CANCELLED")
+            ) {
+                break b;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        println!(
+            "Backfill {id} ran \"{name}\" over {} {what}: {}, {} succeeded.",
+            b["total_items"],
+            b["state"].as_str().unwrap_or("?"),
+            b["succeeded_count"]
+        );
+    }
+
     // Something that runs for hours, to pause and resume.
     let (slow, created) = api
         .create_backfill(json!({
@@ -296,6 +351,38 @@ const TRANSIENT_RATE: f64 = 0.08;
 /// 18 permanent and 24 transient failures (the expected 6% and 8%): the rerun's 18 failures
 /// stay under the circuit breaker's 25 in a row.
 const SEED: u64 = 34;
+/// The demo's workflows over other entity types: (name, description, entity type).
+const BEYOND_TICKETS: &[(&str, &str, EntityType)] = &[
+    (
+        "Demo company enrichment",
+        "Fills in each active client company's details (simulated executor)",
+        EntityType::Company,
+    ),
+    (
+        "Demo warranty check",
+        "Flags configurations (assets) whose warranty ends by mid-2027 (simulated executor)",
+        EntityType::Configuration,
+    ),
+];
+
+/// What each of [`BEYOND_TICKETS`] runs over: a description and its ConnectWise filter.
+fn beyond_filters() -> [(&'static str, Value); 2] {
+    [
+        (
+            "active companies",
+            json!({"combinator": "and", "rules": [
+                {"field": "deletedFlag", "operator": "=", "value": false}]}),
+        ),
+        (
+            "active configurations whose warranty ends before 2027-07-01",
+            json!({"combinator": "and", "rules": [
+                {"field": "activeFlag", "operator": "=", "value": true},
+                {"field": "warrantyExpirationDate", "operator": "<",
+                 "value": {"$datetime": "2027-07-01T00:00:00Z"}}]}),
+        ),
+    ]
+}
+
 /// Time one execution of the slow backfill takes (one at a time: it runs for hours).
 const SLOW_LATENCY_MS: u64 = 5_000;
 

@@ -3,7 +3,11 @@
 //! creates a backfill with the wizard (rule builder, preflight, windows), watches it advance,
 //! pauses, resumes, lets it complete with failures, reruns the failed ones and follows the
 //! child/parent links; checks labels, 375 px and 1440 px layouts, and that no secret reaches
-//! the browser. Screenshots go to `target/e2e-screenshots/`.
+//! the browser. A second tenant is connected to the ConnectWise simulator (the first has no
+//! integration, so its id lists are not checked against a PSA): there the wizard offers a
+//! company workflow the company fields and a task workflow ids only, and a company backfill
+//! built with the rule builder runs over the simulator's companies. Screenshots go to
+//! `target/e2e-screenshots/`.
 //!
 //! Needs `node` and `/usr/bin/chromium` (`./scripts/test` installs them, and `npm ci` in
 //! `e2e/`). Without them the test is skipped with a message, except under `CI=true`, where it
@@ -118,6 +122,46 @@ async fn dashboard_end_to_end_in_headless_chromium() {
     })
     .await;
 
+    // The ConnectWise tenant: its integration is the simulator; a company workflow (filters)
+    // and a task workflow (ids only on ConnectWise).
+    let cw_private_key = "cwPRIVATEe2eNeverInAPage7";
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 20,
+        cw_private_key: cw_private_key.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let cw = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key_for(&db, "globex"),
+    };
+    let c = sim.config();
+    cw.put(
+        &server.base,
+        "/integrations/connectwise",
+        json!({"site_url": sim.base_url, "company_id": c.cw_company, "public_key": c.cw_public_key,
+               "private_key": c.cw_private_key, "client_id": c.cw_client_id}),
+    )
+    .await;
+    for (name, entity) in [("Enrich companies", "company"), ("Chase tasks", "task")] {
+        cw.post(
+            &server.base,
+            "/agents",
+            json!({"name": name, "entity_type": entity,
+                   "executor": {"type": "simulated", "failure_rate": 0, "latency_ms": 20, "seed": 3}}),
+        )
+        .await;
+    }
+    let companies: Vec<serde_json::Value> = sim
+        .dataset()
+        .companies
+        .iter()
+        .take(2)
+        .map(|c| json!({"id": c.id.to_string(), "name": c.name}))
+        .collect();
+    assert_eq!(companies.len(), 2, "the simulator has companies");
+
     let shots = root.join("target/e2e-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let base = server.base.trim_end_matches("/public-api").to_owned();
@@ -129,7 +173,15 @@ async fn dashboard_end_to_end_in_headless_chromium() {
         .env("NEO_E2E_KEY", &api.key)
         .env("NEO_E2E_WORKFLOW", "E2E Simulated")
         .env("NEO_E2E_IDS", "120")
-        .env("NEO_E2E_SECRETS", webhook_secret)
+        .env(
+            "NEO_E2E_SECRETS",
+            format!("{webhook_secret},{cw_private_key},{}", cw.key),
+        )
+        .env("NEO_E2E_CW_KEY", &cw.key)
+        .env(
+            "NEO_E2E_CW_COMPANIES",
+            serde_json::to_string(&companies).unwrap(),
+        )
         .env("NEO_E2E_SCREENSHOTS", &shots)
         .env("NEO_E2E_REFUSED", &refused)
         .env("NEO_E2E_CHROMIUM", chromium())

@@ -254,6 +254,66 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
         base: neo.clone(),
         key: key.clone(),
     };
+    // Beyond tickets: a company backfill and a configuration backfill ran to the end, over
+    // exactly what their filters match (the preflight's count), named by their own fields.
+    let beyond: Vec<&String> = tail
+        .iter()
+        .filter(|l| l.contains("ran \"Demo company") || l.contains("ran \"Demo warranty"))
+        .collect();
+    assert_eq!(beyond.len(), 2, "{tail:#?}");
+    for (line, entity, filter) in [
+        (
+            beyond[0],
+            "company",
+            json(
+                r#"{"conditions": {"combinator": "and", "rules": [
+            {"field": "deletedFlag", "operator": "=", "value": false}]}}"#,
+            ),
+        ),
+        (
+            beyond[1],
+            "configuration",
+            json(
+                r#"{"conditions": {"combinator": "and", "rules": [
+            {"field": "activeFlag", "operator": "=", "value": true},
+            {"field": "warrantyExpirationDate", "operator": "<",
+             "value": {"$datetime": "2027-07-01T00:00:00Z"}}]}}"#,
+            ),
+        ),
+    ] {
+        let bid = line
+            .split_whitespace()
+            .nth(1)
+            .expect("Backfill <id> ran …")
+            .to_owned();
+        let b = api.get(&format!("/backfills/{bid}")).await["data"].clone();
+        assert_eq!(b["state"], "COMPLETED", "{line}: {b}");
+        let verified = http
+            .post(format!("{neo}/public-api/backfills/verify"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"entity_type": entity, "filter_spec": filter}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let n = verified["data"]["matching_entities"].as_i64().unwrap();
+        assert!(n >= 5, "{entity}: {verified}");
+        assert_eq!(b["total_items"].as_i64(), Some(n), "{line}: {b}");
+        assert_eq!(b["succeeded_count"].as_i64(), Some(n), "{line}: {b}");
+        assert!(
+            line.ends_with(&format!("COMPLETED, {n} succeeded.")),
+            "{line}"
+        );
+        let items = api.items(&bid, "succeeded").await;
+        assert!(
+            items
+                .iter()
+                .all(|i| i["summary"].as_str().is_some_and(|s| !s.is_empty())),
+            "{entity} items carry their names: {items:?}"
+        );
+    }
     let parent = api.get(&format!("/backfills/{id}")).await["data"].clone();
     assert_eq!(parent["state"], "COMPLETED");
     let (ok, failed) = (
@@ -365,7 +425,11 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
     // and one backfill of it, now cancelled.
     let list = api.get("/backfills?page_size=200").await;
     let all = list["data"].as_array().unwrap();
-    assert_eq!(all.len(), 4, "parent, child, slow and the tour's: {list}");
+    assert_eq!(
+        all.len(),
+        6,
+        "parent, child, companies, configurations, slow and the tour's: {list}"
+    );
     assert_eq!(
         all.iter().filter(|b| b["state"] == "CANCELLED").count(),
         1,

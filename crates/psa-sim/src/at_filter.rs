@@ -1,48 +1,43 @@
-//! The Autotask query filter (docs/psa.md §2.4): parsing and validation of `{"filter":[…]}` nodes, and evaluation over
-//! the Autotask JSON rows.
+//! The Autotask query (docs/psa.md §2.4): parsing and validation of a query body (`filter`, `MaxRecords`,
+//! `IncludeFields`) against one entity's fields ([`AtEntity`]), and evaluation of its filter over the Autotask JSON
+//! rows.
 //!
 //! All 13 operators (`eq noteq gt gte lt lte beginsWith endsWith contains exist notExist in notIn`) and nested
 //! `and`/`or` groups with `items`. Field names, operator names and object keys are case-insensitive. Values are
 //! typed by the field (strict booleans, ISO-8601 datetimes). `udf:true` conditions look into `userDefinedFields[]`,
 //! one user-defined field per query. A comparison against a null column is false (`exist`/`notExist` excepted).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
+use axum::body::Bytes;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
+use crate::config::Limits;
 use crate::eval::{cmp_ci, parse_datetime, scalar_text};
+use crate::records::{Fields, Kind};
 
-/// The type of an Autotask ticket field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AtType {
-    Int,
-    Text,
-    Datetime,
-    Bool,
+/// What a filter on one entity may name.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AtEntity {
+    /// The singular entity name of error messages (`Ticket`, `Company`).
+    pub name: &'static str,
+    /// Queryable fields (canonical spelling, type).
+    pub fields: Fields,
+    /// Fields that exist but cannot be queried (docs/psa.md §2.4).
+    pub non_queryable: &'static [&'static str],
+    /// The names of the entity's user-defined fields.
+    pub udfs: &'static [&'static str],
 }
 
-/// Queryable ticket fields (canonical spelling, type).
-pub(crate) const TICKET_FIELDS: &[(&str, AtType)] = &[
-    ("id", AtType::Int),
-    ("ticketNumber", AtType::Text),
-    ("title", AtType::Text),
-    ("status", AtType::Int),
-    ("priority", AtType::Int),
-    ("queueID", AtType::Int),
-    ("companyID", AtType::Int),
-    ("assignedResourceID", AtType::Int),
-    ("createDate", AtType::Datetime),
-    ("lastActivityDate", AtType::Datetime),
-    ("completedDate", AtType::Datetime),
-    ("serviceLevelAgreementHasBeenMet", AtType::Bool),
-];
-
-/// Ticket fields that exist but cannot be queried (docs/psa.md §2.4).
-const NON_QUERYABLE: [&str; 2] = ["creatorType", "lastActivityPersonType"];
-
-/// The names of the ticket's user-defined fields.
-pub(crate) const TICKET_UDFS: &[&str] = &[crate::data::REGION_CAPTION];
+/// The ticket entity: its compile table's fields, two that cannot be queried, and the Region UDF.
+pub(crate) const TICKET: AtEntity = AtEntity {
+    name: "Ticket",
+    fields: crate::records::fields::at::TICKET,
+    non_queryable: &["creatorType", "lastActivityPersonType"],
+    udfs: &[crate::data::REGION_CAPTION],
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AtOp {
@@ -111,12 +106,14 @@ pub(crate) enum Node {
     Cond(Cond),
 }
 
-/// Resolves a field name (any case) to its canonical spelling and type.
-pub(crate) fn resolve_field(name: &str) -> Option<(&'static str, AtType)> {
-    TICKET_FIELDS
-        .iter()
-        .find(|(f, _)| f.eq_ignore_ascii_case(name))
-        .copied()
+impl AtEntity {
+    /// Resolves a field name (any case) to its canonical spelling and type.
+    pub(crate) fn resolve(&self, name: &str) -> Option<(&'static str, Kind)> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(name))
+            .copied()
+    }
 }
 
 /// Looks up `key` in a JSON object ignoring case.
@@ -128,7 +125,8 @@ pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a V
     })
 }
 
-struct Ctx {
+struct Ctx<'e> {
+    entity: &'e AtEntity,
     /// Distinct user-defined field names queried (lower-cased).
     udfs: Vec<String>,
     /// The first UDF name that the entity does not have.
@@ -136,8 +134,13 @@ struct Ctx {
     or_items: usize,
 }
 
-/// Parses the `filter` array. Errors are the text of Autotask's `{"errors":[…]}`.
-pub(crate) fn parse_filter(filter: &Value, max_or: usize) -> Result<Node, String> {
+/// Parses the `filter` array of a query on `entity`. Errors are the text of Autotask's
+/// `{"errors":[…]}`.
+pub(crate) fn parse_filter(
+    filter: &Value,
+    max_or: usize,
+    entity: &AtEntity,
+) -> Result<Node, String> {
     let items = filter
         .as_array()
         .ok_or_else(|| "The filter must be an array of conditions.".to_string())?;
@@ -145,6 +148,7 @@ pub(crate) fn parse_filter(filter: &Value, max_or: usize) -> Result<Node, String
         return Err("A query requires at least one filter condition.".into());
     }
     let mut ctx = Ctx {
+        entity,
         udfs: Vec::new(),
         unknown_udf: None,
         or_items: 0,
@@ -158,7 +162,8 @@ pub(crate) fn parse_filter(filter: &Value, max_or: usize) -> Result<Node, String
     }
     if let Some(name) = ctx.unknown_udf {
         return Err(format!(
-            "'{name}' is not a user-defined field of the Ticket entity."
+            "'{name}' is not a user-defined field of the {} entity.",
+            entity.name
         ));
     }
     if ctx.or_items > max_or {
@@ -170,7 +175,7 @@ pub(crate) fn parse_filter(filter: &Value, max_or: usize) -> Result<Node, String
     Ok(Node::And(nodes))
 }
 
-fn parse_node(node: &Value, ctx: &mut Ctx, depth: usize) -> Result<Node, String> {
+fn parse_node(node: &Value, ctx: &mut Ctx<'_>, depth: usize) -> Result<Node, String> {
     if depth > 32 {
         return Err("The filter is nested too deeply.".into());
     }
@@ -211,30 +216,44 @@ fn parse_node(node: &Value, ctx: &mut Ctx, depth: usize) -> Result<Node, String>
         if !ctx.udfs.contains(&key) {
             ctx.udfs.push(key);
         }
-        let name = match TICKET_UDFS.iter().find(|u| u.eq_ignore_ascii_case(field)) {
+        let name = match ctx
+            .entity
+            .udfs
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(field))
+        {
             Some(name) => name.to_string(),
             None => {
                 ctx.unknown_udf.get_or_insert_with(|| field.to_string());
                 field.to_string()
             }
         };
-        (Target::Udf(name), AtType::Text)
+        (Target::Udf(name), Kind::Text)
     } else {
-        if NON_QUERYABLE.iter().any(|f| f.eq_ignore_ascii_case(field)) {
+        let entity = ctx.entity;
+        if entity
+            .non_queryable
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(field))
+        {
             return Err(format!("The field '{field}' cannot be queried."));
         }
-        let (canonical, ty) = resolve_field(field)
-            .ok_or_else(|| format!("Unable to find the field '{field}' in the Ticket entity."))?;
+        let (canonical, ty) = entity.resolve(field).ok_or_else(|| {
+            format!(
+                "Unable to find the field '{field}' in the {} entity.",
+                entity.name
+            )
+        })?;
         (Target::Field(canonical), ty)
     };
 
     match op {
-        AtOp::Gt | AtOp::Gte | AtOp::Lt | AtOp::Lte if ty == AtType::Bool => {
+        AtOp::Gt | AtOp::Gte | AtOp::Lt | AtOp::Lte if ty == Kind::Bool => {
             return Err(format!(
                 "The operator '{op_text}' cannot be used with the boolean field '{field}'."
             ));
         }
-        AtOp::BeginsWith | AtOp::EndsWith | AtOp::Contains if ty != AtType::Text => {
+        AtOp::BeginsWith | AtOp::EndsWith | AtOp::Contains if ty != Kind::Text => {
             return Err(format!(
                 "The operator '{op_text}' can only be used with string fields, not '{field}'."
             ));
@@ -266,26 +285,26 @@ fn parse_node(node: &Value, ctx: &mut Ctx, depth: usize) -> Result<Node, String>
 }
 
 /// Converts a filter value to the field's type, as Autotask validates it.
-fn typed(v: &Value, ty: AtType, field: &str) -> Result<Scalar, String> {
+fn typed(v: &Value, ty: Kind, field: &str) -> Result<Scalar, String> {
     let invalid = || format!("The value {v} is not valid for the field '{field}'.");
     match (ty, v) {
         (_, Value::Null) => Err(format!(
             "A null value is not valid for '{field}'; use the exist or notExist operator."
         )),
-        (AtType::Bool, Value::Bool(b)) => Ok(Scalar::Bool(*b)),
-        (AtType::Bool, _) => Err(format!(
+        (Kind::Bool, Value::Bool(b)) => Ok(Scalar::Bool(*b)),
+        (Kind::Bool, _) => Err(format!(
             "The value {v} is not valid for the boolean field '{field}'; use true or false."
         )),
-        (AtType::Int, Value::Number(n)) => n.as_f64().map(Scalar::Num).ok_or_else(invalid),
-        (AtType::Int, Value::String(s)) => s
+        (Kind::Number, Value::Number(n)) => n.as_f64().map(Scalar::Num).ok_or_else(invalid),
+        (Kind::Number, Value::String(s)) => s
             .trim()
             .parse::<f64>()
             .map(Scalar::Num)
             .map_err(|_| invalid()),
-        (AtType::Datetime, Value::String(s)) => {
+        (Kind::DateTime, Value::String(s)) => {
             parse_datetime(s).map(Scalar::Time).ok_or_else(invalid)
         }
-        (AtType::Text, v) => scalar_text(v).map(Scalar::Text).ok_or_else(invalid),
+        (Kind::Text, v) => scalar_text(v).map(Scalar::Text).ok_or_else(invalid),
         _ => Err(invalid()),
     }
 }
@@ -366,6 +385,106 @@ fn compare(v: &Value, s: &Scalar) -> Option<Ordering> {
     }
 }
 
+/// A validated query (`{"filter", "MaxRecords", "IncludeFields"}`): filter, projection and page size.
+pub(crate) struct QueryInput {
+    /// The conditions.
+    pub filter: Node,
+    /// `IncludeFields`, `id` first.
+    include: Option<Vec<&'static str>>,
+    /// The page size.
+    pub max_records: usize,
+}
+
+/// A query sent as the `search` parameter.
+pub(crate) fn parse_query_text(
+    text: &str,
+    limits: &Limits,
+    entity: &AtEntity,
+) -> Result<QueryInput, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("The query is not valid JSON: {e}."))?;
+    parse_query(&value, limits, entity)
+}
+
+/// A query sent as the request body.
+pub(crate) fn parse_query_body(
+    body: &Bytes,
+    limits: &Limits,
+    entity: &AtEntity,
+) -> Result<QueryInput, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err("The request body must contain a query.".to_string());
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("The query is not valid JSON: {e}."))?;
+    parse_query(&value, limits, entity)
+}
+
+fn parse_query(value: &Value, limits: &Limits, entity: &AtEntity) -> Result<QueryInput, String> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| "The query must be a JSON object with a 'filter' array.".to_string())?;
+    let filter = get_ci(obj, "filter")
+        .ok_or_else(|| "A query requires at least one filter condition.".to_string())?;
+    let filter = parse_filter(filter, limits.at_max_or_conditions, entity)?;
+    let max = limits.at_max_records.max(1);
+    let max_records = match get_ci(obj, "MaxRecords") {
+        None | Some(Value::Null) => max,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=max as u64).contains(&n) => n as usize,
+            _ => return Err(format!("MaxRecords must be between 1 and {max}, not {v}.")),
+        },
+    };
+    let include = match get_ci(obj, "IncludeFields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(names)) if names.is_empty() => None,
+        Some(Value::Array(names)) => {
+            let mut fields = vec!["id"];
+            for n in names {
+                let name = n
+                    .as_str()
+                    .ok_or_else(|| format!("IncludeFields entries must be strings, not {n}."))?;
+                let canonical =
+                    if !entity.udfs.is_empty() && name.eq_ignore_ascii_case("userDefinedFields") {
+                        "userDefinedFields"
+                    } else {
+                        entity.resolve(name).map(|(c, _)| c).ok_or_else(|| {
+                            format!(
+                                "Unable to find the field '{name}' in the {} entity.",
+                                entity.name
+                            )
+                        })?
+                    };
+                if !fields.contains(&canonical) {
+                    fields.push(canonical);
+                }
+            }
+            Some(fields)
+        }
+        Some(other) => return Err(format!("IncludeFields must be an array, not {other}.")),
+    };
+    Ok(QueryInput {
+        filter,
+        include,
+        max_records,
+    })
+}
+
+impl QueryInput {
+    /// The row with `IncludeFields` only (every field without them).
+    pub(crate) fn project(&self, row: Cow<'_, Value>) -> Value {
+        let (Some(fields), Value::Object(obj)) = (&self.include, row.as_ref()) else {
+            return row.into_owned();
+        };
+        let out: Map<String, Value> = obj
+            .iter()
+            .filter(|(k, _)| fields.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Value::Object(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,14 +501,16 @@ mod tests {
     }
 
     fn check(filter: Value) -> bool {
-        match parse_filter(&filter, 500) {
+        match parse_filter(&filter, 500, &TICKET) {
             Ok(n) => n.matches(&row()),
             Err(e) => panic!("{filter}: {e}"),
         }
     }
 
     fn err(filter: Value) -> String {
-        parse_filter(&filter, 500).err().unwrap_or_default()
+        parse_filter(&filter, 500, &TICKET)
+            .err()
+            .unwrap_or_default()
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The Autotask personality (docs/psa.md §7.3): version and zone discovery, header auth, the rolling request threshold
-//! and thread limit, `Tickets/query` (GET and POST) with `nextPageUrl` paging, counts, single tickets, entity
-//! information and `ThresholdInformation`.
+//! and thread limit, `ThresholdInformation`, and for every entity (`Tickets`, `Companies`, … see
+//! [`crate::records::at`]) `query` (GET and POST) with `nextPageUrl` paging, counts, single records and entity
+//! information. One implementation serves them all, parameterised by the entity's rows and fields.
 //!
 //! Paths are case-insensitive: the outer middleware lower-cases every `/atservicesrest/…` path before routing, so
 //! the routes here are spelled in lower case.
@@ -17,32 +18,63 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::at_filter::{get_ci, parse_filter, resolve_field, AtType, Node, TICKET_FIELDS};
+use crate::at_filter::{parse_query_body, parse_query_text, AtEntity, QueryInput, TICKET};
 use crate::config::{Limits, ThreadLimitMode};
 use crate::data::{View, REGIONS, REGION_CAPTION};
 use crate::http_util::{encode_component, json, request_base, set_header, Params};
+use crate::records::{self, Kind, RowSet};
 use crate::state::{lock, Counters, SimState};
 
 /// The REST root advertised by zoneInformation (followed by `V1.0/`).
 pub const REST_ROOT: &str = "/ATServicesRest/";
 
 pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
-    let api = Router::new()
+    type St = State<Arc<SimState>>;
+    let mut api = Router::new()
         .route("/zoneinformation", get(zone_info))
-        .route("/thresholdinformation", get(threshold_info))
-        .route("/tickets/query", get(query_get).post(query_post))
-        .route("/tickets/query/count", get(count_get).post(count_post))
-        .route("/tickets/query/next", get(next_get).post(next_post))
-        .route("/tickets/entityinformation", get(entity_info))
-        .route("/tickets/entityinformation/fields", get(fields_info))
-        .route(
-            "/tickets/entityinformation/userdefinedfields",
-            get(udf_info),
-        )
-        .route("/tickets/{id}", get(get_ticket))
+        .route("/thresholdinformation", get(threshold_info));
+    for (i, r) in records::resources(View::Autotask).iter().enumerate() {
+        let root = format!("/{}", r.endpoint.to_ascii_lowercase());
+        api = api
+            .route(
+                &format!("{root}/query"),
+                get(move |st: St, h: HeaderMap, uri: Uri| query_get(st, h, uri, i))
+                    .post(move |st: St, h: HeaderMap, body: Bytes| query_post(st, h, body, i)),
+            )
+            .route(
+                &format!("{root}/query/count"),
+                get(move |st: St, uri: Uri| count_get(st, uri, i))
+                    .post(move |st: St, body: Bytes| count_post(st, body, i)),
+            )
+            .route(
+                &format!("{root}/query/next"),
+                get(move |st: St, h: HeaderMap, uri: Uri| next_get(st, h, uri, i)).post(
+                    move |st: St, h: HeaderMap, uri: Uri, body: Bytes| {
+                        next_post(st, h, uri, body, i)
+                    },
+                ),
+            )
+            .route(
+                &format!("{root}/entityinformation"),
+                get(move || entity_info(i)),
+            )
+            .route(
+                &format!("{root}/entityinformation/fields"),
+                get(move |st: St| fields_info(st, i)),
+            )
+            .route(
+                &format!("{root}/entityinformation/userdefinedfields"),
+                get(move || udf_info(i)),
+            )
+            .route(
+                &format!("{root}/{{id}}"),
+                get(move |st: St, id: Path<String>| get_one(st, id, i)),
+            );
+    }
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state, guard));
@@ -276,95 +308,17 @@ async fn threshold_info(State(st): State<Arc<SimState>>) -> Response {
     )
 }
 
-/// A validated query: filter, projection and page size.
-struct QueryInput {
-    filter: Node,
-    include: Option<Vec<&'static str>>,
-    max_records: usize,
-}
-
-fn parse_query_text(text: &str, limits: &Limits) -> Result<QueryInput, AtError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| AtError::invalid(format!("The query is not valid JSON: {e}.")))?;
-    parse_query(&value, limits)
-}
-
-fn parse_query_body(body: &Bytes, limits: &Limits) -> Result<QueryInput, AtError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(AtError::invalid("The request body must contain a query."));
+/// What a filter on entity number `index` of [`records::at::RESOURCES`] may name.
+fn entity(index: usize) -> AtEntity {
+    let r = &records::resources(View::Autotask)[index];
+    if r.is_tickets() {
+        return TICKET;
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AtError::invalid(format!("The query is not valid JSON: {e}.")))?;
-    parse_query(&value, limits)
-}
-
-fn parse_query(value: &Value, limits: &Limits) -> Result<QueryInput, AtError> {
-    let obj = value.as_object().ok_or_else(|| {
-        AtError::invalid("The query must be a JSON object with a 'filter' array.")
-    })?;
-    let filter = get_ci(obj, "filter")
-        .ok_or_else(|| AtError::invalid("A query requires at least one filter condition."))?;
-    let filter = parse_filter(filter, limits.at_max_or_conditions)?;
-    let max = limits.at_max_records.max(1);
-    let max_records = match get_ci(obj, "MaxRecords") {
-        None | Some(Value::Null) => max,
-        Some(v) => match v.as_u64() {
-            Some(n) if (1..=max as u64).contains(&n) => n as usize,
-            _ => {
-                return Err(AtError::invalid(format!(
-                    "MaxRecords must be between 1 and {max}, not {v}."
-                )))
-            }
-        },
-    };
-    let include = match get_ci(obj, "IncludeFields") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(names)) if names.is_empty() => None,
-        Some(Value::Array(names)) => {
-            let mut fields = vec!["id"];
-            for n in names {
-                let name = n.as_str().ok_or_else(|| {
-                    AtError::invalid(format!("IncludeFields entries must be strings, not {n}."))
-                })?;
-                let canonical = if name.eq_ignore_ascii_case("userDefinedFields") {
-                    "userDefinedFields"
-                } else {
-                    resolve_field(name).map(|(c, _)| c).ok_or_else(|| {
-                        AtError::invalid(format!(
-                            "Unable to find the field '{name}' in the Ticket entity."
-                        ))
-                    })?
-                };
-                if !fields.contains(&canonical) {
-                    fields.push(canonical);
-                }
-            }
-            Some(fields)
-        }
-        Some(other) => {
-            return Err(AtError::invalid(format!(
-                "IncludeFields must be an array, not {other}."
-            )))
-        }
-    };
-    Ok(QueryInput {
-        filter,
-        include,
-        max_records,
-    })
-}
-
-impl QueryInput {
-    fn project(&self, row: Cow<'_, Value>) -> Value {
-        let (Some(fields), Value::Object(obj)) = (&self.include, row.as_ref()) else {
-            return row.into_owned();
-        };
-        let out: Map<String, Value> = obj
-            .iter()
-            .filter(|(k, _)| fields.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        Value::Object(out)
+    AtEntity {
+        name: r.noun,
+        fields: r.fields,
+        non_queryable: &[],
+        udfs: &[],
     }
 }
 
@@ -389,18 +343,26 @@ struct PageRequest<'a> {
     search: Option<&'a str>,
 }
 
-fn page(st: &SimState, headers: &HeaderMap, input: &QueryInput, req: &PageRequest<'_>) -> Response {
+fn page(
+    st: &SimState,
+    headers: &HeaderMap,
+    input: &QueryInput,
+    req: &PageRequest<'_>,
+    resource: usize,
+) -> Response {
     let data = st.data();
-    let start = data.first_after(i64::try_from(req.after).unwrap_or(i64::MAX));
-    let mut matching = data
-        .rows_from(View::Autotask, start)
+    let rows: RowSet<'_> = data.rows(View::Autotask, resource);
+    let start = rows.first_after(i64::try_from(req.after).unwrap_or(i64::MAX));
+    let mut matching = rows
+        .rows_from(start)
         .filter(|(_, r)| input.filter.matches(r));
     let picked: Vec<(usize, Cow<'_, Value>)> = matching.by_ref().take(req.page_size).collect();
     let more = matching.next().is_some();
 
     let base = format!(
-        "{}{REST_ROOT}V1.0/Tickets/query/next",
-        request_base(headers, st)
+        "{}{REST_ROOT}V1.0/{}/query/next",
+        request_base(headers, st),
+        records::resources(View::Autotask)[resource].endpoint
     );
     let url = |p: &Paging| {
         let paging = serde_json::to_string(p).unwrap_or_default();
@@ -411,7 +373,7 @@ fn page(st: &SimState, headers: &HeaderMap, input: &QueryInput, req: &PageReques
         }
         u
     };
-    let next = match picked.last().map(|(i, _)| data.tickets[*i].id) {
+    let next = match picked.last().map(|(i, _)| rows.id(*i)) {
         Some(last) if more => {
             let mut previous = req.previous.clone();
             previous.push(req.after);
@@ -467,22 +429,23 @@ fn parse_paging(params: &Params) -> Result<Paging, AtError> {
     Ok(paging)
 }
 
-/// `GET …/Tickets/query?search=<json>`.
+/// `GET …/Tickets/query?search=<json>` (and every other entity's).
 async fn query_get(
     State(st): State<Arc<SimState>>,
     headers: HeaderMap,
     uri: Uri,
+    resource: usize,
 ) -> Result<Response, AtError> {
     let params = Params::parse(uri.query());
     let search = required_search(&params)?;
-    let input = parse_query_text(search, &st.limits())?;
+    let input = parse_query_text(search, &st.limits(), &entity(resource))?;
     let req = PageRequest {
         page_size: input.max_records,
         after: 0,
         previous: Vec::new(),
         search: Some(search),
     };
-    Ok(page(&st, &headers, &input, &req))
+    Ok(page(&st, &headers, &input, &req, resource))
 }
 
 /// `POST …/Tickets/query` with the query as the body.
@@ -490,15 +453,16 @@ async fn query_post(
     State(st): State<Arc<SimState>>,
     headers: HeaderMap,
     body: Bytes,
+    resource: usize,
 ) -> Result<Response, AtError> {
-    let input = parse_query_body(&body, &st.limits())?;
+    let input = parse_query_body(&body, &st.limits(), &entity(resource))?;
     let req = PageRequest {
         page_size: input.max_records,
         after: 0,
         previous: Vec::new(),
         search: None,
     };
-    Ok(page(&st, &headers, &input, &req))
+    Ok(page(&st, &headers, &input, &req, resource))
 }
 
 /// `GET …/Tickets/query/next?paging=…&search=…`; a POST-started cursor (no `search`) must be re-POSTed: 405.
@@ -506,6 +470,7 @@ async fn next_get(
     State(st): State<Arc<SimState>>,
     headers: HeaderMap,
     uri: Uri,
+    resource: usize,
 ) -> Result<Response, AtError> {
     let params = Params::parse(uri.query());
     let Some(search) = params.get("search").filter(|s| !s.trim().is_empty()) else {
@@ -515,14 +480,14 @@ async fn next_get(
         ));
     };
     let paging = parse_paging(&params)?;
-    let input = parse_query_text(search, &st.limits())?;
+    let input = parse_query_text(search, &st.limits(), &entity(resource))?;
     let req = PageRequest {
         page_size: paging.page_size.min(st.limits().at_max_records.max(1)),
         after: paging.next_ids[0],
         previous: paging.previous_ids,
         search: Some(search),
     };
-    Ok(page(&st, &headers, &input, &req))
+    Ok(page(&st, &headers, &input, &req, resource))
 }
 
 /// `POST …/Tickets/query/next?paging=…` with the original query as the body.
@@ -531,64 +496,77 @@ async fn next_post(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
+    resource: usize,
 ) -> Result<Response, AtError> {
     let params = Params::parse(uri.query());
     let paging = parse_paging(&params)?;
-    let input = parse_query_body(&body, &st.limits())?;
+    let input = parse_query_body(&body, &st.limits(), &entity(resource))?;
     let req = PageRequest {
         page_size: paging.page_size.min(st.limits().at_max_records.max(1)),
         after: paging.next_ids[0],
         previous: paging.previous_ids,
         search: None,
     };
-    Ok(page(&st, &headers, &input, &req))
+    Ok(page(&st, &headers, &input, &req, resource))
 }
 
-fn count(st: &SimState, input: &QueryInput) -> Response {
+fn count(st: &SimState, input: &QueryInput, resource: usize) -> Response {
     let data = st.data();
     let n = data
-        .rows_from(View::Autotask, 0)
+        .rows(View::Autotask, resource)
+        .rows_from(0)
         .filter(|(_, r)| input.filter.matches(r))
         .count();
     json(StatusCode::OK, &json!({ "queryCount": n }))
 }
 
 /// `GET …/Tickets/query/count?search=<json>` → `{"queryCount":N}`.
-async fn count_get(State(st): State<Arc<SimState>>, uri: Uri) -> Result<Response, AtError> {
+async fn count_get(
+    State(st): State<Arc<SimState>>,
+    uri: Uri,
+    resource: usize,
+) -> Result<Response, AtError> {
     let params = Params::parse(uri.query());
-    let input = parse_query_text(required_search(&params)?, &st.limits())?;
-    Ok(count(&st, &input))
+    let input = parse_query_text(required_search(&params)?, &st.limits(), &entity(resource))?;
+    Ok(count(&st, &input, resource))
 }
 
 /// `POST …/Tickets/query/count` → `{"queryCount":N}`.
-async fn count_post(State(st): State<Arc<SimState>>, body: Bytes) -> Result<Response, AtError> {
-    let input = parse_query_body(&body, &st.limits())?;
-    Ok(count(&st, &input))
+async fn count_post(
+    State(st): State<Arc<SimState>>,
+    body: Bytes,
+    resource: usize,
+) -> Result<Response, AtError> {
+    let input = parse_query_body(&body, &st.limits(), &entity(resource))?;
+    Ok(count(&st, &input, resource))
 }
 
 /// `GET …/Tickets/{id}` → `{"item":{…}}`, or `{"item":null}` for an unknown id.
-async fn get_ticket(
+async fn get_one(
     State(st): State<Arc<SimState>>,
     Path(id): Path<String>,
+    resource: usize,
 ) -> Result<Response, AtError> {
     let id: u64 = id
         .trim()
         .parse()
         .map_err(|_| AtError::invalid(format!("The id '{id}' is not a valid integer.")))?;
     let data = st.data();
-    let item = data
+    let rows = data.rows(View::Autotask, resource);
+    let item = rows
         .index_of(id)
-        .map_or(Value::Null, |i| data.row(View::Autotask, i).into_owned());
+        .map_or(Value::Null, |i| rows.row(i).into_owned());
     Ok(json(StatusCode::OK, &json!({ "item": item })))
 }
 
 /// `GET …/Tickets/entityInformation`.
-async fn entity_info() -> Response {
+async fn entity_info(resource: usize) -> Response {
+    let e = entity(resource);
     json(
         StatusCode::OK,
         &json!({"info": {
-            "name": "Ticket", "canCreate": false, "canDelete": false, "canQuery": true, "canUpdate": false,
-            "hasUserDefinedFields": true, "supportsWebhookCallouts": false,
+            "name": e.name, "canCreate": false, "canDelete": false, "canQuery": true, "canUpdate": false,
+            "hasUserDefinedFields": !e.udfs.is_empty(), "supportsWebhookCallouts": false,
         }}),
     )
 }
@@ -607,24 +585,38 @@ fn picklist(values: impl Iterator<Item = (u64, String)>) -> Value {
     )
 }
 
-/// `GET …/Tickets/entityInformation/fields`: field types and the integer picklists with labels.
-async fn fields_info(State(st): State<Arc<SimState>>) -> Response {
+/// `GET …/Tickets/entityInformation/fields`: field types, and for tickets the integer picklists with labels.
+async fn fields_info(State(st): State<Arc<SimState>>, resource: usize) -> Response {
     let data = st.data();
-    let fields: Vec<Value> = TICKET_FIELDS
+    let e = entity(resource);
+    let tickets = e.name == TICKET.name;
+    let fields: Vec<Value> = e
+        .fields
         .iter()
         .map(|(name, ty)| {
             let picklist_values = match *name {
-                "status" => picklist(data.statuses.iter().map(|s| (s.id, s.name.clone()))),
-                "priority" => picklist(data.priorities.iter().map(|p| (p.id, p.name.clone()))),
-                "queueID" => picklist(data.boards.iter().map(|b| (b.id, b.name.clone()))),
+                "status" if tickets => {
+                    picklist(data.statuses.iter().map(|s| (s.id, s.name.clone())))
+                }
+                "priority" if tickets => {
+                    picklist(data.priorities.iter().map(|p| (p.id, p.name.clone())))
+                }
+                "queueID" if tickets => {
+                    picklist(data.boards.iter().map(|b| (b.id, b.name.clone())))
+                }
                 _ => Value::Null,
             };
-            let data_type = match (ty, *name) {
-                (AtType::Int, "id" | "companyID" | "assignedResourceID") => "long",
-                (AtType::Int, _) => "integer",
-                (AtType::Text, _) => "string",
-                (AtType::Datetime, _) => "datetime",
-                (AtType::Bool, _) => "boolean",
+            let data_type = match ty {
+                // References are longs; picklists integers.
+                Kind::Number
+                    if picklist_values.is_null() && (*name == "id" || name.ends_with("ID")) =>
+                {
+                    "long"
+                }
+                Kind::Number => "integer",
+                Kind::Text => "string",
+                Kind::DateTime => "datetime",
+                Kind::Bool => "boolean",
             };
             json!({
                 "name": name, "dataType": data_type, "isPickList": !picklist_values.is_null(),
@@ -635,8 +627,12 @@ async fn fields_info(State(st): State<Arc<SimState>>) -> Response {
     json(StatusCode::OK, &json!({ "fields": fields }))
 }
 
-/// `GET …/Tickets/entityInformation/userDefinedFields`: one text UDF (its values are West/East/North/South or null).
-async fn udf_info() -> Response {
+/// `GET …/Tickets/entityInformation/userDefinedFields`: on tickets one text UDF (its values are
+/// West/East/North/South or null); other entities have none.
+async fn udf_info(resource: usize) -> Response {
+    if entity(resource).udfs.is_empty() {
+        return json(StatusCode::OK, &json!({ "fields": [] }));
+    }
     json(
         StatusCode::OK,
         &json!({"fields": [{

@@ -1,5 +1,7 @@
-//! The ConnectWise PSA personality (docs/psa.md §7.2): company info, auth, throttling, `/service/tickets` with
-//! conditions, counts, `POST …/search`, navigable and forward-only paging.
+//! The ConnectWise PSA personality (docs/psa.md §7.2): company info, auth, throttling, and for every resource
+//! (`/service/tickets`, `/company/companies`, … see [`crate::records::cw`]) conditions, counts, `POST …/search`,
+//! navigable and forward-only paging and single records. One implementation serves them all, parameterised by the
+//! resource's rows and conditions schema.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,12 +18,13 @@ use serde_json::{json, Map, Value};
 
 use crate::config::EmptyLink;
 use crate::cw_conditions::{
-    parse, ConditionError, Expr, FieldType, BAD_LITERAL_MESSAGE, CUSTOM_FIELD_SCHEMA,
-    NO_CHILD_SCHEMA, TICKET_SCHEMA,
+    parse, ConditionError, Expr, FieldType, Schema, BAD_LITERAL_MESSAGE, CUSTOM_FIELD_SCHEMA,
+    NO_CHILD_SCHEMA,
 };
-use crate::data::{Dataset, View};
+use crate::data::View;
 use crate::eval::{cmp_json, value_at};
 use crate::http_util::{json, request_base, set_header, Params};
+use crate::records::{self, Resource, RowSet};
 use crate::state::{lock, Bucket, Counters, SimState};
 
 /// The codebase `companyinfo` advertises.
@@ -32,11 +35,31 @@ pub const API_PREFIX: &str = "/v4_6_release/apis/3.0";
 pub const API_VERSION: &str = "2025.1";
 
 pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
-    let api = Router::new()
-        .route("/service/tickets", get(list_tickets))
-        .route("/service/tickets/count", get(count_tickets))
-        .route("/service/tickets/search", post(search_tickets))
-        .route("/service/tickets/{id}", get(get_ticket))
+    type St = State<Arc<SimState>>;
+    let mut api = Router::new();
+    for (i, r) in records::resources(View::ConnectWise).iter().enumerate() {
+        let path = r.endpoint;
+        api = api
+            .route(
+                path,
+                get(move |st: St, h: HeaderMap, uri: OriginalUri| list(st, h, uri, i)),
+            )
+            .route(
+                &format!("{path}/count"),
+                get(move |st: St, uri: Uri| count(st, uri, i)),
+            )
+            .route(
+                &format!("{path}/search"),
+                post(move |st: St, h: HeaderMap, uri: OriginalUri, body: Bytes| {
+                    search(st, h, uri, body, i)
+                }),
+            )
+            .route(
+                &format!("{path}/{{id}}"),
+                get(move |st: St, id: Path<String>, uri: Uri| get_one(st, id, uri, i)),
+            );
+    }
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state, guard));
@@ -252,8 +275,8 @@ fn check_auth(st: &SimState, headers: &HeaderMap) -> Result<(), CwError> {
     }
 }
 
-/// A parsed ticket query (filters, order, projection).
-struct TicketQuery {
+/// A parsed query on one resource (filters, order, projection).
+struct Query {
     conditions: Option<Expr>,
     custom: Option<Expr>,
     child: Option<Expr>,
@@ -280,24 +303,29 @@ impl RawQuery {
         }
     }
 
-    fn compile(&self, fields: Option<&str>) -> Result<TicketQuery, CwError> {
+    fn compile(&self, fields: Option<&str>, resource: usize) -> Result<Query, CwError> {
+        let schema = records::cw::schema(resource);
+        let custom_fields = records::resources(View::ConnectWise)[resource].is_tickets();
         let cond = |param: &str, src: &Option<String>, schema| {
             src.as_deref()
                 .map(|s| parse(s, schema).map_err(|e| CwError::condition(param, e)))
                 .transpose()
                 .map(Option::flatten)
         };
-        Ok(TicketQuery {
-            conditions: cond("conditions", &self.conditions, &TICKET_SCHEMA)?,
+        Ok(Query {
+            conditions: cond("conditions", &self.conditions, schema)?,
             custom: cond("customFieldConditions", &self.custom, &CUSTOM_FIELD_SCHEMA)?,
             child: cond("childConditions", &self.child, &NO_CHILD_SCHEMA)?,
-            order_by: parse_order_by(self.order_by.as_deref().unwrap_or(""))?,
-            fields: fields.map(parse_fields),
+            order_by: parse_order_by(self.order_by.as_deref().unwrap_or(""), schema)?,
+            fields: fields.map(|f| parse_fields(f, schema, custom_fields)),
         })
     }
 }
 
-fn parse_order_by(src: &str) -> Result<Vec<(Vec<&'static str>, bool)>, CwError> {
+fn parse_order_by(
+    src: &str,
+    schema: &'static Schema,
+) -> Result<Vec<(Vec<&'static str>, bool)>, CwError> {
     let mut out = Vec::new();
     for part in src.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut words = part.split_whitespace();
@@ -317,7 +345,7 @@ fn parse_order_by(src: &str) -> Result<Vec<(Vec<&'static str>, bool)>, CwError> 
                 "Unexpected '{extra}' in orderBy."
             )));
         }
-        match TICKET_SCHEMA.resolve(field) {
+        match schema.resolve(field) {
             Some((canonical, ty)) if ty != FieldType::Object => {
                 out.push((canonical.split('/').collect(), desc))
             }
@@ -331,25 +359,24 @@ fn parse_order_by(src: &str) -> Result<Vec<(Vec<&'static str>, bool)>, CwError> 
     Ok(out)
 }
 
-/// `fields=id,summary,board/name,_info`: unknown names are ignored, as ConnectWise does.
-fn parse_fields(src: &str) -> Vec<Vec<&'static str>> {
+/// `fields=id,summary,board/name,_info`: unknown names are ignored, as ConnectWise does
+/// (`customFields` is known where the resource has custom fields: tickets).
+fn parse_fields(src: &str, schema: &'static Schema, custom_fields: bool) -> Vec<Vec<&'static str>> {
     src.split(',')
         .map(str::trim)
         .filter_map(|f| {
-            if f.eq_ignore_ascii_case("customFields") {
+            if custom_fields && f.eq_ignore_ascii_case("customFields") {
                 Some(vec!["customFields"])
             } else if f.eq_ignore_ascii_case("_info") {
                 Some(vec!["_info"])
             } else {
-                TICKET_SCHEMA
-                    .resolve(f)
-                    .map(|(c, _)| c.split('/').collect())
+                schema.resolve(f).map(|(c, _)| c.split('/').collect())
             }
         })
         .collect()
 }
 
-impl TicketQuery {
+impl Query {
     fn matches(&self, row: &Value) -> bool {
         self.conditions.as_ref().is_none_or(|e| e.matches(row))
             && self
@@ -361,16 +388,16 @@ impl TicketQuery {
 
     /// Indices of matching rows, in id order. A query on the id alone is evaluated on
     /// `{"id"}` rows, so it does not render every row when rows are rendered per read.
-    fn matching(&self, data: &Dataset) -> Vec<usize> {
+    fn matching(&self, rows: &RowSet<'_>) -> Vec<usize> {
         let id_only = self.custom.is_none()
             && self.child.is_none()
             && self.conditions.as_ref().is_none_or(Expr::reads_only_id);
         if id_only {
-            return (0..data.tickets.len())
-                .filter(|&i| self.matches(&json!({"id": data.tickets[i].id})))
+            return (0..rows.len())
+                .filter(|&i| self.matches(&json!({"id": rows.id(i)})))
                 .collect();
         }
-        data.rows_from(View::ConnectWise, 0)
+        rows.rows_from(0)
             .filter(|(_, row)| self.matches(row))
             .map(|(i, _)| i)
             .collect()
@@ -424,23 +451,25 @@ fn is_forward_only(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("forward-only"))
 }
 
-/// `GET /service/tickets`.
-async fn list_tickets(
+/// `GET /service/tickets` (and every other resource's list).
+async fn list(
     State(st): State<Arc<SimState>>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
+    resource: usize,
 ) -> Result<Response, CwError> {
     let params = Params::parse(uri.query());
-    let query = RawQuery::from_params(&params).compile(params.get("fields"))?;
-    page(&st, &headers, &uri, &params, &query)
+    let query = RawQuery::from_params(&params).compile(params.get("fields"), resource)?;
+    page(&st, &headers, &uri, &params, &query, resource)
 }
 
 /// `POST /service/tickets/search`: the filter in the body (`FilterValues`), paging in the query string.
-async fn search_tickets(
+async fn search(
     State(st): State<Arc<SimState>>,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     body: Bytes,
+    resource: usize,
 ) -> Result<Response, CwError> {
     let params = Params::parse(uri.query());
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -474,20 +503,22 @@ async fn search_tickets(
             _ => {}
         }
     }
-    let query = raw.compile(params.get("fields"))?;
-    page(&st, &headers, &uri, &params, &query)
+    let query = raw.compile(params.get("fields"), resource)?;
+    page(&st, &headers, &uri, &params, &query, resource)
 }
 
-/// One page of tickets, navigable or forward-only.
+/// One page of a resource, navigable or forward-only.
 fn page(
     st: &SimState,
     headers: &HeaderMap,
     uri: &Uri,
     params: &Params,
-    query: &TicketQuery,
+    query: &Query,
+    resource: usize,
 ) -> Result<Response, CwError> {
     let limits = st.limits();
     let data = st.data();
+    let rows = data.rows(View::ConnectWise, resource);
     let page_size = match parse_number(params, "pageSize")? {
         Some(n) if n >= 1 => (n as usize).min(limits.cw_page_size_max.max(1)),
         _ => limits.cw_page_size_default.max(1),
@@ -501,12 +532,12 @@ fn page(
             ));
         }
         let page_id = parse_number(params, "pageId")?.unwrap_or(0);
-        let picked: Vec<(usize, Cow<'_, Value>)> = data
-            .rows_from(View::ConnectWise, data.first_after(page_id))
+        let picked: Vec<(usize, Cow<'_, Value>)> = rows
+            .rows_from(rows.first_after(page_id))
             .filter(|(_, r)| query.matches(r))
             .take(page_size)
             .collect();
-        let last_id = picked.last().map(|(i, _)| data.tickets[*i].id);
+        let last_id = picked.last().map(|(i, _)| rows.id(*i));
         let items: Vec<Value> = picked.into_iter().map(|(_, r)| query.project(r)).collect();
         let mut resp = json(StatusCode::OK, &Value::Array(items));
         match last_id {
@@ -529,13 +560,13 @@ fn page(
         return Ok(resp);
     }
 
-    let mut matching = query.matching(&data);
+    let mut matching = query.matching(&rows);
     if !query.order_by.is_empty() {
         // The sort keys of each row, taken once (a row may be rendered per read).
         let mut keyed: Vec<(Vec<Value>, usize)> = matching
             .iter()
             .map(|&i| {
-                let row = data.row(View::ConnectWise, i);
+                let row = rows.row(i);
                 let keys = query.order_by.iter();
                 (keys.map(|(p, _)| value_at(&row, p).clone()).collect(), i)
             })
@@ -560,7 +591,7 @@ fn page(
         .iter()
         .skip((page_no - 1).saturating_mul(page_size))
         .take(page_size)
-        .map(|i| query.project(data.row(View::ConnectWise, *i)))
+        .map(|i| query.project(rows.row(*i)))
         .collect();
     let link = |n: usize, rel: &str| {
         let q = params.encode_with(&[("pageSize", page_size.to_string()), ("page", n.to_string())]);
@@ -580,35 +611,41 @@ fn page(
 }
 
 /// `GET /service/tickets/count` → `{"count":N}`.
-async fn count_tickets(State(st): State<Arc<SimState>>, uri: Uri) -> Result<Response, CwError> {
+async fn count(
+    State(st): State<Arc<SimState>>,
+    uri: Uri,
+    resource: usize,
+) -> Result<Response, CwError> {
     let params = Params::parse(uri.query());
-    let query = RawQuery::from_params(&params).compile(None)?;
+    let query = RawQuery::from_params(&params).compile(None, resource)?;
     let data = st.data();
-    let count = query.matching(&data).len();
+    let count = query
+        .matching(&data.rows(View::ConnectWise, resource))
+        .len();
     Ok(json(StatusCode::OK, &json!({ "count": count })))
 }
 
 /// `GET /service/tickets/{id}`.
-async fn get_ticket(
+async fn get_one(
     State(st): State<Arc<SimState>>,
     Path(id): Path<String>,
     uri: Uri,
+    resource: usize,
 ) -> Result<Response, CwError> {
+    let r: &Resource = &records::resources(View::ConnectWise)[resource];
     let id: u64 = id.trim().parse().map_err(|_| {
-        CwError::bad_request(format!("The ticket id '{id}' is not a valid integer."))
+        CwError::bad_request(format!("The {} id '{id}' is not a valid integer.", r.noun))
     })?;
     let params = Params::parse(uri.query());
-    let query = RawQuery::default().compile(params.get("fields"))?;
+    let query = RawQuery::default().compile(params.get("fields"), resource)?;
     let data = st.data();
-    let idx = data.index_of(id).ok_or_else(|| {
+    let rows = data.rows(View::ConnectWise, resource);
+    let idx = rows.index_of(id).ok_or_else(|| {
         CwError::new(
             StatusCode::NOT_FOUND,
             "NotFound",
-            format!("Ticket record with id {id} was not found."),
+            format!("{} record with id {id} was not found.", r.noun),
         )
     })?;
-    Ok(json(
-        StatusCode::OK,
-        &query.project(data.row(View::ConnectWise, idx)),
-    ))
+    Ok(json(StatusCode::OK, &query.project(rows.row(idx))))
 }

@@ -19,6 +19,9 @@ use std::cmp::Ordering;
 use jiff::Timestamp;
 use serde_json::Value;
 
+pub(crate) use crate::cw_schema::{
+    FieldType, Schema, CUSTOM_FIELD_SCHEMA, NO_CHILD_SCHEMA, TICKET_SCHEMA,
+};
 use crate::eval::{cmp_ci, parse_datetime, scalar_text, value_at};
 
 /// The server's own validation text for a malformed literal (quoted in docs/psa.md §1.4).
@@ -29,93 +32,6 @@ the keyword null.";
 
 /// Nesting depth beyond which a condition string is rejected (keeps the recursive parser's stack bounded).
 const MAX_DEPTH: usize = 64;
-
-/// The type of a field in a [`Schema`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FieldType {
-    Number,
-    Text,
-    Bool,
-    Datetime,
-    /// A reference object (`board`, `owner`): only `= null` / `!= null` are meaningful.
-    Object,
-    /// Typed at run time (custom field `value`).
-    Any,
-}
-
-/// The fields a condition may name, with aliases (`dateEntered` → `_info/dateEntered`).
-pub(crate) struct Schema {
-    pub fields: &'static [(&'static str, FieldType)],
-    pub aliases: &'static [(&'static str, &'static str)],
-}
-
-impl Schema {
-    /// Resolves a user-written path (any case) to its canonical spelling and type.
-    pub(crate) fn resolve(&self, raw: &str) -> Option<(&'static str, FieldType)> {
-        let target = self
-            .aliases
-            .iter()
-            .find(|(alias, _)| alias.eq_ignore_ascii_case(raw))
-            .map_or(raw, |(_, canonical)| *canonical);
-        self.fields
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(target))
-            .copied()
-    }
-}
-
-/// Fields of `/service/tickets` usable in `conditions`, `orderBy` and `fields`.
-pub(crate) static TICKET_SCHEMA: Schema = Schema {
-    fields: &[
-        ("id", FieldType::Number),
-        ("summary", FieldType::Text),
-        ("recordType", FieldType::Text),
-        ("board", FieldType::Object),
-        ("board/id", FieldType::Number),
-        ("board/name", FieldType::Text),
-        ("status", FieldType::Object),
-        ("status/id", FieldType::Number),
-        ("status/name", FieldType::Text),
-        ("priority", FieldType::Object),
-        ("priority/id", FieldType::Number),
-        ("priority/name", FieldType::Text),
-        ("company", FieldType::Object),
-        ("company/id", FieldType::Number),
-        ("company/identifier", FieldType::Text),
-        ("company/name", FieldType::Text),
-        ("owner", FieldType::Object),
-        ("owner/id", FieldType::Number),
-        ("owner/identifier", FieldType::Text),
-        ("closedFlag", FieldType::Bool),
-        ("closedDate", FieldType::Datetime),
-        ("parentTicketId", FieldType::Number),
-        ("_info/dateEntered", FieldType::Datetime),
-        ("_info/lastUpdated", FieldType::Datetime),
-    ],
-    aliases: &[
-        ("dateEntered", "_info/dateEntered"),
-        ("lastUpdated", "_info/lastUpdated"),
-    ],
-};
-
-/// Fields of one `customFields[]` item, for `customFieldConditions`.
-pub(crate) static CUSTOM_FIELD_SCHEMA: Schema = Schema {
-    fields: &[
-        ("id", FieldType::Number),
-        ("caption", FieldType::Text),
-        ("type", FieldType::Text),
-        ("entryMethod", FieldType::Text),
-        ("numberOfDecimals", FieldType::Number),
-        ("value", FieldType::Any),
-    ],
-    aliases: &[],
-};
-
-/// Tickets have no child collections in the simulator, so any `childConditions` field is unknown.
-pub(crate) static NO_CHILD_SCHEMA: Schema = Schema {
-    fields: &[],
-    aliases: &[],
-};
 
 /// Why a condition string was rejected.
 #[derive(Clone, Debug, PartialEq)]
@@ -196,7 +112,7 @@ pub(crate) fn parse(input: &str, schema: &Schema) -> Result<Option<Expr>, Condit
 }
 
 impl Expr {
-    /// Whether the condition reads nothing but the ticket's `id`.
+    /// Whether the condition reads nothing but the row's `id`.
     pub(crate) fn reads_only_id(&self) -> bool {
         match self {
             Expr::And(a, b) | Expr::Or(a, b) => a.reads_only_id() && b.reads_only_id(),

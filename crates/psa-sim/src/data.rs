@@ -1,7 +1,10 @@
 //! The seeded, deterministic data set and its three wire views.
 //!
 //! One [`Ticket`] struct backs every personality: [`cw_json`] renders the ConnectWise shape (docs/psa.md §1.10),
-//! [`at_json`] the Autotask shape (docs/psa.md §2.7) and [`halo_json`] the HaloPSA shape (docs/psa.md §3). The same `(seed, count)` always yields the same data.
+//! [`at_json`] the Autotask shape (docs/psa.md §2.7) and [`halo_json`] the HaloPSA shape (docs/psa.md §3), each with
+//! every field of the PSA's ticket compile table (those a [`Ticket`] does not hold are derived from it, see
+//! `records::tickets`). The same `(seed, count)` always yields the same data. The records of every other resource
+//! are generated here too, after the tickets (see `records`).
 
 use std::borrow::Cow;
 
@@ -12,6 +15,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::records::{tickets, Base, Records, Tables};
+
 /// The caption (ConnectWise) / name (Autotask) of the one custom field on tickets.
 pub const REGION_CAPTION: &str = "Region";
 /// The ConnectWise custom field id of [`REGION_CAPTION`].
@@ -20,9 +25,9 @@ pub const REGION_FIELD_ID: u64 = 1;
 pub const REGIONS: [&str; 4] = ["West", "East", "North", "South"];
 
 /// First `dateEntered`: 2025-01-01T00:00:00Z.
-const SPAN_START: i64 = 1_735_689_600;
+pub(crate) const SPAN_START: i64 = 1_735_689_600;
 /// End (exclusive) of the `dateEntered` span, and the cap of `lastUpdated`: 2026-11-01T00:00:00Z.
-const SPAN_END: i64 = 1_793_491_200;
+pub(crate) const SPAN_END: i64 = 1_793_491_200;
 
 /// A service board (ConnectWise) / queue (Autotask `queueID`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +110,8 @@ pub struct Dataset {
     pub tickets: Vec<Ticket>,
     /// The three wire views, parallel to `tickets`, when kept rendered.
     rendered: Option<Rendered>,
+    /// The rows of every other resource in each view (see [`crate::records`]).
+    pub(crate) tables: Tables,
 }
 
 /// The wire views of every ticket, rendered once.
@@ -160,6 +167,16 @@ impl Dataset {
             &companies,
             &members,
         );
+        let records = Records::generate(&Base {
+            seed,
+            boards: &boards,
+            statuses: &statuses,
+            priorities: &priorities,
+            companies: &companies,
+            members: &members,
+            tickets: &tickets,
+        });
+        let tables = Tables::render(&records);
         let rendered = keep_rendered.then(|| Rendered {
             cw: tickets.iter().map(cw_json).collect(),
             at: tickets.iter().map(at_json).collect(),
@@ -174,6 +191,7 @@ impl Dataset {
             members,
             tickets,
             rendered,
+            tables,
         }
     }
 
@@ -187,15 +205,6 @@ impl Dataset {
             }),
             None => Cow::Owned(view.render(&self.tickets[i])),
         }
-    }
-
-    /// `(index, row)` of the tickets from index `from` on, in id order.
-    pub(crate) fn rows_from(
-        &self,
-        view: View,
-        from: usize,
-    ) -> impl Iterator<Item = (usize, Cow<'_, Value>)> + '_ {
-        (from..self.tickets.len()).map(move |i| (i, self.row(view, i)))
     }
 
     /// The index of the first ticket whose id is above `id`.
@@ -225,9 +234,9 @@ pub fn at_datetime(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S.000Z").to_string()
 }
 
-/// The ticket as ConnectWise returns it (docs/psa.md §1.10).
+/// The ticket as ConnectWise returns it (docs/psa.md §1.10), with every field of its compile table.
 pub fn cw_json(t: &Ticket) -> Value {
-    json!({
+    let mut row = json!({
         "id": t.id,
         "summary": t.summary,
         "recordType": "ServiceTicket",
@@ -251,12 +260,14 @@ pub fn cw_json(t: &Ticket) -> Value {
             "dateEntered": cw_datetime(t.date_entered),
             "lastUpdated": cw_datetime(t.last_updated),
         },
-    })
+    });
+    tickets::extend_cw(&mut row, t);
+    row
 }
 
-/// The ticket as Autotask returns it (docs/psa.md §2.7).
+/// The ticket as Autotask returns it (docs/psa.md §2.7), with every field of its compile table.
 pub fn at_json(t: &Ticket) -> Value {
-    json!({
+    let mut row = json!({
         "id": t.id,
         "ticketNumber": t.ticket_number,
         "title": t.summary,
@@ -270,7 +281,9 @@ pub fn at_json(t: &Ticket) -> Value {
         "completedDate": t.closed_date.map(at_datetime),
         "serviceLevelAgreementHasBeenMet": t.sla_met,
         "userDefinedFields": [{"name": REGION_CAPTION, "value": t.region}],
-    })
+    });
+    tickets::extend_at(&mut row, t);
+    row
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` (Halo: UTC without an offset).
@@ -283,7 +296,7 @@ pub fn halo_datetime(ts: Timestamp) -> String {
 /// `$closed` `hasbeenclosed`, `$company` `client_id`/`client_name`, `$status` `status_id`, `$priority`
 /// `priority_id`, `$queue` `team` (the board name), `$assignee` `agent_id` (null when unassigned).
 pub fn halo_json(t: &Ticket) -> Value {
-    json!({
+    let mut row = json!({
         "id": t.id,
         "summary": t.summary,
         "details": format!("{}\n\nLogged by the PSA simulator.", t.summary),
@@ -301,7 +314,9 @@ pub fn halo_json(t: &Ticket) -> Value {
         "onhold": false,
         "parent_id": null,
         "customfields": [{"name": REGION_CAPTION, "value": t.region}],
-    })
+    });
+    tickets::extend_halo(&mut row, t);
+    row
 }
 
 const BOARD_NAMES: [&str; 8] = [
@@ -386,11 +401,11 @@ const COMPANY_SUFFIXES: [&str; 10] = [
     "Legal",
     "Logistics",
 ];
-const FIRST_NAMES: [&str; 20] = [
+pub(crate) const FIRST_NAMES: [&str; 20] = [
     "Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy", "Mallory",
     "Niaj", "Olivia", "Peggy", "Rupert", "Sybil", "Trent", "Victor", "Walter", "Yolanda",
 ];
-const LAST_NAMES: [&str; 12] = [
+pub(crate) const LAST_NAMES: [&str; 12] = [
     "Smith", "Jones", "Garcia", "Nguyen", "Patel", "Kim", "Brown", "Lee", "Martin", "Clark",
     "Lopez", "Young",
 ];
@@ -501,7 +516,7 @@ fn gen_members(rng: &mut StdRng) -> Vec<Member> {
 }
 
 /// Picks an index with the given relative weights.
-fn weighted(rng: &mut StdRng, weights: &[u32]) -> usize {
+pub(crate) fn weighted(rng: &mut StdRng, weights: &[u32]) -> usize {
     let total: u32 = weights.iter().sum();
     let mut x = rng.gen_range(0..total.max(1));
     for (i, w) in weights.iter().enumerate() {
@@ -527,7 +542,7 @@ fn summary(rng: &mut StdRng) -> String {
         .replace("{user}", &user)
 }
 
-fn ts(second: i64) -> Timestamp {
+pub(crate) fn ts(second: i64) -> Timestamp {
     // All seconds used here lie well inside jiff's range.
     Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
 }

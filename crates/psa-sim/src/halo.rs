@@ -2,6 +2,12 @@
 //! (tokens expire on the virtual clock), `GET /api/tickets` with `pageinate`/`page_size`/`page_no` paging, `order`,
 //! and the allowlisted filter parameters, and a sliding request window answering 429 with `Retry-After`.
 //!
+//! Every other resource (`/api/client`, `/api/agent`, … see [`crate::records::halo`]) is served by the same list,
+//! without filters (Halo ignores what it does not know, and the connector filters those locally): a paged
+//! resource answers `{"record_count", "<key>": […]}` like tickets, the others (agents, appointments, teams, roles,
+//! timesheet events) a bare array of every row whatever the paging parameters. `GET /api/{resource}/{id}` answers
+//! the record itself.
+//!
 //! `GET /api/tickets` parameters (names case-insensitive, like every Halo query parameter here):
 //!
 //! | parameter | effect |
@@ -19,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
@@ -32,14 +38,26 @@ use crate::config::Limits;
 use crate::data::{Ticket, View};
 use crate::eval::{cmp_json, parse_datetime};
 use crate::http_util::{json, request_base, set_header, Params};
+use crate::records;
 use crate::state::{lock, Counters, SimState};
 
 pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
-    Router::new()
+    type St = State<Arc<SimState>>;
+    let mut router = Router::new()
         .route("/api/authinfo", get(auth_info))
-        .route("/api/tickets", get(list_tickets))
-        .route("/auth/token", post(token))
-        .layer(from_fn_with_state(state, window))
+        .route("/auth/token", post(token));
+    for (i, r) in records::resources(View::Halo).iter().enumerate() {
+        router = router
+            .route(
+                &format!("/api{}", r.endpoint),
+                get(move |st: St, h: HeaderMap, uri: Uri| list(st, h, uri, i)),
+            )
+            .route(
+                &format!("/api{}/{{id}}", r.endpoint),
+                get(move |st: St, h: HeaderMap, id: Path<String>| get_one(st, h, id, i)),
+            );
+    }
+    router.layer(from_fn_with_state(state, window))
 }
 
 /// A Halo error body.
@@ -282,71 +300,84 @@ impl Filters {
     }
 }
 
-/// `GET /api/tickets` (see the module doc).
-async fn list_tickets(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: Uri) -> Response {
-    if !authorised(&st, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Authorization has been denied for this request.",
-        );
+fn unauthorised() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "Authorization has been denied for this request.",
+    )
+}
+
+/// A positive integer parameter, or `default` when absent.
+fn positive(params: &Params, name: &str, default: usize) -> Result<usize, BadRequest> {
+    match params.get(name).map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("{name} must be a positive integer, not {v:?}")),
+        },
     }
+}
+
+/// `GET /api/tickets` and every other resource's list (see the module doc).
+async fn list(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    resource: usize,
+) -> Response {
+    if !authorised(&st, &headers) {
+        return unauthorised();
+    }
+    let r = &records::resources(View::Halo)[resource];
     let params = Params::parse(uri.query());
-    let filters = match Filters::parse(&params) {
-        Ok(f) => f,
-        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
-    };
     let data = st.data();
-    let mut picked: Vec<usize> = (0..data.tickets.len())
-        .filter(|i| filters.matches(&data.tickets[*i]))
-        .collect();
+    let rows = data.rows(View::Halo, resource);
+    let mut picked: Vec<usize> = if r.is_tickets() {
+        let filters = match Filters::parse(&params) {
+            Ok(f) => f,
+            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+        };
+        (0..data.tickets.len())
+            .filter(|i| filters.matches(&data.tickets[*i]))
+            .collect()
+    } else {
+        (0..rows.len()).collect()
+    };
     let order = params
         .get("order")
         .map(str::to_ascii_lowercase)
-        .filter(|o| {
-            o != "id"
-                && !data.tickets.is_empty()
-                && data.row(View::Halo, 0).get(o.as_str()).is_some()
-        });
+        .filter(|o| o != "id" && rows.len() > 0 && rows.row(0).get(o.as_str()).is_some());
     if let Some(field) = &order {
         // The sort key of each row, taken once (a row may be rendered per read).
         let mut keyed: Vec<(Value, usize)> = picked
             .iter()
-            .map(|&i| (data.row(View::Halo, i)[field.as_str()].clone(), i))
+            .map(|&i| (rows.row(i)[field.as_str()].clone(), i))
             .collect();
-        keyed.sort_by(|(x, a), (y, b)| {
-            cmp_json(x, y).then(data.tickets[*a].id.cmp(&data.tickets[*b].id))
-        });
+        keyed.sort_by(|(x, a), (y, b)| cmp_json(x, y).then(rows.id(*a).cmp(&rows.id(*b))));
         picked = keyed.into_iter().map(|(_, i)| i).collect();
     }
     if truthy(params.get("orderdesc")) {
         picked.reverse();
     }
+    let render =
+        |page: &[usize]| Value::Array(page.iter().map(|i| rows.row(*i).into_owned()).collect());
+    let Some(key) = r.halo_key else {
+        return json(StatusCode::OK, &render(&picked));
+    };
     let total = picked.len();
     let mut body = serde_json::Map::new();
     let page: &[usize] = if truthy(params.get("pageinate")) {
-        let size = match params.get("page_size").map(str::trim) {
-            None | Some("") => st.limits().halo_page_size_default.max(1),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("page_size must be a positive integer, not {v:?}"),
-                    )
-                }
-            },
+        let size = match positive(
+            &params,
+            "page_size",
+            st.limits().halo_page_size_default.max(1),
+        ) {
+            Ok(n) => n,
+            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
         };
-        let page_no = match params.get("page_no").map(str::trim) {
-            None | Some("") => 1,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("page_no must be a positive integer, not {v:?}"),
-                    )
-                }
-            },
+        let page_no = match positive(&params, "page_no", 1) {
+            Ok(n) => n,
+            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
         };
         body.insert("page_no".into(), json!(page_no));
         body.insert("page_size".into(), json!(size));
@@ -356,15 +387,38 @@ async fn list_tickets(State(st): State<Arc<SimState>>, headers: HeaderMap, uri: 
         &picked
     };
     body.insert("record_count".into(), json!(total));
-    body.insert(
-        "tickets".into(),
-        Value::Array(
-            page.iter()
-                .map(|i| data.row(View::Halo, *i).into_owned())
-                .collect(),
-        ),
-    );
+    body.insert(key.into(), render(page));
     json(StatusCode::OK, &Value::Object(body))
+}
+
+/// `GET /api/{resource}/{id}`: the record itself; 404 for an unknown id.
+async fn get_one(
+    State(st): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    resource: usize,
+) -> Response {
+    if !authorised(&st, &headers) {
+        return unauthorised();
+    }
+    let Ok(id) = id.trim().parse::<u64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("The id {id:?} is not an integer."),
+        );
+    };
+    let data = st.data();
+    let rows = data.rows(View::Halo, resource);
+    match rows.index_of(id) {
+        Some(i) => json(StatusCode::OK, &rows.row(i)),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "{} {id} not found.",
+                records::resources(View::Halo)[resource].noun
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

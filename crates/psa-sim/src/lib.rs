@@ -10,7 +10,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout: [`data`] (seeded data set and the three JSON views), `cw` + `cw_conditions` (ConnectWise), `autotask` +
+//! Besides tickets, every resource a filter backfill can target is served with seeded, related records
+//! (companies, contacts, configurations, projects, time entries, …): see [`SimHandle::resource_rows`].
+//!
+//! Layout: [`data`] (seeded data set and the three ticket views), `records` (every other resource: the records,
+//! their views per PSA, the resource lists the dialects serve), `cw` + `cw_conditions` (ConnectWise), `autotask` +
 //! `at_filter` (Autotask), `halo` (HaloPSA), `admin` (`/__sim/…`), `server` (listener, request log and fault
 //! middleware).
 
@@ -20,6 +24,7 @@ mod autotask;
 mod config;
 mod cw;
 mod cw_conditions;
+mod cw_schema;
 pub mod data;
 mod eval;
 mod faults;
@@ -30,6 +35,7 @@ mod faults;
 pub mod fuzzing;
 mod halo;
 mod http_util;
+mod records;
 mod server;
 mod state;
 
@@ -156,9 +162,19 @@ impl SimHandle {
         self.state.data().tickets.clone()
     }
 
-    /// The whole data set (boards, statuses, priorities, companies, members, tickets).
+    /// The whole data set (boards, statuses, priorities, companies, members, tickets, and the
+    /// rows of every other resource).
     pub fn dataset(&self) -> Arc<Dataset> {
         self.state.data()
+    }
+
+    /// The wire rows of one resource in ascending id order, exactly as its list endpoint
+    /// renders them (see [`Dataset::resource_rows`]): `psa` is `connectwise`, `autotask` or
+    /// `halo`; `endpoint` a ConnectWise path under the API root (`/company/companies`), an
+    /// Autotask entity (`Companies`, any case) or a HaloPSA path under `/api` (`/client`),
+    /// tickets included. `None` for an unknown PSA or endpoint.
+    pub fn resource_rows(&self, psa: &str, endpoint: &str) -> Option<Vec<serde_json::Value>> {
+        self.state.data().resource_rows(psa, endpoint)
     }
 
     /// The ticket as ConnectWise returns it.

@@ -14,7 +14,7 @@ use neo_domain::filter::Group;
 use serde_json::Value;
 
 use crate::autotask::{AtClient, AtConfig};
-use crate::compile::{self, CompileError};
+use crate::compile::{self, Catalogue, CompileError};
 use crate::connectwise::{CwClient, CwConfig};
 use crate::halo::{HaloClient, HaloConfig, HaloCursor};
 use crate::http::{HttpPolicy, PsaError};
@@ -114,15 +114,14 @@ fn str_field(v: &Value, k: &str) -> Result<String, PsaError> {
         .ok_or_else(|| PsaError::Auth(format!("the integration has no {k}")))
 }
 
-/// The ConnectWise resource or Autotask entity of an entity type.
-/// The resource `entity` is read from on `psa`: the support matrix's endpoint, where the
-/// connector can enumerate it (a top-level list, no parent id in the path).
-fn resource(psa: Psa, entity: EntityType) -> Result<&'static str, PsaError> {
+/// Where `entity` is listed on `psa` and its compile table: the support matrix's endpoint,
+/// where filters on it are supported (a top-level list with a table).
+fn resource(psa: Psa, entity: EntityType) -> Result<(&'static str, &'static Catalogue), PsaError> {
     let p = crate::support::pair(psa, entity);
-    match p.endpoint {
-        Some(e) if !e.contains('{') && p.level != crate::support::Level::Absent => Ok(e),
+    match (p.endpoint, compile::table(psa, entity)) {
+        (Some(e), Some(cat)) if p.level == crate::support::Level::Filters => Ok((e, cat)),
         _ => Err(PsaError::Rejected(format!(
-            "{} entities of {} are not supported yet",
+            "filters on {} entities of {} are not supported",
             entity,
             psa.as_str()
         ))),
@@ -188,7 +187,7 @@ impl PsaClient {
     }
 
     pub async fn count(&self, entity: EntityType, root: &Group) -> Result<Count, PsaError> {
-        let res = resource(self.psa(), entity)?;
+        let (res, cat) = resource(self.psa(), entity)?;
         match self {
             Self::ConnectWise(c) => {
                 let plan = compile::compile_connectwise(root, entity).map_err(compile_error)?;
@@ -211,11 +210,40 @@ impl PsaClient {
             Self::Halo(c) => {
                 let plan = compile::compile_halo(root, entity).map_err(compile_error)?;
                 Ok(Count {
-                    count: c.count(res, &plan.native).await?,
+                    count: c.count(res, cat.halo_list(), &plan.native).await?,
                     exact: plan.is_exact(),
                 })
             }
         }
+    }
+
+    /// The number of matches, exact where it is cheap: when the PSA's own count is only an
+    /// upper bound (a residual is left to evaluate locally) and that bound is at most
+    /// `max_read` rows, the rows are read page by page and the matches counted. A preflight
+    /// over a few hundred companies then says how many a backfill will run over, not how many
+    /// the PSA holds; a bound past `max_read` stays a bound (reading it would cost as much as
+    /// the snapshot itself).
+    pub async fn count_exactly(
+        &self,
+        entity: EntityType,
+        root: &Group,
+        max_read: u64,
+    ) -> Result<Count, PsaError> {
+        let bound = self.count(entity, root).await?;
+        if bound.exact || bound.count > max_read {
+            return Ok(bound);
+        }
+        let mut after = Cursor::from_checkpoint(None);
+        let mut count = 0u64;
+        loop {
+            let page = self.page(entity, root, &after).await?;
+            count += page.rows.len() as u64;
+            match page.next {
+                Some(next) if !page.exhausted => after = next,
+                _ => break,
+            }
+        }
+        Ok(Count { count, exact: true })
     }
 
     /// Rows after the cursor that match the filter, one PSA page at a time (Halo: up to
@@ -226,7 +254,7 @@ impl PsaClient {
         root: &Group,
         after: &Cursor,
     ) -> Result<Page, PsaError> {
-        let res = resource(self.psa(), entity)?;
+        let (res, cat) = resource(self.psa(), entity)?;
         let (raw, next, exhausted, residual) = match self {
             Self::ConnectWise(c) => {
                 let plan = compile::compile_connectwise(root, entity).map_err(compile_error)?;
@@ -257,7 +285,13 @@ impl PsaClient {
                     page_no: after.page_no.unwrap_or(0),
                 };
                 let p = c
-                    .page_from(res, &plan.native, from, crate::halo::PAGE_SIZE)
+                    .page_from(
+                        res,
+                        cat.halo_list(),
+                        &plan.native,
+                        from,
+                        crate::halo::PAGE_SIZE,
+                    )
                     .await?;
                 let next = (p.next != from).then_some(Cursor {
                     last_id: p.next.last_id,
@@ -266,19 +300,18 @@ impl PsaClient {
                 (p.rows, next, p.exhausted, plan.residual)
             }
         };
-        let psa = self.psa();
         let ctx = self.eval_context();
         let residual = residual
             .as_ref()
-            .map(|g| compile::Predicate::new(g, psa, &ctx));
+            .map(|g| compile::Predicate::new(g, cat, &ctx));
         let mut rows = Vec::with_capacity(raw.len());
         for r in &raw {
             if residual.as_ref().is_none_or(|p| p.matches(r)) {
                 rows.push(Row {
                     id: r.get("id").and_then(Value::as_i64).unwrap_or_default(),
-                    number: row_number(psa, r),
-                    summary: row_summary(psa, r),
-                    created: row_created(psa, r),
+                    number: row_number(cat, r),
+                    summary: row_summary(cat, r),
+                    created: row_created(cat, r),
                 });
             }
         }
@@ -347,46 +380,43 @@ fn complete_status_ids(config: &Value) -> Result<Vec<i64>, PsaError> {
         Some(_) => Err(bad()),
     }
 }
-fn row_number(psa: Psa, r: &Value) -> Option<String> {
-    match psa {
-        Psa::Autotask => r
-            .get("ticketNumber")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        _ => None,
-    }
+/// The number a record is shown with beside its id (Autotask `ticketNumber`).
+fn row_number(cat: &Catalogue, r: &Value) -> Option<String> {
+    let f = cat.number?;
+    compile::eval::field(r, cat.psa(), f)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Longest summary kept with a snapshot entry, in characters: enough to recognise a ticket in
 /// a table, short enough that a million of them stay small.
 pub const MAX_SUMMARY_CHARS: usize = 120;
 
-/// A row's summary (ConnectWise and HaloPSA `summary`, Autotask `title`), trimmed and cut at
+/// A row's summary: its table's title fields (a ticket's `summary`, Autotask `title`, a
+/// company's name, a contact's first and last names) joined with a space, trimmed and cut at
 /// [`MAX_SUMMARY_CHARS`] with an ellipsis; the store removes control characters.
-fn row_summary(psa: Psa, r: &Value) -> Option<String> {
-    let s = match psa {
-        Psa::Autotask => r.get("title"),
-        Psa::ConnectWise | Psa::Halo => r.get("summary"),
-    }
-    .and_then(Value::as_str)?
-    .trim();
-    if s.is_empty() {
+fn row_summary(cat: &Catalogue, r: &Value) -> Option<String> {
+    let parts: Vec<&str> = cat
+        .title
+        .iter()
+        .filter_map(|f| compile::eval::field(r, cat.psa(), f).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if parts.is_empty() {
         return None;
     }
+    let s = parts.join(" ");
     Some(match s.char_indices().nth(MAX_SUMMARY_CHARS) {
         Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
-        None => s.to_owned(),
+        None => s,
     })
 }
 
-fn row_created(psa: Psa, r: &Value) -> Option<Timestamp> {
-    let s = match psa {
-        Psa::ConnectWise => r
-            .pointer("/_info/dateEntered")
-            .or_else(|| r.get("dateEntered")),
-        Psa::Autotask => r.get("createDate"),
-        Psa::Halo => r.get("dateoccurred"),
-    };
-    s.and_then(Value::as_str)
+/// When a row was created (its `$created` field), where the entity has one.
+fn row_created(cat: &Catalogue, r: &Value) -> Option<Timestamp> {
+    let path = cat.target(neo_domain::filter::Alias::Created)?.id?;
+    compile::eval::field(r, cat.psa(), path)
+        .and_then(Value::as_str)
         .and_then(compile::eval::parse_instant)
 }

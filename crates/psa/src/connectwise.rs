@@ -124,7 +124,10 @@ impl CwClient {
         after_id: i64,
         page_size: u32,
     ) -> Result<Vec<Value>, PsaError> {
-        let params = Self::params(q);
+        let mut params = Self::params(q);
+        if let Some(f) = &q.fields {
+            params.push(("fields", f.clone()));
+        }
         let encoded: usize = params.iter().map(|(_, v)| v.len() * 3).sum();
         let r = if encoded <= MAX_QUERY_CHARS {
             let url = format!("{}{resource}", self.base);
@@ -159,6 +162,7 @@ impl CwClient {
                         ("page", "1".to_string()),
                         ("pageSize", page_size.to_string()),
                     ])
+                    .query(&[("fields", q.fields.as_deref())])
                     .json(&body)
             })
             .await?

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::compile::eval::{self, matches, EvalContext};
 use crate::compile::{
-    catalogue, compile_autotask, compile_connectwise, compile_halo, CompileError,
+    catalogue, compile_autotask, compile_connectwise, compile_halo, table, tickets, CompileError,
 };
 use crate::Psa;
 
@@ -575,22 +575,23 @@ fn check_spec(spec: &Value, now: Timestamp, psa: Option<Psa>) {
         .expect("Autotask compiles tickets");
     let halo = compile_halo(&root, EntityType::Ticket).expect("Halo compiles tickets");
     assert!(matches!(
-        compile_connectwise(&root, EntityType::Contact),
+        compile_connectwise(&root, EntityType::Task),
         Err(CompileError::Unsupported(_))
     ));
     assert!(matches!(
-        compile_autotask(&root, EntityType::Company, &[5]),
+        compile_autotask(&root, EntityType::ProjectTicket, &[5]),
         Err(CompileError::Unsupported(_))
     ));
     assert!(matches!(
-        compile_halo(&root, EntityType::Project),
+        compile_halo(&root, EntityType::Note),
         Err(CompileError::Unsupported(_))
     ));
     let implies_residual = |psa: Psa, residual: &Option<Group>, rows: &[Value]| {
         for row in rows {
-            if matches(&root, row, psa, &ctx) {
+            let cat = table(psa, EntityType::Ticket).expect("tickets");
+            if matches(&root, row, cat, &ctx) {
                 assert!(
-                    residual.as_ref().is_none_or(|r| matches(r, row, psa, &ctx)),
+                    residual.as_ref().is_none_or(|r| matches(r, row, cat, &ctx)),
                     "{}: row {} matches the tree but not the residual {residual:?}",
                     psa.as_str(),
                     row["id"]
@@ -617,10 +618,10 @@ fn check_spec(spec: &Value, now: Timestamp, psa: Option<Psa>) {
                 let residual = at
                     .residual
                     .as_ref()
-                    .is_none_or(|r| matches(r, &row, Psa::Autotask, &ctx));
+                    .is_none_or(|r| matches(r, &row, tickets(Psa::Autotask), &ctx));
                 assert_eq!(
                     native && residual,
-                    matches(&root, &row, Psa::Autotask, &ctx),
+                    matches(&root, &row, tickets(Psa::Autotask), &ctx),
                     "Autotask row {}: filter {:?} residual {:?}",
                     row["id"],
                     at.native.filter,
@@ -634,10 +635,10 @@ fn check_spec(spec: &Value, now: Timestamp, psa: Option<Psa>) {
                 let residual = halo
                     .residual
                     .as_ref()
-                    .is_none_or(|r| matches(r, &row, Psa::Halo, &ctx));
+                    .is_none_or(|r| matches(r, &row, tickets(Psa::Halo), &ctx));
                 assert_eq!(
                     native && residual,
-                    matches(&root, &row, Psa::Halo, &ctx),
+                    matches(&root, &row, tickets(Psa::Halo), &ctx),
                     "Halo row {}: params {:?} residual {:?}",
                     row["id"],
                     halo.native.params,

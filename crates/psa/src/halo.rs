@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::compile::HaloQuery;
+use crate::compile::{HaloList, HaloQuery};
 use crate::http::{self, HttpPolicy, PsaError};
 use neo_egress::Egress;
 
@@ -221,10 +221,12 @@ impl HaloClient {
         p
     }
 
-    /// One page: its rows and `record_count`.
+    /// One page: its rows and `record_count`. A resource that does not page answers every row
+    /// at once, as a bare array: they are sorted by id here (one answer holds them all).
     async fn read_page(
         &self,
         resource: &str,
+        list: HaloList,
         q: &HaloQuery,
         page_size: u32,
         page_no: u32,
@@ -232,14 +234,25 @@ impl HaloClient {
         let v = self
             .get(resource, &Self::params(q, page_size, page_no), "Halo page")
             .await?;
+        let key = match list {
+            HaloList::Paged(key) => key,
+            HaloList::Bare => {
+                let Value::Array(mut rows) = v else {
+                    return Err(PsaError::Protocol(
+                        "Halo list: an answer that is not an array".into(),
+                    ));
+                };
+                rows.sort_by_key(|r| r.get("id").and_then(Value::as_i64));
+                let n = rows.len() as u64;
+                return Ok((rows, n));
+            }
+        };
         let count = v
             .get("record_count")
             .and_then(Value::as_u64)
             .ok_or_else(|| {
                 PsaError::Protocol("Halo page: an answer without record_count".into())
             })?;
-        // The list is named after the resource (`tickets`).
-        let key = resource.trim_start_matches('/');
         match v.get(key) {
             Some(Value::Array(rows)) => Ok((rows.clone(), count)),
             Some(Value::Null) | None if count == 0 => Ok((Vec::new(), 0)),
@@ -250,8 +263,13 @@ impl HaloClient {
     }
 
     /// `record_count` of a `page_size=1` query.
-    pub async fn count(&self, resource: &str, q: &HaloQuery) -> Result<u64, PsaError> {
-        Ok(self.read_page(resource, q, 1, 1).await?.1)
+    pub async fn count(
+        &self,
+        resource: &str,
+        list: HaloList,
+        q: &HaloQuery,
+    ) -> Result<u64, PsaError> {
+        Ok(self.read_page(resource, list, q, 1, 1).await?.1)
     }
 
     /// The rows after `after` (see the module doc): page `after.page_no` again, then up to
@@ -260,6 +278,7 @@ impl HaloClient {
     pub async fn page_from(
         &self,
         resource: &str,
+        list: HaloList,
         q: &HaloQuery,
         after: HaloCursor,
         page_size: u32,
@@ -271,7 +290,9 @@ impl HaloClient {
         let last = after.page_no + FORWARD_PAGES;
         let mut exhausted = false;
         for page_no in first..=last {
-            let (page, total) = self.read_page(resource, q, page_size, page_no).await?;
+            let (page, total) = self
+                .read_page(resource, list, q, page_size, page_no)
+                .await?;
             let mut prev: Option<i64> = None;
             for r in page.iter() {
                 let id = r
@@ -295,7 +316,9 @@ impl HaloClient {
             if !page.is_empty() {
                 next.page_no = page_no;
             }
-            if (page.len() as u32) < page_size || u64::from(page_no) * u64::from(page_size) >= total
+            if list == HaloList::Bare
+                || (page.len() as u32) < page_size
+                || u64::from(page_no) * u64::from(page_size) >= total
             {
                 exhausted = true;
                 break;

@@ -53,4 +53,13 @@ impl Psa {
             Self::Halo => "halopsa",
         }
     }
+
+    /// The PSA's name as its vendor writes it, for people (the dashboard, the docs).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ConnectWise => "ConnectWise",
+            Self::Autotask => "Autotask",
+            Self::Halo => "HaloPSA",
+        }
+    }
 }

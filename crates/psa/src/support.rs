@@ -17,7 +17,8 @@ pub enum Level {
     /// Filters compile to the PSA's query (with a residual where it cannot say everything);
     /// the connector counts, enumerates and verifies them.
     Filters,
-    /// The PSA has the entity, but filters on it are not built yet: give `entity_ids`.
+    /// The PSA has the entity, but lists it only per parent record (or not at all), so a
+    /// filter cannot enumerate it: give `entity_ids`.
     IdsOnly,
     /// The PSA has no such entity (the note says what comes closest).
     Absent,
@@ -69,12 +70,12 @@ static MATRIX: [Row; 22] = [
     (
         E::ProjectTicket,
         [
-            (Some("/project/tickets"), IdsOnly, NO_FILTERS),
+            (Some("/project/tickets"), Filters, NO_FILTERS),
             (None, Absent, "project work is Tasks (task) in Autotask"),
             (
                 Some("/projects"),
                 IdsOnly,
-                "HaloPSA projects are tickets of a project ticket type",
+                "HaloPSA projects are tickets of a project type: use project for them",
             ),
         ],
     ),
@@ -86,7 +87,7 @@ static MATRIX: [Row; 22] = [
                 IdsOnly,
                 "tasks are listed per project ticket",
             ),
-            (Some("Tasks"), IdsOnly, NO_FILTERS),
+            (Some("Tasks"), Filters, NO_FILTERS),
             (
                 Some("/actions"),
                 IdsOnly,
@@ -97,69 +98,69 @@ static MATRIX: [Row; 22] = [
     (
         E::ScheduledEntry,
         [
-            (Some("/schedule/entries"), IdsOnly, NO_FILTERS),
+            (Some("/schedule/entries"), Filters, NO_FILTERS),
             (
                 Some("ServiceCalls"),
-                IdsOnly,
+                Filters,
                 "scheduled work is a service call in Autotask",
             ),
-            (Some("/appointment"), IdsOnly, NO_FILTERS),
+            (Some("/appointment"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::TimeEntry,
         [
-            (Some("/time/entries"), IdsOnly, NO_FILTERS),
-            (Some("TimeEntries"), IdsOnly, NO_FILTERS),
-            (Some("/timesheetevent"), IdsOnly, NO_FILTERS),
+            (Some("/time/entries"), Filters, NO_FILTERS),
+            (Some("TimeEntries"), Filters, NO_FILTERS),
+            (Some("/timesheetevent"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Project,
         [
-            (Some("/project/projects"), IdsOnly, NO_FILTERS),
-            (Some("Projects"), IdsOnly, NO_FILTERS),
-            (Some("/projects"), IdsOnly, NO_FILTERS),
+            (Some("/project/projects"), Filters, NO_FILTERS),
+            (Some("Projects"), Filters, NO_FILTERS),
+            (Some("/projects"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Company,
         [
-            (Some("/company/companies"), IdsOnly, NO_FILTERS),
-            (Some("Companies"), IdsOnly, NO_FILTERS),
-            (Some("/client"), IdsOnly, NO_FILTERS),
+            (Some("/company/companies"), Filters, NO_FILTERS),
+            (Some("Companies"), Filters, NO_FILTERS),
+            (Some("/client"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Contact,
         [
-            (Some("/company/contacts"), IdsOnly, NO_FILTERS),
-            (Some("Contacts"), IdsOnly, NO_FILTERS),
-            (Some("/users"), IdsOnly, NO_FILTERS),
+            (Some("/company/contacts"), Filters, NO_FILTERS),
+            (Some("Contacts"), Filters, NO_FILTERS),
+            (Some("/users"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Resource,
         [
-            (Some("/system/members"), IdsOnly, NO_FILTERS),
-            (Some("Resources"), IdsOnly, NO_FILTERS),
-            (Some("/agent"), IdsOnly, NO_FILTERS),
+            (Some("/system/members"), Filters, NO_FILTERS),
+            (Some("Resources"), Filters, NO_FILTERS),
+            (Some("/agent"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Contract,
         [
-            (Some("/finance/agreements"), IdsOnly, NO_FILTERS),
-            (Some("Contracts"), IdsOnly, NO_FILTERS),
-            (Some("/clientcontract"), IdsOnly, NO_FILTERS),
+            (Some("/finance/agreements"), Filters, NO_FILTERS),
+            (Some("Contracts"), Filters, NO_FILTERS),
+            (Some("/clientcontract"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Opportunity,
         [
-            (Some("/sales/opportunities"), IdsOnly, NO_FILTERS),
-            (Some("Opportunities"), IdsOnly, NO_FILTERS),
-            (Some("/opportunities"), IdsOnly, NO_FILTERS),
+            (Some("/sales/opportunities"), Filters, NO_FILTERS),
+            (Some("Opportunities"), Filters, NO_FILTERS),
+            (Some("/opportunities"), Filters, NO_FILTERS),
         ],
     ),
     (
@@ -173,9 +174,9 @@ static MATRIX: [Row; 22] = [
     (
         E::Configuration,
         [
-            (Some("/company/configurations"), IdsOnly, NO_FILTERS),
-            (Some("ConfigurationItems"), IdsOnly, NO_FILTERS),
-            (Some("/asset"), IdsOnly, NO_FILTERS),
+            (Some("/company/configurations"), Filters, NO_FILTERS),
+            (Some("ConfigurationItems"), Filters, NO_FILTERS),
+            (Some("/asset"), Filters, NO_FILTERS),
         ],
     ),
     (
@@ -186,7 +187,7 @@ static MATRIX: [Row; 22] = [
                 IdsOnly,
                 "notes are listed per ticket",
             ),
-            (Some("TicketNotes"), IdsOnly, NO_FILTERS),
+            (Some("TicketNotes"), Filters, NO_FILTERS),
             (Some("/actions"), IdsOnly, "a note is an action in HaloPSA"),
         ],
     ),
@@ -203,23 +204,31 @@ static MATRIX: [Row; 22] = [
                 Absent,
                 "Autotask has departments and queues, no teams",
             ),
-            (Some("/team"), IdsOnly, NO_FILTERS),
+            (Some("/team"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Role,
         [
-            (Some("/time/workRoles"), IdsOnly, NO_FILTERS),
-            (Some("Roles"), IdsOnly, NO_FILTERS),
-            (Some("/roles"), IdsOnly, NO_FILTERS),
+            (Some("/time/workRoles"), Filters, NO_FILTERS),
+            (Some("Roles"), Filters, NO_FILTERS),
+            (Some("/roles"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::AuditTrail,
         [
-            (Some("/system/audittrail"), IdsOnly, NO_FILTERS),
+            (
+                Some("/system/audittrail"),
+                IdsOnly,
+                "the audit trail is read per record (a type and an id), not listed",
+            ),
             (None, Absent, "the REST API exposes no audit trail"),
-            (Some("/audit"), IdsOnly, NO_FILTERS),
+            (
+                Some("/audit"),
+                IdsOnly,
+                "the audit is read per record, not listed",
+            ),
         ],
     ),
     (
@@ -227,11 +236,11 @@ static MATRIX: [Row; 22] = [
         [
             (
                 Some("/schedule/entries"),
-                IdsOnly,
+                Filters,
                 "an appointment is a schedule entry in ConnectWise",
             ),
-            (Some("Appointments"), IdsOnly, NO_FILTERS),
-            (Some("/appointment"), IdsOnly, NO_FILTERS),
+            (Some("Appointments"), Filters, NO_FILTERS),
+            (Some("/appointment"), Filters, NO_FILTERS),
         ],
     ),
     (
@@ -242,7 +251,7 @@ static MATRIX: [Row; 22] = [
                 Absent,
                 "ConnectWise has schedule entries (scheduled_entry), no service calls",
             ),
-            (Some("ServiceCalls"), IdsOnly, NO_FILTERS),
+            (Some("ServiceCalls"), Filters, NO_FILTERS),
             (
                 None,
                 Absent,
@@ -258,7 +267,7 @@ static MATRIX: [Row; 22] = [
                 IdsOnly,
                 "agreement additions, listed per agreement",
             ),
-            (Some("ContractServices"), IdsOnly, NO_FILTERS),
+            (Some("ContractServices"), Filters, NO_FILTERS),
             (
                 None,
                 Absent,
@@ -274,16 +283,16 @@ static MATRIX: [Row; 22] = [
                 IdsOnly,
                 "sites are listed per company",
             ),
-            (Some("CompanyLocations"), IdsOnly, NO_FILTERS),
-            (Some("/site"), IdsOnly, NO_FILTERS),
+            (Some("CompanyLocations"), Filters, NO_FILTERS),
+            (Some("/site"), Filters, NO_FILTERS),
         ],
     ),
     (
         E::Product,
         [
-            (Some("/procurement/products"), IdsOnly, NO_FILTERS),
-            (Some("Products"), IdsOnly, NO_FILTERS),
-            (Some("/item"), IdsOnly, NO_FILTERS),
+            (Some("/procurement/products"), Filters, NO_FILTERS),
+            (Some("Products"), Filters, NO_FILTERS),
+            (Some("/item"), Filters, NO_FILTERS),
         ],
     ),
 ];
@@ -349,12 +358,16 @@ mod tests {
                 }
                 Level::Filters | Level::IdsOnly => assert!(p.endpoint.is_some(), "{p:?}"),
             }
-            // Filters are claimed exactly where a compile table exists.
+            // Filters are claimed exactly where a compile table exists, and the connectors
+            // can list the endpoint (no parent id in it).
             assert_eq!(
                 p.level == Level::Filters,
                 crate::compile::catalogue(p.psa, p.entity).is_some(),
                 "{p:?}"
             );
+            if p.level == Level::Filters {
+                assert!(!p.endpoint.unwrap_or("{").contains('{'), "{p:?}");
+            }
         }
         assert_eq!(filterable_on(EntityType::Ticket), Psa::ALL);
         assert!(filterable_on(EntityType::None).is_empty());

@@ -5,11 +5,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{connect, connect_with, policy};
 use neo_domain::backfill::EntityType;
 use neo_domain::filter::{self, FilterSpec, Group};
 use neo_psa::client::{Cursor, PsaClient};
 use neo_psa::compile::{self, EvalContext};
-use neo_psa::http::{HttpPolicy, PsaError};
+use neo_psa::http::PsaError;
 use neo_psa::Psa;
 use psa_sim::{Fault, SimConfig, SimHandle};
 use serde_json::{json, Value};
@@ -23,18 +26,6 @@ async fn sim() -> SimHandle {
     })
     .await
     .expect("simulator starts")
-}
-
-fn policy() -> HttpPolicy {
-    HttpPolicy {
-        max_retries: 3,
-        base_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_throttle_wait: Duration::from_secs(5),
-        timeout: Duration::from_secs(10),
-        halo_throttle_wait: Duration::from_millis(100),
-        ..Default::default()
-    }
 }
 
 /// The validated tree of a top-level AND of `rules`.
@@ -52,27 +43,9 @@ fn integration(sim: &SimHandle, psa: Psa) -> (Value, Value) {
     sim.integration(psa.as_str())
 }
 
-async fn connect_with(psa: Psa, config: &Value, secrets: &Value) -> Result<PsaClient, PsaError> {
-    PsaClient::connect(
-        psa.as_str(),
-        config,
-        secrets,
-        neo_egress::Egress::new(neo_egress::EgressPolicy::new(true)),
-        policy(),
-    )
-    .await
-}
-
-async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
-    let (config, secrets) = integration(sim, psa);
-    connect_with(psa, &config, &secrets)
-        .await
-        .expect("connects")
-}
-
 /// The ids of the simulator's tickets that match `root` per the reference evaluator.
 fn reference(sim: &SimHandle, psa: Psa, root: &Group, ctx: &EvalContext) -> Vec<i64> {
-    let pred = compile::Predicate::new(root, psa, ctx);
+    let pred = compile::Predicate::new(root, compile::tickets(psa), ctx);
     sim.tickets()
         .iter()
         .filter(|t| {
@@ -81,7 +54,10 @@ fn reference(sim: &SimHandle, psa: Psa, root: &Group, ctx: &EvalContext) -> Vec<
                 Psa::Autotask => psa_sim::at_json(t),
                 Psa::Halo => psa_sim::halo_json(t),
             };
-            debug_assert_eq!(pred.matches(&row), compile::matches(root, &row, psa, ctx));
+            debug_assert_eq!(
+                pred.matches(&row),
+                compile::matches(root, &row, compile::tickets(psa), ctx)
+            );
             pred.matches(&row)
         })
         .map(|t| t.id as i64)

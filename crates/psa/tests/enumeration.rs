@@ -224,7 +224,12 @@ fn expected(sim: &SimHandle, spec: &Value, psa: Psa) -> Vec<String> {
                 Psa::ConnectWise => psa_sim::cw_json(t),
                 _ => psa_sim::at_json(t),
             };
-            matches(&root, &row, psa, &EvalContext::default())
+            matches(
+                &root,
+                &row,
+                neo_psa::compile::tickets(psa),
+                &EvalContext::default(),
+            )
         })
         .map(|t| t.id.to_string())
         .collect()

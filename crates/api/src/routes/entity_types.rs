@@ -140,10 +140,12 @@ pub(crate) fn check_entity(
     let cell = support::pair(psa, entity);
     let why = match cell.level {
         Level::Absent => format!("{} has no {entity} entity ({})", psa.as_str(), cell.note),
-        _ => format!(
-            "filters on {entity} are not supported on {} yet",
-            psa.as_str()
+        _ if !cell.note.is_empty() => format!(
+            "{} cannot list {entity} entities for a filter ({})",
+            psa.as_str(),
+            cell.note
         ),
+        _ => format!("filters on {entity} are not supported on {}", psa.as_str()),
     };
     let other = if elsewhere.is_empty() {
         "no PSA supports filters on it yet".to_owned()

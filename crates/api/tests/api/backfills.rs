@@ -1079,19 +1079,11 @@ async fn verify_checks_explicit_ids_against_the_connected_psa() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let verify = |ids: serde_json::Value| {
-        let app = &app;
-        let key = key.clone();
-        async move {
-            let r = app
-                .post(
-                    &key,
-                    "/public-api/backfills/verify",
-                    json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ids}}),
-                )
-                .await;
-            assert_eq!(r.status, 200, "{:?}", r.body);
-            r.body
-        }
+        verify_ok(
+            &app,
+            &key,
+            json!({"entity_type": "ticket", "filter_spec": {"entity_ids": ids}}),
+        )
     };
     // No PSA: counted, not checked, and said so.
     let v = verify(json!(["999999999", "not-a-ticket"])).await;
@@ -1147,4 +1139,56 @@ async fn verify_checks_explicit_ids_against_the_connected_psa() {
         .as_str()
         .unwrap()
         .contains("every id is in the PSA"));
+}
+
+/// A filter the PSA answers only in part (`endsWith` goes out as `contains`, a superset, and
+/// stays residual): a small bound is read and counted exactly, a large one is reported as a
+/// bound with a warning.
+#[tokio::test]
+async fn verify_counts_exactly_what_it_can_read_and_says_when_it_cannot() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let sim = app.connectwise_sim(&key, 1_500).await;
+    let verify = |rules: serde_json::Value| {
+        verify_ok(
+            &app,
+            &key,
+            json!({"entity_type": "ticket", "filter_spec": {"conditions": {"combinator": "and", "rules": rules}}}),
+        )
+    };
+    let tickets = sim.tickets();
+    let ends = |t: &psa_sim::Ticket| t.summary.to_lowercase().ends_with('e');
+    let contains = |t: &psa_sim::Ticket| t.summary.to_lowercase().contains('e');
+    let bound = tickets.iter().filter(|t| contains(t)).count();
+    assert!(
+        bound > 1_000,
+        "the whole filter's bound is past what a count reads: {bound}"
+    );
+    let v = verify(json!([{"field": "summary", "operator": "endsWith", "value": "e"}])).await;
+    assert_eq!(v["data"]["level"], "WARNING", "{v}");
+    assert_eq!(v["data"]["matching_entities"], bound as i64, "{v}");
+    assert!(
+        v["data"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("at most {bound} entities match")),
+        "{v}"
+    );
+    // The first 400 tickets: a bound under 1,000, read and counted.
+    let cut = tickets[400].id;
+    let exact = tickets[..400].iter().filter(|t| ends(t)).count();
+    assert!(exact > 0 && exact < tickets[..400].iter().filter(|t| contains(t)).count());
+    let v = verify(json!([
+        {"field": "$id", "operator": "<", "value": cut},
+        {"field": "summary", "operator": "endsWith", "value": "e"}]))
+    .await;
+    assert_eq!(v["data"]["level"], "OK", "{v}");
+    assert_eq!(v["data"]["matching_entities"], exact as i64, "{v}");
+}
+
+/// The answer of a preflight that must succeed (HTTP 200).
+async fn verify_ok(app: &TestApp, key: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = app.post(key, "/public-api/backfills/verify", body).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body
 }

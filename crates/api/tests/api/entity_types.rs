@@ -70,10 +70,10 @@ async fn filters_on_a_type_the_psa_lacks_are_refused_and_explicit_ids_work() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;
     let _sim = app.connectwise_sim(&key, 5).await;
-    let company = app
+    let tasks = app
         .workflow_with(
             &key,
-            json!({"name": "Enrich companies", "entity_type": "company",
+            json!({"name": "Tidy tasks", "entity_type": "task",
                    "executor": {"type": "simulated"}}),
         )
         .await;
@@ -82,11 +82,11 @@ async fn filters_on_a_type_the_psa_lacks_are_refused_and_explicit_ids_work() {
     for (path, body) in [
         (
             "/public-api/backfills/verify",
-            json!({"entity_type": "company", "filter_spec": filter}),
+            json!({"entity_type": "task", "filter_spec": filter}),
         ),
         (
             "/public-api/backfills",
-            json!({"target_workflow_id": company, "entity_type": "company", "filter_spec": filter}),
+            json!({"target_workflow_id": tasks, "entity_type": "task", "filter_spec": filter}),
         ),
     ] {
         let r = app.post(&key, path, body).await;
@@ -94,8 +94,9 @@ async fn filters_on_a_type_the_psa_lacks_are_refused_and_explicit_ids_work() {
         assert_eq!(r.field(), "entity_type");
         let m = r.body["error"]["message"].as_str().unwrap();
         assert!(
-            m.contains("filters on company are not supported on connectwise yet")
-                && m.contains("give entity_ids"),
+            m.starts_with(
+                "connectwise cannot list task entities for a filter (tasks are listed per project ticket): filters on it work on autotask"
+            ) && m.contains("give entity_ids"),
             "{m}"
         );
     }
@@ -121,7 +122,7 @@ async fn filters_on_a_type_the_psa_lacks_are_refused_and_explicit_ids_work() {
         .post(
             &key,
             "/public-api/backfills",
-            json!({"target_workflow_id": company, "entity_type": "company", "filter_spec": {"entity_ids": ["19", "20"]}}),
+            json!({"target_workflow_id": tasks, "entity_type": "task", "filter_spec": {"entity_ids": ["19", "20"]}}),
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);

@@ -214,12 +214,9 @@ impl Api {
 }
 
 impl Api {
-    /// Reads every item of backfill `id` (all pages) and asserts that each counter of the
-    /// backfill equals the number of items in that status, and `total_items` their number.
-    /// Returns the backfill as read.
-    pub async fn assert_counters_exact(&self, base: &str, id: &str) -> Value {
-        let mut counts: HashMap<String, i64> = HashMap::new();
-        let mut total = 0;
+    /// Every item of backfill `id`, page by page.
+    pub async fn items(&self, base: &str, id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
         let mut cursor = String::new();
         loop {
             let page = self
@@ -228,16 +225,31 @@ impl Api {
                     &format!("/backfills/{id}/items?page_size=200{cursor}"),
                 )
                 .await;
-            for item in page["data"].as_array().expect("an items page") {
-                *counts
-                    .entry(item["status"].as_str().unwrap().to_owned())
-                    .or_default() += 1;
-                total += 1;
-            }
+            out.extend(
+                page["data"]
+                    .as_array()
+                    .expect("an items page")
+                    .iter()
+                    .cloned(),
+            );
             match page["meta"]["pagination"]["next_cursor"].as_str() {
                 Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
+                None => return out,
             }
+        }
+    }
+
+    /// Reads every item of backfill `id` (all pages) and asserts that each counter of the
+    /// backfill equals the number of items in that status, and `total_items` their number.
+    /// Returns the backfill as read.
+    pub async fn assert_counters_exact(&self, base: &str, id: &str) -> Value {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        let items = self.items(base, id).await;
+        let total = items.len() as i64;
+        for item in items {
+            *counts
+                .entry(item["status"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
         let b = self.get(base, &format!("/backfills/{id}")).await["data"].clone();
         for status in [

@@ -35,7 +35,7 @@ pub fn compile_autotask(
     entity: EntityType,
     complete_status_ids: &[i64],
 ) -> Result<Plan<AtQuery>, CompileError> {
-    check_supported(Psa::Autotask, entity)?;
+    let cat = check_supported(Psa::Autotask, entity)?;
     let mut udf_pushed = false;
     let (filter, residual) = split(root, |node| match node {
         Node::Rule(Rule {
@@ -44,14 +44,14 @@ pub fn compile_autotask(
             value,
             ..
         }) => {
-            if udf_pushed {
+            if udf_pushed || !cat.custom_push {
                 return Push::No;
             }
             let p = condition(name, *operator, value, true);
             udf_pushed = p.is_pushed();
             p
         }
-        _ => lowered(&lower_node(node, Psa::Autotask, complete_status_ids)),
+        _ => lowered(&lower_node(node, cat, complete_status_ids)),
     });
     Ok(Plan {
         native: AtQuery { filter },
@@ -409,7 +409,7 @@ mod tests {
     fn unsupported_entity() {
         let g = and(json!([{"field": "$id", "operator": "=", "value": 1}]));
         assert!(matches!(
-            compile_autotask(&g, EntityType::TimeEntry, &[5]),
+            compile_autotask(&g, EntityType::ProjectTicket, &[5]),
             Err(CompileError::Unsupported(_))
         ));
     }

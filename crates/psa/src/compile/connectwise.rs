@@ -28,9 +28,10 @@
 //!   server matches entries, and a ticket without an entry for the caption would be missed.
 
 use neo_domain::backfill::EntityType;
-use neo_domain::filter::{Field, Group, Node, Operand, Operator, Rule, Scalar};
+use neo_domain::filter::{Alias, Field, Group, Node, Operand, Operator, Rule, Scalar};
 
-use super::lower::{lower_node, Lowered};
+use super::catalogue::Catalogue;
+use super::lower::{lower_group, lower_node, Lowered};
 use super::{
     check_supported, datetime_text, split, whole_seconds, CompileError, CwQuery, Plan, Push,
 };
@@ -41,7 +42,7 @@ pub fn compile_connectwise(
     root: &Group,
     entity: EntityType,
 ) -> Result<Plan<CwQuery>, CompileError> {
-    check_supported(Psa::ConnectWise, entity)?;
+    let cat = check_supported(Psa::ConnectWise, entity)?;
     enum Part {
         Condition(String),
         Custom(String),
@@ -54,14 +55,14 @@ pub fn compile_connectwise(
             value,
             ..
         }) => {
-            if custom_pushed {
+            if custom_pushed || !cat.custom_push {
                 return Push::No;
             }
             let p = custom_condition(caption, *operator, value);
             custom_pushed = p.is_pushed();
             p.map(Part::Custom)
         }
-        _ => lowered(&lower_node(node, Psa::ConnectWise, &[])).map(Part::Condition),
+        _ => lowered(&lower_node(node, cat, &[])).map(Part::Condition),
     });
     let mut conditions = Vec::new();
     let mut custom_field_conditions = None;
@@ -76,13 +77,55 @@ pub fn compile_connectwise(
         1 => conditions.pop(),
         _ => Some(group(conditions, "and")),
     };
+    let fields = Some(projection(cat, residual.as_ref()));
     Ok(Plan {
         native: CwQuery {
             conditions,
             custom_field_conditions,
+            fields,
         },
         residual,
     })
+}
+
+/// The `fields` of a page: what the connector reads of a row — its id, the fields that name it
+/// and its creation date (a snapshot entry) — and every field the residual tests, so that
+/// ConnectWise sends those rather than whole records (a ticket is kilobytes; a page is a
+/// thousand of them). `dateEntered`/`lastUpdated` are asked for as `_info/…`, where rows
+/// hold them; a custom-field rule asks for `customFields`.
+pub fn projection(cat: &Catalogue, residual: Option<&Group>) -> String {
+    fn walk(l: &Lowered, out: &mut Vec<String>) {
+        match l {
+            Lowered::Cmp { path, .. } => out.push(path.clone()),
+            Lowered::Custom { .. } => out.push("customFields".into()),
+            Lowered::All(parts) | Lowered::Any(parts) => parts.iter().for_each(|p| walk(p, out)),
+            Lowered::Nothing => {}
+        }
+    }
+    let mut paths: Vec<String> = vec!["id".into()];
+    paths.extend(
+        cat.title
+            .iter()
+            .chain(cat.number.iter())
+            .map(|p| p.to_string()),
+    );
+    if let Some(created) = cat.target(Alias::Created).and_then(|t| t.id) {
+        paths.push(created.into());
+    }
+    if let Some(r) = residual {
+        walk(&lower_group(r, cat, &[]), &mut paths);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let p = match p.as_str() {
+            "dateEntered" | "lastUpdated" => format!("_info/{p}"),
+            _ => p,
+        };
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out.join(",")
 }
 
 fn group(items: Vec<String>, combinator: &str) -> String {
@@ -473,7 +516,15 @@ mod tests {
             {"field": "$id", "operator": "=", "value": 1},
             {"custom_field": "Region", "operator": "=", "value": "West"}]}));
         let plan = cw(&g);
-        assert_eq!(plan.native, CwQuery::default());
+        assert_eq!(
+            (plan.native.conditions, plan.native.custom_field_conditions),
+            (None, None)
+        );
+        // The page asks for what the connector reads and what the residual tests.
+        assert_eq!(
+            plan.native.fields.as_deref(),
+            Some("id,summary,_info/dateEntered,customFields")
+        );
         assert_eq!(plan.residual.unwrap().rules, vec![Node::Group(g)]);
     }
 
@@ -530,9 +581,9 @@ mod tests {
     fn unsupported_entity() {
         let g = and(json!([{"field": "$id", "operator": "=", "value": 1}]));
         assert_eq!(
-            compile_connectwise(&g, EntityType::Company),
+            compile_connectwise(&g, EntityType::Task),
             Err(CompileError::Unsupported(
-                "filters on entity type company are not supported for connectwise".into()
+                "filters on entity type task are not supported for connectwise".into()
             ))
         );
     }

@@ -35,6 +35,7 @@ use jiff::Timestamp;
 use neo_domain::filter::{Group, Operand, Operator, Scalar};
 use serde_json::Value;
 
+use super::catalogue::Catalogue;
 use super::lower::{lower_group, Lowered};
 use crate::Psa;
 
@@ -61,10 +62,11 @@ pub struct Predicate {
 }
 
 impl Predicate {
-    pub fn new(group: &Group, psa: Psa, ctx: &EvalContext) -> Self {
+    /// The tree over rows of `cat`'s entity on its PSA.
+    pub fn new(group: &Group, cat: &Catalogue, ctx: &EvalContext) -> Self {
         Self {
-            psa,
-            root: lower_group(group, psa, &ctx.complete_status_ids),
+            psa: cat.psa,
+            root: lower_group(group, cat, &ctx.complete_status_ids),
         }
     }
 
@@ -73,10 +75,10 @@ impl Predicate {
     }
 }
 
-/// Whether `row` (a PSA-native JSON object) matches `group`. For many rows, build a
-/// [`Predicate`] once.
-pub fn matches(group: &Group, row: &Value, psa: Psa, ctx: &EvalContext) -> bool {
-    Predicate::new(group, psa, ctx).matches(row)
+/// Whether `row` (a PSA-native JSON object of `cat`'s entity) matches `group`. For many rows,
+/// build a [`Predicate`] once.
+pub fn matches(group: &Group, row: &Value, cat: &Catalogue, ctx: &EvalContext) -> bool {
+    Predicate::new(group, cat, ctx).matches(row)
 }
 
 fn eval(l: &Lowered, row: &Value, psa: Psa) -> bool {
@@ -90,7 +92,7 @@ fn eval(l: &Lowered, row: &Value, psa: Psa) -> bool {
 }
 
 /// The value of a native field path in a row (`None` when missing).
-pub(crate) fn field<'r>(row: &'r Value, psa: Psa, path: &str) -> Option<&'r Value> {
+pub fn field<'r>(row: &'r Value, psa: Psa, path: &str) -> Option<&'r Value> {
     match psa {
         Psa::ConnectWise => {
             let walk = |start: &'r Value| {
@@ -217,7 +219,7 @@ fn compare_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<Ord
 }
 
 /// A row's datetime: RFC 3339, or an offset-less datetime taken as UTC.
-pub(crate) fn parse_instant(s: &str) -> Option<Timestamp> {
+pub fn parse_instant(s: &str) -> Option<Timestamp> {
     s.parse::<Timestamp>().ok().or_else(|| {
         let dt = s.parse::<jiff::civil::DateTime>().ok()?;
         dt.to_zoned(jiff::tz::TimeZone::UTC)
@@ -232,6 +234,7 @@ mod tests {
 
     use super::*;
     use crate::compile::test_support::tree;
+    use crate::compile::tickets;
 
     fn cw_row() -> Value {
         json!({
@@ -273,7 +276,7 @@ mod tests {
         for (field, op, value, want) in cases {
             let g = tree(json!({"combinator": "and", "rules": [rule(field, op, value.clone())]}));
             assert_eq!(
-                matches(&g, row, psa, ctx),
+                matches(&g, row, tickets(psa), ctx),
                 *want,
                 "{psa:?}: {field} {op} {value}"
             );
@@ -433,10 +436,10 @@ mod tests {
         assert!(matches(
             &g,
             &cw_row(),
-            Psa::ConnectWise,
+            tickets(Psa::ConnectWise),
             &EvalContext::default()
         ));
-        let p = Predicate::new(&g, Psa::ConnectWise, &EvalContext::default());
+        let p = Predicate::new(&g, tickets(Psa::ConnectWise), &EvalContext::default());
         let mut closed = cw_row();
         closed["closedFlag"] = json!(true);
         assert!(!p.matches(&closed));

@@ -1,5 +1,6 @@
-//! HaloPSA: only a top-level AND of allowlisted query parameters (docs/psa.md §3, §6.5). Halo
-//! silently ignores parameters it does not know, so nothing outside this table is sent:
+//! HaloPSA: only a top-level AND of allowlisted query parameters of the ticket list (docs/psa.md
+//! §3, §6.5). Halo silently ignores parameters it does not know, so nothing outside this table
+//! is sent, and nothing at all to the other resources (their filters are wholly residual):
 //!
 //! | rule (after alias resolution) | parameter |
 //! |---|---|
@@ -29,10 +30,12 @@ use crate::Psa;
 
 /// Compiles a tree to Halo query parameters (see the module doc).
 pub fn compile_halo(root: &Group, entity: EntityType) -> Result<Plan<HaloQuery>, CompileError> {
-    check_supported(Psa::Halo, entity)?;
+    let cat = check_supported(Psa::Halo, entity)?;
     let mut q = HaloQuery::default();
     let (_, residual) = split(root, |node| match node {
-        Node::Rule(r) => match lower_rule(r, Psa::Halo, &[]) {
+        // The allowlist is the ticket list's; elsewhere everything is residual (module doc).
+        _ if entity != EntityType::Ticket => Push::No,
+        Node::Rule(r) => match lower_rule(r, cat, &[]) {
             Lowered::Cmp { path, op, value } => push(&mut q, &path, op, &value),
             _ => Push::No,
         },

@@ -1,6 +1,7 @@
-//! Alias resolution (docs/psa.md §6.4, tickets): a rule becomes a predicate over the PSA's native
-//! field paths. The compilers and the evaluator both go through here, so an alias means the
-//! same thing in a pushed-down query and in a residual.
+//! Alias resolution (docs/psa.md §6.4): a rule becomes a predicate over the PSA's native field
+//! paths. The compilers and the evaluator both go through here, so an alias means the same
+//! thing in a pushed-down query and in a residual. What each alias means on each entity is
+//! data in the compile tables ([`super::catalogue`]); for tickets:
 //!
 //! | alias | ConnectWise | Autotask | Halo |
 //! |---|---|---|---|
@@ -18,12 +19,17 @@
 //! (names); `null`/`notNull` use the id path (the name path when there is none). A list mixing both splits into an OR (`in`) or an
 //! AND (`notIn`) of the two. "—": no native field holds that form (Autotask picklists are
 //! integers, and rows carry no labels), so such a rule matches no row and is never pushed.
+//! An alias with no meaning on an entity is refused at validation; lowered anyway, it matches
+//! no row.
 //!
-//! `$closed` on Autotask: with `C` the complete status ids, `= true` is `status in C`,
+//! `$closed` on Autotask tickets: with `C` the complete status ids, `= true` is `status in C`,
 //! `= false` is `status notIn C`, `in [true, false]` is `status` not null, `null` is `status`
 //! null (SQL semantics throughout: a null status is neither closed nor open).
 
 use neo_domain::filter::{Alias, Combinator, Field, Group, Node, Operand, Operator, Rule, Scalar};
+
+use super::catalogue::{Catalogue, Target};
+use neo_domain::backfill::EntityType;
 
 use crate::Psa;
 
@@ -48,69 +54,12 @@ pub(crate) enum Lowered {
     Nothing,
 }
 
-/// The paths of an alias on a PSA: for numbers (and every non-string value), and for strings.
-struct Target {
-    id: Option<&'static str>,
-    name: Option<&'static str>,
-}
-
-const fn same(p: &'static str) -> Target {
-    Target {
-        id: Some(p),
-        name: Some(p),
-    }
-}
-
-const fn by_kind(id: Option<&'static str>, name: Option<&'static str>) -> Target {
-    Target { id, name }
-}
-
-fn target(psa: Psa, alias: Alias) -> Target {
-    use Alias::*;
-    match psa {
-        Psa::ConnectWise => match alias {
-            Id => same("id"),
-            Created => same("dateEntered"),
-            Updated => same("lastUpdated"),
-            Closed => same("closedFlag"),
-            Company => by_kind(Some("company/id"), Some("company/name")),
-            Status => by_kind(Some("status/id"), Some("status/name")),
-            Priority => by_kind(Some("priority/id"), Some("priority/name")),
-            Queue => by_kind(Some("board/id"), Some("board/name")),
-            Assignee => by_kind(Some("owner/id"), Some("owner/identifier")),
-        },
-        Psa::Autotask => match alias {
-            Id => same("id"),
-            Created => same("createDate"),
-            Updated => same("lastActivityDate"),
-            // Handled by `autotask_closed`; this is the field it tests.
-            Closed => same("status"),
-            Company => by_kind(Some("companyID"), None),
-            Status => by_kind(Some("status"), None),
-            Priority => by_kind(Some("priority"), None),
-            Queue => by_kind(Some("queueID"), None),
-            Assignee => by_kind(Some("assignedResourceID"), None),
-        },
-        Psa::Halo => match alias {
-            Id => same("id"),
-            Created => same("dateoccurred"),
-            Updated => same("lastactiondate"),
-            Closed => same("hasbeenclosed"),
-            Company => by_kind(Some("client_id"), Some("client_name")),
-            Status => by_kind(Some("status_id"), None),
-            Priority => by_kind(Some("priority_id"), None),
-            Queue => by_kind(None, Some("team")),
-            Assignee => by_kind(Some("agent_id"), None),
-        },
-    }
-}
-
 /// A group as one predicate.
-pub(crate) fn lower_group(g: &Group, psa: Psa, complete_status_ids: &[i64]) -> Lowered {
+pub(crate) fn lower_group(g: &Group, cat: &Catalogue, complete_status_ids: &[i64]) -> Lowered {
     let parts = g
         .rules
         .iter()
-        .map(|n| lower_node(n, psa, complete_status_ids))
+        .map(|n| lower_node(n, cat, complete_status_ids))
         .collect();
     match g.combinator {
         Combinator::And => all(parts),
@@ -118,14 +67,14 @@ pub(crate) fn lower_group(g: &Group, psa: Psa, complete_status_ids: &[i64]) -> L
     }
 }
 
-pub(crate) fn lower_node(n: &Node, psa: Psa, complete_status_ids: &[i64]) -> Lowered {
+pub(crate) fn lower_node(n: &Node, cat: &Catalogue, complete_status_ids: &[i64]) -> Lowered {
     match n {
-        Node::Group(g) => lower_group(g, psa, complete_status_ids),
-        Node::Rule(r) => lower_rule(r, psa, complete_status_ids),
+        Node::Group(g) => lower_group(g, cat, complete_status_ids),
+        Node::Rule(r) => lower_rule(r, cat, complete_status_ids),
     }
 }
 
-pub(crate) fn lower_rule(r: &Rule, psa: Psa, complete_status_ids: &[i64]) -> Lowered {
+pub(crate) fn lower_rule(r: &Rule, cat: &Catalogue, complete_status_ids: &[i64]) -> Lowered {
     match &r.field {
         Field::Native(path) => cmp(path, r.operator, r.value.clone()),
         Field::Custom(caption) => Lowered::Custom {
@@ -133,10 +82,15 @@ pub(crate) fn lower_rule(r: &Rule, psa: Psa, complete_status_ids: &[i64]) -> Low
             op: r.operator,
             value: r.value.clone(),
         },
-        Field::Alias(Alias::Closed) if psa == Psa::Autotask => {
+        Field::Alias(Alias::Closed)
+            if cat.psa == Psa::Autotask && cat.entity == EntityType::Ticket =>
+        {
             autotask_closed(r.operator, &r.value, complete_status_ids)
         }
-        Field::Alias(a) => resolve(target(psa, *a), r.operator, &r.value),
+        Field::Alias(a) => match cat.target(*a) {
+            Some(t) => resolve(t, r.operator, &r.value),
+            None => Lowered::Nothing,
+        },
     }
 }
 

@@ -13,8 +13,10 @@
 //!   out); an OR pushes only when every child pushes, otherwise the whole OR is residual.
 //! - A root OR is one node: native when fully pushable, otherwise residual as a whole.
 //! - Custom fields push only from the top-level AND, one per query (ConnectWise
-//!   `customFieldConditions`, Autotask `udf:true`); the others are residual. Halo pushes none.
-//! - Aliases resolve per PSA in [`lower`] (docs/psa.md §6.4), which the evaluator uses as well.
+//!   `customFieldConditions`, Autotask `udf:true`), on tickets; the others are residual. Halo
+//!   pushes none, and on entities other than tickets nothing at all.
+//! - Aliases resolve per PSA and entity in [`lower`] (docs/psa.md §6.4), from the compile tables
+//!   ([`catalogue`]); the evaluator resolves them the same way.
 //! - Datetimes go out with whole seconds. A bound with a fraction of a second is rounded
 //!   outward (a superset; the rule stays residual); an equality or list with one is residual.
 //!
@@ -41,7 +43,7 @@ use neo_domain::filter::{Combinator, Group, Node, Operand, Operator, Scalar};
 use crate::Psa;
 
 pub use autotask::compile_autotask;
-pub use catalogue::catalogue;
+pub use catalogue::{catalogue, table, tickets, Catalogue, HaloList};
 pub use connectwise::compile_connectwise;
 pub use eval::{matches, EvalContext, Predicate};
 pub use halo::compile_halo;
@@ -62,11 +64,14 @@ impl<Q> Plan<Q> {
     }
 }
 
-/// ConnectWise query parameters (each `None` when empty). All three are ANDed by the PSA.
+/// ConnectWise query parameters (each `None` when empty). Both filters are ANDed by the PSA.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CwQuery {
     pub conditions: Option<String>,
     pub custom_field_conditions: Option<String>,
+    /// The `fields` a page asks for ([`connectwise::projection`]): not a filter, so counts
+    /// leave it out.
+    pub fields: Option<String>,
 }
 
 /// The Autotask `filter` array (its members are ANDed), without the paging members.
@@ -88,15 +93,17 @@ pub enum CompileError {
     Unsupported(String),
 }
 
-/// The entity types with compile tables (aliases and catalogues): tickets.
-pub(crate) fn check_supported(psa: Psa, entity: EntityType) -> Result<(), CompileError> {
-    match entity {
-        EntityType::Ticket => Ok(()),
-        other => Err(CompileError::Unsupported(format!(
-            "filters on entity type {other} are not supported for {}",
+/// The compile table of `entity` on `psa`, or why there is none.
+pub(crate) fn check_supported(
+    psa: Psa,
+    entity: EntityType,
+) -> Result<&'static catalogue::Catalogue, CompileError> {
+    catalogue::table(psa, entity).ok_or_else(|| {
+        CompileError::Unsupported(format!(
+            "filters on entity type {entity} are not supported for {}",
             psa.as_str()
-        ))),
-    }
+        ))
+    })
 }
 
 /// How much of a node a PSA query expresses.

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::eval::{matches, EvalContext};
-use super::{catalogue, compile_autotask, compile_halo};
+use super::{catalogue, compile_autotask, compile_halo, tickets};
 use crate::fuzzing::{
     autotask_native, autotask_rows, halo_native, halo_rows, rule, FieldGen, AUTOTASK_FIELDS,
     HALO_FIELDS,
@@ -57,10 +57,10 @@ proptest! {
         prop_assert!(udfs <= 1);
         for row in autotask_rows() {
             let native = plan.native.filter.iter().all(|c| autotask_native(c, &row));
-            let residual = plan.residual.as_ref().is_none_or(|r| matches(r, &row, Psa::Autotask, &ctx));
+            let residual = plan.residual.as_ref().is_none_or(|r| matches(r, &row, tickets(Psa::Autotask), &ctx));
             prop_assert_eq!(
                 native && residual,
-                matches(&root, &row, Psa::Autotask, &ctx),
+                matches(&root, &row, tickets(Psa::Autotask), &ctx),
                 "row {} filter {:?} residual {:?}", row["id"], plan.native.filter, plan.residual
             );
         }
@@ -73,10 +73,10 @@ proptest! {
         let plan = compile_halo(&root, EntityType::Ticket).unwrap();
         for row in halo_rows() {
             let native = halo_native(&plan.native.params, &row);
-            let residual = plan.residual.as_ref().is_none_or(|r| matches(r, &row, Psa::Halo, &ctx));
+            let residual = plan.residual.as_ref().is_none_or(|r| matches(r, &row, tickets(Psa::Halo), &ctx));
             prop_assert_eq!(
                 native && residual,
-                matches(&root, &row, Psa::Halo, &ctx),
+                matches(&root, &row, tickets(Psa::Halo), &ctx),
                 "row {} params {:?} residual {:?}", row["id"], plan.native.params, plan.residual
             );
         }

@@ -234,7 +234,7 @@ fn equivalence(psa: Psa, fields: &'static [FieldGen], json_of: fn(&psa_sim::Tick
             let root = parse_tree(&conditions, psa);
             let want: Vec<u64> = rows
                 .iter()
-                .filter(|(_, row)| matches(&root, row, psa, &ctx))
+                .filter(|(_, row)| matches(&root, row, super::tickets(psa), &ctx))
                 .map(|(id, _)| *id)
                 .collect();
             if !want.is_empty() && want.len() < rows.len() {

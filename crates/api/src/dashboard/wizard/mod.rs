@@ -8,9 +8,12 @@
 //! concerns, in words ([`problems`]); the page's script places it there and marks the input
 //! `aria-invalid`. The form is read once, here ([`wizard_input`]): an id list pasted in the
 //! "Id list" tab is read by the domain's [`parse_id_list`] into the `entity_ids` the API takes.
+//! The rule builder's fields come from the server as well ([`vocabulary`]): per entity type,
+//! what the tenant's PSA can filter on, so the builder offers nothing the API would refuse.
 
 mod problems;
 mod steps;
+mod vocabulary;
 
 #[allow(unused_imports)]
 use super::*;
@@ -33,6 +36,9 @@ pub(super) struct WorkflowChoice {
     pub(super) autonomy: String,
     pub(super) checked: bool,
     pub(super) active: Option<ActiveBackfill>,
+    /// Why a rule group cannot target its entity type on the tenant's PSA ("ids only on
+    /// ConnectWise: …"); `None` where it can, or without an integration.
+    pub(super) ids_only: Option<String>,
 }
 
 #[derive(Template)]
@@ -48,6 +54,9 @@ pub(super) struct WizardTpl {
     pub(super) default_in_flight: i64,
     /// "Clone into a new backfill": the source's settings, filled in.
     pub(super) clone: Option<ClonePrefill>,
+    /// The rule builder's fields per entity type on the tenant's PSA, as JSON
+    /// ([`vocabulary`]).
+    pub(super) vocabulary: String,
 }
 
 impl WizardTpl {
@@ -158,6 +167,10 @@ pub(super) async fn wizard(
         None => None,
     };
     let picked = source.as_ref().map(|b| b.target_workflow_id).or(q.workflow);
+    let psa = match app.store.integration(tenant).await {
+        Ok(i) => i.and_then(|i| neo_psa::Psa::parse(&i.psa)),
+        Err(e) => return store_error(e),
+    };
     let mut timezones: Vec<String> = jiff::tz::db()
         .available()
         .map(|n| n.as_str().to_owned())
@@ -176,6 +189,7 @@ pub(super) async fn wizard(
                     WorkflowChoice {
                         checked: picked == Some(w.id) && active.is_none(),
                         active,
+                        ids_only: psa.and_then(|p| vocabulary::ids_only_mark(p, w.entity_type)),
                         id: w.id,
                         description: w.description.unwrap_or_default(),
                         entity_type: w.entity_type.to_string(),
@@ -216,6 +230,7 @@ pub(super) async fn wizard(
             min_in_flight: api::MIN_IN_FLIGHT,
             max_in_flight: api::MAX_IN_FLIGHT,
             default_in_flight: api::DEFAULT_IN_FLIGHT,
+            vocabulary: vocabulary::Vocabulary::of(psa).json(),
         },
     )
 }

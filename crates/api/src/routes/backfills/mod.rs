@@ -77,7 +77,12 @@ enum PsaCheck {
     Psa(neo_psa::http::PsaError),
 }
 
-/// Validates a PSA filter against the PSA's field catalogue and counts it with the connector.
+/// Most rows a count reads to turn the PSA's upper bound into an exact number
+/// ([`neo_psa::client::PsaClient::count_exactly`]): ten HaloPSA pages, one ConnectWise page.
+const EXACT_COUNT_MAX_READ: u64 = 1_000;
+
+/// Validates a PSA filter against the PSA's field catalogue and counts it with the connector
+/// (exactly, when the PSA's bound is small enough to read).
 async fn psa_count(
     app: &AppState,
     p: &Principal,
@@ -100,7 +105,10 @@ async fn psa_count(
     let client = psa_client(app, p, integration)
         .await
         .map_err(PsaCheck::Psa)?;
-    let count = client.count(entity, &root).await.map_err(PsaCheck::Psa)?;
+    let count = client
+        .count_exactly(entity, &root, EXACT_COUNT_MAX_READ)
+        .await
+        .map_err(PsaCheck::Psa)?;
     Ok((stored, count))
 }
 
