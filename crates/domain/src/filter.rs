@@ -627,7 +627,10 @@ fn resolved_json(raw: &Value, op: &Operand) -> Value {
     }
 }
 
-fn valid_native_path(p: &str) -> bool {
+/// Whether `p` is a native field path: `/`-separated segments of ASCII letters, digits and
+/// `_`, none starting with a digit, at most 200 characters. The rule of a filter's fields and of
+/// the fields a `psa_actions` workflow writes or reads.
+pub(crate) fn valid_native_path(p: &str) -> bool {
     !p.is_empty()
         && p.len() <= 200
         && p.split('/').all(|seg| {

@@ -1,6 +1,7 @@
 //! Pure types of neo-backfill. Nothing in this crate does I/O: every time decision takes an
 //! instant from a [`clock::Clock`] passed in by the caller.
 
+pub mod actions;
 pub mod backfill;
 pub mod clock;
 pub mod cost;

@@ -132,6 +132,16 @@ impl Egress {
         self.http.post(url)
     }
 
+    /// A PATCH request to build on; send it with [`Egress::send`].
+    pub fn patch(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.patch(url)
+    }
+
+    /// A DELETE request to build on; send it with [`Egress::send`].
+    pub fn delete(&self, url: &str) -> reqwest::RequestBuilder {
+        self.http.delete(url)
+    }
+
     /// Sends a request built on this client within `timeout` (the whole exchange, the body
     /// included). The target is checked first; a 3xx answer is an error. Any other status is
     /// returned for the caller to judge; read its body with [`Egress::read_capped`].

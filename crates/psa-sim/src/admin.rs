@@ -12,6 +12,10 @@
 //! | `GET /__sim/limits`, `POST`/`PUT /__sim/limits` | read / merge-update [`crate::Limits`] |
 //! | `POST /__sim/clock` | `{"advance_ms":N}` moves the virtual clock forward |
 //! | `GET /__sim/dataset` | boards, statuses, priorities, companies, members and the ticket id range |
+//! | `GET /__sim/writes` | the write log ([`crate::WriteRecord`]s), oldest first |
+//! | `DELETE /__sim/writes` | clear the write log (the writes stay; `reset` undoes them) |
+//! | `POST /__sim/technician` | `{"psa","ticket_id","field","value"}`: a technician's edit; answers the row (404 unknown ticket, 400 otherwise) |
+//! | `GET /__sim/technician` | the technician's edits |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +30,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::Limits;
+use crate::data::View;
 use crate::faults::Fault;
 use crate::http_util::json;
 use crate::state::{lock, SimState};
+use crate::writes::WriteError;
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -42,6 +48,8 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/limits", get(get_limits).post(set_limits).put(set_limits))
         .route("/clock", post(clock))
         .route("/dataset", get(dataset))
+        .route("/writes", get(list_writes).delete(clear_writes))
+        .route("/technician", get(technician_edits).post(technician))
 }
 
 fn bad_request(message: impl std::fmt::Display) -> Response {
@@ -196,4 +204,49 @@ async fn dataset(State(st): State<Arc<SimState>>) -> Response {
             "members": d.members,
         }),
     )
+}
+
+async fn list_writes(State(st): State<Arc<SimState>>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(st.writes.log()).unwrap_or(Value::Null),
+    )
+}
+
+async fn clear_writes(State(st): State<Arc<SimState>>) -> StatusCode {
+    st.writes.clear_log();
+    StatusCode::NO_CONTENT
+}
+
+async fn technician_edits(State(st): State<Arc<SimState>>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::to_value(st.writes.technician_edits()).unwrap_or(Value::Null),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TechnicianBody {
+    psa: String,
+    ticket_id: u64,
+    field: String,
+    value: Value,
+}
+
+async fn technician(State(st): State<Arc<SimState>>, body: Bytes) -> Response {
+    let b: TechnicianBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e),
+    };
+    let Some(view) = View::from_psa(&b.psa) else {
+        return bad_request(format!("unknown psa '{}'", b.psa));
+    };
+    match crate::writes::technician(&st, view, b.ticket_id, &b.field, b.value) {
+        Ok(row) => json(StatusCode::OK, &row),
+        Err(e @ WriteError::NotFound(_)) => {
+            json(StatusCode::NOT_FOUND, &json!({ "error": e.message() }))
+        }
+        Err(e) => bad_request(e.message()),
+    }
 }

@@ -1,7 +1,8 @@
 //! The Autotask personality (docs/psa.md §7.3): version and zone discovery, header auth, the rolling request threshold
 //! and thread limit, `ThresholdInformation`, and for every entity (`Tickets`, `Companies`, … see
 //! [`crate::records::at`]) `query` (GET and POST) with `nextPageUrl` paging, counts, single records and entity
-//! information. One implementation serves them all, parameterised by the entity's rows and fields.
+//! information. One implementation serves them all, parameterised by the entity's rows and fields. Ticket updates
+//! and notes are `crate::writes::at`'s, behind the same guard.
 //!
 //! Paths are case-insensitive: the outer middleware lower-cases every `/atservicesrest/…` path before routing, so
 //! the routes here are spelled in lower case.
@@ -74,7 +75,7 @@ pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
                 get(move |st: St, id: Path<String>| get_one(st, id, i)),
             );
     }
-    let api = api
+    let api = crate::writes::at::routes(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state, guard));
@@ -91,7 +92,7 @@ pub(crate) struct AtError {
 }
 
 impl AtError {
-    fn new(status: StatusCode, message: impl Into<String>) -> AtError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> AtError {
         AtError {
             status,
             message: message.into(),
@@ -350,8 +351,8 @@ fn page(
     req: &PageRequest<'_>,
     resource: usize,
 ) -> Response {
-    let data = st.data();
-    let rows: RowSet<'_> = data.rows(View::Autotask, resource);
+    let snap = st.snapshot(View::Autotask);
+    let rows: RowSet<'_> = snap.rows(resource);
     let start = rows.first_after(i64::try_from(req.after).unwrap_or(i64::MAX));
     let mut matching = rows
         .rows_from(start)
@@ -511,9 +512,9 @@ async fn next_post(
 }
 
 fn count(st: &SimState, input: &QueryInput, resource: usize) -> Response {
-    let data = st.data();
-    let n = data
-        .rows(View::Autotask, resource)
+    let n = st
+        .snapshot(View::Autotask)
+        .rows(resource)
         .rows_from(0)
         .filter(|(_, r)| input.filter.matches(r))
         .count();
@@ -551,8 +552,8 @@ async fn get_one(
         .trim()
         .parse()
         .map_err(|_| AtError::invalid(format!("The id '{id}' is not a valid integer.")))?;
-    let data = st.data();
-    let rows = data.rows(View::Autotask, resource);
+    let snap = st.snapshot(View::Autotask);
+    let rows = snap.rows(resource);
     let item = rows
         .index_of(id)
         .map_or(Value::Null, |i| rows.row(i).into_owned());
@@ -565,7 +566,8 @@ async fn entity_info(resource: usize) -> Response {
     json(
         StatusCode::OK,
         &json!({"info": {
-            "name": e.name, "canCreate": false, "canDelete": false, "canQuery": true, "canUpdate": false,
+            "name": e.name, "canCreate": e.name == "TicketNote", "canDelete": false, "canQuery": true,
+            "canUpdate": e.name == TICKET.name,
             "hasUserDefinedFields": !e.udfs.is_empty(), "supportsWebhookCallouts": false,
         }}),
     )

@@ -1,7 +1,7 @@
 //! The ConnectWise PSA personality (docs/psa.md §7.2): company info, auth, throttling, and for every resource
 //! (`/service/tickets`, `/company/companies`, … see [`crate::records::cw`]) conditions, counts, `POST …/search`,
 //! navigable and forward-only paging and single records. One implementation serves them all, parameterised by the
-//! resource's rows and conditions schema.
+//! resource's rows and conditions schema. Ticket writes and notes are `crate::writes::cw`'s, behind the same guard.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
                 get(move |st: St, id: Path<String>, uri: Uri| get_one(st, id, uri, i)),
             );
     }
-    let api = api
+    let api = crate::writes::cw::routes(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state, guard));
@@ -86,13 +86,23 @@ pub(crate) struct CwError {
 }
 
 impl CwError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> CwError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> CwError {
         CwError {
             status,
             code,
             message: message.into(),
             errors: Value::Null,
         }
+    }
+
+    /// The same error with an `errors` array.
+    pub(crate) fn with_errors(mut self, errors: Value) -> CwError {
+        self.errors = errors;
+        self
     }
 
     fn bad_request(message: impl Into<String>) -> CwError {
@@ -517,8 +527,8 @@ fn page(
     resource: usize,
 ) -> Result<Response, CwError> {
     let limits = st.limits();
-    let data = st.data();
-    let rows = data.rows(View::ConnectWise, resource);
+    let snap = st.snapshot(View::ConnectWise);
+    let rows = snap.rows(resource);
     let page_size = match parse_number(params, "pageSize")? {
         Some(n) if n >= 1 => (n as usize).min(limits.cw_page_size_max.max(1)),
         _ => limits.cw_page_size_default.max(1),
@@ -618,9 +628,8 @@ async fn count(
 ) -> Result<Response, CwError> {
     let params = Params::parse(uri.query());
     let query = RawQuery::from_params(&params).compile(None, resource)?;
-    let data = st.data();
     let count = query
-        .matching(&data.rows(View::ConnectWise, resource))
+        .matching(&st.snapshot(View::ConnectWise).rows(resource))
         .len();
     Ok(json(StatusCode::OK, &json!({ "count": count })))
 }
@@ -638,8 +647,8 @@ async fn get_one(
     })?;
     let params = Params::parse(uri.query());
     let query = RawQuery::default().compile(params.get("fields"), resource)?;
-    let data = st.data();
-    let rows = data.rows(View::ConnectWise, resource);
+    let snap = st.snapshot(View::ConnectWise);
+    let rows = snap.rows(resource);
     let idx = rows.index_of(id).ok_or_else(|| {
         CwError::new(
             StatusCode::NOT_FOUND,

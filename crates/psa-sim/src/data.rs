@@ -131,6 +131,25 @@ pub(crate) enum View {
 }
 
 impl View {
+    /// The view of a PSA name: `connectwise`, `autotask`, `halo` or `halopsa` (any case).
+    pub(crate) fn from_psa(psa: &str) -> Option<View> {
+        match psa.to_ascii_lowercase().as_str() {
+            "connectwise" => Some(View::ConnectWise),
+            "autotask" => Some(View::Autotask),
+            "halo" | "halopsa" => Some(View::Halo),
+            _ => None,
+        }
+    }
+
+    /// The PSA's name in the write log (`connectwise`, `autotask`, `halo`).
+    pub(crate) fn psa(self) -> &'static str {
+        match self {
+            View::ConnectWise => "connectwise",
+            View::Autotask => "autotask",
+            View::Halo => "halo",
+        }
+    }
+
     fn render(self, t: &Ticket) -> Value {
         match self {
             View::ConnectWise => cw_json(t),
@@ -294,7 +313,8 @@ pub fn halo_datetime(ts: Timestamp) -> String {
 /// The ticket as HaloPSA returns it from `GET /api/tickets` (docs/psa.md §3). The field names are the ones the
 /// `neo-psa` compiler's Halo catalogue and aliases use: `$created` is `dateoccurred`, `$updated` `lastactiondate`,
 /// `$closed` `hasbeenclosed`, `$company` `client_id`/`client_name`, `$status` `status_id`, `$priority`
-/// `priority_id`, `$queue` `team` (the board name), `$assignee` `agent_id` (null when unassigned).
+/// `priority_id`, `$queue` `team` (the board name), `$assignee` `agent_id` (null when unassigned). `last_update`
+/// is the row's last-modified instant (the token of the simulator's concurrency check on writes).
 pub fn halo_json(t: &Ticket) -> Value {
     let mut row = json!({
         "id": t.id,
@@ -309,6 +329,7 @@ pub fn halo_json(t: &Ticket) -> Value {
         "team": t.board.name,
         "dateoccurred": halo_datetime(t.date_entered),
         "lastactiondate": halo_datetime(t.last_updated),
+        "last_update": halo_datetime(t.last_updated),
         "dateclosed": t.closed_date.map(halo_datetime),
         "hasbeenclosed": t.closed_flag(),
         "onhold": false,

@@ -6,7 +6,7 @@
 //! without filters (Halo ignores what it does not know, and the connector filters those locally): a paged
 //! resource answers `{"record_count", "<key>": […]}` like tickets, the others (agents, appointments, teams, roles,
 //! timesheet events) a bare array of every row whatever the paging parameters. `GET /api/{resource}/{id}` answers
-//! the record itself.
+//! the record itself. Ticket updates and actions (notes) are `crate::writes::halo`'s, inside the same window.
 //!
 //! `GET /api/tickets` parameters (names case-insensitive, like every Halo query parameter here):
 //!
@@ -57,11 +57,11 @@ pub(crate) fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
                 get(move |st: St, h: HeaderMap, id: Path<String>| get_one(st, h, id, i)),
             );
     }
-    router.layer(from_fn_with_state(state, window))
+    crate::writes::halo::routes(router).layer(from_fn_with_state(state, window))
 }
 
 /// A Halo error body.
-fn error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     json(status, &json!({ "message": message }))
 }
 
@@ -171,7 +171,7 @@ async fn token(State(st): State<Arc<SimState>>, uri: Uri, body: Bytes) -> Respon
 }
 
 /// Whether the request carries an issued, unexpired bearer token.
-fn authorised(st: &SimState, headers: &HeaderMap) -> bool {
+pub(crate) fn authorised(st: &SimState, headers: &HeaderMap) -> bool {
     let Some(token) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -273,6 +273,29 @@ impl Filters {
         })
     }
 
+    /// As [`Filters::matches`], on a written row (whose values may differ from its [`Ticket`]'s).
+    fn matches_row(&self, row: &Value) -> bool {
+        let id = |k: &str| row[k].as_u64();
+        let time = |k: &str| row[k].as_str().and_then(parse_datetime);
+        let closed = row["hasbeenclosed"].as_bool().unwrap_or(false);
+        if self.none
+            || self.closed.is_some_and(|c| c != closed)
+            || self.client_id.is_some_and(|c| Some(c) != id("client_id"))
+            || self.status_id.is_some_and(|s| Some(s) != id("status_id"))
+            || self.agent_id.is_some_and(|a| Some(a) != id("agent_id"))
+        {
+            return false;
+        }
+        self.range.is_none_or(|(field, start, end)| {
+            let v = time(match field {
+                DateField::Occurred => "dateoccurred",
+                DateField::LastAction => "lastactiondate",
+                DateField::Closed => "dateclosed",
+            });
+            v.is_some_and(|v| start.is_none_or(|s| v >= s) && end.is_none_or(|e| v <= e))
+        })
+    }
+
     fn matches(&self, t: &Ticket) -> bool {
         if self.none {
             return false;
@@ -300,7 +323,7 @@ impl Filters {
     }
 }
 
-fn unauthorised() -> Response {
+pub(crate) fn unauthorised() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
         "Authorization has been denied for this request.",
@@ -330,15 +353,19 @@ async fn list(
     }
     let r = &records::resources(View::Halo)[resource];
     let params = Params::parse(uri.query());
-    let data = st.data();
-    let rows = data.rows(View::Halo, resource);
+    let snap = st.snapshot(View::Halo);
+    let (data, rows) = (&snap.data, snap.rows(resource));
     let mut picked: Vec<usize> = if r.is_tickets() {
         let filters = match Filters::parse(&params) {
             Ok(f) => f,
             Err(message) => return error(StatusCode::BAD_REQUEST, &message),
         };
+        // A written row is filtered on its values; the others on their ticket (no rendering).
         (0..data.tickets.len())
-            .filter(|i| filters.matches(&data.tickets[*i]))
+            .filter(|&i| match rows.written(i) {
+                Some(row) => filters.matches_row(row),
+                None => filters.matches(&data.tickets[i]),
+            })
             .collect()
     } else {
         (0..rows.len()).collect()
@@ -407,8 +434,8 @@ async fn get_one(
             &format!("The id {id:?} is not an integer."),
         );
     };
-    let data = st.data();
-    let rows = data.rows(View::Halo, resource);
+    let snap = st.snapshot(View::Halo);
+    let rows = snap.rows(resource);
     match rows.index_of(id) {
         Some(i) => json(StatusCode::OK, &rows.row(i)),
         None => error(

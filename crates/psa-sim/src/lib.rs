@@ -13,10 +13,15 @@
 //! Besides tickets, every resource a filter backfill can target is served with seeded, related records
 //! (companies, contacts, configurations, projects, time entries, …): see [`SimHandle::resource_rows`].
 //!
+//! Tickets also take writes in each PSA's wire format (ConnectWise JSON Patch and notes, Autotask `PATCH /Tickets`
+//! and ticket notes, Halo `POST /api/tickets` and actions; docs/psa.md §7.6): later reads see the written values,
+//! a stale concurrency token is refused with 409, and every write is logged ([`SimHandle::writes`]). Tests play a
+//! technician editing tickets meanwhile with [`SimHandle::technician_edit`].
+//!
 //! Layout: [`data`] (seeded data set and the three ticket views), `records` (every other resource: the records,
 //! their views per PSA, the resource lists the dialects serve), `cw` + `cw_conditions` (ConnectWise), `autotask` +
-//! `at_filter` (Autotask), `halo` (HaloPSA), `admin` (`/__sim/…`), `server` (listener, request log and fault
-//! middleware).
+//! `at_filter` (Autotask), `halo` (HaloPSA), `writes` (ticket writes and notes, laid over the data set), `admin`
+//! (`/__sim/…`), `server` (listener, request log and fault middleware).
 
 mod admin;
 mod at_filter;
@@ -38,6 +43,7 @@ mod http_util;
 mod records;
 mod server;
 mod state;
+mod writes;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -56,7 +62,9 @@ pub use data::{
 };
 pub use faults::{Fault, FaultState};
 pub use state::{LoggedRequest, Stats};
+pub use writes::{FieldChange, TechnicianEdit, WriteKind, WriteRecord};
 
+use data::View;
 use server::{ConnMeta, SimListener};
 use state::{lock, SimState};
 
@@ -157,7 +165,7 @@ impl SimHandle {
         )
     }
 
-    /// The seeded tickets, ordered by id.
+    /// The seeded tickets, ordered by id, as generated: writes show in [`SimHandle::ticket_row`], not here.
     pub fn tickets(&self) -> Vec<Ticket> {
         self.state.data().tickets.clone()
     }
@@ -169,12 +177,84 @@ impl SimHandle {
     }
 
     /// The wire rows of one resource in ascending id order, exactly as its list endpoint
-    /// renders them (see [`Dataset::resource_rows`]): `psa` is `connectwise`, `autotask` or
-    /// `halo`; `endpoint` a ConnectWise path under the API root (`/company/companies`), an
-    /// Autotask entity (`Companies`, any case) or a HaloPSA path under `/api` (`/client`),
-    /// tickets included. `None` for an unknown PSA or endpoint.
+    /// renders them, writes included (see [`Dataset::resource_rows`]): `psa` is `connectwise`,
+    /// `autotask` or `halo` (or `halopsa`); `endpoint` a ConnectWise path under the API root
+    /// (`/company/companies`), an Autotask entity (`Companies`, any case) or a HaloPSA path
+    /// under `/api` (`/client`), tickets included. `None` for an unknown PSA or endpoint.
     pub fn resource_rows(&self, psa: &str, endpoint: &str) -> Option<Vec<serde_json::Value>> {
-        self.state.data().resource_rows(psa, endpoint)
+        self.state
+            .snapshot(View::from_psa(psa)?)
+            .resource_rows(endpoint)
+    }
+
+    /// Ticket `id` in `psa`'s view (`connectwise`, `autotask`, `halo` or `halopsa`) as its GET
+    /// renders it now, writes and technician edits included.
+    pub fn ticket_row(&self, psa: &str, id: u64) -> Option<serde_json::Value> {
+        self.state.snapshot(View::from_psa(psa)?).ticket(id)
+    }
+
+    /// The notes of ticket `ticket_id` in `psa`'s view, as its notes list answers them
+    /// (Autotask: the generated `TicketNotes` too). Empty for an unknown PSA or ticket.
+    pub fn notes(&self, psa: &str, ticket_id: u64) -> Vec<serde_json::Value> {
+        View::from_psa(psa)
+            .and_then(|view| writes::notes(&self.state, view, ticket_id).ok())
+            .unwrap_or_default()
+    }
+
+    /// The write log (as `GET /__sim/writes`), oldest first: every write request that reached
+    /// the write logic, accepted or refused.
+    pub fn writes(&self) -> Vec<WriteRecord> {
+        self.state.writes.log()
+    }
+
+    /// Empties the write log (the writes themselves stay; [`SimHandle::reset`] undoes them).
+    pub fn clear_writes(&self) {
+        self.state.writes.clear_log();
+    }
+
+    /// Changes ticket `ticket_id` as a person in the PSA would: `field` is a writable field in
+    /// `psa`'s own names (`status/id`, `status`, `status_id`, …, as a client writes it), the
+    /// value is checked as a client's, and the row's concurrency token moves on, so a client
+    /// holding the old one is refused with 409. Listed by [`SimHandle::technician_edits`], not in
+    /// the write log. Returns the updated row.
+    ///
+    /// # Panics
+    /// On an unknown PSA, ticket or field, or an invalid value; see [`SimHandle::try_technician_edit`].
+    pub fn technician_edit(
+        &self,
+        psa: &str,
+        ticket_id: u64,
+        field: &str,
+        value: serde_json::Value,
+    ) -> serde_json::Value {
+        match self.try_technician_edit(psa, ticket_id, field, value) {
+            Ok(row) => row,
+            Err(e) => panic!("invalid technician edit: {e}"),
+        }
+    }
+
+    /// As [`SimHandle::technician_edit`], with the error.
+    pub fn try_technician_edit(
+        &self,
+        psa: &str,
+        ticket_id: u64,
+        field: &str,
+        value: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let view = View::from_psa(psa).ok_or_else(|| format!("unknown PSA '{psa}'"))?;
+        writes::technician(&self.state, view, ticket_id, field, value)
+            .map_err(|e| e.message().to_string())
+    }
+
+    /// The technician's edits, oldest first.
+    pub fn technician_edits(&self) -> Vec<TechnicianEdit> {
+        self.state.writes.technician_edits()
+    }
+
+    /// The simulator's wall clock, which written tokens and notes take: 2026-11-01T00:00:00Z
+    /// (the end of the generated dates) plus the virtual time since start, in whole seconds.
+    pub fn now(&self) -> jiff::Timestamp {
+        writes::now(&self.state)
     }
 
     /// The ticket as ConnectWise returns it.
@@ -254,7 +334,8 @@ impl SimHandle {
         self.state.stats()
     }
 
-    /// Back to the initial state: log, faults, limits, throttle counters. The data set is kept.
+    /// Back to the initial state: logs, faults, limits, throttle counters, and the writes, notes
+    /// and technician edits. The data set is kept.
     pub fn reset(&self) {
         self.state.reset(None, None);
     }

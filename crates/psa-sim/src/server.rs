@@ -25,7 +25,7 @@ use tower::Layer;
 use crate::config::Limits;
 use crate::faults::Fault;
 use crate::http_util::{json, set_header};
-use crate::state::{lock, Counters, LoggedRequest, SimState};
+use crate::state::{lock, Counters, LoggedRequest, RequestSeq, SimState};
 use crate::{admin, autotask, cw, halo};
 
 /// Largest request body accepted.
@@ -299,6 +299,7 @@ async fn outer(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Res
         }
     }
 
+    parts.extensions.insert(RequestSeq(seq));
     let resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;

@@ -1,4 +1,4 @@
-//! Shared server state: data set, virtual clock, request log, faults, throttle counters.
+//! Shared server state: data set, writes, virtual clock, request log, faults, throttle counters.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Limits, RateLimit, SimConfig};
 use crate::data::Dataset;
 use crate::faults::{Fault, FaultSet};
+use crate::writes::Writes;
 
 /// Locks a mutex, recovering from poisoning (a panicking test thread must not wedge the simulator).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +56,11 @@ impl LoggedRequest {
             .map(String::as_str)
     }
 }
+
+/// The request-log sequence number of the request being served (a request extension set by the outer
+/// middleware), so the write log can point at the logged request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestSeq(pub u64);
 
 /// Counters reported by `GET /__sim/stats`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -215,6 +221,8 @@ pub(crate) struct SimState {
     /// `http://127.0.0.1:PORT`, used when a request has no `Host` header.
     pub base_url: String,
     data: RwLock<Arc<Dataset>>,
+    /// The writes laid over the data set, the notes, the write log and the technician's edits.
+    pub writes: Writes,
     limits: RwLock<Limits>,
     pub clock: Clock,
     pub log: Mutex<RequestLog>,
@@ -240,6 +248,7 @@ impl SimState {
         SimState {
             base_url,
             data: RwLock::new(Arc::new(data)),
+            writes: Writes::default(),
             limits: RwLock::new(cfg.limits.clone()),
             clock: Clock::new(cfg.clock_speed),
             log: Mutex::new(RequestLog::default()),
@@ -277,8 +286,10 @@ impl SimState {
         lock(&self.faults).0.add(fault)
     }
 
-    /// Back to the initial state; with `seed`/`tickets`, the data set is regenerated.
+    /// Back to the initial state (writes, notes and their logs included); with `seed`/`tickets`, the data set is
+    /// regenerated.
     pub(crate) fn reset(&self, seed: Option<u64>, tickets: Option<usize>) {
+        self.writes.clear();
         if seed.is_some() || tickets.is_some() {
             let tickets = tickets.unwrap_or(self.cfg.tickets);
             let data = Dataset::generate_with(

@@ -26,13 +26,13 @@ pub struct AtConfig {
 
 #[derive(Clone)]
 pub struct AtClient {
-    http: Egress,
-    policy: HttpPolicy,
+    pub(crate) http: Egress,
+    pub(crate) policy: HttpPolicy,
     /// `{zone}V1.0`
-    base: String,
-    cfg: AtConfig,
+    pub(crate) base: String,
+    pub(crate) cfg: AtConfig,
     /// At most three concurrent requests per entity endpoint and integration code.
-    threads: Arc<Semaphore>,
+    pub(crate) threads: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for AtClient {
@@ -97,7 +97,7 @@ impl AtClient {
             })
     }
 
-    fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
         self.http
             .post(url)
             .header("username", &self.cfg.username)

@@ -24,12 +24,12 @@ pub struct CwConfig {
 
 #[derive(Clone)]
 pub struct CwClient {
-    http: Egress,
-    policy: HttpPolicy,
+    pub(crate) http: Egress,
+    pub(crate) policy: HttpPolicy,
     /// `{site}/{codebase}apis/3.0`
-    base: String,
-    auth: String,
-    client_id: String,
+    pub(crate) base: String,
+    pub(crate) auth: String,
+    pub(crate) client_id: String,
 }
 
 impl std::fmt::Debug for CwClient {
@@ -80,7 +80,7 @@ impl CwClient {
         })
     }
 
-    fn get(&self, url: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
         self.http
             .get(url)
             .header("authorization", &self.auth)

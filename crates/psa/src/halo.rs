@@ -62,10 +62,10 @@ struct Token {
 
 #[derive(Clone)]
 pub struct HaloClient {
-    http: Egress,
-    policy: HttpPolicy,
+    pub(crate) http: Egress,
+    pub(crate) policy: HttpPolicy,
     /// `{url}/api`
-    api: String,
+    pub(crate) api: String,
     /// `{auth_url}/token[?tenant=…]`
     token_url: String,
     cfg: HaloConfig,
@@ -134,7 +134,7 @@ impl HaloClient {
     }
 
     /// The current access token, fetching a new one when there is none, it is due for refresh, or `force`.
-    async fn bearer(&self, force: bool) -> Result<String, PsaError> {
+    pub(crate) async fn bearer(&self, force: bool) -> Result<String, PsaError> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref() {
             if !force && Instant::now() < t.refresh_at {

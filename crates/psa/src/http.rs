@@ -52,6 +52,10 @@ pub enum PsaError {
     /// The PSA answered something this connector does not understand.
     #[error("unexpected answer from the PSA: {0}")]
     Protocol(String),
+    /// A write refused because the record changed since it was read (HTTP 409): not retried;
+    /// the caller reads the record again and decides.
+    #[error("the record changed in the PSA since it was read: {0}")]
+    Conflict(String),
 }
 
 impl PsaError {
@@ -90,6 +94,93 @@ pub async fn read_with(
     throttle_fallback: Option<Duration>,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, PsaError> {
+    let how = How {
+        throttle_fallback,
+        retry_failures: true,
+        one_record: false,
+        server_errors_refuse: false,
+    };
+    send(egress, policy, what, how, make).await
+}
+
+/// Reads one record by id: a 404 means the record does not exist (not a wrong URL).
+pub async fn read_record(
+    egress: &Egress,
+    policy: &HttpPolicy,
+    what: &str,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PsaError> {
+    let how = How {
+        throttle_fallback: None,
+        retry_failures: true,
+        one_record: true,
+        server_errors_refuse: false,
+    };
+    send(egress, policy, what, how, make).await
+}
+
+/// Sends a write. A 429 is waited out and sent again (the PSA did not process it). A 5xx, a
+/// timeout or a dropped connection is retried only when `idempotent`: the PSA may have
+/// processed the request before failing, and sending a note twice would add it twice (a
+/// conditional update is safe to send again: a replay of a write that took effect is refused as
+/// a conflict, and the caller then reads the record, finds the change made and plans nothing).
+/// A 409 is [`PsaError::Conflict`]; any other refusal is [`PsaError::Rejected`], never retried.
+pub async fn write(
+    egress: &Egress,
+    policy: &HttpPolicy,
+    what: &str,
+    w: Write,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PsaError> {
+    let how = How {
+        throttle_fallback: w.throttle_fallback,
+        retry_failures: w.idempotent && !w.server_errors_refuse,
+        one_record: true,
+        server_errors_refuse: w.server_errors_refuse,
+    };
+    send(egress, policy, what, how, make).await
+}
+
+/// How a write is sent ([`write`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Write {
+    /// Sending it twice does what sending it once does (an update of absolute values).
+    pub idempotent: bool,
+    /// The wait after a 429 without `Retry-After` (else the backoff).
+    pub throttle_fallback: Option<Duration>,
+    /// The PSA answers a refused write with a 5xx (Autotask answers validation errors with
+    /// HTTP 500 and an `errors` list): a 5xx is a refusal, not retried.
+    pub server_errors_refuse: bool,
+}
+
+/// How [`send`] treats answers.
+struct How {
+    /// The wait after a 429 without `Retry-After` (else the backoff).
+    throttle_fallback: Option<Duration>,
+    /// Whether 5xx, timeouts and dropped connections are sent again.
+    retry_failures: bool,
+    /// The request names one record: a 404 says it does not exist.
+    one_record: bool,
+    /// A 5xx is a refusal ([`Write::server_errors_refuse`]).
+    server_errors_refuse: bool,
+}
+
+async fn send(
+    egress: &Egress,
+    policy: &HttpPolicy,
+    what: &str,
+    how: How,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, PsaError> {
+    let throttle_fallback = how.throttle_fallback;
+    let policy = &HttpPolicy {
+        max_retries: if how.retry_failures {
+            policy.max_retries
+        } else {
+            0
+        },
+        ..policy.clone()
+    };
     let mut retries = 0u32;
     let mut throttled = Duration::ZERO;
     loop {
@@ -111,7 +202,7 @@ pub async fn read_with(
                         e.describe("the PSA")
                     )));
                 }
-                tracing::warn!(what, error = %e, retries, "PSA read failed; retrying");
+                tracing::warn!(what, error = %e, retries, "PSA request failed; retrying");
             }
             Ok(r) if r.status().as_u16() == 429 => {
                 let wait = retry_after(&r)
@@ -134,6 +225,12 @@ pub async fn read_with(
                 tokio::time::sleep(wait).await;
                 continue;
             }
+            Ok(r) if r.status().is_server_error() && how.server_errors_refuse => {
+                return Err(PsaError::Rejected(format!(
+                    "{what}: the PSA answered HTTP {} (write refused)",
+                    r.status().as_u16()
+                )));
+            }
             Ok(r) if r.status().is_server_error() || r.status().as_u16() == 408 => {
                 if retries >= policy.max_retries {
                     return Err(PsaError::Unavailable(format!(
@@ -152,6 +249,16 @@ pub async fn read_with(
                 return Err(PsaError::Auth(format!(
                     "{what}: the PSA answered HTTP {} (credentials refused)",
                     r.status().as_u16()
+                )));
+            }
+            Ok(r) if r.status().as_u16() == 409 => {
+                return Err(PsaError::Conflict(format!(
+                    "{what}: the PSA answered HTTP 409"
+                )));
+            }
+            Ok(r) if r.status().as_u16() == 404 && how.one_record => {
+                return Err(PsaError::Rejected(format!(
+                    "{what}: the PSA has no such record (HTTP 404)"
                 )));
             }
             Ok(r) if r.status().as_u16() == 404 => {

@@ -22,6 +22,7 @@ pub mod links;
 pub mod lookup;
 pub mod source;
 pub mod support;
+pub mod write;
 
 use serde::{Deserialize, Serialize};
 

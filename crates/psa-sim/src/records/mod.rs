@@ -30,6 +30,7 @@ mod tests;
 pub(crate) mod tickets;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -146,34 +147,75 @@ impl Tables {
 }
 
 /// The rows of one resource in one view, in ascending id order: what a list, count or get
-/// reads, whether the resource is the tickets or a table.
+/// reads, whether the resource is the tickets or a table, with the writes made through the
+/// API laid over them (see `crate::writes`).
 pub(crate) struct RowSet<'a> {
     data: &'a Dataset,
     view: View,
     /// `None`: the tickets.
     table: Option<&'a Table>,
+    /// Tickets only: the rows written since the data set was generated, by id (`None` when
+    /// nothing was written, so an unwritten simulator pays one branch per row).
+    written: Option<&'a BTreeMap<u64, Value>>,
+    /// Tables only: rows created through the API after the table's own, ids ascending above
+    /// every id of the table.
+    appended: &'a [Value],
+}
+
+fn id_of(row: &Value) -> u64 {
+    row["id"].as_u64().unwrap_or_default()
 }
 
 impl<'a> RowSet<'a> {
+    /// The same rows with the written tickets (`written`) or created rows (`appended`) laid over them.
+    pub(crate) fn with_writes(
+        mut self,
+        written: Option<&'a BTreeMap<u64, Value>>,
+        appended: &'a [Value],
+    ) -> RowSet<'a> {
+        if self.table.is_none() {
+            self.written = written.filter(|w| !w.is_empty());
+        } else {
+            self.appended = appended;
+        }
+        self
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self.table {
-            Some(t) => t.rows.len(),
+            Some(t) => t.rows.len() + self.appended.len(),
             None => self.data.tickets.len(),
         }
     }
 
     pub(crate) fn id(&self, i: usize) -> u64 {
         match self.table {
-            Some(t) => t.ids[i],
+            Some(t) => t
+                .ids
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| id_of(&self.appended[i - t.ids.len()])),
             None => self.data.tickets[i].id,
         }
     }
 
     pub(crate) fn row(&self, i: usize) -> Cow<'a, Value> {
         match self.table {
-            Some(t) => Cow::Borrowed(&t.rows[i]),
-            None => self.data.row(self.view, i),
+            Some(t) => Cow::Borrowed(
+                t.rows
+                    .get(i)
+                    .unwrap_or_else(|| &self.appended[i - t.rows.len()]),
+            ),
+            None => match self.written(i) {
+                Some(row) => Cow::Borrowed(row),
+                None => self.data.row(self.view, i),
+            },
         }
+    }
+
+    /// The written row of ticket number `i`, if it was written.
+    pub(crate) fn written(&self, i: usize) -> Option<&'a Value> {
+        self.written?.get(&self.data.tickets[i].id)
     }
 
     /// `(index, row)` from index `from` on.
@@ -186,10 +228,12 @@ impl<'a> RowSet<'a> {
 
     /// The index of the first row whose id is above `id`.
     pub(crate) fn first_after(&self, id: i64) -> usize {
+        let above = |x: u64| i64::try_from(x).unwrap_or(i64::MAX) > id;
         match self.table {
-            Some(t) => t
-                .ids
-                .partition_point(|x| i64::try_from(*x).unwrap_or(i64::MAX) <= id),
+            Some(t) => match t.ids.partition_point(|x| !above(*x)) {
+                p if p < t.ids.len() => p,
+                p => p + self.appended.partition_point(|r| !above(id_of(r))),
+            },
             None => self.data.first_after(id),
         }
     }
@@ -197,7 +241,10 @@ impl<'a> RowSet<'a> {
     /// The index of the row with `id`.
     pub(crate) fn index_of(&self, id: u64) -> Option<usize> {
         match self.table {
-            Some(t) => t.ids.binary_search(&id).ok(),
+            Some(t) => t.ids.binary_search(&id).ok().or_else(|| {
+                let k = self.appended.binary_search_by_key(&id, id_of).ok()?;
+                Some(t.ids.len() + k)
+            }),
             None => self.data.index_of(id),
         }
     }
@@ -213,6 +260,8 @@ impl Dataset {
             data: self,
             view,
             table,
+            written: None,
+            appended: &[],
         }
     }
 
@@ -222,12 +271,7 @@ impl Dataset {
     /// (`Companies`, any case) or a HaloPSA path under `/api` (`/client`); tickets too
     /// (`/service/tickets`, `Tickets`, `/tickets`). `None` for an unknown PSA or endpoint.
     pub fn resource_rows(&self, psa: &str, endpoint: &str) -> Option<Vec<Value>> {
-        let view = match psa.to_ascii_lowercase().as_str() {
-            "connectwise" => View::ConnectWise,
-            "autotask" => View::Autotask,
-            "halo" | "halopsa" => View::Halo,
-            _ => return None,
-        };
+        let view = View::from_psa(psa)?;
         let rows = self.rows(view, find(view, endpoint)?);
         Some(rows.rows_from(0).map(|(_, r)| r.into_owned()).collect())
     }

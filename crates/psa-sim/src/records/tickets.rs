@@ -40,9 +40,9 @@ impl Picks for Mix {
     }
 }
 
-const TYPES: [&str; 4] = ["Incident", "Service Request", "Problem", "Change"];
-const SUB_TYPES: [&str; 4] = ["Hardware", "Software", "Network", "Account"];
-const ITEMS: [&str; 5] = ["Laptop", "Printer", "Email", "VPN", "Server"];
+pub(crate) const TYPES: [&str; 4] = ["Incident", "Service Request", "Problem", "Change"];
+pub(crate) const SUB_TYPES: [&str; 4] = ["Hardware", "Software", "Network", "Account"];
+pub(crate) const ITEMS: [&str; 5] = ["Laptop", "Printer", "Email", "VPN", "Server"];
 const TEAMS: [&str; 4] = ["Tier 1", "Tier 2", "Network Team", "Security Team"];
 const SOURCES: [&str; 4] = ["Email", "Phone", "Portal", "Monitoring"];
 /// `(name, hours to respond, hours to resolve)`.

@@ -155,6 +155,10 @@ fn psa_error(e: neo_psa::http::PsaError) -> ApiError {
             "psa_unavailable",
             format!("unexpected answer from the PSA: {m}"),
         ),
+        // Counts and reads never write; a 409 to a read is the PSA's refusal.
+        E::Conflict(m) => {
+            ApiError::field("filter_spec", format!("the PSA refused the filter: {m}"))
+        }
     }
 }
 
