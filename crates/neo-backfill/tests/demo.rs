@@ -16,6 +16,31 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_neo-backfill");
 
+/// The demo process, killed when the test ends early (a failed assertion) so that it does not
+/// outlive the test.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // After a clean exit this finds no process and does nothing.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Lines of a child's stream, read on a thread.
 fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -180,17 +205,19 @@ fn readme_tour() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_tells_its_story_and_every_printed_command_works() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env(
-            "NEO_DEMO_DATABASE_URL",
-            format!("sqlite://{}", tmp.path().join("demo.db").display()),
-        )
-        .env("NEO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env(
+                "NEO_DEMO_DATABASE_URL",
+                format!("sqlite://{}", tmp.path().join("demo.db").display()),
+            )
+            .env("NEO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let out = lines(child.stdout.take().unwrap());
     let err = lines(child.stderr.take().unwrap());
 
