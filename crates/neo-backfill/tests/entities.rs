@@ -18,15 +18,6 @@ use neo_psa::support::{self, Level};
 use neo_psa::Psa;
 use serde_json::{json, Value};
 
-/// The simulator's name of a PSA (its personalities).
-fn sim_name(psa: Psa) -> &'static str {
-    match psa {
-        Psa::ConnectWise => "connectwise",
-        Psa::Autotask => "autotask",
-        Psa::Halo => "halo",
-    }
-}
-
 /// A filter that selects a real part of `rows`: the id is in the lower quarter, or the first
 /// text field equals a later row's value, and (where the entity has one) the record has a
 /// company.
@@ -135,7 +126,7 @@ async fn every_filterable_pair_backfills_exactly_the_reference() {
             }
             let cat = compile::table(psa, *entity).unwrap();
             let rows = sim
-                .resource_rows(sim_name(psa), pair.endpoint.unwrap())
+                .resource_rows(psa.as_str(), pair.endpoint.unwrap())
                 .expect("psa-sim serves every filters pair");
             let conditions = conditions(cat, &rows);
             let want = reference(cat, &rows, &conditions, psa);
@@ -163,7 +154,7 @@ async fn every_filterable_pair_backfills_exactly_the_reference() {
                 .post(&base, "/backfills", json!({"target_workflow_id": wf, "entity_type": entity.as_str(), "filter_spec": spec, "max_in_flight": 20}))
                 .await;
             let id = b["data"]["backfill"]["id"].as_str().unwrap().to_owned();
-            created.push((api_key(&api), id, want, here));
+            created.push((api.key.clone(), id, want, here));
         }
     }
     assert_eq!(created.len(), 47, "the filterable pairs");
@@ -196,10 +187,6 @@ async fn every_filterable_pair_backfills_exactly_the_reference() {
     // Every item ran once, through the real receiver.
     let delivered = log.total.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(delivered, executed, "webhook deliveries");
-}
-
-fn api_key(api: &Api) -> String {
-    api.key.clone()
 }
 
 /// A filter on a pair without filters is 422 `entity_type_not_supported`, naming where filters

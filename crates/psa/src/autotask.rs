@@ -97,13 +97,15 @@ impl AtClient {
             })
     }
 
-    pub(crate) fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
-        self.http
-            .post(url)
-            .header("username", &self.cfg.username)
+    /// `r` with the credentials every request carries.
+    pub(crate) fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        r.header("username", &self.cfg.username)
             .header("secret", &self.cfg.secret)
             .header("apiintegrationcode", &self.cfg.integration_code)
-            .json(body)
+    }
+
+    fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.with_auth(self.http.post(url)).json(body)
     }
 
     fn filter(q: &AtQuery, after_id: Option<i64>) -> Vec<Value> {

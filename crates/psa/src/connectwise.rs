@@ -80,15 +80,18 @@ impl CwClient {
         })
     }
 
-    pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(url)
-            .header("authorization", &self.auth)
+    /// `r` with the credentials and the API version every request carries.
+    pub(crate) fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        r.header("authorization", &self.auth)
             .header("clientid", &self.client_id)
             .header(
                 "accept",
                 "application/vnd.connectwise.com+json; version=2025.1",
             )
+    }
+
+    pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.with_auth(self.http.get(url))
     }
 
     fn params(q: &CwQuery) -> Vec<(&'static str, String)> {
@@ -154,10 +157,7 @@ impl CwClient {
                 "orderBy": "id asc",
             });
             http::read(&self.http, &self.policy, "ConnectWise search", || {
-                self.http
-                    .post(&url)
-                    .header("authorization", &self.auth)
-                    .header("clientid", &self.client_id)
+                self.with_auth(self.http.post(&url))
                     .query(&[
                         ("page", "1".to_string()),
                         ("pageSize", page_size.to_string()),

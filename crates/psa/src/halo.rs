@@ -183,31 +183,41 @@ impl HaloClient {
         Ok(value)
     }
 
-    /// `GET {api}{resource}` with the query; a 401 refreshes the token and tries once more.
+    /// Sends what `send` builds with the current token; a 401 refreshes the token and sends
+    /// once more. Every Halo call goes through here.
+    pub(crate) async fn with_token<F, Fut>(&self, send: F) -> Result<reqwest::Response, PsaError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<reqwest::Response, PsaError>>,
+    {
+        let mut refreshed = false;
+        loop {
+            let token = self.bearer(refreshed).await?;
+            match send(token).await {
+                Err(PsaError::Auth(_)) if !refreshed => refreshed = true,
+                r => return r,
+            }
+        }
+    }
+
+    /// `GET {api}{resource}` with the query.
     async fn get(
         &self,
         resource: &str,
         params: &[(String, String)],
         what: &str,
     ) -> Result<Value, PsaError> {
-        let url = format!("{}{resource}", self.api);
-        let mut refreshed = false;
-        loop {
-            let token = self.bearer(refreshed).await?;
-            match http::read_with(
-                &self.http,
-                &self.policy,
-                what,
-                Some(self.policy.halo_throttle_wait),
-                || self.http.get(&url).bearer_auth(&token).query(params),
-            )
-            .await
-            {
-                Err(PsaError::Auth(_)) if !refreshed => refreshed = true,
-                Err(e) => return Err(e),
-                Ok(r) => return http::json(&self.policy, r, what).await,
-            }
-        }
+        let url = &format!("{}{resource}", self.api);
+        let wait = Some(self.policy.halo_throttle_wait);
+        let r = self
+            .with_token(|token| async move {
+                http::read_with(&self.http, &self.policy, what, wait, || {
+                    self.http.get(url).bearer_auth(&token).query(params)
+                })
+                .await
+            })
+            .await?;
+        http::json(&self.policy, r, what).await
     }
 
     fn params(q: &HaloQuery, page_size: u32, page_no: u32) -> Vec<(String, String)> {

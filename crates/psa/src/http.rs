@@ -108,10 +108,11 @@ pub async fn read_record(
     egress: &Egress,
     policy: &HttpPolicy,
     what: &str,
+    throttle_fallback: Option<Duration>,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, PsaError> {
     let how = How {
-        throttle_fallback: None,
+        throttle_fallback,
         retry_failures: true,
         one_record: true,
         server_errors_refuse: false,
@@ -173,13 +174,10 @@ async fn send(
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, PsaError> {
     let throttle_fallback = how.throttle_fallback;
-    let policy = &HttpPolicy {
-        max_retries: if how.retry_failures {
-            policy.max_retries
-        } else {
-            0
-        },
-        ..policy.clone()
+    let max_retries = if how.retry_failures {
+        policy.max_retries
+    } else {
+        0
     };
     let mut retries = 0u32;
     let mut throttled = Duration::ZERO;
@@ -196,7 +194,7 @@ async fn send(
                 )));
             }
             Err(e) => {
-                if retries >= policy.max_retries {
+                if retries >= max_retries {
                     return Err(PsaError::Unavailable(format!(
                         "{what}: {}",
                         e.describe("the PSA")
@@ -232,7 +230,7 @@ async fn send(
                 )));
             }
             Ok(r) if r.status().is_server_error() || r.status().as_u16() == 408 => {
-                if retries >= policy.max_retries {
+                if retries >= max_retries {
                     return Err(PsaError::Unavailable(format!(
                         "{what}: the PSA answered HTTP {}",
                         r.status().as_u16()

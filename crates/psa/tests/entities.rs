@@ -38,15 +38,6 @@ async fn sim() -> SimHandle {
     sim
 }
 
-/// The simulator's name of a PSA (its personalities).
-fn sim_name(psa: Psa) -> &'static str {
-    match psa {
-        Psa::ConnectWise => "connectwise",
-        Psa::Autotask => "autotask",
-        Psa::Halo => "halo",
-    }
-}
-
 /// A deterministic generator (SplitMix64): a failing seed repeats.
 struct Rng(u64);
 
@@ -301,7 +292,7 @@ async fn every_filterable_pair_enumerates_exactly_the_reference() {
             let endpoint = pair.endpoint.expect("a filters pair has an endpoint");
             let cat = compile::table(psa, *entity).expect("a filters pair has a table");
             let rows = sim
-                .resource_rows(sim_name(psa), endpoint)
+                .resource_rows(psa.as_str(), endpoint)
                 .unwrap_or_else(|| panic!("psa-sim serves {} {endpoint}", psa.as_str()));
             assert!(
                 rows.len() >= 5,

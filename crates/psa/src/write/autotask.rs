@@ -11,17 +11,11 @@ use crate::http::{self, PsaError};
 const TITLE_CHARS: usize = 250;
 
 impl AtClient {
-    fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        r.header("username", &self.cfg.username)
-            .header("secret", &self.cfg.secret)
-            .header("apiintegrationcode", &self.cfg.integration_code)
-    }
-
     pub(crate) async fn read_ticket(&self, id: i64) -> Result<Value, PsaError> {
         let _permit = self.threads.acquire().await.expect("semaphore open");
         let url = format!("{}/Tickets/{id}", self.base);
         let what = "Autotask ticket";
-        let r = http::read_record(&self.http, &self.policy, what, || {
+        let r = http::read_record(&self.http, &self.policy, what, None, || {
             self.with_auth(self.http.get(&url))
         })
         .await?;

@@ -8,19 +8,10 @@ use crate::connectwise::CwClient;
 use crate::http::{self, PsaError};
 
 impl CwClient {
-    fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        r.header("authorization", &self.auth)
-            .header("clientid", &self.client_id)
-            .header(
-                "accept",
-                "application/vnd.connectwise.com+json; version=2025.1",
-            )
-    }
-
     pub(crate) async fn read_ticket(&self, id: i64) -> Result<Value, PsaError> {
         let url = format!("{}/service/tickets/{id}", self.base);
         let what = "ConnectWise ticket";
-        let r = http::read_record(&self.http, &self.policy, what, || self.get(&url)).await?;
+        let r = http::read_record(&self.http, &self.policy, what, None, || self.get(&url)).await?;
         http::json(&self.policy, r, what).await
     }
 

@@ -8,19 +8,21 @@ use crate::halo::HaloClient;
 use crate::http::{self, PsaError};
 
 impl HaloClient {
-    /// Sends the request `make` builds with a bearer token; a 401 refreshes it once.
+    /// Sends the request `make` builds with a bearer token ([`HaloClient::with_token`]): a
+    /// read of one record (`write` `None`) or a write (`Some(idempotent)`).
     async fn authed(
         &self,
         what: &str,
         write: Option<bool>,
         make: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, PsaError> {
-        let mut refreshed = false;
-        loop {
-            let token = self.bearer(refreshed).await?;
-            let wait = Some(self.policy.halo_throttle_wait);
-            let r = match write {
-                None => http::read_record(&self.http, &self.policy, what, || make(&token)).await,
+        let wait = Some(self.policy.halo_throttle_wait);
+        let make = &make;
+        self.with_token(|token| async move {
+            match write {
+                None => {
+                    http::read_record(&self.http, &self.policy, what, wait, || make(&token)).await
+                }
                 Some(idempotent) => {
                     let w = http::Write {
                         idempotent,
@@ -29,12 +31,9 @@ impl HaloClient {
                     };
                     http::write(&self.http, &self.policy, what, w, || make(&token)).await
                 }
-            };
-            match r {
-                Err(PsaError::Auth(_)) if !refreshed => refreshed = true,
-                r => return r,
             }
-        }
+        })
+        .await
     }
 
     pub(crate) async fn read_ticket(&self, id: i64) -> Result<Value, PsaError> {
