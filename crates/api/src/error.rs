@@ -147,6 +147,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("request_timeout", 408, "The body was not received within the body read timeout."),
     ("backfill_already_active", 409, "The target workflow already has an active backfill (DRAFT, RUNNING or PAUSED)."),
     ("backfill_not_rerunnable", 409, "The source backfill is not terminal, or has no failed entity."),
+    ("backfill_not_appliable", 409, "Only an ended shadow run can be applied."),
+    ("backfill_not_revertable", 409, "Only an ended live run that changed something in the PSA can be reverted."),
     ("backfill_not_active", 409, "A signal or an edit on a terminal backfill."),
     ("signal_not_applicable", 409, "A signal the backfill's state does not take (start a RUNNING backfill, pause a DRAFT)."),
     ("backfill_not_draft", 409, "Only a DRAFT backfill can be deleted."),

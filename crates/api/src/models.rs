@@ -1,7 +1,8 @@
 //! Public resources of the API, as documented in the OpenAPI document.
 
 use neo_domain::backfill::{
-    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
+    AutonomyType, BackfillMode, BackfillRunState, EntityType, ExecutionStatus, ItemStatus,
+    WorkflowState,
 };
 use neo_domain::clock::rfc3339;
 use neo_domain::cost::BackfillCostEstimate;
@@ -86,6 +87,13 @@ pub struct PublicBackfill {
     /// The operator's name for the backfill, if given (shown instead of the workflow's).
     #[schema(required = false)]
     pub name: Option<String>,
+    /// `live` writes, `shadow` only records the changes it would make, `revert` restores what
+    /// its parent wrote (`psa_actions` workflows; every other backfill is `live`).
+    #[schema(required = false)]
+    pub mode: BackfillMode,
+    /// A revert that also removes the notes its parent added.
+    #[schema(required = false)]
+    pub remove_notes: bool,
 }
 
 impl PublicBackfill {
@@ -137,6 +145,8 @@ impl From<neo_store::Backfill> for PublicBackfill {
             reprocess: b.reprocess,
             updated_at: rfc3339(b.updated_at),
             name: b.name,
+            mode: b.mode,
+            remove_notes: b.remove_notes,
         }
     }
 }
@@ -249,6 +259,11 @@ pub struct CreateBackfillRequest {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub name: Option<String>,
+    /// `live` (default) or, for a `psa_actions` workflow, `shadow`: read each entity and
+    /// record the changes it would make, writing nothing (`POST /backfills/{id}/apply` then
+    /// makes them).
+    #[serde(default)]
+    pub mode: Option<BackfillMode>,
 }
 
 /// The settings of an active backfill that can change while it runs. Omitted members stay
@@ -337,6 +352,11 @@ pub struct PublicBackfillItem {
     /// 120 characters); `null` for an explicit id list.
     #[schema(required = false)]
     pub summary: Option<String>,
+    /// A `psa_actions` backfill's change to the entity: the fields it changed (a shadow run:
+    /// would change) with their values before and after, and its notes. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub diff: Option<crate::routes::backfills::ItemDiff>,
 }
 
 impl From<neo_store::Item> for PublicBackfillItem {
@@ -351,6 +371,7 @@ impl From<neo_store::Item> for PublicBackfillItem {
             updated_at: rfc3339(i.updated_at),
             next_attempt_at: i.next_attempt_at.map(rfc3339),
             summary: i.summary,
+            diff: None,
         }
     }
 }

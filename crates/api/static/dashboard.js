@@ -1,4 +1,5 @@
-// neo-backfill dashboard: the new-backfill wizard (steps, rule builder, windows editor).
+// neo-backfill dashboard: the new-backfill wizard (steps, rule builder, windows editor,
+// shadow-run choice).
 // Everything else is server-rendered and refreshed with htmx. No eval, no inline handlers.
 (function () {
   "use strict";
@@ -638,11 +639,29 @@
     if (mif) { mif.addEventListener("change", function () { fire("windows-changed"); }); }
   }
 
+  // ---- shadow run --------------------------------------------------------------------------
+  // Only a psa_actions workflow can preview its changes: the choice is offered for those alone
+  // (the radio's data-executor), and dropped when another workflow is picked.
+  function initMode(form) {
+    var box = $("#mode-choice", form);
+    var shadow = $("#shadow", form);
+    if (!box || !shadow) { return; }
+    function sync() {
+      var picked = $("input[name=workflow]:checked", form);
+      var offer = !!picked && picked.getAttribute("data-executor") === "psa_actions";
+      box.hidden = !offer;
+      if (!offer && shadow.checked) { shadow.checked = false; fire("review"); }
+    }
+    $$("input[name=workflow]", form).forEach(function (r) { r.addEventListener("change", sync); });
+    sync();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = $("#wizard");
     if (!form) { return; }
     initWizard(form);
     initBuilder(form);
     initWindows(form);
+    initMode(form);
   });
 })();

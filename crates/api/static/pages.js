@@ -4,7 +4,8 @@
 //   Hovering any time gives all three.
 // - Copy buttons for ids.
 // - The backfill page follows its live part: a new state refreshes the buttons; progress reloads
-//   the items table (same filter and page), unless the operator is typing in it.
+//   the items table (same filter and page), unless the operator is typing in it, and the diff
+//   table of a psa_actions backfill.
 // No eval, no inline handlers (the page's CSP forbids both).
 (function () {
   "use strict";
@@ -94,7 +95,8 @@
     });
   }
 
-  // The items table reloads when the live part shows a change in the counts.
+  // The items table (and a psa_actions backfill's diff table) reload when the live part shows
+  // a change in the counts.
   function initLiveItems() {
     var live = document.getElementById("live");
     if (!live) { return; }
@@ -104,9 +106,12 @@
       var counts = now && now.getAttribute("data-counts");
       if (!counts || counts === seen) { return; }
       seen = counts;
+      if (!window.htmx) { return; }
+      var changes = document.getElementById("changes");
+      if (changes) { window.htmx.trigger(changes, "live-updated"); }
       var items = document.getElementById("items");
       if (!items || items.contains(document.activeElement)) { return; }
-      if (window.htmx) { window.htmx.trigger(items, "live-updated"); }
+      window.htmx.trigger(items, "live-updated");
     });
   }
 

@@ -236,6 +236,7 @@ impl Fixture {
                 created_at: self.clock.now(),
                 entity_ids: Some(ids),
                 name: None,
+                mode: neo_domain::backfill::BackfillMode::Live,
             })
             .await?;
         eprintln!(

@@ -113,6 +113,18 @@ string_enum!(
 );
 
 string_enum!(
+    /// What a backfill's executions do with a `psa_actions` workflow (docs/psa-actions.md):
+    /// `live` writes the changes, `shadow` only records the changes it would make, `revert`
+    /// restores the values its parent backfill wrote. Other executors run `live` only.
+    #[schema(title = "BackfillMode")]
+    BackfillMode {
+        Live => "live",
+        Shadow => "shadow",
+        Revert => "revert",
+    }
+);
+
+string_enum!(
     /// A user signal sent to a backfill.
     Signal {
         Start => "start",
@@ -302,10 +314,69 @@ pub fn check_editable(state: BackfillRunState) -> Result<(), EditRefusal> {
     Ok(())
 }
 
+/// Why a backfill cannot be applied or reverted (`409 backfill_not_eligible` in the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildRefusal(pub String);
+
+/// The rule for `POST /backfills/{id}/apply`: a shadow run that has ended. Its apply child
+/// runs the workflow live over the same snapshot, planning again on each record as it is then.
+pub fn check_appliable(
+    id: &str,
+    mode: BackfillMode,
+    state: BackfillRunState,
+) -> Result<(), ChildRefusal> {
+    if mode != BackfillMode::Shadow {
+        return Err(ChildRefusal(format!(
+            "backfill {id} is a {mode} run; only a shadow run can be applied"
+        )));
+    }
+    if !state.is_terminal() {
+        return Err(ChildRefusal(format!(
+            "backfill {id} is {state}; a shadow run can be applied once it has ended"
+        )));
+    }
+    Ok(())
+}
+
+/// The rule for `POST /backfills/{id}/revert`: a live run (an apply child included) that has
+/// ended. A run still writing would race its own revert; a shadow run wrote nothing; a revert
+/// is undone by running the workflow again, not by reverting the revert.
+pub fn check_revertable(
+    id: &str,
+    mode: BackfillMode,
+    state: BackfillRunState,
+) -> Result<(), ChildRefusal> {
+    if mode != BackfillMode::Live {
+        return Err(ChildRefusal(format!(
+            "backfill {id} is a {mode} run, which wrote nothing to revert"
+        )));
+    }
+    if !state.is_terminal() {
+        return Err(ChildRefusal(format!(
+            "backfill {id} is {state}; a backfill can be reverted once it has ended (cancel it first)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use BackfillRunState as S;
+
+    #[test]
+    fn only_ended_shadow_runs_apply_and_ended_live_runs_revert() {
+        use BackfillMode as M;
+        assert!(check_appliable("b", M::Shadow, S::Completed).is_ok());
+        assert!(check_appliable("b", M::Shadow, S::Cancelled).is_ok());
+        assert!(check_appliable("b", M::Shadow, S::Running).is_err());
+        assert!(check_appliable("b", M::Live, S::Completed).is_err());
+        assert!(check_revertable("b", M::Live, S::Completed).is_ok());
+        assert!(check_revertable("b", M::Live, S::Failed).is_ok());
+        assert!(check_revertable("b", M::Live, S::Paused).is_err());
+        assert!(check_revertable("b", M::Shadow, S::Completed).is_err());
+        assert!(check_revertable("b", M::Revert, S::Completed).is_err());
+    }
 
     #[test]
     fn buttons_follow_the_state_machine() {

@@ -1,12 +1,15 @@
 //! How a workflow's executions run: one typed configuration, validated once when a workflow is
 //! written (the API's create and PATCH) and read back from storage as the same type by the
 //! orchestrator and the dashboard. The stored form is the submitted JSON object
-//! (`{"type": "webhook", …}` or `{"type": "simulated", …}`).
+//! (`{"type": "webhook", …}`, `{"type": "simulated", …}`), or for `psa_actions` the
+//! normalised form of [`crate::actions::PsaActions::to_stored`].
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::actions::{PsaActions, WritableFields, EXECUTOR_TYPE};
+use crate::backfill::BackfillMode;
 use crate::egress::EgressPolicy;
 use crate::validation::FieldError;
 
@@ -29,6 +32,11 @@ pub enum ExecutorSpec {
         transient_rate: f64,
         seed: u64,
     },
+    /// Changes to the tenant's own PSA record ([`crate::actions`]), stored in the form
+    /// [`PsaActions::to_stored`] writes. It is checked against what the PSA lets the entity
+    /// type write when the workflow is written, and parsed again with the PSA's field table
+    /// when it runs (the tenant may have connected another PSA since).
+    PsaActions(Value),
 }
 
 /// Checks a URL a tenant gives for the service to call (a webhook, a PSA): `http(s)`, no
@@ -50,14 +58,30 @@ pub fn check_target_url(field: &str, url: &str, egress: EgressPolicy) -> Result<
 }
 
 impl ExecutorSpec {
-    /// Validates a submitted executor: every bound, no unknown member, and (for a webhook) a
-    /// target `egress` allows. Errors name the member as `executor.<name>`.
-    pub fn validate(v: &Value, egress: EgressPolicy) -> Result<Self, FieldError> {
+    /// Validates a submitted executor: every bound, no unknown member, (for a webhook) a
+    /// target `egress` allows, and (for `psa_actions`) fields that `writable` — what the
+    /// tenant's PSA lets the workflow's entity type write, `None` when it writes nothing —
+    /// knows. Errors name the member as `executor.<name>`.
+    pub fn validate(
+        v: &Value,
+        egress: EgressPolicy,
+        writable: Option<&dyn WritableFields>,
+    ) -> Result<Self, FieldError> {
         let f = |m: &str| format!("executor.{m}");
         let o = v
             .as_object()
             .ok_or_else(|| FieldError::new("executor", "executor must be an object"))?;
         let allowed: &[&str] = match o.get("type").and_then(Value::as_str) {
+            Some(EXECUTOR_TYPE) => {
+                let Some(writable) = writable else {
+                    return Err(FieldError::new(
+                        f("type"),
+                        "psa_actions writes to the tenant's PSA: connect a PSA integration first, and use an entity type it can write (tickets)",
+                    ));
+                };
+                let actions = PsaActions::parse(v, writable)?;
+                return Ok(Self::PsaActions(actions.to_stored()));
+            }
             Some("webhook") => {
                 let url = o.get("url").and_then(Value::as_str).unwrap_or("");
                 check_target_url(&f("url"), url, egress)?;
@@ -125,7 +149,7 @@ impl ExecutorSpec {
             _ => {
                 return Err(FieldError::new(
                     f("type"),
-                    "executor.type must be \"webhook\" or \"simulated\"",
+                    "executor.type must be \"webhook\", \"simulated\" or \"psa_actions\"",
                 ))
             }
         };
@@ -136,6 +160,30 @@ impl ExecutorSpec {
             ));
         }
         Self::from_stored(v).map_err(|m| FieldError::new("executor", m))
+    }
+
+    /// The rule for a new backfill's `mode`: `shadow` only for `psa_actions` (no other
+    /// executor can tell what it would do without doing it); `revert` only as the child of a
+    /// run that wrote (`POST /backfills/{id}/revert`).
+    pub fn check_mode(&self, mode: BackfillMode) -> Result<(), FieldError> {
+        match (mode, self) {
+            (BackfillMode::Live, _) | (BackfillMode::Shadow, Self::PsaActions(_)) => Ok(()),
+            (BackfillMode::Shadow, _) => Err(FieldError::new(
+                "mode",
+                "a shadow run needs a workflow whose executor is psa_actions",
+            )),
+            (BackfillMode::Revert, _) => Err(FieldError::new(
+                "mode",
+                "mode must be live or shadow (a revert is created with POST /backfills/{id}/revert)",
+            )),
+        }
+    }
+
+    /// Whether a backfill runs entities the workflow already succeeded on. `psa_actions` always
+    /// does: its plan is empty on a record already at its targets, so running again changes
+    /// nothing, and its shadow runs and reverts succeed on entities they did not change.
+    pub fn reprocess(&self, requested: bool) -> bool {
+        requested || matches!(self, Self::PsaActions(_))
     }
 
     /// Reads an executor as stored (validated when it was written): its type and members,
@@ -167,6 +215,7 @@ impl ExecutorSpec {
                     .unwrap_or(0.0),
                 seed: v.get("seed").and_then(Value::as_u64).unwrap_or(0),
             }),
+            Some(EXECUTOR_TYPE) => Ok(Self::PsaActions(v.clone())),
             _ => Err("unknown executor type".into()),
         }
     }
@@ -181,7 +230,7 @@ mod tests {
     fn validated_once_read_back_as_the_same_type() {
         let allow = EgressPolicy::new(false);
         let v = json!({"type": "webhook", "url": "https://hooks.example.com/neo", "secret": "whsec_0123456789abcdef", "timeout_ms": 5000});
-        let spec = ExecutorSpec::validate(&v, allow).unwrap();
+        let spec = ExecutorSpec::validate(&v, allow, None).unwrap();
         assert_eq!(spec, ExecutorSpec::from_stored(&v).unwrap());
         assert_eq!(
             ExecutorSpec::from_stored(&json!({"type": "simulated"})).unwrap(),
@@ -194,7 +243,7 @@ mod tests {
         );
         let v = json!({"type": "simulated", "latency_ms": 5, "failure_rate": 0.7, "transient_rate": 0.3, "seed": 3});
         assert_eq!(
-            ExecutorSpec::validate(&v, allow).unwrap(),
+            ExecutorSpec::validate(&v, allow, None).unwrap(),
             ExecutorSpec::Simulated {
                 latency: Duration::from_millis(5),
                 failure_rate: 0.7,
@@ -243,7 +292,7 @@ mod tests {
             (json!([1]), "executor"),
         ] {
             assert_eq!(
-                ExecutorSpec::validate(&bad, allow).unwrap_err().field,
+                ExecutorSpec::validate(&bad, allow, None).unwrap_err().field,
                 field,
                 "{bad}"
             );

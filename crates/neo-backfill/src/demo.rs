@@ -6,6 +6,12 @@
 //! backfill completes, then starts a second, slow backfill to pause and resume, prints the next
 //! steps as commands that work while it serves (rerun the failed ones: the locked records now
 //! succeed, the others fail again), and serves until Ctrl-C.
+//!
+//! Before the slow backfill, safe bulk changes (a `psa_actions` workflow that really writes to the
+//! simulated PSA): a change to hundreds of records is only trusted once it has been previewed
+//! and can be undone, so the demo shows the preview (a shadow run, with the simulator's write
+//! log as proof that nothing was written), the apply, and a revert that leaves alone the one
+//! ticket a technician edited in the meantime.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -38,6 +44,9 @@ pub struct DemoArgs {
     /// How many tickets the demo backfill takes.
     #[arg(long, env = "NEO_DEMO_LIMIT", default_value_t = 300)]
     limit: u64,
+    /// How many tickets the safe-bulk-changes scenario previews, applies and reverts.
+    #[arg(long, env = "NEO_DEMO_BULK_LIMIT", default_value_t = 200)]
+    bulk_limit: u64,
     /// Simulated execution latency in milliseconds.
     #[arg(long, env = "NEO_DEMO_LATENCY_MS", default_value_t = 150)]
     latency_ms: u64,
@@ -280,6 +289,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         );
     }
 
+    // Safe bulk changes: a psa_actions workflow previewed, applied and undone.
+    let bulk = safe_bulk_changes(&api, &sim, a.bulk_limit).await?;
+
     // Something that runs for hours, to pause and resume.
     let (slow, created) = api
         .create_backfill(json!({
@@ -304,7 +316,10 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!();
     println!("Next steps: paste the export line into a shell, then any command below (each works");
     println!("while the demo serves; the API tour in README.md runs as written after it too).");
-    println!("  export NEO={base} NEO_KEY={key} ID={id} SLOW={slow}");
+    println!(
+        "  export NEO={base} NEO_KEY={key} ID={id} SLOW={slow} SHADOW={}",
+        bulk.shadow
+    );
     let auth = "-H \"Authorization: Bearer $NEO_KEY\"";
     if !failed.is_empty() {
         println!("  # 1. The failed tickets, each with its error:");
@@ -334,6 +349,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     );
     println!("  curl -s --fail-with-body -X POST {auth} $NEO/public-api/backfills/$SLOW/pause");
     println!("  curl -s --fail-with-body -X POST {auth} $NEO/public-api/backfills/$SLOW/resume");
+    println!(
+        "  # 4. What the shadow run $SHADOW would have changed, totalled (its apply is {}, \
+         and the apply's revert {}).",
+        bulk.apply, bulk.revert
+    );
+    println!("  curl -s --fail-with-body {auth} $NEO/public-api/backfills/$SHADOW/changes");
     println!();
     println!("Dashboard: {base}/ (sign in with the API key {key}). Serving until Ctrl-C.");
     std::io::stdout().flush()?;
@@ -381,6 +402,210 @@ fn beyond_filters() -> [(&'static str, Value); 2] {
                  "value": {"$datetime": "2027-07-01T00:00:00Z"}}]}),
         ),
     ]
+}
+
+/// The safe-bulk-changes workflow's changes: two fields and an internal note on each ticket.
+fn escalation_executor() -> Value {
+    json!({"type": "psa_actions", "actions": [
+        {"type": "update_fields", "fields": {"priority/id": ESCALATED_PRIORITY, "severity": "High"}},
+        {"type": "add_note", "internal": true,
+         "text": "Escalated from {{priority/name}} by backfill {{backfill_id}} (neo-backfill demo)."}]})
+}
+
+/// The priority the escalation leaves, and the one it sets (the simulator's 3 and 2).
+const NORMAL_PRIORITY: i64 = 3;
+const ESCALATED_PRIORITY: i64 = 2;
+
+/// What the safe-bulk-changes scenario created: the shadow run and its two children.
+struct Bulk {
+    shadow: String,
+    apply: String,
+    revert: String,
+}
+
+/// The second scenario: a `psa_actions` workflow previewed by a shadow run (nothing written),
+/// applied, then reverted after a technician has edited one of its tickets (that one is
+/// skipped, not overwritten). The write log of the simulator shows what reached the PSA.
+async fn safe_bulk_changes(
+    api: &Api,
+    sim: &psa_sim::SimHandle,
+    limit: u64,
+) -> anyhow::Result<Bulk> {
+    let wf = api
+        .post(
+            "/agents",
+            json!({"name": "Demo escalation",
+                "description": "Raises open Normal tickets to High priority and severity, with an internal note (psa_actions)",
+                "executor": escalation_executor()}),
+        )
+        .await?;
+    let wf = wf["data"]["id"].as_i64().context("workflow id")?;
+    println!();
+    println!(
+        "Safe bulk changes: \"Demo escalation\" (psa_actions) sets priority/id {NORMAL_PRIORITY} \
+         → {ESCALATED_PRIORITY} and severity → High on open Normal tickets, with an internal note."
+    );
+    let log_before = sim.writes().len();
+    let (shadow, _) = api
+        .create_backfill(json!({
+            "target_workflow_id": wf,
+            "mode": "shadow",
+            "filter_spec": {"conditions": {"combinator": "and", "rules": [
+                {"field": "priority/id", "operator": "=", "value": NORMAL_PRIORITY},
+                {"field": "$closed", "operator": "=", "value": false}]}, "limit": limit},
+            "max_in_flight": 20,
+            "timezone": "UTC",
+        }))
+        .await?;
+    let b = follow(api, &shadow).await?;
+    let written = sim.writes().len() - log_before;
+    println!(
+        "Shadow run {shadow} over {} tickets: {}, {} succeeded, {} failed; nothing written (the \
+         simulator's write log has {written} new writes).",
+        b["total_items"],
+        b["state"].as_str().unwrap_or("?"),
+        b["succeeded_count"],
+        b["failed_count"]
+    );
+    let totals = api
+        .get(&format!("/backfills/{shadow}/changes"), &[])
+        .await?["data"]
+        .clone();
+    let notes = api
+        .items(&shadow, None)
+        .await?
+        .iter()
+        .filter(|i| i["diff"]["notes"].as_array().is_some_and(|n| !n.is_empty()))
+        .count();
+    println!("  It would change (GET /public-api/backfills/{shadow}/changes):");
+    for t in totals.as_array().into_iter().flatten().take(20) {
+        println!(
+            "    {}: {} tickets, {} → {}",
+            t["field"].as_str().unwrap_or("?"),
+            t["entities"],
+            t["previous_value"],
+            t["new_value"]
+        );
+    }
+    println!("    and add an internal note to {notes} tickets.");
+
+    let applied = api
+        .post(&format!("/backfills/{shadow}/apply"), Value::Null)
+        .await?;
+    let apply = child_id(&applied)?;
+    let b = follow(api, &apply).await?;
+    let writes = &sim.writes()[log_before..];
+    let count = |k: psa_sim::WriteKind| {
+        writes
+            .iter()
+            .filter(|w| w.kind == k && (200..300).contains(&w.status))
+            .count()
+    };
+    println!(
+        "Applied as {apply}: {}, {} succeeded, {} failed; the simulator logged {} ticket updates \
+         and {} notes.",
+        b["state"].as_str().unwrap_or("?"),
+        b["succeeded_count"],
+        b["failed_count"],
+        count(psa_sim::WriteKind::Update),
+        count(psa_sim::WriteKind::Note)
+    );
+
+    // A technician changes one of the escalated tickets before the revert.
+    let edited = api
+        .items(&apply, Some("succeeded"))
+        .await?
+        .into_iter()
+        .find(|i| {
+            i["diff"]["changes"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .and_then(|i| i["entity_id"].as_str().map(str::to_owned))
+        .context("an escalated ticket")?;
+    sim.try_technician_edit(
+        "connectwise",
+        edited.parse().context("a ticket id")?,
+        "priority/id",
+        json!(1),
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!("Meanwhile a technician set ticket {edited} to priority 1 in the PSA.");
+
+    let reverted = api
+        .post(
+            &format!("/backfills/{apply}/revert"),
+            json!({"remove_notes": true}),
+        )
+        .await?;
+    let revert = child_id(&reverted)?;
+    let b = follow(api, &revert).await?;
+    println!(
+        "Reverted as {revert} (notes removed too): {}, {} succeeded, {} failed, {} skipped.",
+        b["state"].as_str().unwrap_or("?"),
+        b["succeeded_count"],
+        b["failed_count"],
+        b["skipped_count"]
+    );
+    for i in api.items(&revert, Some("skipped")).await? {
+        println!(
+            "  skipped ticket {}: {}",
+            i["entity_id"].as_str().unwrap_or("?"),
+            i["error"].as_str().unwrap_or("")
+        );
+    }
+    // What the PSA holds now.
+    let snapshot = api.items(&shadow, None).await?;
+    let back = snapshot
+        .iter()
+        .filter_map(|i| i["entity_id"].as_str()?.parse::<u64>().ok())
+        .filter_map(|t| sim.ticket_row("connectwise", t))
+        .filter(|row| row["priority"]["id"].as_i64() == Some(NORMAL_PRIORITY))
+        .count();
+    println!(
+        "  {back} of {} tickets are back at priority/id {NORMAL_PRIORITY}; ticket {edited} keeps \
+         the technician's priority.",
+        snapshot.len()
+    );
+    Ok(Bulk {
+        shadow,
+        apply,
+        revert,
+    })
+}
+
+/// The id of the child backfill an apply or revert answered.
+fn child_id(created: &Value) -> anyhow::Result<String> {
+    created["data"]["backfill"]["id"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no child backfill in {created}"))
+}
+
+/// Follows backfill `id` until it ends, with a progress line on stderr; its final state.
+async fn follow(api: &Api, id: &str) -> anyhow::Result<Value> {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_line = String::new();
+    loop {
+        let b = api.get(&format!("/backfills/{id}"), &[]).await?["data"].clone();
+        let line = format!("{id} {}", progress_line(&b));
+        if tty {
+            eprint!("\r{line}");
+        } else if line != last_line {
+            eprintln!("{line}");
+        }
+        last_line = line;
+        if matches!(
+            b["state"].as_str(),
+            Some("COMPLETED" | "FAILED" | "CANCELLED")
+        ) {
+            if tty {
+                eprintln!();
+            }
+            return Ok(b);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Time one execution of the slow backfill takes (one at a time: it runs for hours).
@@ -431,12 +656,36 @@ impl Api {
         Ok((id, created["data"].clone()))
     }
 
+    /// The answer of a POST with a JSON body (`Value::Null`: none).
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if !body.is_null() {
+            r = r.json(&body);
+        }
+        let r = r.send().await?;
+        let status = r.status();
+        let v: Value = r.json().await?;
+        anyhow::ensure!(status.is_success(), "POST {path}: {status} {v}");
+        Ok(v)
+    }
+
     /// Every failed item of backfill `id`, page by page.
     async fn failed_items(&self, id: &str) -> anyhow::Result<Vec<Value>> {
+        self.items(id, Some("failed")).await
+    }
+
+    /// Every item of backfill `id` (with `status`, if given), page by page.
+    async fn items(&self, id: &str, status: Option<&str>) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut query = vec![("status", "failed"), ("page_size", "200")];
+            let mut query = vec![("page_size", "200")];
+            if let Some(s) = status {
+                query.push(("status", s));
+            }
             if let Some(c) = &cursor {
                 query.push(("cursor", c));
             }

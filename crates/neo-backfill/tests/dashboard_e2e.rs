@@ -9,6 +9,12 @@
 //! built with the rule builder runs over the simulator's companies. Screenshots go to
 //! `target/e2e-screenshots/`.
 //!
+//! A second test takes safe bulk changes through the dashboard against the ConnectWise
+//! simulator over HTTP: a workflow's executor edited into `psa_actions`, a shadow run started
+//! from the wizard and read (its diff table, the execution's audit, the simulator's empty write
+//! log), applied, then reverted after a technician edited one ticket, which the revert skips
+//! with its `changed_since` reason.
+//!
 //! Needs `node` and `/usr/bin/chromium` (`./scripts/test` installs them, and `npm ci` in
 //! `e2e/`). Without them the test is skipped with a message, except under `CI=true`, where it
 //! fails.
@@ -60,17 +66,23 @@ fn missing_tools(e2e: &Path) -> Option<String> {
     None
 }
 
+/// Whether the browser tests can run here; panics under `CI=true` when they cannot.
+fn tools_ready(e2e: &Path) -> bool {
+    let Some(why) = missing_tools(e2e) else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the dashboard browser test cannot run: {why}");
+    }
+    eprintln!("SKIPPED dashboard browser test: {why} (./scripts/test installs what is missing)");
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_end_to_end_in_headless_chromium() {
     let root = workspace();
     let e2e = root.join("e2e");
-    if let Some(why) = missing_tools(&e2e) {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("the dashboard browser test cannot run: {why}");
-        }
-        eprintln!(
-            "SKIPPED dashboard browser test: {why} (./scripts/test installs what is missing)"
-        );
+    if !tools_ready(&e2e) {
         return;
     }
 
@@ -200,4 +212,135 @@ async fn dashboard_end_to_end_in_headless_chromium() {
     );
     let n = std::fs::read_dir(&shots).unwrap().count();
     assert!(n >= 15, "only {n} screenshots in {}", shots.display());
+}
+
+/// Tickets the safe-bulk-changes run takes (the filter's `limit`).
+const BULK_LIMIT: u64 = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_safe_bulk_changes_in_headless_chromium() {
+    let root = workspace();
+    let e2e = root.join("e2e");
+    if !tools_ready(&e2e) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("e2e-psa.db").display());
+    let server = common::serve(&db, &[]);
+    let cw_private_key = "cwPRIVATEbulkNeverInAPage9";
+    let sim = psa_sim::spawn(psa_sim::SimConfig {
+        tickets: 400,
+        cw_private_key: cw_private_key.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key_for(&db, "initech"),
+    };
+    let (mut config, secrets) = sim.integration("connectwise");
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(secrets.as_object().unwrap().clone());
+    api.put(&server.base, "/integrations/connectwise", config)
+        .await;
+    // No workflow form on the dashboard: created through the API on the simulated executor,
+    // turned into psa_actions on the workflows page by the browser.
+    let wf = api
+        .post(
+            &server.base,
+            "/agents",
+            json!({"name": "Escalate Normal tickets", "description": "priority and severity to High, with a note",
+                   "executor": {"type": "simulated", "latency_ms": 10}}),
+        )
+        .await;
+    api.post(
+        &server.base,
+        "/agents",
+        json!({"name": "Plain triage", "executor": {"type": "simulated", "latency_ms": 10}}),
+    )
+    .await;
+
+    let shots = root.join("target/e2e-screenshots/psa-actions");
+    let _ = std::fs::remove_dir_all(&shots);
+    let script = e2e.join("psa_actions.mjs");
+    let start = Instant::now();
+    let child = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(&root)
+        .env("NEO_E2E_DIR", &e2e)
+        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
+        .env("NEO_E2E_KEY", &api.key)
+        .env("NEO_E2E_SIM", &sim.base_url)
+        .env("NEO_E2E_WORKFLOW", "Escalate Normal tickets")
+        .env("NEO_E2E_WORKFLOW_ID", wf["data"]["id"].to_string())
+        .env("NEO_E2E_PLAIN", "Plain triage")
+        .env("NEO_E2E_LIMIT", BULK_LIMIT.to_string())
+        .env("NEO_E2E_SECRETS", cw_private_key)
+        .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_CHROMIUM", chromium())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let out = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
+        .await
+        .expect("the browser test took more than 150 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    eprintln!("browser test took {:?}", start.elapsed());
+    assert!(
+        out.status.success(),
+        "the safe-bulk-changes browser script failed ({}); screenshots in {}",
+        out.status,
+        shots.display()
+    );
+    let result: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .expect("the script's RESULT line");
+
+    // What the PSA holds, read from the simulator itself.
+    let edited: u64 = result["edited"].as_str().unwrap().parse().unwrap();
+    let items = api
+        .items(&server.base, result["shadow"].as_str().unwrap())
+        .await;
+    assert_eq!(items.len() as u64, BULK_LIMIT);
+    for i in &items {
+        let id: u64 = i["entity_id"].as_str().unwrap().parse().unwrap();
+        let row = sim.ticket_row("connectwise", id).unwrap();
+        let notes = sim.notes("connectwise", id);
+        let ours = notes
+            .iter()
+            .filter(|n| n.to_string().contains("Escalated from"))
+            .count();
+        if id == edited {
+            assert_eq!(
+                row["priority"]["id"], 1,
+                "the technician's edit stays: {row}"
+            );
+            assert_eq!(ours, 1, "a skipped ticket keeps its note: {notes:?}");
+        } else {
+            assert_eq!(row["priority"]["id"], 3, "reverted: {row}");
+            assert_eq!(ours, 0, "the revert removed the note: {notes:?}");
+        }
+    }
+    let writes = sim.writes();
+    let count = |k: psa_sim::WriteKind| {
+        writes
+            .iter()
+            .filter(|w| w.kind == k && (200..300).contains(&w.status))
+            .count() as u64
+    };
+    assert_eq!(
+        count(psa_sim::WriteKind::Update),
+        2 * BULK_LIMIT - 1,
+        "the apply's updates and the revert's: {writes:?}"
+    );
+    assert_eq!(count(psa_sim::WriteKind::Note), BULK_LIMIT);
+    assert_eq!(count(psa_sim::WriteKind::DeleteNote), BULK_LIMIT - 1);
 }

@@ -4,6 +4,10 @@
 //! printed: rerun-failed recovers exactly the transient failures (the permanent ones fail again,
 //! and the child is not paused), the slow backfill pauses and resumes. The README's API tour
 //! runs as written after the export line, and the service keeps serving until SIGTERM.
+//!
+//! Its safe-bulk-changes scenario is checked against the service and the simulator's own write
+//! log: the shadow run's printed totals are the API's, nothing reached the PSA before the
+//! apply, and the revert skipped exactly the ticket the technician edited.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -56,7 +60,17 @@ fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
 
 /// Reads lines until one satisfies `f`, returning every line read.
 fn until(rx: &mpsc::Receiver<String>, what: &str, f: impl Fn(&str) -> bool) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(90);
+    until_within(rx, what, Duration::from_secs(90), f)
+}
+
+/// [`until`], waiting at most `patience` in all.
+fn until_within(
+    rx: &mpsc::Receiver<String>,
+    what: &str,
+    patience: Duration,
+    f: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + patience;
     let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -272,7 +286,9 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
     assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
     assert!(done.first() < done.last(), "no progress: {done:?}");
 
-    let tail = until(&out, "the next steps", |l| {
+    // The other entity types and the safe-bulk-changes scenario (three runs of 200 tickets)
+    // come before the next steps.
+    let tail = until_within(&out, "the next steps", Duration::from_secs(240), |l| {
         l.contains("Serving until Ctrl-C")
     });
     assert!(tail.iter().any(|l| l.contains("is COMPLETED")), "{tail:#?}");
@@ -399,7 +415,7 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
     );
     let slow = env["SLOW"].clone();
     let steps = commands(&tail);
-    assert_eq!(steps.len(), 4, "{tail:#?}");
+    assert_eq!(steps.len(), 5, "{tail:#?}");
     assert!(steps
         .iter()
         .all(|c| c.contains("$NEO/") && !c.contains(&key)));
@@ -439,6 +455,24 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
     assert_eq!(outputs[3]["data"]["signal"], "resume", "{}", outputs[3]);
     let s = api.get(&format!("/backfills/{slow}")).await["data"].clone();
     assert_eq!(s["state"], "RUNNING", "{s}");
+    // 4. The shadow run's totals, as printed in the scenario.
+    let shadow = env["SHADOW"].clone();
+    assert!(steps[4].ends_with("$SHADOW/changes"), "{}", steps[4]);
+    let sim = field(&head, "PSA:")
+        .strip_prefix("simulated ConnectWise at ")
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the simulator's address")
+        .to_owned();
+    safe_bulk_changes(&api, &tail, &shadow, &outputs[4], &sim).await;
+    let progress = drain(&err);
+    for id in bulk_ids(&tail) {
+        let last = progress
+            .iter()
+            .rev()
+            .find(|l| l.starts_with(&id))
+            .unwrap_or_else(|| panic!("no progress line of {id}: {progress:#?}"));
+        assert!(last.ends_with("COMPLETED"), "{last}");
+    }
 
     // The README's API tour, as written, after the export line.
     let tour = readme_tour();
@@ -454,8 +488,8 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
     let all = list["data"].as_array().unwrap();
     assert_eq!(
         all.len(),
-        6,
-        "parent, child, companies, configurations, slow and the tour's: {list}"
+        9,
+        "parent, child, companies, configurations, shadow, apply, revert, slow and the tour's: {list}"
     );
     assert_eq!(
         all.iter().filter(|b| b["state"] == "CANCELLED").count(),
@@ -472,4 +506,172 @@ async fn demo_tells_its_story_and_every_printed_command_works() {
         .success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Every line the channel holds now, without waiting.
+fn drain(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    rx.try_iter().collect()
+}
+
+/// The text after `prefix` on the line that starts with it (trimmed), and that line's words.
+fn line_after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    lines
+        .iter()
+        .map(|l| l.trim())
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in {lines:#?}"))
+}
+
+/// The ids of the shadow run, its apply and the revert, as the demo printed them.
+fn bulk_ids(tail: &[String]) -> [String; 3] {
+    let word = |prefix: &str| {
+        line_after(tail, prefix)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(':')
+            .to_owned()
+    };
+    [
+        word("Shadow run "),
+        word("Applied as "),
+        word("Reverted as "),
+    ]
+}
+
+/// The safe-bulk-changes scenario: every printed count is the API's, and the simulator's
+/// write log holds the apply's writes and the revert's, nothing of the shadow run.
+async fn safe_bulk_changes(api: &Api, tail: &[String], shadow: &str, changes: &Value, sim: &str) {
+    let [shadow_id, apply, revert] = bulk_ids(tail);
+    assert_eq!(
+        shadow_id, shadow,
+        "the export line's SHADOW is the shadow run"
+    );
+    let b = api.get(&format!("/backfills/{shadow}")).await["data"].clone();
+    assert_eq!(
+        (b["mode"].as_str(), b["state"].as_str()),
+        (Some("shadow"), Some("COMPLETED")),
+        "{b}"
+    );
+    let n = b["total_items"].as_i64().unwrap();
+    assert_eq!(n, 200, "{b}");
+    assert_eq!(
+        line_after(tail, &format!("Shadow run {shadow} ")),
+        format!(
+            "over {n} tickets: COMPLETED, {n} succeeded, 0 failed; nothing written (the simulator's write log has 0 new writes)."
+        )
+    );
+    // The printed totals, group for group: the API's.
+    let totals = changes["data"].as_array().expect("the totals");
+    let printed: Vec<String> = tail
+        .iter()
+        .skip_while(|l| !l.contains("It would change"))
+        .skip(1)
+        .take_while(|l| !l.trim().starts_with("and add"))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    let expected: Vec<String> = totals
+        .iter()
+        .take(20)
+        .map(|t| {
+            format!(
+                "{}: {} tickets, {} → {}",
+                t["field"].as_str().unwrap(),
+                t["entities"],
+                t["previous_value"],
+                t["new_value"]
+            )
+        })
+        .collect();
+    assert_eq!(printed, expected);
+    assert_eq!(printed[0], format!("priority/id: {n} tickets, 3 → 2"));
+    assert_eq!(
+        line_after(tail, "and add an internal note to "),
+        format!("{n} tickets.")
+    );
+
+    // The apply: a live child of the shadow run; the revert: its child.
+    let a = api.get(&format!("/backfills/{apply}")).await["data"].clone();
+    assert_eq!(a["parent_backfill_run_id"], shadow, "{a}");
+    assert_eq!(a["mode"], "live");
+    assert_eq!(a["succeeded_count"].as_i64(), Some(n), "{a}");
+    let r = api.get(&format!("/backfills/{revert}")).await["data"].clone();
+    assert_eq!(r["parent_backfill_run_id"], apply.as_str(), "{r}");
+    assert_eq!(
+        (r["mode"].as_str(), r["remove_notes"].as_bool()),
+        (Some("revert"), Some(true))
+    );
+    let edited = line_after(tail, "Meanwhile a technician set ticket ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let skipped = api.items(&revert, "skipped").await;
+    assert_eq!(entity_ids(&skipped), BTreeSet::from([edited.clone()]));
+    let reason = skipped[0]["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "changed_since: priority/id changed in the PSA after backfill {apply}"
+        )),
+        "{reason}"
+    );
+    assert_eq!(
+        (
+            r["succeeded_count"].as_i64(),
+            r["skipped_count"].as_i64(),
+            r["failed_count"].as_i64()
+        ),
+        (Some(n - 1), Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        line_after(tail, &format!("Reverted as {revert} ")),
+        format!(
+            "(notes removed too): COMPLETED, {} succeeded, 0 failed, 1 skipped.",
+            n - 1
+        )
+    );
+    assert_eq!(
+        line_after(tail, &format!("skipped ticket {edited}: ")),
+        reason
+    );
+    assert_eq!(
+        line_after(tail, &format!("{} of {n} tickets are back", n - 1)),
+        format!(" at priority/id 3; ticket {edited} keeps the technician's priority.")
+    );
+
+    // The simulator's write log: the apply's updates and notes, the revert's updates and note
+    // removals, nothing more (a shadow run that wrote would add to it).
+    let writes: Vec<Value> = reqwest::get(format!("{sim}/__sim/writes"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let count = |kind: &str| {
+        writes
+            .iter()
+            .filter(|w| {
+                w["kind"] == kind
+                    && w["status"]
+                        .as_u64()
+                        .is_some_and(|s| (200..300).contains(&s))
+            })
+            .count() as i64
+    };
+    assert_eq!(
+        (count("update"), count("note"), count("delete_note")),
+        (2 * n - 1, n, n - 1),
+        "apply: {n} updates and notes; revert: {} updates and note removals",
+        n - 1
+    );
+    assert_eq!(
+        writes.len() as i64,
+        4 * n - 2,
+        "no other write reached the PSA"
+    );
+    assert_eq!(
+        line_after(tail, &format!("Applied as {apply}: ")),
+        format!("COMPLETED, {n} succeeded, 0 failed; the simulator logged {n} ticket updates and {n} notes.")
+    );
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use neo_domain::backfill::{BackfillMode, EntityType};
 use neo_domain::windows::Schedule;
+use neo_store::source::{ActionJob, ActionOutcome};
 use neo_store::{AttemptReport, Backfill, Claimed, Outcome, Settlement, Workflow};
 use rand::Rng;
 
@@ -20,7 +22,10 @@ use neo_domain::retry::AfterTransient;
 pub(crate) struct Driver {
     pub backfill_id: String,
     pub tenant_id: String,
-    pub entity_type: String,
+    pub entity_type: EntityType,
+    pub mode: BackfillMode,
+    pub remove_notes: bool,
+    pub parent_backfill_id: Option<String>,
     pub wf: Arc<Workflow>,
     pub exec: ExecutorSpec,
     pub schedule: Schedule,
@@ -72,7 +77,10 @@ impl Orchestrator {
         let driver = Arc::new(Driver {
             backfill_id: b.id.clone(),
             tenant_id: b.tenant_id.clone(),
-            entity_type: b.entity_type.as_str().to_owned(),
+            entity_type: b.entity_type,
+            mode: b.mode,
+            remove_notes: b.remove_notes,
+            parent_backfill_id: b.parent_backfill_run_id.clone(),
             wf: Arc::new(wf),
             exec,
             schedule,
@@ -211,8 +219,8 @@ impl Orchestrator {
         Ok(stats.values().map(|(d, _)| d).sum())
     }
 
-    fn spawn_dispatch(&self, c: Claimed, d: &Driver, slot: Slot) {
-        let (wf, exec, entity_type) = (d.wf.clone(), d.exec.clone(), d.entity_type.clone());
+    fn spawn_dispatch(&self, c: Claimed, d: &Arc<Driver>, slot: Slot) {
+        let d = d.clone();
         let inner = self.inner.clone();
         inner.outstanding.fetch_add(1, Ordering::SeqCst);
         let key = (c.backfill_id.clone(), c.ord);
@@ -229,7 +237,7 @@ impl Orchestrator {
             let Answer {
                 result,
                 http_status,
-            } = run_execution(&i, &c, &wf, &exec, &entity_type).await;
+            } = run_execution(&i, &c, &d).await;
             // The execution is over: its tenant's slot is free for the next claim.
             drop(slot);
             metrics::histogram!("neo_dispatch_latency_seconds")
@@ -244,6 +252,7 @@ impl Orchestrator {
                     metrics::counter!("neo_executions_failed_total").increment(1);
                     Settlement::Failed(e)
                 }
+                ExecResult::Skipped(reason) => Settlement::Skipped(reason),
                 ExecResult::Accepted => Settlement::AwaitCallback {
                     deadline: now + i.cfg.callback_deadline,
                 },
@@ -292,14 +301,8 @@ impl Orchestrator {
     }
 }
 
-async fn run_execution(
-    i: &Inner,
-    c: &Claimed,
-    wf: &Workflow,
-    exec: &ExecutorSpec,
-    entity_type: &str,
-) -> Answer {
-    match exec {
+async fn run_execution(i: &Inner, c: &Claimed, d: &Driver) -> Answer {
+    match &d.exec {
         ExecutorSpec::Simulated {
             latency,
             failure_rate,
@@ -316,7 +319,7 @@ async fn run_execution(
             secret,
             timeout,
         } => {
-            let body = executor::webhook_body(c, &wf.name, entity_type);
+            let body = executor::webhook_body(c, &d.wf.name, d.entity_type.as_str());
             executor::call_webhook(
                 &i.http,
                 i.clock.as_ref(),
@@ -327,6 +330,30 @@ async fn run_execution(
                 &body,
             )
             .await
+        }
+        ExecutorSpec::PsaActions(stored) => {
+            let job = ActionJob {
+                tenant_id: &c.tenant_id,
+                backfill_id: &c.backfill_id,
+                parent_backfill_id: d.parent_backfill_id.as_deref(),
+                mode: d.mode,
+                remove_notes: d.remove_notes,
+                entity_type: d.entity_type,
+                entity_id: &c.entity_id,
+                execution_id: &c.execution_id,
+                workflow_id: c.workflow_id,
+                executor: stored,
+            };
+            match i.source.act(&job).await {
+                ActionOutcome::Succeeded => ExecResult::Succeeded,
+                ActionOutcome::Skipped(reason) => ExecResult::Skipped(reason),
+                ActionOutcome::Failed(e) => ExecResult::Failed(e),
+                ActionOutcome::Transient(error) => ExecResult::Transient {
+                    error,
+                    retry_after: None,
+                },
+            }
+            .into()
         }
     }
 }

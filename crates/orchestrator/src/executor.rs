@@ -1,6 +1,8 @@
 //! Executors (docs/api.md §4): how one execution runs. `webhook` POSTs a signed JSON body to the
 //! workflow's URL; `simulated` runs in-process with a latency and deterministic failures
-//! (permanent ones, and transient ones that succeed when run again: [`run_simulated`]).
+//! (permanent ones, and transient ones that succeed when run again: [`run_simulated`]);
+//! `psa_actions` changes the tenant's own PSA record through the connectors
+//! ([`neo_store::source::EntitySource::act`]).
 
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ pub enum ExecResult {
     Succeeded,
     /// Permanent failure: not retried.
     Failed(String),
+    /// Not processed, for this reason (a revert that finds the record edited since).
+    Skipped(String),
     /// Timeouts, connection errors, 408, 429, 5xx: retried with backoff.
     Transient {
         error: String,

@@ -112,6 +112,7 @@ impl Env {
                 created_at: self.clock.now(),
                 entity_ids: Some(ids),
                 name: None,
+                mode: neo_domain::backfill::BackfillMode::Live,
             })
             .await
             .unwrap()
@@ -137,6 +138,7 @@ impl Env {
                 created_at: self.clock.now(),
                 entity_ids: None,
                 name: None,
+                mode: neo_domain::backfill::BackfillMode::Live,
             })
             .await
             .unwrap()

@@ -52,10 +52,13 @@ pub enum PsaError {
     /// The PSA answered something this connector does not understand.
     #[error("unexpected answer from the PSA: {0}")]
     Protocol(String),
-    /// A write refused because the record changed since it was read (HTTP 409): not retried;
-    /// the caller reads the record again and decides.
-    #[error("the record changed in the PSA since it was read: {0}")]
+    /// The PSA refused a write as a conflict (HTTP 409): not retried, the entity fails.
+    #[error("the PSA refused the write as a conflict: {0}")]
     Conflict(String),
+    /// Nothing was sent: re-read right before writing, the record's concurrency token had
+    /// moved since the read the write was planned on. The caller reads again and plans again.
+    #[error("the record changed in the PSA since it was read: {0}")]
+    Moved(String),
 }
 
 impl PsaError {

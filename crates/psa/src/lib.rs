@@ -11,6 +11,7 @@ pub mod autotask;
 pub mod client;
 pub mod compile;
 pub mod connectwise;
+mod executor;
 /// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
 /// feature, never in a normal build.
 #[cfg(any(test, feature = "fuzzing"))]

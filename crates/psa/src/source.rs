@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use neo_domain::filter::{self, FilterSpec};
-use neo_store::source::{EntitySource, SnapshotEntry, SourceError, SourcePage};
+use neo_store::source::{
+    ActionJob, ActionOutcome, EntitySource, SnapshotEntry, SourceError, SourcePage,
+};
 use neo_store::{Backfill, Store};
 use serde_json::{json, Value};
 
@@ -52,16 +54,18 @@ impl PsaSource {
         }
     }
 
-    async fn page(&self, b: &Backfill) -> Result<SourcePage, PsaError> {
+    /// The tenant's connected client, connecting when there is none for its integration as it
+    /// is now.
+    pub(crate) async fn client(&self, tenant_id: &str) -> Result<PsaClient, PsaError> {
         let integration = self
             .store
-            .integration(&b.tenant_id)
+            .integration(tenant_id)
             .await
             .map_err(|e| PsaError::Unavailable(format!("database: {e}")))?
             .ok_or_else(|| PsaError::Auth("the tenant's PSA integration was removed".into()))?;
         let secrets = self
             .store
-            .integration_secrets(&b.tenant_id)
+            .integration_secrets(tenant_id)
             .await
             .map_err(|e| PsaError::Unavailable(format!("database: {e}")))?
             .unwrap_or_default();
@@ -69,11 +73,11 @@ impl PsaSource {
         let cached = {
             let clients = self.clients.lock().expect("poisoned");
             clients
-                .get(&b.tenant_id)
+                .get(tenant_id)
                 .filter(|(k, _)| *k == key)
                 .map(|(_, c)| c.clone())
         };
-        let client = match cached {
+        Ok(match cached {
             Some(c) => c,
             None => {
                 let c = PsaClient::connect(
@@ -87,10 +91,23 @@ impl PsaSource {
                 self.clients
                     .lock()
                     .expect("poisoned")
-                    .insert(b.tenant_id.clone(), (key, c.clone()));
+                    .insert(tenant_id.to_owned(), (key, c.clone()));
                 c
             }
-        };
+        })
+    }
+
+    /// Forgets the tenant's client after an error, so the next call connects afresh.
+    pub(crate) fn drop_client(&self, tenant_id: &str) {
+        self.clients.lock().expect("poisoned").remove(tenant_id);
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    async fn page(&self, b: &Backfill) -> Result<SourcePage, PsaError> {
+        let client = self.client(&b.tenant_id).await?;
         let (spec, _) = filter::parse(&b.filter_spec, b.created_at, None)
             .map_err(|e| PsaError::Rejected(format!("the stored filter is invalid: {e}")))?;
         let FilterSpec::Query { root, limit } = spec else {
@@ -135,7 +152,7 @@ impl EntitySource for PsaSource {
                 Ok(p)
             }
             Err(e) => {
-                self.clients.lock().expect("poisoned").remove(&b.tenant_id);
+                self.drop_client(&b.tenant_id);
                 if e.is_transient() {
                     Err(self.defer(&b.id, &e))
                 } else {
@@ -143,5 +160,9 @@ impl EntitySource for PsaSource {
                 }
             }
         }
+    }
+
+    async fn act(&self, job: &ActionJob<'_>) -> ActionOutcome {
+        crate::executor::act(self, job).await
     }
 }

@@ -502,6 +502,7 @@ async fn source_enumerates(psa: Psa) {
             created_at: now,
             entity_ids: None,
             name: None,
+            mode: neo_domain::backfill::BackfillMode::Live,
         })
         .await
         .expect("backfill");

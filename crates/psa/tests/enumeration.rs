@@ -131,6 +131,7 @@ impl Env {
                 created_at: self.clock.now(),
                 entity_ids: None,
                 name: None,
+                mode: neo_domain::backfill::BackfillMode::Live,
             })
             .await
             .unwrap()

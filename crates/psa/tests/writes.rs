@@ -77,7 +77,7 @@ async fn updates_land_conflicts_are_refused_and_notes_come_and_go() {
             .update_record(EntityType::Ticket, id, &after, &changes[..1])
             .await;
         assert!(
-            matches!(stale, Err(PsaError::Conflict(_))),
+            matches!(stale, Err(PsaError::Moved(_))),
             "{here}: {stale:?}"
         );
         let row = sim.ticket_row(psa.as_str(), id as u64).unwrap();

@@ -132,8 +132,8 @@ macro_rules! backfill_queries {
             let now = to_ms(b.created_at);
             let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
             let started = (b.state == BackfillRunState::Running).then_some(now);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18)")
                 .bind(&b.id)
                 .bind(&b.tenant_id)
                 .bind(b.state.as_str())
@@ -151,6 +151,7 @@ macro_rules! backfill_queries {
                 .bind(&b.created_by)
                 .bind(now)
                 .bind(&b.name)
+                .bind(b.mode.as_str())
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
@@ -372,8 +373,8 @@ macro_rules! backfill_queries {
                 .collect())
         }
 
-        /// The rerun-failed child of `source_id`: its rules (`check_rerunnable`,
-        /// `check_rerun_workflow`) checked on rows read in this transaction.
+        /// A child of `source_id` (rerun-failed, apply, revert: [`ChildKind`]): its rules
+        /// (`check_child`, `check_rerun_workflow`) checked on rows read in this transaction.
         pub(crate) async fn insert_rerun(
             tx: &mut sqlx::Transaction<'_, $db>,
             r: &Rerun<'_>,
@@ -385,7 +386,7 @@ macro_rules! backfill_queries {
             let src = lock_backfill(tx, r.tenant_id, r.source_id)
                 .await?
                 .ok_or(RerunError::NotFound)?;
-            check_rerunnable(&src)?;
+            check_child(&src, r.kind)?;
             let wf = sqlx::query("SELECT * FROM workflows WHERE tenant_id = $1 AND id = $2")
                 .bind(r.tenant_id)
                 .bind(src.target_workflow_id)
@@ -394,16 +395,17 @@ macro_rules! backfill_queries {
                 .map_err(StoreError::from)?;
             let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
             // The child keeps what the parent's snapshot knew of each entity.
-            let failed: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            let entities: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(&format!(
                 "SELECT i.entity_id, i.entity_number, d.summary FROM backfill_items i \
                  LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
-                 WHERE i.backfill_id = $1 AND i.status = 'failed' ORDER BY i.ord",
-            )
+                 WHERE i.backfill_id = $1 AND {} ORDER BY i.ord",
+                child_items(r.kind)
+            ))
             .bind(r.source_id)
             .fetch_all(&mut **tx)
             .await
             .map_err(StoreError::from)?;
-            let failed: Vec<SnapshotEntry> = failed
+            let entities: Vec<SnapshotEntry> = entities
                 .into_iter()
                 .map(|(id, number, summary)| SnapshotEntry {
                     id,
@@ -411,11 +413,13 @@ macro_rules! backfill_queries {
                     summary,
                 })
                 .collect();
-            let filter = rerun_filter(&failed);
+            check_child_items(&src, r.kind, entities.len())?;
+            let filter = rerun_filter(&entities);
             let now_ms = to_ms(r.now);
-            let n = failed.len() as i64;
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id) \
-                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12)")
+            let n = entities.len() as i64;
+            let (mode, remove_notes) = child_mode(&src, r.kind);
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id, mode, remove_notes) \
+                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12, $13, $14)")
                 .bind(r.new_id)
                 .bind(r.tenant_id)
                 .bind(src.target_workflow_id)
@@ -428,6 +432,8 @@ macro_rules! backfill_queries {
                 .bind(now_ms)
                 .bind(r.created_by)
                 .bind(r.source_id)
+                .bind(mode.as_str())
+                .bind(remove_notes)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match unique_to(e, StoreError::AlreadyActive) {
@@ -435,8 +441,8 @@ macro_rules! backfill_queries {
                     e => e.into(),
                 })?;
             insert_filter(tx, r.new_id, &filter).await?;
-            insert_items_from(tx, r.new_id, &failed, 0, now_ms).await?;
-            insert_summaries(tx, r.new_id, &failed, 0).await?;
+            insert_items_from(tx, r.new_id, &entities, 0, now_ms).await?;
+            insert_summaries(tx, r.new_id, &entities, 0).await?;
             let out = fetch_backfill(tx, r.tenant_id, r.new_id)
                 .await?
                 .ok_or(RerunError::NotFound)?;

@@ -10,6 +10,7 @@ mod idempotency;
 mod integrations;
 pub mod models;
 mod postgres;
+pub mod psa_changes;
 mod rerun;
 mod rows;
 mod sealed_rows;
@@ -30,6 +31,7 @@ use serde_json::Value;
 
 pub use models::*;
 pub use postgres::PgStore;
+pub use psa_changes::{Change, ChangeScope, ChangeTotal, ChangesOf, PsaChange};
 pub use rows::new_execution_id;
 pub use secrets::{MasterKey, Sealer};
 pub use source::{SnapshotEntry, SourcePage};
@@ -361,17 +363,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         created_by: &str,
         now: Timestamp,
     ) -> Result<Backfill, RerunError> {
-        self.rerun_failed_idempotent(tenant_id, source_id, new_id, created_by, now, None)
-            .await
+        let child = NewChild {
+            source_id,
+            new_id,
+            kind: ChildKind::RerunFailed,
+            created_by,
+            now,
+        };
+        self.create_child(tenant_id, &child, None).await
     }
-    /// [`Store::rerun_failed`], writing `idem` in the same transaction.
-    async fn rerun_failed_idempotent(
+    /// Creates a child backfill of `child.source_id` (rerun-failed, apply, revert: its rules
+    /// checked on rows read in the same transaction), writing `idem` in that transaction.
+    async fn create_child(
         &self,
         tenant_id: &str,
-        source_id: &str,
-        new_id: &str,
-        created_by: &str,
-        now: Timestamp,
+        child: &NewChild<'_>,
         idem: Option<&NewIdempotency<'_>>,
     ) -> Result<Backfill, RerunError>;
     async fn delete_backfill(&self, tenant_id: &str, id: &str) -> Result<(), DeleteBackfillError>;
@@ -484,6 +490,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool>;
     /// Ends an active backfill FAILED with `error` (orchestrator-level failure).
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;
+
+    // ---- what psa_actions changed (psa_changes) --------------------------------------------
+    /// Records `changes` of one execution after those it has; with `replace_fields` its field
+    /// changes recorded so far are dropped first (a write planned again, or refused).
+    async fn record_psa_changes(
+        &self,
+        scope: &ChangeScope<'_>,
+        changes: &[Change],
+        at: Timestamp,
+        replace_fields: bool,
+    ) -> Result<()>;
+    async fn psa_changes(&self, tenant_id: &str, of: ChangesOf<'_>) -> Result<Vec<PsaChange>>;
+    /// A backfill's field changes grouped by (field, previous, new), most entities first.
+    async fn psa_change_totals(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ChangeTotal>>;
 
     // ---- credits and idempotency --------------------------------------------------------
     /// Credits consumed by the tenant in `[from, to)`.

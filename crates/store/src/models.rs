@@ -2,7 +2,8 @@
 
 use jiff::Timestamp;
 use neo_domain::backfill::{
-    AutonomyType, BackfillRunState, EntityType, ExecutionStatus, ItemStatus, WorkflowState,
+    AutonomyType, BackfillMode, BackfillRunState, EntityType, ExecutionStatus, ItemStatus,
+    WorkflowState,
 };
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
@@ -136,6 +137,10 @@ pub struct Backfill {
     pub parent_backfill_run_id: Option<String>,
     /// The operator's name for it (none: shown by its workflow's name).
     pub name: Option<String>,
+    /// What its executions do with a `psa_actions` workflow (live for every other executor).
+    pub mode: BackfillMode,
+    /// A revert that also removes the notes its parent added.
+    pub remove_notes: bool,
 }
 
 impl Backfill {
@@ -166,6 +171,29 @@ pub struct NewBackfill {
     pub entity_ids: Option<Vec<String>>,
     /// Checked by [`neo_domain::backfill::check_name`].
     pub name: Option<String>,
+    /// `live` or `shadow` (a revert is only ever a child: [`crate::Store::create_child`]).
+    pub mode: BackfillMode,
+}
+
+/// The kinds of child backfill ([`crate::Store::create_child`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildKind {
+    /// Over the source's failed entities, in its mode.
+    RerunFailed,
+    /// A shadow run's apply: over its whole snapshot, live.
+    Apply,
+    /// Over the entities a live run changed, restoring what it wrote.
+    Revert { remove_notes: bool },
+}
+
+/// A child backfill to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChild<'a> {
+    pub source_id: &'a str,
+    pub new_id: &'a str,
+    pub kind: ChildKind,
+    pub created_by: &'a str,
+    pub now: Timestamp,
 }
 
 /// Settings of an active backfill an operator changes ([`crate::Store::edit_backfill`]); each
@@ -331,6 +359,9 @@ pub struct ClaimResult {
 pub enum Settlement {
     Succeeded,
     Failed(String),
+    /// Not processed, for the reason given (a revert that finds the record edited since:
+    /// `changed_since: …`). Final, and charges no credit.
+    Skipped(String),
     Cancelled(String),
     /// A transient failure: the item goes back to pending until `at`.
     Retry {

@@ -17,9 +17,10 @@ pub(crate) fn storable_outcomes(outcomes: &[Outcome]) -> std::borrow::Cow<'_, [O
     use std::borrow::Cow;
     let dirty = |e: &str| matches!(sanitize(e), Cow::Owned(_));
     let needs = outcomes.iter().any(|o| match &o.settlement {
-        Settlement::Failed(e) | Settlement::Cancelled(e) | Settlement::Retry { error: e, .. } => {
-            dirty(e)
-        }
+        Settlement::Failed(e)
+        | Settlement::Skipped(e)
+        | Settlement::Cancelled(e)
+        | Settlement::Retry { error: e, .. } => dirty(e),
         _ => false,
     });
     if !needs {
@@ -32,6 +33,7 @@ pub(crate) fn storable_outcomes(outcomes: &[Outcome]) -> std::borrow::Cow<'_, [O
             .map(|o| Outcome {
                 settlement: match &o.settlement {
                     Settlement::Failed(e) => Settlement::Failed(clean(e)),
+                    Settlement::Skipped(e) => Settlement::Skipped(clean(e)),
                     Settlement::Cancelled(e) => Settlement::Cancelled(clean(e)),
                     Settlement::Retry { error, at } => Settlement::Retry {
                         error: clean(error),
@@ -84,6 +86,7 @@ pub(crate) fn execution_change(s: &Settlement) -> (&'static str, Option<&str>, b
     match s {
         Settlement::Succeeded => ("succeeded", None, true),
         Settlement::Failed(e) => ("failed", Some(e.as_str()), true),
+        Settlement::Skipped(e) => ("skipped", Some(e.as_str()), true),
         Settlement::Cancelled(e) => ("cancelled", Some(e.as_str()), true),
         Settlement::Retry { error, .. } => ("queued", Some(error.as_str()), false),
         Settlement::AwaitCallback { .. } => ("running", None, false),
@@ -136,6 +139,7 @@ pub(crate) fn item_change(s: &Settlement) -> ItemChange<'_> {
     match s {
         Settlement::Succeeded => plain("succeeded_count", "succeeded", None),
         Settlement::Failed(e) => plain("failed_count", "failed", Some(e.as_str())),
+        Settlement::Skipped(e) => plain("skipped_count", "skipped", Some(e.as_str())),
         Settlement::Cancelled(e) => plain("cancelled_count", "cancelled", Some(e.as_str())),
         Settlement::Retry { error, at } => ItemChange {
             next_attempt_at: Some(to_ms(*at)),
@@ -199,12 +203,13 @@ impl BackfillDelta {
 }
 
 /// The counters a settlement moves, in the order the backends bind them.
-pub(crate) const COUNTERS: [&str; 5] = [
+pub(crate) const COUNTERS: [&str; 6] = [
     "pending_count",
     "in_flight_count",
     "succeeded_count",
     "failed_count",
     "cancelled_count",
+    "skipped_count",
 ];
 
 /// A batch of outcomes turned into row changes, exactly as applying them one by one in order

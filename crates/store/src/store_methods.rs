@@ -286,21 +286,19 @@ macro_rules! impl_store {
                 select_history(self.reader(), tenant_id, id, limit).await
             }
 
-            async fn rerun_failed_idempotent(
+            async fn create_child(
                 &self,
                 tenant_id: &str,
-                source_id: &str,
-                new_id: &str,
-                created_by: &str,
-                now: Timestamp,
+                c: &NewChild<'_>,
                 idem: Option<&NewIdempotency<'_>>,
             ) -> Result<Backfill, RerunError> {
                 let rerun = Rerun {
                     tenant_id,
-                    source_id,
-                    new_id,
-                    created_by,
-                    now,
+                    source_id: c.source_id,
+                    new_id: c.new_id,
+                    created_by: c.created_by,
+                    now: c.now,
+                    kind: c.kind,
                 };
                 let mut tx = self.tx().await?;
                 let out = insert_rerun(&mut tx, &rerun, idem).await;
@@ -527,6 +525,36 @@ macro_rules! impl_store {
                 not_before: Timestamp,
             ) -> Result<Option<IdempotentResponse>> {
                 select_idempotent(self.writer(), tenant_id, key, not_before).await
+            }
+
+            async fn record_psa_changes(
+                &self,
+                scope: &ChangeScope<'_>,
+                changes: &[Change],
+                at: Timestamp,
+                replace_fields: bool,
+            ) -> Result<()> {
+                let mut tx = self.tx().await?;
+                insert_psa_changes(&mut tx, scope, changes, at, replace_fields).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn psa_changes(
+                &self,
+                tenant_id: &str,
+                of: ChangesOf<'_>,
+            ) -> Result<Vec<PsaChange>> {
+                select_psa_changes(self.writer(), tenant_id, of).await
+            }
+
+            async fn psa_change_totals(
+                &self,
+                tenant_id: &str,
+                backfill_id: &str,
+                limit: usize,
+            ) -> Result<Vec<ChangeTotal>> {
+                select_change_totals(self.reader(), tenant_id, backfill_id, limit).await
             }
 
             async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {

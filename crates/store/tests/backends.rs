@@ -54,6 +54,7 @@ fn new_backfill(tenant: &str, id: &str, wf: i64, ids: Option<&[&str]>) -> NewBac
         created_at: at(0),
         entity_ids: ids.map(|v| v.iter().map(|s| s.to_string()).collect()),
         name: None,
+        mode: neo_domain::backfill::BackfillMode::Live,
     }
 }
 

@@ -1,11 +1,13 @@
 //! One backfill: live progress, the actions its state allows, items, the rerun chain, the
-//! throughput chart; actions go through the API's own signal and rerun code.
+//! throughput chart; actions go through the API's own signal, rerun and child code (the
+//! safe-bulk-changes parts are in [`super::changes`]).
 
 #[allow(unused_imports)]
 use super::*;
 
 use std::collections::HashMap;
 
+use super::changes;
 use super::items::{items, ItemsQuery};
 use super::times;
 
@@ -14,9 +16,37 @@ pub(super) struct ActionButton {
     pub(super) label: &'static str,
     pub(super) confirm: &'static str,
     pub(super) class: &'static str,
+    /// A checkbox sent with the action.
+    pub(super) option: Option<ActionOption>,
 }
 
-pub(super) fn actions(b: &Backfill) -> Vec<ActionButton> {
+pub(super) struct ActionOption {
+    pub(super) name: &'static str,
+    pub(super) label: &'static str,
+}
+
+/// What the page of a `psa_actions` backfill needs to offer its buttons.
+#[derive(Clone, Copy, Default)]
+pub(super) struct PsaFacts {
+    /// The backfill changes (or previews changes to) PSA records.
+    pub(super) psa: bool,
+    /// The tenant's PSA can delete the notes a run added.
+    pub(super) deletes_notes: bool,
+}
+
+impl PsaFacts {
+    pub(super) async fn of(app: &AppState, u: &DashUser, b: &Backfill) -> Result<Self, Response> {
+        let tenant = u.principal.tenant_id();
+        let psa = changes::is_psa(app, tenant, b).await?;
+        let deletes_notes = psa
+            && api::notes_removable(app, tenant)
+                .await
+                .map_err(|e| api_error(&e))?;
+        Ok(Self { psa, deletes_notes })
+    }
+}
+
+pub(super) fn actions(b: &Backfill, facts: PsaFacts) -> Vec<ActionButton> {
     let mut out = Vec::new();
     let mut add = |action, label, confirm, class| {
         out.push(ActionButton {
@@ -24,6 +54,7 @@ pub(super) fn actions(b: &Backfill) -> Vec<ActionButton> {
             label,
             confirm,
             class,
+            option: None,
         })
     };
     // The state machine and the rerun rule decide; this only labels them.
@@ -53,6 +84,7 @@ pub(super) fn actions(b: &Backfill) -> Vec<ActionButton> {
             "primary",
         );
     }
+    out.extend(changes::child_buttons(b, facts.psa, facts.deletes_notes));
     out
 }
 
@@ -86,6 +118,10 @@ pub(super) struct BackfillTpl {
     pub(super) flash: Option<String>,
     pub(super) live_html: String,
     pub(super) actions_html: String,
+    /// What kind of run a `psa_actions` backfill is (none for other backfills).
+    pub(super) banner: Option<changes::ModeBanner>,
+    /// Its field changes, totalled.
+    pub(super) changes_html: Option<String>,
     pub(super) items_html: String,
     pub(super) chain: Vec<ChainEntry>,
     pub(super) history: Vec<HistoryRow>,
@@ -140,17 +176,21 @@ pub(super) async fn finished_executions(
 
 pub(super) async fn live(app: &AppState, u: &DashUser, b: Backfill) -> Result<LiveTpl, Response> {
     let now = app.clock.now();
-    let finished = finished_executions(app, u.principal.tenant_id(), &b.id).await?;
+    let tenant = u.principal.tenant_id();
+    let finished = finished_executions(app, tenant, &b.id).await?;
+    let relation = changes::parent_relation(app, tenant, &b).await?;
     let end = match b.completed_at {
         Some(c) if b.state.is_terminal() => c,
         _ => now,
     };
+    let mut v = BackfillView::new(b, now);
+    v.relation(relation);
     Ok(LiveTpl {
-        poll: b.state.is_active().then_some(POLL),
-        chart: view::throughput(&finished, end, &b.timezone),
+        poll: v.b.state.is_active().then_some(POLL),
+        chart: view::throughput(&finished, end, &v.b.timezone),
         chart_w: view::CHART_W,
         chart_h: view::CHART_H,
-        v: BackfillView::new(b, now),
+        v,
     })
 }
 
@@ -166,13 +206,13 @@ pub(super) struct ActionsTpl {
     pub(super) actions: Vec<ActionButton>,
 }
 
-pub(super) fn actions_tpl(u: &DashUser, b: &Backfill) -> ActionsTpl {
+pub(super) fn actions_tpl(u: &DashUser, b: &Backfill, facts: PsaFacts) -> ActionsTpl {
     ActionsTpl {
         id: b.id.clone(),
         state: b.state.as_str(),
         failed: b.failed_count,
         csrf: u.csrf.clone(),
-        actions: actions(b),
+        actions: actions(b, facts),
     }
 }
 
@@ -181,8 +221,12 @@ pub(super) async fn backfill_actions(
     u: DashUser,
     Path(id): Path<String>,
 ) -> Response {
-    match load_backfill(&app, &u, &id).await {
-        Ok(b) => page(StatusCode::OK, &actions_tpl(&u, &b)),
+    let b = match load_backfill(&app, &u, &id).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match PsaFacts::of(&app, &u, &b).await {
+        Ok(facts) => page(StatusCode::OK, &actions_tpl(&u, &b, facts)),
         Err(r) => r,
     }
 }
@@ -253,27 +297,37 @@ pub(super) async fn chain(
         .await
         .map_err(store_error)?
         .items;
+    // Each child is named by its mode and its parent's: rerun, apply, revert.
+    let mut modes: HashMap<&str, neo_domain::backfill::BackfillMode> =
+        siblings.iter().map(|s| (s.id.as_str(), s.mode)).collect();
+    modes.insert(b.id.as_str(), b.mode);
     let mut frontier = vec![b.id.clone()];
     let mut depth = 0;
     while !frontier.is_empty() && depth < 20 {
         let mut next = Vec::new();
         // Oldest first.
         for c in siblings.iter().rev() {
-            if c.parent_backfill_run_id
+            let Some(p) = c
+                .parent_backfill_run_id
                 .as_ref()
-                .is_some_and(|p| frontier.contains(p))
-            {
-                out.push(entry(
-                    c,
-                    if depth == 0 {
-                        "rerun"
-                    } else {
-                        "rerun of a rerun"
-                    },
-                    false,
-                ));
-                next.push(c.id.clone());
-            }
+                .filter(|p| frontier.contains(p))
+            else {
+                continue;
+            };
+            let relation = changes::child_relation(c.mode, modes.get(p.as_str()).copied());
+            out.push(entry(
+                c,
+                match (relation, depth) {
+                    ("rerun", 0) => "rerun",
+                    ("rerun", _) => "rerun of a rerun",
+                    ("apply", 0) => "apply",
+                    ("apply", _) => "apply of a later run",
+                    ("revert", 0) => "revert",
+                    _ => "revert of a later run",
+                },
+                false,
+            ));
+            next.push(c.id.clone());
         }
         frontier = next;
         depth += 1;
@@ -348,7 +402,20 @@ pub(super) async fn backfill_page(
             b.total_items,
             b.parent_backfill_run_id.as_deref().unwrap_or("its parent")
         )),
-        _ => None,
+        Some(action) => changes::child_flash(&b, action),
+        None => None,
+    };
+    let facts = match PsaFacts::of(&app, &u, &b).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let changes_html = if facts.psa {
+        match changes::changes_card(&app, u.principal.tenant_id(), &b).await {
+            Ok(c) => Some(render(&c)),
+            Err(r) => return r,
+        }
+    } else {
+        None
     };
     let chain = match chain(&app, &u, &b).await {
         Ok(c) => c,
@@ -378,7 +445,9 @@ pub(super) async fn backfill_page(
             id,
             flash,
             live_html: render(&live),
-            actions_html: render(&actions_tpl(&u, &v.b)),
+            actions_html: render(&actions_tpl(&u, &v.b, facts)),
+            banner: facts.psa.then(|| changes::mode_banner(&v.b)),
+            changes_html,
             items_html: render(&items),
             chain,
             history: history
@@ -410,7 +479,7 @@ pub(super) async fn backfill_live(
     }
 }
 
-/// Pause, resume, cancel, start and rerun-failed: the API's own functions.
+/// Pause, resume, cancel, start, rerun-failed, apply and revert: the API's own functions.
 pub(super) async fn action(
     State(app): State<AppState>,
     u: DashUser,
@@ -428,6 +497,9 @@ pub(super) async fn action(
         "resume" => Signal::Resume,
         "cancel" => Signal::Cancel,
         "edit" => return edit(&app, &u, &headers, &id, &form).await,
+        "apply" | "revert" => {
+            return changes::create_child(&app, &u, &headers, &id, &action, &form).await;
+        }
         "rerun-failed" => {
             return match api::rerun_failed_backfill(&app, &u.principal, &id, None).await {
                 Ok(ok) => {

@@ -2,12 +2,85 @@
 //! duration, outcome, the HTTP status the executor answered and its own error message (the
 //! structured `error` a receiver returns, cut and cleaned by the orchestrator; never a raw
 //! body). Times are in the backfill's zone, as on its page.
+//!
+//! A `psa_actions` execution also lists its field-update audit: each field it changed in the
+//! PSA with the value before and after, and when, so an operator can answer "what did this
+//! run do to ticket 590" without the PSA's own history. A shadow run's entries are what it
+//! would have written, and say so.
 
 #[allow(unused_imports)]
 use super::*;
 
 use super::times::{self, When};
-use neo_store::{Execution, ExecutionAttempt};
+use neo_domain::backfill::BackfillMode;
+use neo_store::{Change, ChangesOf, Execution, ExecutionAttempt, PsaChange};
+
+use super::changes::{shown, Shown};
+
+/// One entry of the field-update audit.
+pub(super) struct AuditRow {
+    pub(super) field: String,
+    pub(super) before: Shown,
+    pub(super) after: Shown,
+    pub(super) at: When,
+}
+
+/// A note the execution added or removed.
+pub(super) struct NoteRow {
+    pub(super) text: String,
+    pub(super) at: When,
+}
+
+/// The audit of an execution: its field changes, and its notes, in order.
+pub(super) fn audit_rows(
+    changes: Vec<PsaChange>,
+    mode: BackfillMode,
+    tz: &str,
+) -> (Vec<AuditRow>, Vec<NoteRow>) {
+    let mut fields = Vec::new();
+    let mut notes = Vec::new();
+    for c in changes {
+        let at = times::when(c.at, tz);
+        match c.change {
+            Change::Field {
+                field,
+                previous,
+                new,
+            } => fields.push(AuditRow {
+                field,
+                before: shown(&previous),
+                after: shown(&new),
+                at,
+            }),
+            Change::Note {
+                note_id,
+                text,
+                internal,
+            } => notes.push(NoteRow {
+                text: format!(
+                    "{}{}{}: {text}",
+                    if mode == BackfillMode::Shadow {
+                        "would add "
+                    } else {
+                        "added "
+                    },
+                    if internal {
+                        "an internal note"
+                    } else {
+                        "a note"
+                    },
+                    note_id.map(|i| format!(" ({i})")).unwrap_or_default()
+                ),
+                at,
+            }),
+            Change::NoteRemoved { note_id } => notes.push(NoteRow {
+                text: format!("removed note {note_id}"),
+                at,
+            }),
+        }
+    }
+    (fields, notes)
+}
 
 /// One row of the attempt history.
 pub(super) struct AttemptRow {
@@ -29,6 +102,12 @@ pub(super) struct ExecutionTpl {
     pub(super) created: When,
     pub(super) updated: When,
     pub(super) attempts: Vec<AttemptRow>,
+    /// The execution changes PSA records: the audit is shown.
+    pub(super) psa: bool,
+    /// Its backfill's mode (`shadow`: nothing was written).
+    pub(super) mode: &'static str,
+    pub(super) audit: Vec<AuditRow>,
+    pub(super) notes: Vec<NoteRow>,
 }
 
 fn seconds(from: Option<Timestamp>, to: Option<Timestamp>) -> String {
@@ -132,11 +211,26 @@ pub(super) async fn execution_page(
         None => None,
     };
     let tz = backfill.as_ref().map_or("UTC", |b| b.timezone.as_str());
+    let mode = backfill.as_ref().map_or(BackfillMode::Live, |b| b.mode);
+    let changes = match app
+        .store
+        .psa_changes(tenant, ChangesOf::Execution(&id))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return store_error(e),
+    };
+    let psa = !changes.is_empty() || mode != BackfillMode::Live;
+    let (audit, notes) = audit_rows(changes, mode, tz);
     page(
         StatusCode::OK,
         &ExecutionTpl {
             layout: Layout::new(&u, format!("Execution {id}"), "backfills"),
             attempts: attempt_rows(&e, &earlier, tz),
+            psa,
+            mode: mode.as_str(),
+            audit,
+            notes,
             created: times::when(e.created_at, tz),
             updated: times::when(e.updated_at, tz),
             backfill_name: backfill.map(|b| view::display_name(&b)),

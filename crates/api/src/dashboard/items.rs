@@ -85,6 +85,8 @@ pub(super) struct ItemRow {
     pub(super) error: String,
     pub(super) updated: String,
     pub(super) next_attempt: Option<times::When>,
+    /// A `psa_actions` item's fields and notes ([`super::changes::diff_lines`]).
+    pub(super) diff: Vec<super::changes::DiffLine>,
 }
 
 #[derive(Template)]
@@ -103,6 +105,8 @@ pub(super) struct ItemsTpl {
     pub(super) first_url: Option<String>,
     /// The backfill page's address for this view (pushed to the history on a change).
     pub(super) page_url: String,
+    /// The backfill changes PSA records: the table has a Changes column.
+    pub(super) show_diff: bool,
 }
 
 /// Item paging is its own list for cursors (a cursor of one backfill's items does not open
@@ -182,7 +186,16 @@ pub(super) async fn items(
         None => url(q.query(None, &[])),
     });
     let here = q.query(q.cursor(), &trail);
+    let tenant = u.principal.tenant_id();
+    let show_diff = super::changes::is_psa(app, tenant, b).await?;
+    let mut diffs = if show_diff {
+        super::changes::item_diffs(app, tenant, b, &page.items).await?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     Ok(ItemsTpl {
+        show_diff,
         id: id.to_owned(),
         self_url: format!("/backfills/{id}/items{}", url(here.clone())),
         page_url: format!("/backfills/{id}{}", url(here)),
@@ -200,6 +213,7 @@ pub(super) async fn items(
                 error: i.error.unwrap_or_default(),
                 updated: times::relative(i.updated_at, now, &b.timezone),
                 next_attempt: i.next_attempt_at.map(|t| times::when(t, &b.timezone)),
+                diff: diffs.next().unwrap_or_default(),
             })
             .collect(),
         statuses: ItemStatus::ALL

@@ -34,6 +34,8 @@ pub(super) struct BackfillView {
     pub(super) next_window: Option<String>,
     pub(super) error: Option<String>,
     pub(super) parent: Option<String>,
+    /// "Rerun of", "Apply of" or "Revert of" ([`super::changes::parent_label`]).
+    pub(super) parent_label: &'static str,
     pub(super) max_in_flight: i64,
     pub(super) timezone: String,
     pub(super) windows_text: String,
@@ -107,6 +109,10 @@ impl BackfillView {
             next_window,
             error: b.error.clone(),
             parent: b.parent_backfill_run_id.clone(),
+            // An apply is told from a rerun by its parent's mode ([`Self::relation`]).
+            parent_label: super::changes::parent_label(super::changes::child_relation(
+                b.mode, None,
+            )),
             max_in_flight: b.max_in_flight,
             timezone: b.timezone.clone(),
             windows_text: view::windows_text(&b.daily_execution_windows),
@@ -119,6 +125,21 @@ impl BackfillView {
             short_id: view::short_id(&b.id),
             id: b.id.clone(),
             b,
+        }
+    }
+}
+
+impl BackfillView {
+    /// Names the link to the parent by how this backfill relates to it.
+    pub(super) fn relation(&mut self, relation: &str) {
+        self.parent_label = super::changes::parent_label(relation);
+    }
+
+    /// `shadow` or `revert` for those runs (a tag beside the title); empty for a live one.
+    pub(super) fn mode_tag(&self) -> &'static str {
+        match self.b.mode {
+            neo_domain::backfill::BackfillMode::Live => "",
+            m => m.as_str(),
         }
     }
 }
@@ -196,12 +217,38 @@ pub(super) async fn rows(app: &AppState, u: &DashUser, q: &ListQuery) -> Result<
     });
     let cursor = q.cursor.clone().unwrap_or_default();
     let names = super::backfill::actor_names(app, u.principal.tenant_id()).await;
+    // The modes of the parents of live children (an apply's parent is a shadow run), from
+    // this page where it holds them.
+    let mut modes: std::collections::HashMap<String, neo_domain::backfill::BackfillMode> =
+        page.items.iter().map(|b| (b.id.clone(), b.mode)).collect();
+    for b in &page.items {
+        if let (Some(p), neo_domain::backfill::BackfillMode::Live) =
+            (&b.parent_backfill_run_id, b.mode)
+        {
+            if !modes.contains_key(p) {
+                if let Some(parent) = app
+                    .store
+                    .backfill(u.principal.tenant_id(), p)
+                    .await
+                    .map_err(store_error)?
+                {
+                    modes.insert(parent.id, parent.mode);
+                }
+            }
+        }
+    }
     Ok(RowsTpl {
         rows: page
             .items
             .into_iter()
             .map(|b| {
+                let parent_mode = b
+                    .parent_backfill_run_id
+                    .as_ref()
+                    .and_then(|p| modes.get(p).copied());
+                let relation = super::changes::child_relation(b.mode, parent_mode);
                 let mut v = BackfillView::new(b, now);
+                v.relation(relation);
                 v.created_by = super::backfill::actor_name(&names, &v.created_by);
                 v
             })

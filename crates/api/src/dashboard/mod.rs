@@ -4,8 +4,8 @@
 //! (vendored from the npm registry, see `crates/api/static/README.md`), the stylesheet and the
 //! wizard's script are `include_str!`ed.
 //!
-//! The dashboard never re-implements what the API does: creating, preflighting, signalling
-//! and rerunning call the same functions as the API handlers
+//! The dashboard never re-implements what the API does: creating, preflighting, signalling,
+//! rerunning, applying and reverting call the same functions as the API handlers
 //! ([`crate::routes::backfills`]), so validation and business rules are the API's, and errors
 //! show the API's messages. Reads go to the [`neo_store::Store`] directly, as the API's
 //! list and get handlers do.
@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/backfills/{id}/live", get(backfill_live))
         .route("/backfills/{id}/items", get(backfill_items))
         .route("/backfills/{id}/actions", get(backfill_actions))
+        .route("/backfills/{id}/changes", get(changes::backfill_changes))
         .route("/backfills/{id}/{action}", post(action))
         .route("/executions/{id}", get(execution_page))
         .route("/workflows", get(workflows_page))
@@ -300,6 +301,7 @@ fn state_class(s: BackfillRunState) -> &'static str {
 }
 
 mod backfill;
+mod changes;
 mod execution;
 mod items;
 mod list;

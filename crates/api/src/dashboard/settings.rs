@@ -15,6 +15,8 @@ pub(super) struct WorkflowRow {
     pub(super) failure_rate: String,
     pub(super) transient_rate: String,
     pub(super) seed: String,
+    /// A `psa_actions` executor's actions, as pretty JSON.
+    pub(super) actions: String,
 }
 
 #[derive(Template)]
@@ -23,6 +25,52 @@ pub(super) struct WorkflowsTpl {
     pub(super) layout: Layout,
     pub(super) workflows: Vec<WorkflowRow>,
     pub(super) csrf: String,
+    /// What a `psa_actions` workflow may write on the tenant's PSA, in words (empty without
+    /// an integration).
+    pub(super) writable: String,
+}
+
+/// "On connectwise, ticket fields: summary, board/id, …; set_status writes status/id."
+fn writable_hint(psa: Option<neo_psa::Psa>) -> String {
+    let Some(w) = psa.and_then(|p| {
+        neo_psa::write::fields::writable(p, neo_domain::backfill::EntityType::Ticket)
+    }) else {
+        return String::new();
+    };
+    let fields: Vec<&str> = w.fields.iter().map(|(f, _)| *f).collect();
+    format!(
+        "On {}, psa_actions write tickets: fields {}; set_status writes {}; add_note adds a note. Values may use {{{{field}}}} templates of the ticket's own fields.",
+        w.psa.as_str(),
+        fields.join(", "),
+        w.status
+    )
+}
+
+/// "psa_actions: update priority/id, severity; add a note".
+fn psa_actions_summary(executor: &Value) -> String {
+    let parts: Vec<String> = executor
+        .get("actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| match a.get("type").and_then(Value::as_str) {
+            Some("update_fields") => format!(
+                "update {}",
+                a.get("fields")
+                    .and_then(Value::as_object)
+                    .map(|f| f.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            ),
+            Some("add_note") => "add a note".to_owned(),
+            Some("set_status") => format!(
+                "set status {}",
+                a.get("status").map(Value::to_string).unwrap_or_default()
+            ),
+            Some(t) => t.to_owned(),
+            None => "?".to_owned(),
+        })
+        .collect();
+    format!("psa_actions: {}", parts.join("; "))
 }
 
 pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> Response {
@@ -30,11 +78,16 @@ pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> 
         Ok(w) => w,
         Err(r) => return r,
     };
+    let psa = match app.store.integration(u.principal.tenant_id()).await {
+        Ok(i) => i.and_then(|i| neo_psa::Psa::parse(&i.psa)),
+        Err(e) => return store_error(e),
+    };
     page(
         StatusCode::OK,
         &WorkflowsTpl {
             layout: Layout::new(&u, "Workflows", "workflows"),
             csrf: u.csrf.clone(),
+            writable: writable_hint(psa),
             workflows: workflows
                 .into_iter()
                 .map(|w| {
@@ -58,6 +111,9 @@ pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> 
                                 .and_then(Value::as_u64)
                                 .unwrap_or(0)
                         ),
+                        Some(neo_domain::actions::EXECUTOR_TYPE) => {
+                            psa_actions_summary(&a.executor)
+                        }
                         Some(t) => t.to_owned(),
                         None => "?".into(),
                     };
@@ -74,6 +130,11 @@ pub(super) async fn workflows_page(State(app): State<AppState>, u: DashUser) -> 
                         failure_rate: field("failure_rate"),
                         transient_rate: field("transient_rate"),
                         seed: field("seed"),
+                        actions: a
+                            .executor
+                            .get("actions")
+                            .and_then(|v| serde_json::to_string_pretty(v).ok())
+                            .unwrap_or_default(),
                         a,
                         executor,
                         enabled,

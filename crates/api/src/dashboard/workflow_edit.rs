@@ -2,6 +2,11 @@
 //! can be done where the breaker says it), and enable / disable. The forms build the API's
 //! own bodies and go through its checks ([`crate::routes::agents::check_executor`]) and
 //! update. A webhook's secret is write-only: left blank, the stored one is kept.
+//!
+//! A `psa_actions` executor is edited as its JSON list of actions: the list is what the API
+//! documents and stores, and the API's check names the failing action and field
+//! (`executor.actions[0].fields.priority/id`) against the tenant's PSA, which a form of
+//! per-action inputs would have to re-implement to say as much.
 
 #[allow(unused_imports)]
 use super::*;
@@ -53,7 +58,19 @@ fn executor_of(form: &FormData, stored: &Value) -> Result<Value, String> {
             }
             Ok(e)
         }
-        _ => Err("Choose webhook or simulated.".into()),
+        "psa_actions" => {
+            let raw = text("actions");
+            if raw.is_empty() {
+                return Err("List the PSA actions: a JSON array such as [{\"type\": \"update_fields\", \"fields\": {\"priority/id\": 2}}].".into());
+            }
+            let actions: Value = serde_json::from_str(raw)
+                .map_err(|e| format!("The PSA actions are not valid JSON: {e}."))?;
+            if !actions.is_array() {
+                return Err("The PSA actions must be a JSON array of actions.".into());
+            }
+            Ok(json!({"type": "psa_actions", "actions": actions}))
+        }
+        _ => Err("Choose webhook, simulated or psa_actions.".into()),
     }
 }
 
@@ -95,7 +112,8 @@ pub(super) async fn workflow_action(
                 Ok(e) => e,
                 Err(m) => return message(StatusCode::UNPROCESSABLE_ENTITY, "error", &m),
             };
-            match crate::routes::agents::check_executor(&e, app.egress()) {
+            match crate::routes::agents::check_executor(&app, tenant, stored.entity_type, &e).await
+            {
                 Ok(e) => (
                     WorkflowPatch {
                         executor: Some(e),
@@ -166,5 +184,28 @@ mod tests {
         )
         .is_err());
         assert!(executor_of(&form(&[("type", "shell")]), &stored).is_err());
+    }
+
+    #[test]
+    fn psa_actions_are_read_as_the_json_array_the_api_takes() {
+        let stored = json!({"type": "simulated"});
+        let e = executor_of(
+            &form(&[
+                ("type", "psa_actions"),
+                ("actions", r#"[{"type": "set_status", "status": 5}]"#),
+            ]),
+            &stored,
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            json!({"type": "psa_actions", "actions": [{"type": "set_status", "status": 5}]})
+        );
+        for bad in ["", "[{", r#"{"type": "set_status"}"#] {
+            assert!(
+                executor_of(&form(&[("type", "psa_actions"), ("actions", bad)]), &stored).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use neo_domain::actions;
 use neo_domain::backfill::{AutonomyType, EntityType, WorkflowState};
-use neo_domain::egress::EgressPolicy;
 use neo_domain::executor::ExecutorSpec;
 use neo_store::{NewWorkflow, WorkflowPatch};
 use serde::Deserialize;
@@ -94,9 +94,39 @@ fn check_tier(t: i64) -> Result<i64, ApiError> {
 /// A webhook `url` must be http(s) and, unless `egress.allow_private`, must not name a
 /// private, loopback or link-local address or a `localhost` name (SSRF guard; the orchestrator
 /// checks the resolved addresses again at dispatch).
-pub fn check_executor(v: &Value, egress: EgressPolicy) -> Result<Value, ApiError> {
-    ExecutorSpec::validate(v, egress).map_err(ApiError::validation)?;
-    Ok(v.clone())
+///
+/// A `psa_actions` executor is checked against what the tenant's PSA lets `entity_type` write
+/// (its field table: `neo_psa::write::fields`), and stored in its normalised form.
+pub async fn check_executor(
+    app: &AppState,
+    tenant: &str,
+    entity_type: EntityType,
+    v: &Value,
+) -> Result<Value, ApiError> {
+    let writable = if v.get("type").and_then(Value::as_str) == Some(actions::EXECUTOR_TYPE) {
+        writable_fields(app, tenant, entity_type).await?
+    } else {
+        None
+    };
+    match ExecutorSpec::validate(v, app.egress(), writable).map_err(ApiError::validation)? {
+        ExecutorSpec::PsaActions(stored) => Ok(stored),
+        _ => Ok(v.clone()),
+    }
+}
+
+/// What the tenant's PSA lets `entity_type` write; `None` without an integration or when the
+/// PSA writes no such entities.
+async fn writable_fields(
+    app: &AppState,
+    tenant: &str,
+    entity_type: EntityType,
+) -> Result<Option<&'static dyn actions::WritableFields>, ApiError> {
+    let Some(i) = app.store.integration(tenant).await? else {
+        return Ok(None);
+    };
+    Ok(neo_psa::Psa::parse(&i.psa)
+        .and_then(|psa| neo_psa::write::fields::writable(psa, entity_type))
+        .map(|w| w as &dyn actions::WritableFields))
 }
 
 /// Create a workflow.
@@ -113,14 +143,15 @@ pub async fn create(
     body: ApiJson<CreateAgentRequest>,
 ) -> Result<Reply<PublicAgent>, ApiError> {
     let r = body.value;
+    let entity_type = r.entity_type.unwrap_or(EntityType::Ticket);
     let w = NewWorkflow {
         name: check_name(&r.name)?,
         description: r.description,
         autonomy_type: r.autonomy_type.unwrap_or(AutonomyType::ChainedActions),
-        entity_type: r.entity_type.unwrap_or(EntityType::Ticket),
+        entity_type,
         state: r.state.unwrap_or(WorkflowState::Enabled),
         credit_tier: check_tier(r.credit_tier.unwrap_or(1))?,
-        executor: check_executor(&r.executor, app.egress())?,
+        executor: check_executor(&app, p.tenant_id(), entity_type, &r.executor).await?,
     };
     let w = app
         .store
@@ -200,6 +231,27 @@ pub async fn patch(
     body: ApiJson<PatchAgentRequest>,
 ) -> Result<Reply<PublicAgent>, ApiError> {
     let r = body.value;
+    // A new executor, or a new entity type under a psa_actions executor, is checked against
+    // the workflow as it will be.
+    let executor = if r.executor.is_some() || r.entity_type.is_some() {
+        let wf = app
+            .store
+            .workflow(p.tenant_id(), id)
+            .await?
+            .ok_or_else(ApiError::workflow_not_found)?;
+        let entity_type = r.entity_type.unwrap_or(wf.entity_type);
+        match &r.executor {
+            Some(e) => Some(check_executor(&app, p.tenant_id(), entity_type, e).await?),
+            None if wf.executor.get("type").and_then(Value::as_str)
+                == Some(actions::EXECUTOR_TYPE) =>
+            {
+                Some(check_executor(&app, p.tenant_id(), entity_type, &wf.executor).await?)
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     let patch = WorkflowPatch {
         name: r.name.as_deref().map(check_name).transpose()?,
         description: r.description,
@@ -207,11 +259,7 @@ pub async fn patch(
         entity_type: r.entity_type,
         state: r.state,
         credit_tier: r.credit_tier.map(check_tier).transpose()?,
-        executor: r
-            .executor
-            .as_ref()
-            .map(|e| check_executor(e, app.egress()))
-            .transpose()?,
+        executor,
     };
     patch_inner(&app, p.tenant_id(), id, patch).await
 }

@@ -86,6 +86,73 @@ pub async fn get(
     Ok(Reply::new(e.into()))
 }
 
+/// One entry of an execution's field-update audit.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct FieldUpdateAuditEntry {
+    /// The PSA's own field path, `/` between segments (`priority/id`).
+    pub field: String,
+    /// The value before the write (null when the record had none).
+    pub previous_value: serde_json::Value,
+    pub new_value: serde_json::Value,
+    /// When the change was recorded, right before the write (RFC 3339).
+    pub updated_at: String,
+    /// False for a shadow run, which records what it would write and writes nothing.
+    pub written: bool,
+}
+
+/// The field-update audit of an execution.
+///
+/// Every field a `psa_actions` execution changed on its record, in order: the value before,
+/// the value written, and when. A shadow run's entries say what it would write
+/// (`written: false`); other executors have no entries.
+#[utoipa::path(get, path = "/public-api/executions/{execution_id}/field-update-audit", tag = "Executions",
+    operation_id = "getExecutionFieldUpdateAudit",
+    params(("execution_id" = String, Path)),
+    responses((status = 200, description = "Success.", body = DataEnvelope<Vec<FieldUpdateAuditEntry>>)))]
+pub async fn field_update_audit(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Reply<Vec<FieldUpdateAuditEntry>>, ApiError> {
+    let e = app
+        .store
+        .execution(p.tenant_id(), &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let shadow = match &e.backfill_id {
+        Some(b) => app
+            .store
+            .backfill(p.tenant_id(), b)
+            .await?
+            .is_some_and(|b| b.mode == neo_domain::backfill::BackfillMode::Shadow),
+        None => false,
+    };
+    let changes = app
+        .store
+        .psa_changes(p.tenant_id(), neo_store::ChangesOf::Execution(&id))
+        .await?;
+    Ok(Reply::new(
+        changes
+            .into_iter()
+            .filter_map(|c| match c.change {
+                neo_store::Change::Field {
+                    field,
+                    previous,
+                    new,
+                } => Some(FieldUpdateAuditEntry {
+                    field,
+                    previous_value: previous,
+                    new_value: new,
+                    updated_at: neo_domain::clock::rfc3339(c.at),
+                    written: !shadow,
+                }),
+                _ => None,
+            })
+            .collect(),
+    )
+    .page(false, None))
+}
+
 /// Retry a failed or cancelled execution: queues a new execution of the same workflow on the
 /// same entity (`retry_of` names the original).
 ///

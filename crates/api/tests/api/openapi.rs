@@ -873,7 +873,7 @@ fn executor_examples_pass_the_domains_validation_and_the_discriminator_maps_ever
     for name in ["WebhookExecutor", "SimulatedExecutor"] {
         let example = &s[name]["example"];
         assert!(example.is_object(), "{name} has an example");
-        ExecutorSpec::validate(example, EgressPolicy::new(false))
+        ExecutorSpec::validate(example, EgressPolicy::new(false), None)
             .unwrap_or_else(|e| panic!("{name}'s example is refused: {}", e.message));
     }
     for (union, webhook) in [

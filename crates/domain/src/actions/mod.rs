@@ -41,7 +41,7 @@ pub use config::{
     Action, FieldUpdate, FieldValue, PsaActions, EXECUTOR_TYPE, MAX_ACTIONS, MAX_FIELDS_PER_ACTION,
 };
 pub use plan::{apply_changes, apply_to, FieldChange, Plan, PlanError, PlannedNote};
-pub use revert::{plan_still_valid, revert, Revert};
+pub use revert::{holds_written, plan_still_valid, revert, Revert};
 pub use template::{Part, Source, Template, MAX_TEMPLATE_CHARS};
 
 /// What the PSA lets a workflow write and read for one entity type: the PSA connectors

@@ -22,7 +22,7 @@ pub enum Revert {
 pub fn revert(audit: &[FieldChange], record_now: &Value) -> Revert {
     let moved: Vec<String> = audit
         .iter()
-        .filter(|c| !same_value(&current_value(record_now, &c.field), &c.after))
+        .filter(|c| !holds(record_now, c))
         .map(|c| c.field.clone())
         .collect();
     if !moved.is_empty() {
@@ -38,6 +38,17 @@ pub fn revert(audit: &[FieldChange], record_now: &Value) -> Revert {
             })
             .collect(),
     )
+}
+
+/// Whether every audited field of `audit` still holds the value written (its `after`): how a
+/// write that was sent but never settled (a crash, a timeout) is recognised when its
+/// execution runs again, so it is not sent twice nor mistaken for someone else's edit.
+pub fn holds_written(audit: &[FieldChange], record_now: &Value) -> bool {
+    audit.iter().all(|c| holds(record_now, c))
+}
+
+fn holds(record_now: &Value, c: &FieldChange) -> bool {
+    same_value(&current_value(record_now, &c.field), &c.after)
 }
 
 /// Whether every field `plan` changes still holds the value the plan found (its `before`) in

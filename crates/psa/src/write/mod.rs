@@ -1,6 +1,6 @@
 //! Writing PSA records: the connector side of the `psa_actions` executor (issue 20). A write
 //! is read → compare → write: the caller hands back the record as it read it, the connector
-//! reads it again right before writing, and refuses with [`PsaError::Conflict`] when its
+//! reads it again right before writing, and refuses with [`PsaError::Moved`] when its
 //! concurrency token moved (ConnectWise `_info/lastUpdated`, Autotask `lastActivityDate`,
 //! HaloPSA `last_update`). None of the three documents a conditional update the connector
 //! could rely on, so the check is the client's, and the window between the check and the write
@@ -39,6 +39,12 @@ pub fn token_path(psa: Psa) -> &'static str {
         Psa::Autotask => "lastActivityDate",
         Psa::Halo => "last_update",
     }
+}
+
+/// Whether the PSA's API can delete a note an API user added (Autotask's cannot): a revert's
+/// `remove_notes` is refused up front where it cannot be done.
+pub fn can_delete_notes(psa: Psa) -> bool {
+    psa != Psa::Autotask
 }
 
 fn token(psa: Psa, record: &Value) -> Option<&Value> {
@@ -80,7 +86,7 @@ impl PsaClient {
         let now = self.read_record(entity, id).await?;
         let (before, current) = (token(psa, read), token(psa, &now));
         if before.is_none() || before != current {
-            return Err(PsaError::Conflict(format!(
+            return Err(PsaError::Moved(format!(
                 "{} ticket {id}: {} was {} when read and is {} now",
                 psa.as_str(),
                 token_path(psa),

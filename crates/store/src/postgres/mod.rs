@@ -33,6 +33,7 @@ use crate::backfills::*;
 use crate::executions::*;
 use crate::idempotency::*;
 use crate::integrations::*;
+use crate::psa_changes::*;
 use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
@@ -232,6 +233,7 @@ pub(super) async fn insert_items_from(
 
 impl_store!(PgStore);
 idempotency_queries!(sqlx::Postgres);
+psa_change_queries!(sqlx::Postgres);
 sealing_writes!(sqlx::Postgres, " FOR UPDATE");
 tenant_queries!(sqlx::Postgres);
 execution_queries!(sqlx::Postgres, " FOR UPDATE");

@@ -260,14 +260,15 @@ pub(super) async fn settle_locked(
         let updated = sqlx::query(
             "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
              succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
-             cancelled_count = b.cancelled_count + u.dc, consecutive_failures = u.streak, \
+             cancelled_count = b.cancelled_count + u.dc, skipped_count = b.skipped_count + u.dk, \
+             consecutive_failures = u.streak, \
              state = CASE WHEN u.trip IS NULL THEN b.state ELSE 'PAUSED' END, \
              error = COALESCE(u.trip, b.error), updated_at = $1 \
-             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], \
-                         $11::text[], $12::bigint[]) \
-                  AS u(id, dp, di, ds, df, dc, streak, trip, was_state, was_streak) \
+             FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], \
+                         $12::text[], $13::bigint[]) \
+                  AS u(id, dp, di, ds, df, dc, dk, streak, trip, was_state, was_streak) \
              WHERE b.id = ANY($2) AND b.id = u.id \
-               AND (NOT $10 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak))",
+               AND (NOT $11 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak))",
         )
         .bind(now)
         .bind(&ids)
@@ -276,6 +277,7 @@ pub(super) async fn settle_locked(
         .bind(counter(COUNTERS[2]))
         .bind(counter(COUNTERS[3]))
         .bind(counter(COUNTERS[4]))
+        .bind(counter(COUNTERS[5]))
         .bind(&streaks)
         .bind(&trips)
         .bind(late)

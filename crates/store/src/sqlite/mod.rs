@@ -21,6 +21,7 @@ use crate::backfills::*;
 use crate::executions::*;
 use crate::idempotency::*;
 use crate::integrations::*;
+use crate::psa_changes::*;
 use crate::rerun::*;
 use crate::rows::*;
 use crate::sealed_rows::*;
@@ -190,6 +191,7 @@ pub(super) async fn lock_key_check(tx: &mut Transaction<'_, Sqlite>) -> Result<O
 
 impl_store!(SqliteStore);
 idempotency_queries!(sqlx::Sqlite);
+psa_change_queries!(sqlx::Sqlite);
 sealing_writes!(sqlx::Sqlite, "");
 tenant_queries!(sqlx::Sqlite);
 execution_queries!(sqlx::Sqlite, "");

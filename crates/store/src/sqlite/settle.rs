@@ -97,14 +97,16 @@ pub(super) async fn settle_batch(
         sqlx::query(
             "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
              succeeded_count = succeeded_count + ?3, failed_count = failed_count + ?4, cancelled_count = cancelled_count + ?5, \
-             consecutive_failures = ?6, state = CASE WHEN ?8 IS NULL THEN state ELSE 'PAUSED' END, \
-             error = COALESCE(?8, error), updated_at = ?7 WHERE id = ?9",
+             skipped_count = skipped_count + ?6, \
+             consecutive_failures = ?7, state = CASE WHEN ?9 IS NULL THEN state ELSE 'PAUSED' END, \
+             error = COALESCE(?9, error), updated_at = ?8 WHERE id = ?10",
         )
         .bind(d.counter(COUNTERS[0]))
         .bind(d.counter(COUNTERS[1]))
         .bind(d.counter(COUNTERS[2]))
         .bind(d.counter(COUNTERS[3]))
         .bind(d.counter(COUNTERS[4]))
+        .bind(d.counter(COUNTERS[5]))
         .bind(d.streak)
         .bind(now)
         .bind(d.tripped.as_deref())

@@ -10,6 +10,8 @@
 //! "Id list" tab is read by the domain's [`parse_id_list`] into the `entity_ids` the API takes.
 //! The rule builder's fields come from the server as well ([`vocabulary`]): per entity type,
 //! what the tenant's PSA can filter on, so the builder offers nothing the API would refuse.
+//! A workflow that writes to the PSA (`psa_actions`) gets a "Shadow run" choice at review:
+//! a change to many records is previewed before it is made.
 
 mod problems;
 mod steps;
@@ -34,6 +36,8 @@ pub(super) struct WorkflowChoice {
     pub(super) entity_type: String,
     pub(super) credit_tier: i64,
     pub(super) autonomy: String,
+    /// The executor's type: the shadow-run choice is offered for `psa_actions` alone.
+    pub(super) executor: String,
     pub(super) checked: bool,
     pub(super) active: Option<ActiveBackfill>,
     /// Why a rule group cannot target its entity type on the tenant's PSA ("ids only on
@@ -57,6 +61,11 @@ pub(super) struct WizardTpl {
     /// The rule builder's fields per entity type on the tenant's PSA, as JSON
     /// ([`vocabulary`]).
     pub(super) vocabulary: String,
+    /// The workflow picked at first writes to the PSA: the shadow-run choice shows at once
+    /// (the page's script follows later picks).
+    pub(super) shadow_offered: bool,
+    /// A clone of a shadow run starts as one.
+    pub(super) shadow_checked: bool,
 }
 
 impl WizardTpl {
@@ -177,6 +186,13 @@ pub(super) async fn wizard(
         .filter(|n| neo_domain::windows::validate_timezone(n, "timezone").is_ok())
         .collect();
     timezones.sort();
+    let shadow_offered = workflows
+        .iter()
+        .any(|w| picked == Some(w.id) && changes::is_psa_executor(&w.executor));
+    let shadow_checked = shadow_offered
+        && source
+            .as_ref()
+            .is_some_and(|b| b.mode == neo_domain::backfill::BackfillMode::Shadow);
     page(
         StatusCode::OK,
         &WizardTpl {
@@ -195,6 +211,12 @@ pub(super) async fn wizard(
                         entity_type: w.entity_type.to_string(),
                         credit_tier: w.credit_tier,
                         autonomy: w.autonomy_type.to_string(),
+                        executor: w
+                            .executor
+                            .get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
                         name: w.name,
                     }
                 })
@@ -231,6 +253,8 @@ pub(super) async fn wizard(
             max_in_flight: api::MAX_IN_FLIGHT,
             default_in_flight: api::DEFAULT_IN_FLIGHT,
             vocabulary: vocabulary::Vocabulary::of(psa).json(),
+            shadow_offered,
+            shadow_checked,
         },
     )
 }
@@ -249,6 +273,9 @@ struct WizardInput {
     draft: bool,
     /// The backfill's own name (step 4), if one was typed.
     name: Option<String>,
+    /// "Shadow run" ticked (step 4); the API refuses it for a workflow that is not
+    /// `psa_actions`.
+    mode: Option<neo_domain::backfill::BackfillMode>,
     shape: FormShape,
 }
 
@@ -370,6 +397,8 @@ async fn wizard_input(
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_owned),
+        mode: (form.get("mode") == Some("shadow"))
+            .then_some(neo_domain::backfill::BackfillMode::Shadow),
         shape,
     })
 }
@@ -579,6 +608,7 @@ pub(super) async fn create(
         draft: input.draft,
         reprocess: false,
         name: input.name,
+        mode: input.mode,
     };
     match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {

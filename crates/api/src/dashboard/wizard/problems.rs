@@ -123,6 +123,7 @@ fn place(field: &str, shape: &FormShape) -> Place {
         "timezone" => return at(3, Some("timezone"), "Time zone"),
         "max_in_flight" => return at(3, Some("max_in_flight"), "Max in flight"),
         "name" => return at(4, Some("name"), "Name"),
+        "mode" => return at(4, Some("shadow"), "Shadow run"),
         _ => {}
     }
     if let Some(rest) = field.strip_prefix("filter_spec") {

@@ -226,6 +226,8 @@ pub(super) struct ReviewTpl {
     pub(super) schedule: String,
     pub(super) max_in_flight: String,
     pub(super) draft: bool,
+    /// For a `psa_actions` workflow, `shadow` or `live`; empty for any other.
+    pub(super) mode: &'static str,
     /// The name as it will be stored, or why it will be refused.
     pub(super) name: Result<Option<String>, String>,
     /// The entities the backfill runs over (the preflight's count), or why it is not known.
@@ -328,7 +330,10 @@ pub(super) async fn review(
             .is_ok_and(|v| v.get("entity_ids").is_none()),
         filter,
         credit_tier: tier,
-        workflow: input.workflow.map(|w| format!("{} (#{})", w.name, w.id)),
+        workflow: input
+            .workflow
+            .as_ref()
+            .map(|w| format!("{} (#{})", w.name, w.id)),
         schedule,
         max_in_flight: match input.max_in_flight {
             Ok(Some(n)) => n.to_string(),
@@ -336,6 +341,13 @@ pub(super) async fn review(
             Err(p) => p.text,
         },
         draft: input.draft,
+        mode: match (&input.workflow, input.mode) {
+            (Some(w), m) if changes::is_psa_executor(&w.executor) => m
+                .unwrap_or(neo_domain::backfill::BackfillMode::Live)
+                .as_str(),
+            (_, Some(m)) => m.as_str(),
+            _ => "",
+        },
         name: match &input.name {
             Some(n) => {
                 api::check_name(n).map_err(|e| Problem::of(&e.field, &e.message, &input.shape).text)

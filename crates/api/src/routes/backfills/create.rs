@@ -86,6 +86,14 @@ pub(crate) async fn create_backfill(
             ),
         ));
     }
+    let executor = ExecutorSpec::from_stored(&wf.executor).map_err(|e| {
+        ApiError::field(
+            "target_workflow_id",
+            format!("the workflow's executor is invalid: {e}"),
+        )
+    })?;
+    let mode = req.mode.unwrap_or(BackfillMode::Live);
+    executor.check_mode(mode).map_err(ApiError::validation)?;
     check_entity(entity_type, &spec, None)?;
     let (entity_ids, total_estimated) = match &spec {
         FilterSpec::EntityIds(ids) => (Some(ids.clone()), Some(ids.len() as i64)),
@@ -127,13 +135,14 @@ pub(crate) async fn create_backfill(
                 daily_execution_windows: windows,
                 timezone,
                 max_in_flight,
-                reprocess: req.reprocess,
+                reprocess: executor.reprocess(req.reprocess),
                 total_estimated,
                 credits_per_entity: wf.credit_tier,
                 created_by: p.actor(),
                 created_at: now,
                 entity_ids,
                 name,
+                mode,
             },
             idem.as_ref(),
         )

@@ -130,5 +130,6 @@ pub async fn items(
         .list_items(p.tenant_id(), &id, &filter, after, limit)
         .await?;
     let next = paging::next(&app, &list, &page, |i| i.ord);
-    Ok(Reply::new(page.items.into_iter().map(Into::into).collect()).page(page.has_more, next))
+    let items = with_diffs(&app, p.tenant_id(), &id, page.items).await?;
+    Ok(Reply::new(items).page(page.has_more, next))
 }

@@ -3,15 +3,18 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use neo_domain::backfill::BackfillMode;
 use neo_domain::backfill::{check_backfill_target, TargetRefusal};
 use neo_domain::backfill::{
     BackfillRunState, EntityType, ItemStatus, Signal, SignalOutcome, SignalRefusal,
 };
 use neo_domain::cost::BackfillCostEstimate;
+use neo_domain::executor::ExecutorSpec;
 use neo_domain::filter::{self, FilterSpec};
 use neo_domain::windows::{validate_timezone, WorkflowDailyExecutionWindows};
 use neo_store::{
-    Backfill, BackfillFilter, DeleteBackfillError, NewBackfill, RerunError, SignalError, StoreError,
+    Backfill, BackfillFilter, ChildKind, DeleteBackfillError, NewBackfill, NewChild, RerunError,
+    SignalError, StoreError,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -156,7 +159,7 @@ fn psa_error(e: neo_psa::http::PsaError) -> ApiError {
             format!("unexpected answer from the PSA: {m}"),
         ),
         // Counts and reads never write; a 409 to a read is the PSA's refusal.
-        E::Conflict(m) => {
+        E::Conflict(m) | E::Moved(m) => {
             ApiError::field("filter_spec", format!("the PSA refused the filter: {m}"))
         }
     }
@@ -204,6 +207,7 @@ pub(crate) fn credit_warnings(cost: &BackfillCostEstimate, remaining: i64) -> Ve
     }
 }
 
+mod changes;
 mod create;
 mod delete;
 mod edit;
@@ -213,6 +217,7 @@ mod rerun;
 mod signals;
 mod verify;
 
+pub use changes::*;
 pub use create::*;
 pub use delete::*;
 pub use edit::*;

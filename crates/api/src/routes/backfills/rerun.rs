@@ -43,6 +43,22 @@ pub(crate) async fn rerun_failed_backfill(
     id: &str,
     key: Option<IdempotencyKey>,
 ) -> Result<Reply<CreateBackfillResponse>, ApiError> {
+    child_backfill(app, p, id, ChildKind::RerunFailed, key).await
+}
+
+/// Creates a child backfill of `id` (rerun-failed, apply, revert), with its
+/// `Idempotency-Key` if any. A source the child's rule refuses is a 409 named after the kind
+/// (`backfill_not_rerunnable`, `backfill_not_appliable`, `backfill_not_revertable`).
+pub(crate) async fn child_backfill(
+    app: &AppState,
+    p: &Principal,
+    id: &str,
+    kind: ChildKind,
+    key: Option<IdempotencyKey>,
+) -> Result<Reply<CreateBackfillResponse>, ApiError> {
+    if let ChildKind::Revert { remove_notes: true } = kind {
+        check_remove_notes(app, p.tenant_id()).await?;
+    }
     let now = app.clock.now();
     let left = credits_left(app, p).await?;
     let respond = |b: Backfill| {
@@ -51,20 +67,26 @@ pub(crate) async fn rerun_failed_backfill(
     };
     let render = |b: &Backfill| rendered(respond(b.clone()));
     let idem = key.as_ref().map(|k| k.record(now, &render));
+    let refused = match kind {
+        ChildKind::RerunFailed => "backfill_not_rerunnable",
+        ChildKind::Apply => "backfill_not_appliable",
+        ChildKind::Revert { .. } => "backfill_not_revertable",
+    };
+    let new_id = new_backfill_id();
+    let child = NewChild {
+        source_id: id,
+        new_id: &new_id,
+        kind,
+        created_by: &p.actor(),
+        now,
+    };
     let b = app
         .store
-        .rerun_failed_idempotent(
-            p.tenant_id(),
-            id,
-            &new_backfill_id(),
-            &p.actor(),
-            now,
-            idem.as_ref(),
-        )
+        .create_child(p.tenant_id(), &child, idem.as_ref())
         .await
         .map_err(|e| match e {
             RerunError::NotFound => ApiError::backfill_not_found(),
-            RerunError::NotRerunnable(m) => ApiError::conflict("backfill_not_rerunnable", m),
+            RerunError::NotRerunnable(m) => ApiError::conflict(refused, m),
             RerunError::WorkflowNotFound => ApiError::workflow_not_found(),
             RerunError::Target(r) => target_refused(r, "the target workflow"),
             RerunError::AlreadyActive => already_active(StoreError::AlreadyActive),
