@@ -162,6 +162,12 @@ impl ExecutorSpec {
         Self::from_stored(v).map_err(|m| FieldError::new("executor", m))
     }
 
+    /// Whether `v` (a submitted or stored executor) is a `psa_actions` one: it writes to the
+    /// tenant's PSA, so it is checked against the PSA's fields and offers shadow runs.
+    pub fn is_psa_actions(v: &Value) -> bool {
+        v.get("type").and_then(Value::as_str) == Some(EXECUTOR_TYPE)
+    }
+
     /// The rule for a new backfill's `mode`: `shadow` only for `psa_actions` (no other
     /// executor can tell what it would do without doing it); `revert` only as the child of a
     /// run that wrote (`POST /backfills/{id}/revert`).

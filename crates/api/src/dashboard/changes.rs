@@ -8,7 +8,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-use neo_domain::actions::EXECUTOR_TYPE;
 use neo_domain::backfill::{check_appliable, check_revertable, BackfillMode};
 use neo_store::ChildKind;
 
@@ -21,7 +20,7 @@ const NOTE_CHARS: usize = 160;
 
 /// Whether `executor` (a workflow's, as stored) writes to the PSA.
 pub(super) fn is_psa_executor(executor: &Value) -> bool {
-    executor.get("type").and_then(Value::as_str) == Some(EXECUTOR_TYPE)
+    neo_domain::executor::ExecutorSpec::is_psa_actions(executor)
 }
 
 /// Whether the page of `b` shows the parts below: every shadow run and revert, and a live

@@ -103,7 +103,7 @@ pub async fn check_executor(
     entity_type: EntityType,
     v: &Value,
 ) -> Result<Value, ApiError> {
-    let writable = if v.get("type").and_then(Value::as_str) == Some(actions::EXECUTOR_TYPE) {
+    let writable = if ExecutorSpec::is_psa_actions(v) {
         writable_fields(app, tenant, entity_type).await?
     } else {
         None
@@ -242,9 +242,7 @@ pub async fn patch(
         let entity_type = r.entity_type.unwrap_or(wf.entity_type);
         match &r.executor {
             Some(e) => Some(check_executor(&app, p.tenant_id(), entity_type, e).await?),
-            None if wf.executor.get("type").and_then(Value::as_str)
-                == Some(actions::EXECUTOR_TYPE) =>
-            {
+            None if ExecutorSpec::is_psa_actions(&wf.executor) => {
                 Some(check_executor(&app, p.tenant_id(), entity_type, &wf.executor).await?)
             }
             None => None,
