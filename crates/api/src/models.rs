@@ -94,15 +94,16 @@ pub struct PublicBackfill {
     /// A revert that also removes the notes its parent added.
     #[schema(required = false)]
     pub remove_notes: bool,
+    /// The scheduled start, if any (RFC 3339): nothing is dispatched before it.
+    #[schema(required = false)]
+    pub start_at: Option<String>,
 }
 
 impl PublicBackfill {
     /// The resource as of `now` (`next_window_start` depends on it).
     pub fn at(b: neo_store::Backfill, now: jiff::Timestamp) -> Self {
         let next = (b.state == BackfillRunState::Running)
-            .then(|| {
-                neo_domain::windows::Schedule::new(&b.daily_execution_windows, &b.timezone).ok()
-            })
+            .then(|| b.schedule().ok())
             .flatten()
             .filter(|s| !s.inside(now))
             .and_then(|s| s.next_window_start(now))
@@ -147,6 +148,7 @@ impl From<neo_store::Backfill> for PublicBackfill {
             name: b.name,
             mode: b.mode,
             remove_notes: b.remove_notes,
+            start_at: b.start_at.map(rfc3339),
         }
     }
 }
@@ -264,6 +266,12 @@ pub struct CreateBackfillRequest {
     /// makes them).
     #[serde(default)]
     pub mode: Option<BackfillMode>,
+    /// Dispatch nothing before this instant (RFC 3339 with its offset, at most a year ahead):
+    /// the backfill is RUNNING meanwhile, its windows closed until then, and
+    /// `next_window_start` says when it opens.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub start_at: Option<String>,
 }
 
 /// The settings of an active backfill that can change while it runs. Omitted members stay

@@ -16,11 +16,13 @@ use utoipa::ToSchema;
 #[serde(untagged)]
 #[schema(title = "Executor", discriminator(property_name = "type", mapping(
     ("webhook" = "#/components/schemas/WebhookExecutor"),
-    ("simulated" = "#/components/schemas/SimulatedExecutor")
+    ("simulated" = "#/components/schemas/SimulatedExecutor"),
+    ("psa_actions" = "#/components/schemas/PsaActionsExecutor")
 )))]
 pub enum Executor {
     Webhook(WebhookExecutor),
     Simulated(SimulatedExecutor),
+    PsaActions(PsaActionsExecutor),
 }
 
 /// POST a signed JSON body to `url` per execution (`Idempotency-Key`: the execution id;
@@ -68,16 +70,102 @@ pub struct SimulatedExecutor {
     pub seed: u64,
 }
 
+/// Changes to the record itself through the tenant's PSA integration (docs/psa-actions.md):
+/// the actions run in order on each entity, every write audited, previewable by a shadow run
+/// and undone by a revert. Checked at create against the fields the tenant's PSA lets the
+/// workflow's entity type write (422 naming the value's JSON path).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "psa_actions", "actions": [
+    {"type": "update_fields", "fields": {"priority/id": 1, "summary": "{{summary}} [escalated]"}},
+    {"type": "add_note", "text": "Escalated by backfill {{backfill_id}}", "internal": true}]}))]
+pub struct PsaActionsExecutor {
+    #[schema(schema_with = psa_actions_type)]
+    pub r#type: String,
+    /// 1 to 20 actions, run in order on each entity.
+    #[schema(min_items = 1, max_items = 20)]
+    pub actions: Vec<PsaAction>,
+}
+
+/// One action of a `psa_actions` executor, told apart by `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(discriminator(property_name = "type", mapping(
+    ("update_fields" = "#/components/schemas/UpdateFieldsAction"),
+    ("add_note" = "#/components/schemas/AddNoteAction"),
+    ("set_status" = "#/components/schemas/SetStatusAction")
+)))]
+pub enum PsaAction {
+    UpdateFields(UpdateFieldsAction),
+    AddNote(AddNoteAction),
+    SetStatus(SetStatusAction),
+}
+
+/// Sets fields of the record: the PSA's own field paths (`/` between the segments of a nested
+/// object, e.g. `priority/id`) to a number, a boolean, null, or text where `{{field}}`,
+/// `{{backfill_id}}`, `{{entity_id}}` and `{{workflow_id}}` are replaced per record.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFieldsAction {
+    #[schema(schema_with = update_fields_type)]
+    pub r#type: String,
+    /// 1 to 50 fields.
+    #[schema(value_type = Object, additional_properties)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Adds a note to the record; `text` is a template (at most 4,000 characters).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNoteAction {
+    #[schema(schema_with = add_note_type)]
+    pub r#type: String,
+    #[schema(min_length = 1, max_length = 4000)]
+    pub text: String,
+    /// Hidden from the client's contacts (default true).
+    #[schema(required = false)]
+    pub internal: bool,
+}
+
+/// Sets the record's status field (ConnectWise `status/id`, Autotask `status`, HaloPSA
+/// `status_id`).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetStatusAction {
+    #[schema(schema_with = set_status_type)]
+    pub r#type: String,
+    /// The status, as the PSA takes it (its id), or a template.
+    pub status: serde_json::Value,
+}
+
+fn psa_actions_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["psa_actions"], "`psa_actions`.")
+}
+
+fn update_fields_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["update_fields"], "`update_fields`.")
+}
+
+fn add_note_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["add_note"], "`add_note`.")
+}
+
+fn set_status_type() -> utoipa::openapi::Object {
+    crate::models::string_enum(["set_status"], "`set_status`.")
+}
+
 /// A workflow's executor as read back: as written, without the webhook `secret`.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 #[schema(title = "ExecutorView", discriminator(property_name = "type", mapping(
     ("webhook" = "#/components/schemas/WebhookExecutorView"),
-    ("simulated" = "#/components/schemas/SimulatedExecutor")
+    ("simulated" = "#/components/schemas/SimulatedExecutor"),
+    ("psa_actions" = "#/components/schemas/PsaActionsExecutor")
 )))]
 pub enum ExecutorView {
     Webhook(WebhookExecutorView),
     Simulated(SimulatedExecutor),
+    PsaActions(PsaActionsExecutor),
 }
 
 /// A webhook executor as read back: `secret_set` instead of the secret.

@@ -237,6 +237,7 @@ impl Fixture {
                 entity_ids: Some(ids),
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
+                start_at: None,
             })
             .await?;
         eprintln!(

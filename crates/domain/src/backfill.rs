@@ -297,6 +297,33 @@ pub fn check_name(name: &str) -> Result<Option<String>, crate::validation::Field
     Ok(Some(name.to_owned()))
 }
 
+/// How far ahead a backfill's start may be scheduled.
+pub const MAX_START_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(366 * 24);
+
+/// The rule for `start_at` at create: an RFC 3339 instant with its offset, at most a year
+/// after `now`. An instant already past starts the backfill at once.
+pub fn check_start_at(
+    s: &str,
+    now: jiff::Timestamp,
+) -> Result<jiff::Timestamp, crate::validation::FieldError> {
+    let t: jiff::Timestamp = s.parse().map_err(|_| {
+        crate::validation::FieldError::new(
+            "start_at",
+            "start_at must be an RFC 3339 instant with its offset, e.g. 2026-12-24T22:00:00Z",
+        )
+    })?;
+    if now
+        .checked_add(MAX_START_AHEAD)
+        .is_ok_and(|limit| t > limit)
+    {
+        return Err(crate::validation::FieldError::new(
+            "start_at",
+            "start_at must be within a year from now",
+        ));
+    }
+    Ok(t)
+}
+
 /// Why a backfill's settings cannot be edited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditRefusal {
@@ -363,6 +390,28 @@ pub fn check_revertable(
 mod tests {
     use super::*;
     use BackfillRunState as S;
+
+    #[test]
+    fn a_start_is_an_instant_within_a_year() {
+        let now: jiff::Timestamp = "2026-12-05T10:00:00Z".parse().unwrap();
+        assert_eq!(
+            check_start_at("2026-12-24T22:00:00+01:00", now).unwrap(),
+            "2026-12-24T21:00:00Z".parse::<jiff::Timestamp>().unwrap()
+        );
+        assert!(check_start_at("2026-01-01T00:00:00Z", now).is_ok());
+        for bad in [
+            "2026-12-24",
+            "2026-12-24T22:00:00",
+            "tonight",
+            "2028-01-01T00:00:00Z",
+        ] {
+            assert_eq!(
+                check_start_at(bad, now).unwrap_err().field,
+                "start_at",
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn only_ended_shadow_runs_apply_and_ended_live_runs_revert() {

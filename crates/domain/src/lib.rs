@@ -7,6 +7,7 @@ pub mod clock;
 pub mod cost;
 pub mod cursor;
 pub mod egress;
+pub mod eta;
 pub mod executor;
 pub mod filter;
 /// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`

@@ -252,6 +252,8 @@ pub struct Schedule {
     tz: TimeZone,
     days: [Vec<DayWindow>; 7],
     always_open: bool,
+    /// Nothing is open before this instant (a backfill's scheduled start).
+    start_at: Option<Timestamp>,
 }
 
 fn weekday_index(w: Weekday) -> usize {
@@ -270,6 +272,7 @@ impl Schedule {
                 tz,
                 days: Default::default(),
                 always_open: true,
+                start_at: None,
             });
         }
         let days = windows.validate("daily_execution_windows")?;
@@ -277,7 +280,21 @@ impl Schedule {
             tz,
             days,
             always_open: false,
+            start_at: None,
         })
+    }
+
+    /// The schedule closed before `start_at` (a backfill's scheduled start, issue 21): every
+    /// question asked of it — inside, the next opening, the open time ahead — then accounts
+    /// for the start, so the orchestrator, the API and the ETA agree on it.
+    pub fn starting(mut self, start_at: Option<Timestamp>) -> Self {
+        self.start_at = start_at;
+        self
+    }
+
+    /// Whether a scheduled start after `t` keeps the schedule closed at `t`.
+    fn not_started(&self, t: Timestamp) -> Option<Timestamp> {
+        self.start_at.filter(|s| *s > t)
     }
 
     pub fn is_always_open(&self) -> bool {
@@ -328,6 +345,9 @@ impl Schedule {
 
     /// Whether dispatch is allowed at `t`.
     pub fn inside(&self, t: Timestamp) -> bool {
+        if self.not_started(t).is_some() {
+            return false;
+        }
         if self.always_open {
             return true;
         }
@@ -338,8 +358,54 @@ impl Schedule {
         })
     }
 
-    /// The first instant after `t` at which a window opens (`None` when always open).
+    /// The open stretches of the schedule that end after `from`, in order and merged (an
+    /// overnight window running into the next day's first one is one stretch), those starting
+    /// before `until`. An always-open schedule is one stretch from `from` to `until`.
+    pub fn open_between(&self, from: Timestamp, until: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        let from = self.not_started(from).unwrap_or(from);
+        if from >= until {
+            return Vec::new();
+        }
+        if self.always_open {
+            return vec![(from, until)];
+        }
+        let first = from.to_zoned(self.tz.clone()).date();
+        let last = until.to_zoned(self.tz.clone()).date();
+        let mut all: Vec<(Timestamp, Timestamp)> = Vec::new();
+        let mut d = first - jiff::Span::new().days(2);
+        while d <= last {
+            all.extend(self.occurrences(d).filter(|(s, e)| s < e));
+            d = d.tomorrow().expect("in range");
+        }
+        all.sort();
+        let mut out: Vec<(Timestamp, Timestamp)> = Vec::new();
+        for (s, e) in all {
+            match out.last_mut() {
+                Some((_, end)) if s <= *end => *end = (*end).max(e),
+                _ => out.push((s, e)),
+            }
+        }
+        out.retain(|(s, e)| *e > from && *s < until);
+        if let Some((s, _)) = out.first_mut() {
+            *s = (*s).max(from);
+        }
+        out
+    }
+
+    /// The first instant after `t` at which a window opens (`None` when always open and
+    /// started).
     pub fn next_window_start(&self, t: Timestamp) -> Option<Timestamp> {
+        if let Some(start) = self.not_started(t) {
+            let windows = Self {
+                start_at: None,
+                ..self.clone()
+            };
+            return if windows.inside(start) {
+                Some(start)
+            } else {
+                windows.next_window_start(start)
+            };
+        }
         if self.always_open {
             return None;
         }

@@ -39,7 +39,7 @@ impl Orchestrator {
         if !b.snapshot_complete {
             self.spawn_snapshot(b);
         }
-        let schedule = match Schedule::new(&b.daily_execution_windows, &b.timezone) {
+        let schedule = match b.schedule() {
             Ok(s) => s,
             Err(e) => {
                 i.drivers.lock().expect("poisoned").remove(&b.id);

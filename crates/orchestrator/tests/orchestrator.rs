@@ -113,6 +113,7 @@ impl Env {
                 entity_ids: Some(ids),
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
+                start_at: None,
             })
             .await
             .unwrap()
@@ -139,6 +140,7 @@ impl Env {
                 entity_ids: None,
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
+                start_at: None,
             })
             .await
             .unwrap()
@@ -855,6 +857,55 @@ async fn dispatch_only_inside_windows() {
     assert_eq!(o.tick().await.unwrap().dispatched, 0);
     e.clock.set("2026-11-30T22:00:00Z".parse().unwrap());
     assert_eq!(o.tick().await.unwrap().dispatched, 2);
+    o.drain().await.unwrap();
+    assert_eq!(e.get(&b.id).await.state, BackfillRunState::Completed);
+}
+
+#[tokio::test]
+async fn nothing_is_claimed_before_the_scheduled_start_and_dispatch_begins_at_it() {
+    let e = env().await;
+    let wf = e.workflow(json!({"type": "simulated"})).await;
+    let start: Timestamp = "2026-11-30T22:00:00Z".parse().unwrap();
+    let ids: Vec<String> = (0..3).map(|i| format!("E{i}")).collect();
+    let b = e
+        .store
+        .create_backfill(NewBackfill {
+            id: "bf_scheduled".into(),
+            tenant_id: e.tenant.clone(),
+            state: BackfillRunState::Running,
+            target_workflow_id: wf,
+            entity_type: EntityType::Ticket,
+            filter_spec: json!({ "entity_ids": ids }),
+            daily_execution_windows: WorkflowDailyExecutionWindows::default(),
+            timezone: "Europe/London".into(),
+            max_in_flight: 5,
+            reprocess: false,
+            total_estimated: Some(3),
+            credits_per_entity: 1,
+            created_by: "test".into(),
+            created_at: e.clock.now(),
+            entity_ids: Some(ids),
+            name: None,
+            mode: neo_domain::backfill::BackfillMode::Live,
+            start_at: Some(start),
+        })
+        .await
+        .unwrap();
+    let o = e.orchestrator(|_| {});
+    assert_eq!(o.tick().await.unwrap().dispatched, 0);
+    e.clock.set(start - SignedDuration::from_secs(1));
+    assert_eq!(o.tick().await.unwrap().dispatched, 0);
+    // Not one item was claimed meanwhile: no execution exists yet.
+    assert!(
+        e.items(&b.id)
+            .await
+            .iter()
+            .all(|i| i.execution_id.is_none()
+                && i.status == neo_domain::backfill::ItemStatus::Pending)
+    );
+    assert_eq!(e.get(&b.id).await.state, BackfillRunState::Running);
+    e.clock.set(start);
+    assert_eq!(o.tick().await.unwrap().dispatched, 3);
     o.drain().await.unwrap();
     assert_eq!(e.get(&b.id).await.state, BackfillRunState::Completed);
 }

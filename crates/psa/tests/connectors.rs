@@ -503,6 +503,7 @@ async fn source_enumerates(psa: Psa) {
             entity_ids: None,
             name: None,
             mode: neo_domain::backfill::BackfillMode::Live,
+            start_at: None,
         })
         .await
         .expect("backfill");

@@ -132,6 +132,7 @@ impl Env {
                 entity_ids: None,
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
+                start_at: None,
             })
             .await
             .unwrap()

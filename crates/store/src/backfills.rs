@@ -132,8 +132,8 @@ macro_rules! backfill_queries {
             let now = to_ms(b.created_at);
             let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
             let started = (b.state == BackfillRunState::Running).then_some(now);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode, start_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18, $19)")
                 .bind(&b.id)
                 .bind(&b.tenant_id)
                 .bind(b.state.as_str())
@@ -152,6 +152,7 @@ macro_rules! backfill_queries {
                 .bind(now)
                 .bind(&b.name)
                 .bind(b.mode.as_str())
+                .bind(b.start_at.map(to_ms))
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;

@@ -141,9 +141,22 @@ pub struct Backfill {
     pub mode: BackfillMode,
     /// A revert that also removes the notes its parent added.
     pub remove_notes: bool,
+    /// Nothing is dispatched before this instant (a scheduled start).
+    pub start_at: Option<Timestamp>,
 }
 
 impl Backfill {
+    /// When the backfill may dispatch: its windows in its time zone, closed before its
+    /// scheduled start. The one schedule the orchestrator, the API and the dashboard read.
+    pub fn schedule(
+        &self,
+    ) -> Result<neo_domain::windows::Schedule, neo_domain::validation::FieldError> {
+        Ok(
+            neo_domain::windows::Schedule::new(&self.daily_execution_windows, &self.timezone)?
+                .starting(self.start_at),
+        )
+    }
+
     /// `succeeded + failed`: skipped and cancelled entities are not processed.
     pub fn processed_count(&self) -> i64 {
         self.succeeded_count + self.failed_count
@@ -173,6 +186,8 @@ pub struct NewBackfill {
     pub name: Option<String>,
     /// `live` or `shadow` (a revert is only ever a child: [`crate::Store::create_child`]).
     pub mode: BackfillMode,
+    /// Dispatch nothing before this instant.
+    pub start_at: Option<Timestamp>,
 }
 
 /// The kinds of child backfill ([`crate::Store::create_child`]).

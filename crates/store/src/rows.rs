@@ -96,7 +96,7 @@ macro_rules! backfill_select {
              b.total_estimated, b.total_items, b.snapshot_complete, b.snapshot_checkpoint, b.pending_count, \
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
-             b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, b.start_at, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
              FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
@@ -153,6 +153,7 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
         name: r.opt_text("name")?,
         mode: enum_col(r, "mode", BackfillMode::parse)?,
         remove_notes: r.flag("remove_notes")?,
+        start_at: ots(r.opt_int("start_at")?),
     })
 }
 

@@ -55,6 +55,7 @@ fn new_backfill(tenant: &str, id: &str, wf: i64, ids: Option<&[&str]>) -> NewBac
         entity_ids: ids.map(|v| v.iter().map(|s| s.to_string()).collect()),
         name: None,
         mode: neo_domain::backfill::BackfillMode::Live,
+        start_at: None,
     }
 }
 

@@ -48,6 +48,7 @@ impl Env {
                 entity_ids: Some(ids.iter().map(|s| s.to_string()).collect()),
                 name: None,
                 mode,
+                start_at: None,
             })
             .await
             .unwrap()

@@ -50,7 +50,7 @@ pub(super) struct BackfillView {
 
 impl BackfillView {
     pub(super) fn new(b: Backfill, now: Timestamp) -> Self {
-        let schedule = Schedule::new(&b.daily_execution_windows, &b.timezone).ok();
+        let schedule = b.schedule().ok();
         let opens = match (&schedule, b.state) {
             (Some(s), BackfillRunState::Running | BackfillRunState::Paused) if !s.inside(now) => {
                 s.next_window_start(now)

@@ -28,7 +28,7 @@ use neo_domain::backfill::{
     ItemStatus, Signal,
 };
 use neo_domain::cost::BackfillCostEstimate;
-use neo_domain::windows::{Schedule, WorkflowDailyExecutionWindows, WorkflowTimeWindow, WEEKDAYS};
+use neo_domain::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow, WEEKDAYS};
 use neo_store::{Backfill, BackfillFilter, ExecutionFilter, Workflow};
 use serde::Deserialize;
 use serde_json::Value;

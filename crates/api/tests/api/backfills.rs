@@ -94,6 +94,35 @@ async fn defaults_and_draft() {
 }
 
 #[tokio::test]
+async fn a_scheduled_start_is_kept_and_is_the_next_window_start() {
+    let app = TestApp::spawn().await;
+    let key = app.key("acme").await;
+    let wf = app.workflow(&key, "Triage").await;
+    let create = |start: &str| json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": ["1"]}, "start_at": start});
+    for bad in ["tomorrow", "2026-12-24T22:00:00", "2099-01-01T00:00:00Z"] {
+        let r = app.post(&key, "/public-api/backfills", create(bad)).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+        assert_eq!(r.body["error"]["details"]["field"], "start_at", "{bad}");
+    }
+    // Tonight 22:00 in Paris, with its offset: RUNNING, closed until then.
+    let r = app
+        .post(
+            &key,
+            "/public-api/backfills",
+            create("2026-12-01T22:00:00+01:00"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = &r.body["data"]["backfill"];
+    assert_eq!(b["state"], "RUNNING");
+    assert_eq!(b["start_at"], "2026-12-01T21:00:00Z");
+    let id = b["id"].as_str().unwrap();
+    let g = app.get(&key, &format!("/public-api/backfills/{id}")).await;
+    assert_eq!(g.body["data"]["next_window_start"], "2026-12-01T21:00:00Z");
+    assert_eq!(g.body["data"]["start_at"], "2026-12-01T21:00:00Z");
+}
+
+#[tokio::test]
 async fn relative_datetimes_are_frozen_at_create() {
     let app = TestApp::spawn().await;
     let key = app.key("acme").await;

@@ -870,10 +870,16 @@ fn executor_examples_pass_the_domains_validation_and_the_discriminator_maps_ever
     use neo_domain::executor::ExecutorSpec;
     let doc = ours();
     let s = &doc["components"]["schemas"];
-    for name in ["WebhookExecutor", "SimulatedExecutor"] {
+    // The psa_actions example is checked against ConnectWise's ticket fields.
+    let writable = neo_psa::write::fields::writable(
+        neo_psa::Psa::ConnectWise,
+        neo_domain::backfill::EntityType::Ticket,
+    )
+    .map(|w| w as &dyn neo_domain::actions::WritableFields);
+    for name in ["WebhookExecutor", "SimulatedExecutor", "PsaActionsExecutor"] {
         let example = &s[name]["example"];
         assert!(example.is_object(), "{name} has an example");
-        ExecutorSpec::validate(example, EgressPolicy::new(false), None)
+        ExecutorSpec::validate(example, EgressPolicy::new(false), writable)
             .unwrap_or_else(|e| panic!("{name}'s example is refused: {}", e.message));
     }
     for (union, webhook) in [

@@ -39,6 +39,7 @@ async fn pages_through_1000_backfills_with_page_size_7() {
                     entity_ids: Some(vec!["1".into()]),
                     name: None,
                     mode: neo_domain::backfill::BackfillMode::Live,
+                    start_at: None,
                 })
                 .await
                 .unwrap();

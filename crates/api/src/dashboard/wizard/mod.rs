@@ -609,6 +609,7 @@ pub(super) async fn create(
         reprocess: false,
         name: input.name,
         mode: input.mode,
+        start_at: None,
     };
     match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {

@@ -58,6 +58,12 @@ pub(crate) async fn create_backfill(
         }
         None => WorkflowDailyExecutionWindows::default(),
     };
+    let start_at = req
+        .start_at
+        .as_deref()
+        .map(|s| neo_domain::backfill::check_start_at(s, now))
+        .transpose()
+        .map_err(ApiError::validation)?;
     if let Some(t) = req.total_estimated {
         if t < 0 {
             return Err(ApiError::field(
@@ -143,6 +149,7 @@ pub(crate) async fn create_backfill(
                 entity_ids,
                 name,
                 mode,
+                start_at,
             },
             idem.as_ref(),
         )
