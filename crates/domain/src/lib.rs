@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod backfill;
 pub mod clock;
+pub mod control;
 pub mod cost;
 pub mod cursor;
 pub mod egress;
