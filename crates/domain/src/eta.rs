@@ -28,16 +28,14 @@ pub fn finish_at(
     if remaining == 0 {
         return Some(now);
     }
-    let from = now;
     if !(per_second.is_finite() && per_second > 0.0) {
         return None;
     }
-    let need = remaining as f64 / per_second;
-    open_time_reached(schedule, from, need)
+    open_time_reached(schedule, now, remaining as f64 / per_second)
 }
 
 /// The instant at which `need` seconds of open time have passed since `from`.
-pub fn open_time_reached(schedule: &Schedule, from: Timestamp, need: f64) -> Option<Timestamp> {
+fn open_time_reached(schedule: &Schedule, from: Timestamp, need: f64) -> Option<Timestamp> {
     let horizon = from.checked_add(HORIZON).ok()?;
     let mut left = need;
     let mut cursor = from;
@@ -66,34 +64,12 @@ pub fn open_time_reached(schedule: &Schedule, from: Timestamp, need: f64) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::windows::schedule_tests::{build, ZONES};
     use crate::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow};
     use proptest::prelude::*;
 
-    /// The zones the windows tests use: DST in both hemispheres, a 30-minute shift
-    /// (Lord Howe), a skipped day (Apia's history), a 2-hour shift (Troll).
-    const ZONES: [&str; 6] = [
-        "America/New_York",
-        "Europe/London",
-        "Australia/Lord_Howe",
-        "Pacific/Apia",
-        "America/Santiago",
-        "Antarctica/Troll",
-    ];
-
-    fn hhmm(m: u32) -> String {
-        format!("{:02}:{:02}", m / 60, m % 60)
-    }
-
     fn schedule(zone: &str, raw: &[(usize, u32, u32)]) -> Option<Schedule> {
-        let mut w = WorkflowDailyExecutionWindows::default();
-        for (day, start, len) in raw {
-            w.day_mut(*day).push(WorkflowTimeWindow {
-                run_start_time: hhmm(*start),
-                run_end_time: hhmm((start + len) % 1440),
-            });
-        }
-        w.validate("w").ok()?;
-        Schedule::new(&w, zone).ok()
+        build(zone, raw).map(|(s, _)| s)
     }
 
     /// The reference: minute by minute from `from` (minute-aligned, as every window edge and
@@ -184,12 +160,11 @@ mod tests {
             let eta = finish_at(&s, now, remaining, per_second).expect("an ETA");
             // The reference asks the schedule minute by minute, the scheduled start included.
             let want = simulate(&s, now, remaining as f64 / per_second);
-            let from = now;
             let off = eta.duration_since(want).abs();
             prop_assert!(
                 off <= SignedDuration::from_mins(1),
                 "zone {} windows {:?} from {} need {} s: eta {} simulation {}",
-                zone, raw, from, remaining as f64 / per_second, eta, want
+                zone, raw, now, remaining as f64 / per_second, eta, want
             );
         }
     }

@@ -345,9 +345,11 @@ impl Schedule {
 
     /// Whether dispatch is allowed at `t`.
     pub fn inside(&self, t: Timestamp) -> bool {
-        if self.not_started(t).is_some() {
-            return false;
-        }
+        self.not_started(t).is_none() && self.in_windows(t)
+    }
+
+    /// Whether `t` is inside a window, the scheduled start aside.
+    fn in_windows(&self, t: Timestamp) -> bool {
         if self.always_open {
             return true;
         }
@@ -395,17 +397,15 @@ impl Schedule {
     /// The first instant after `t` at which a window opens (`None` when always open and
     /// started).
     pub fn next_window_start(&self, t: Timestamp) -> Option<Timestamp> {
-        if let Some(start) = self.not_started(t) {
-            let windows = Self {
-                start_at: None,
-                ..self.clone()
-            };
-            return if windows.inside(start) {
-                Some(start)
-            } else {
-                windows.next_window_start(start)
-            };
+        match self.not_started(t) {
+            Some(start) if self.in_windows(start) => Some(start),
+            Some(start) => self.next_opening(start),
+            None => self.next_opening(t),
         }
+    }
+
+    /// The first window opening after `t`, the scheduled start aside.
+    fn next_opening(&self, t: Timestamp) -> Option<Timestamp> {
         if self.always_open {
             return None;
         }
@@ -425,7 +425,7 @@ impl Schedule {
 }
 
 #[cfg(test)]
-mod schedule_tests {
+pub(crate) mod schedule_tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -543,7 +543,9 @@ mod schedule_tests {
 
     // ---- brute-force reference: minute-by-minute civil time --------------------------------
 
-    const ZONES: [&str; 6] = [
+    /// DST in both hemispheres, a 30-minute shift (Lord Howe), a skipped day (Apia's
+    /// history), a 2-hour shift (Troll): also the ETA tests' zones.
+    pub(crate) const ZONES: [&str; 6] = [
         "America/New_York",
         "Europe/London",
         "Australia/Lord_Howe",
@@ -592,7 +594,7 @@ mod schedule_tests {
         })
     }
 
-    fn hhmm(m: u32) -> String {
+    pub(crate) fn hhmm(m: u32) -> String {
         format!("{:02}:{:02}", m / 60, m % 60)
     }
 
@@ -601,9 +603,11 @@ mod schedule_tests {
         prop::collection::vec((0usize..7, 0u32..1440, 1u32..1000), 1..4)
     }
 
-    type RawDays = [Vec<(u32, u32)>; 7];
+    pub(crate) type RawDays = [Vec<(u32, u32)>; 7];
 
-    fn build(zone: &str, raw: &[(usize, u32, u32)]) -> Option<(Schedule, RawDays)> {
+    /// The schedule of `raw` windows `(weekday, start minute, length in minutes)` in `zone`,
+    /// with its windows as minutes; `None` when they do not validate (overlaps).
+    pub(crate) fn build(zone: &str, raw: &[(usize, u32, u32)]) -> Option<(Schedule, RawDays)> {
         let mut w = WorkflowDailyExecutionWindows::default();
         for (day, start, len) in raw {
             let end = (start + len) % 1440;

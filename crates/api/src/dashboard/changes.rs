@@ -18,11 +18,6 @@ const VALUE_CHARS: usize = 80;
 /// Longest note text shown with an item.
 const NOTE_CHARS: usize = 160;
 
-/// Whether `executor` (a workflow's, as stored) writes to the PSA.
-pub(super) fn is_psa_executor(executor: &Value) -> bool {
-    neo_domain::executor::ExecutorSpec::is_psa_actions(executor)
-}
-
 /// Whether the page of `b` shows the parts below: every shadow run and revert, and a live
 /// run of a `psa_actions` workflow.
 pub(super) async fn is_psa(app: &AppState, tenant: &str, b: &Backfill) -> Result<bool, Response> {
@@ -34,7 +29,7 @@ pub(super) async fn is_psa(app: &AppState, tenant: &str, b: &Backfill) -> Result
         .workflow(tenant, b.target_workflow_id)
         .await
         .map_err(store_error)?;
-    Ok(wf.is_some_and(|w| is_psa_executor(&w.executor)))
+    Ok(wf.is_some_and(|w| neo_domain::executor::ExecutorSpec::is_psa_actions(&w.executor)))
 }
 
 /// How a child backfill relates to its parent, in words ("rerun", "apply", "revert"): an

@@ -186,9 +186,9 @@ pub(super) async fn wizard(
         .filter(|n| neo_domain::windows::validate_timezone(n, "timezone").is_ok())
         .collect();
     timezones.sort();
-    let shadow_offered = workflows
-        .iter()
-        .any(|w| picked == Some(w.id) && changes::is_psa_executor(&w.executor));
+    let shadow_offered = workflows.iter().any(|w| {
+        picked == Some(w.id) && neo_domain::executor::ExecutorSpec::is_psa_actions(&w.executor)
+    });
     let shadow_checked = shadow_offered
         && source
             .as_ref()

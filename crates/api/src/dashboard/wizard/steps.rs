@@ -342,7 +342,7 @@ pub(super) async fn review(
         },
         draft: input.draft,
         mode: match (&input.workflow, input.mode) {
-            (Some(w), m) if changes::is_psa_executor(&w.executor) => m
+            (Some(w), m) if neo_domain::executor::ExecutorSpec::is_psa_actions(&w.executor) => m
                 .unwrap_or(neo_domain::backfill::BackfillMode::Live)
                 .as_str(),
             (_, Some(m)) => m.as_str(),

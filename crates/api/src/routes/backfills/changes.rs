@@ -66,9 +66,7 @@ impl ItemDiff {
 }
 
 /// The diffs of a page of items, by execution id.
-pub(crate) fn diffs_by_execution(
-    changes: Vec<PsaChange>,
-) -> std::collections::HashMap<String, ItemDiff> {
+fn diffs_by_execution(changes: Vec<PsaChange>) -> std::collections::HashMap<String, ItemDiff> {
     let mut out: std::collections::HashMap<String, ItemDiff> = Default::default();
     for c in changes {
         out.entry(c.execution_id).or_default().add(&c.change);
