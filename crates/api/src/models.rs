@@ -5,7 +5,9 @@ use neo_domain::backfill::{
     WorkflowState,
 };
 use neo_domain::clock::rfc3339;
+use neo_domain::control::PauseReason;
 use neo_domain::cost::BackfillCostEstimate;
+use neo_domain::eta::EtaBasis;
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -97,27 +99,95 @@ pub struct PublicBackfill {
     /// The scheduled start, if any (RFC 3339): nothing is dispatched before it.
     #[schema(required = false)]
     pub start_at: Option<String>,
+    /// Why it is PAUSED (null otherwise).
+    #[schema(required = false)]
+    pub pause_reason: Option<PauseReason>,
+    /// Its credit cap, if any.
+    #[schema(required = false)]
+    pub max_credits: Option<i64>,
+    /// Credits its succeeded executions cost so far (at its credits per entity).
+    #[schema(required = false)]
+    pub credits_spent: i64,
+    /// Its trial run, if it has one.
+    #[schema(required = false)]
+    pub trial: Option<PublicTrial>,
+    /// When it will be done (RFC 3339): the remaining items at the measured throughput,
+    /// walked through its windows in its time zone and after its scheduled start. Null with
+    /// `eta_basis` saying why.
+    #[schema(required = false, format = DateTime)]
+    pub eta: Option<String>,
+    #[schema(required = false)]
+    pub eta_basis: EtaBasis,
+    /// The measured throughput behind the ETA, in items per minute of open time (an EWMA
+    /// over recently settled items); null until enough is measured.
+    #[schema(required = false)]
+    pub items_per_minute: Option<f64>,
+}
+
+/// A backfill's trial run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTrial {
+    pub sample_size: i64,
+    /// What the sample did, once it has settled.
+    #[schema(required = true)]
+    pub result: Option<PublicTrialResult>,
+}
+
+/// What a trial's sample did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTrialResult {
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    /// The most common errors of the failed entities, most frequent first (at most 5).
+    pub top_errors: Vec<PublicTrialError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTrialError {
+    pub error: String,
+    pub count: i64,
 }
 
 impl PublicBackfill {
-    /// The resource as of `now` (`next_window_start` depends on it).
+    /// The resource as of `now` (`next_window_start` and the ETA depend on it).
     pub fn at(b: neo_store::Backfill, now: jiff::Timestamp) -> Self {
-        let next = (b.state == BackfillRunState::Running)
+        let next_window_start = (b.state == BackfillRunState::Running)
             .then(|| b.schedule().ok())
             .flatten()
             .filter(|s| !s.inside(now))
             .and_then(|s| s.next_window_start(now))
             .map(rfc3339);
-        let mut p = Self::from(b);
-        p.next_window_start = next;
-        p
-    }
-}
-
-impl From<neo_store::Backfill> for PublicBackfill {
-    fn from(b: neo_store::Backfill) -> Self {
+        let (eta, eta_basis) = b.eta(now);
         Self {
-            next_window_start: None,
+            next_window_start,
+            eta: eta.map(rfc3339),
+            eta_basis,
+            items_per_minute: b
+                .throughput
+                .per_second()
+                .map(|r| (r * 600.0).round() / 10.0),
+            credits_spent: b.credits_spent(),
+            pause_reason: b
+                .pause_reason
+                .filter(|_| b.state == BackfillRunState::Paused),
+            max_credits: b.max_credits,
+            trial: b.trial_sample_size.map(|n| PublicTrial {
+                sample_size: n,
+                result: b.trial_summary.as_ref().map(|t| PublicTrialResult {
+                    succeeded: t.succeeded,
+                    failed: t.failed,
+                    skipped: t.skipped,
+                    top_errors: t
+                        .top_errors
+                        .iter()
+                        .map(|e| PublicTrialError {
+                            error: e.error.clone(),
+                            count: e.count,
+                        })
+                        .collect(),
+                }),
+            }),
             processed_count: b.succeeded_count + b.failed_count,
             id: b.id,
             state: b.state,
@@ -272,6 +342,33 @@ pub struct CreateBackfillRequest {
     #[serde(default)]
     #[schema(format = DateTime)]
     pub start_at: Option<String>,
+    /// A credit cap: no execution starts that could take the backfill's credits over it
+    /// (what is in flight counts as spent); at the cap it pauses with `budget_reached`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub max_credits: Option<i64>,
+    /// Run a sample first, then pause with `trial_complete` and a summary.
+    #[serde(default)]
+    pub trial: Option<TrialRequest>,
+}
+
+/// A trial run: `sample_size` entities spread evenly over the snapshot run first; then the
+/// backfill pauses itself (`pause_reason: trial_complete`) with their results, and `resume`
+/// continues with the rest.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrialRequest {
+    /// At least 1 and, for an explicit id list, at most its length.
+    #[schema(minimum = 1)]
+    pub sample_size: i64,
+}
+
+/// `Some(value)` for a member that is present, `null` included (`Some(None)`); an absent
+/// member is `None` through `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The settings of an active backfill that can change while it runs. Omitted members stay
@@ -294,6 +391,11 @@ pub struct EditBackfillRequest {
     /// IANA name.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// A new credit cap, or `null` to remove it. Raising it and resuming continues a backfill
+    /// paused with `budget_reached`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64)]
+    pub max_credits: Option<Option<i64>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

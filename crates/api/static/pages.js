@@ -1,7 +1,8 @@
 // neo-backfill dashboard: what every page does besides the wizard (dashboard.js).
 // - Times: every <time datetime data-zone> is shown in the backfill's zone (the server's text),
 //   in UTC or in the viewer's zone, by one switch in the header; the choice is remembered.
-//   Hovering any time gives all three.
+//   Hovering any time gives all three. A <time data-viewer> (an ETA, shown beside its text in
+//   the backfill's zone) is in the viewer's zone unless the switch says UTC.
 // - Copy buttons for ids.
 // - The backfill page follows its live part: a new state refreshes the buttons; progress reloads
 //   the items table (same filter and page), unless the operator is typing in it, and the diff
@@ -44,7 +45,8 @@
         return;
       }
       t.title = parts.join(" · ");
-      var text = m === "utc" ? utc : m === "local" ? local : null;
+      // A data-viewer time (an ETA) is the viewer's own: in their zone unless the switch says UTC.
+      var text = m === "utc" ? utc : (m === "local" || t.hasAttribute("data-viewer")) ? local : null;
       t.textContent = text || t.getAttribute("data-server");
     });
     var sw = document.getElementById("time-switch");

@@ -152,6 +152,8 @@ impl Fixture {
             .with_context(|| format!("opening {url}"))?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tenant = store.ensure_tenant("bench", clock.now()).await?.id;
+        // The monthly allowance (10,000 credits by default) would pause the run.
+        store.set_monthly_allowance(&tenant, i64::MAX / 4).await?;
         Ok(Self {
             store,
             clock,
@@ -238,6 +240,8 @@ impl Fixture {
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
                 start_at: None,
+                max_credits: None,
+                trial_sample_size: None,
             })
             .await?;
         eprintln!(

@@ -45,7 +45,7 @@ impl Drop for KillOnDrop {
 }
 
 /// `neo-backfill keys create --tenant bench`: the new key (this also creates and migrates the
-/// database and the tenant `bench`).
+/// database and the tenant `bench`), the tenant's monthly allowance raised out of the way.
 pub(crate) fn create_key(bin: &str, database_url: &str) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .args(["keys", "create", "--tenant", "bench", "--database-url"])
@@ -54,6 +54,22 @@ pub(crate) fn create_key(bin: &str, database_url: &str) -> anyhow::Result<String
         .output()
         .with_context(|| format!("running {bin} keys create"))?;
     anyhow::ensure!(out.status.success(), "keys create failed");
+    // The monthly allowance (10,000 credits by default) would pause a large run.
+    let set = Command::new(bin)
+        .args([
+            "tenants",
+            "set-allowance",
+            "--tenant",
+            "bench",
+            "--credits",
+            "1000000000000",
+        ])
+        .args(["--database-url", database_url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .with_context(|| format!("running {bin} tenants set-allowance"))?;
+    anyhow::ensure!(set.success(), "tenants set-allowance failed");
     Ok(String::from_utf8(out.stdout)?
         .lines()
         .last()

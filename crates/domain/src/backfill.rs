@@ -1,14 +1,11 @@
 //! Backfill, workflow and execution enums, and the backfill state machine (docs/api.md §3.3).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 // `$s` is a `tt`, not a `literal`: a `literal` fragment reaches derive macros wrapped in an
 // invisible group, which utoipa's `ToSchema` does not read in `#[serde(rename = ...)]` (the
 // OpenAPI enum then showed the Rust variant names instead of the wire values).
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $s:tt),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         $(#[$m])*
         pub enum $name {
             $(#[serde(rename = $s)] $variant),+
@@ -29,6 +26,7 @@ macro_rules! string_enum {
         }
     };
 }
+pub(crate) use string_enum;
 
 string_enum!(
     /// Lifecycle state of a backfill.

@@ -39,6 +39,78 @@ pub fn budget_room(
     Some((cap.saturating_sub(committed).max(0) / per) as u64)
 }
 
+use crate::validation::FieldError;
+
+/// The largest accepted `max_credits` (a trillion credits: "no cap" is `null`, not a big number).
+pub const MAX_CREDITS: i64 = 1_000_000_000_000;
+
+/// The rule for `trial.sample_size` at create: at least one entity and, when the snapshot is
+/// known (`total`: an explicit id list), at most all of them. A PSA query's snapshot is not
+/// known at create; a sample larger than it runs every entity as the trial.
+pub fn check_sample_size(n: i64, total: Option<i64>) -> Result<i64, FieldError> {
+    let field = "trial.sample_size";
+    if n < MIN_SAMPLE as i64 {
+        return Err(FieldError::new(
+            field,
+            "trial.sample_size must be at least 1",
+        ));
+    }
+    if let Some(total) = total.filter(|t| n > *t) {
+        return Err(FieldError::new(
+            field,
+            format!("trial.sample_size must be at most the {total} entities of the backfill"),
+        ));
+    }
+    Ok(n)
+}
+
+/// The rule for `max_credits` (create and PATCH): a positive whole number of credits.
+pub fn check_max_credits(c: i64) -> Result<i64, FieldError> {
+    if !(1..=MAX_CREDITS).contains(&c) {
+        return Err(FieldError::new(
+            "max_credits",
+            format!("max_credits must be between 1 and {MAX_CREDITS}, or null for no cap"),
+        ));
+    }
+    Ok(c)
+}
+
+crate::backfill::string_enum!(
+    /// Why a backfill is PAUSED: `operator` (a pause signal), or the backfill itself:
+    /// `trial_complete` (its trial sample has run), `budget_reached` (its credits reached
+    /// `max_credits`), `allowance_exhausted` (the tenant's monthly allowance is spent),
+    /// `circuit_breaker` (too many consecutive failures).
+    #[schema(title = "PauseReason")]
+    PauseReason {
+        Operator => "operator",
+        TrialComplete => "trial_complete",
+        BudgetReached => "budget_reached",
+        AllowanceExhausted => "allowance_exhausted",
+        CircuitBreaker => "circuit_breaker",
+    }
+);
+
+impl PauseReason {
+    /// What the operator reads, and what to do about it.
+    pub fn message(self) -> &'static str {
+        match self {
+            PauseReason::Operator => "Paused by an operator. Resume to continue.",
+            PauseReason::TrialComplete => {
+                "The trial sample has run. Check its results, then continue with the rest or cancel."
+            }
+            PauseReason::BudgetReached => {
+                "The backfill reached its credit cap (max_credits). Raise the cap, then resume."
+            }
+            PauseReason::AllowanceExhausted => {
+                "The tenant's monthly credit allowance is spent. Resume next month or once the allowance is raised."
+            }
+            PauseReason::CircuitBreaker => {
+                "Too many executions failed in a row. Fix the workflow, then resume."
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

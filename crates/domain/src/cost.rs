@@ -23,3 +23,19 @@ impl BackfillCostEstimate {
         }
     }
 }
+/// The UTC calendar month holding `first` (any day of it): its first instant and the first
+/// instant of the next month. Monthly credit allowances count in these months.
+pub fn utc_month(day: jiff::civil::Date) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    let first = day.first_of_month();
+    let next = first.checked_add(jiff::Span::new().months(1)).ok()?;
+    let utc = jiff::tz::TimeZone::UTC;
+    Some((
+        first.to_zoned(utc.clone()).ok()?.timestamp(),
+        next.to_zoned(utc).ok()?.timestamp(),
+    ))
+}
+
+/// [`utc_month`] of the instant `now`.
+pub fn month_of(now: jiff::Timestamp) -> (jiff::Timestamp, jiff::Timestamp) {
+    utc_month(now.to_zoned(jiff::tz::TimeZone::UTC).date()).expect("a month within jiff's range")
+}

@@ -61,6 +61,96 @@ fn open_time_reached(schedule: &Schedule, from: Timestamp, need: f64) -> Option<
     None
 }
 
+/// The measured throughput of a backfill: settled items and seconds, both decayed
+/// exponentially with time constant [`TAU_SECS`], so `items / seconds` is an exponentially
+/// weighted moving average of the rate that follows a change within minutes. A silence longer
+/// than [`GAP_SECS`] (the window closed, the backfill paused) is not counted as time: the
+/// rate is of the backfill while it works, which is what the windows calendar multiplies.
+/// Kept on the backfill row and moved by every settlement (on PostgreSQL in the settling
+/// statement itself, which mirrors [`Throughput::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Throughput {
+    pub items: f64,
+    pub seconds: f64,
+    /// The last settlement measured; `None`: nothing yet.
+    pub at: Option<Timestamp>,
+}
+
+/// Time constant of the decay: a settlement five minutes old weighs 1/e of a new one.
+pub const TAU_SECS: f64 = 300.0;
+/// A longer silence between settlements is not counted as working time.
+pub const GAP_SECS: f64 = 120.0;
+/// An ETA needs at least this many settled items measured…
+pub const MIN_ITEMS: f64 = 20.0;
+/// …over at least this many seconds of work.
+pub const MIN_SECONDS: f64 = 30.0;
+
+impl Throughput {
+    /// After `settled` more items settled at `now`.
+    pub fn observe(self, settled: u64, now: Timestamp) -> Throughput {
+        let Some(at) = self.at else {
+            return Throughput {
+                items: settled as f64,
+                seconds: 0.0,
+                at: Some(now),
+            };
+        };
+        let dt = (now.as_millisecond() - at.as_millisecond()).max(0) as f64 / 1000.0;
+        let dt = if dt > GAP_SECS { 0.0 } else { dt };
+        let decay = (-dt / TAU_SECS).exp();
+        Throughput {
+            items: self.items * decay + settled as f64,
+            seconds: self.seconds * decay + dt,
+            at: Some(now.max(at)),
+        }
+    }
+
+    /// Items per second of work, once enough has been measured.
+    pub fn per_second(&self) -> Option<f64> {
+        (self.items >= MIN_ITEMS && self.seconds >= MIN_SECONDS).then(|| self.items / self.seconds)
+    }
+}
+
+crate::backfill::string_enum!(
+    /// Why an ETA is what it is: `measured` (remaining items at the measured throughput,
+    /// through the windows), `finished` (nothing remains), `not_running` (a draft, paused or
+    /// ended backfill has no finish to predict), `measuring` (too little measured yet: 20
+    /// settled items over 30 s of work), `beyond_horizon` (the windows do not give enough open
+    /// time within a year).
+    #[schema(title = "EtaBasis")]
+    EtaBasis {
+        Measured => "measured",
+        Finished => "finished",
+        NotRunning => "not_running",
+        Measuring => "measuring",
+        BeyondHorizon => "beyond_horizon",
+    }
+);
+
+/// A backfill's ETA: `running` says whether it is RUNNING, `remaining` how many items are
+/// left (pending, in flight, and not yet enumerated).
+pub fn estimate(
+    schedule: &Schedule,
+    now: Timestamp,
+    running: bool,
+    remaining: u64,
+    throughput: &Throughput,
+) -> (Option<Timestamp>, EtaBasis) {
+    if !running {
+        return (None, EtaBasis::NotRunning);
+    }
+    if remaining == 0 {
+        return (None, EtaBasis::Finished);
+    }
+    let Some(rate) = throughput.per_second() else {
+        return (None, EtaBasis::Measuring);
+    };
+    match finish_at(schedule, now, remaining, rate) {
+        Some(t) => (Some(t), EtaBasis::Measured),
+        None => (None, EtaBasis::BeyondHorizon),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +257,52 @@ mod tests {
                 zone, raw, now, remaining as f64 / per_second, eta, want
             );
         }
+    }
+
+    #[test]
+    fn the_measured_rate_follows_the_settlements_and_ignores_silences() {
+        let t0 = ts("2026-12-01T10:00:00Z");
+        let at = |s: i64| t0.checked_add(SignedDuration::from_secs(s)).unwrap();
+        let mut m = Throughput::default();
+        assert_eq!(m.per_second(), None);
+        // 10 items a second for a minute.
+        for s in 0..=60 {
+            m = m.observe(10, at(s));
+        }
+        let r = m.per_second().unwrap();
+        assert!((r - 10.0).abs() < 0.3, "{r}");
+        // An hour of silence (the window closed) is not time worked…
+        m = m.observe(10, at(3_660));
+        let r = m.per_second().unwrap();
+        assert!((r - 10.0).abs() < 0.5, "{r}");
+        // …and a slower pace takes over within a few time constants.
+        for s in 1..=1_500 {
+            m = m.observe(2, at(3_660 + s));
+        }
+        let r = m.per_second().unwrap();
+        assert!((r - 2.0).abs() < 0.2, "{r}");
+    }
+
+    #[test]
+    fn an_estimate_says_why_it_has_no_eta() {
+        let s = Schedule::new(&WorkflowDailyExecutionWindows::default(), "UTC").unwrap();
+        let now = ts("2026-12-01T10:00:00Z");
+        let mut m = Throughput::default();
+        for k in 0..=40 {
+            m = m.observe(1, now.checked_add(SignedDuration::from_secs(k)).unwrap());
+        }
+        assert_eq!(
+            estimate(&s, now, false, 10, &m),
+            (None, EtaBasis::NotRunning)
+        );
+        assert_eq!(estimate(&s, now, true, 0, &m), (None, EtaBasis::Finished));
+        assert_eq!(
+            estimate(&s, now, true, 10, &Throughput::default()),
+            (None, EtaBasis::Measuring)
+        );
+        let (eta, basis) = estimate(&s, now, true, 100, &m);
+        assert_eq!(basis, EtaBasis::Measured);
+        let secs = eta.unwrap().duration_since(now).as_secs();
+        assert!((95..=105).contains(&secs), "{secs}");
     }
 }

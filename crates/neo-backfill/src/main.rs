@@ -320,6 +320,17 @@ enum SecretsCommand {
 
 #[derive(Subcommand, Debug)]
 enum TenantsCommand {
+    /// Set the credits a tenant may spend per UTC month (its backfills pause with
+    /// `allowance_exhausted` when they are spent; resume them after raising it).
+    SetAllowance {
+        #[arg(long, env = "NEO_TENANT")]
+        tenant: String,
+        /// Credits per month (0 or more).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000_000))]
+        credits: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Link a tenant to a Microsoft Entra ID tenant id (the `tid` claim of its users' tokens).
     LinkEntra {
         #[arg(long, env = "NEO_TENANT")]
@@ -380,13 +391,25 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenants {
+            command:
+                TenantsCommand::SetAllowance {
+                    tenant,
+                    credits,
+                    db,
+                },
+        } => {
+            let (store, t) = tenant_named(&db, &tenant).await?;
+            store.set_monthly_allowance(&t.id, credits).await?;
+            println!(
+                "tenant {} ({}) may spend {credits} credits a month",
+                t.name, t.id
+            );
+            Ok(())
+        }
+        Command::Tenants {
             command: TenantsCommand::LinkEntra { tenant, tid, db },
         } => {
-            let store = neo_store::connect(&db.database_url).await?;
-            let t = store
-                .tenant_by_name(&tenant)
-                .await?
-                .with_context(|| format!("no tenant named {tenant:?}"))?;
+            let (store, t) = tenant_named(&db, &tenant).await?;
             store.set_tenant_entra_tid(&t.id, Some(&tid)).await?;
             println!(
                 "tenant {} ({}) is linked to Entra tenant {tid}",
@@ -396,6 +419,19 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command } => keys(command, clock).await,
     }
+}
+
+/// The store of `db` and its tenant named `name` (an error naming it when there is none).
+async fn tenant_named(
+    db: &DbArgs,
+    name: &str,
+) -> anyhow::Result<(Arc<dyn neo_store::Store>, neo_store::Tenant)> {
+    let store = neo_store::connect(&db.database_url).await?;
+    let t = store
+        .tenant_by_name(name)
+        .await?
+        .with_context(|| format!("no tenant named {name:?}"))?;
+    Ok((store, t))
 }
 
 async fn keys(cmd: KeysCommand, clock: Arc<dyn Clock>) -> anyhow::Result<()> {

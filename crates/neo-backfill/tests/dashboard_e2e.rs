@@ -15,6 +15,13 @@
 //! log), applied, then reverted after a technician edited one ticket, which the revert skips
 //! with its `changed_since` reason.
 //!
+//! A third test takes operator control (issue 21) through the dashboard
+//! (`e2e/operator_control.mjs`): a trial run created in the wizard pauses with its result
+//! panel and is continued to the end; a credit cap refused at step 3, then set, pauses the
+//! backfill with its reason shown, and is raised in the edit form before Resume; and a
+//! backfill on a slow receiver shows "measuring throughput…", then a measured ETA in the
+//! viewer's zone and in its own.
+//!
 //! Needs `node` and `/usr/bin/chromium` (`./scripts/test` installs them, and `npm ci` in
 //! `e2e/`). Without them the test is skipped with a message, except under `CI=true`, where it
 //! fails.
@@ -343,4 +350,147 @@ async fn dashboard_safe_bulk_changes_in_headless_chromium() {
     );
     assert_eq!(count(psa_sim::WriteKind::Note), BULK_LIMIT);
     assert_eq!(count(psa_sim::WriteKind::DeleteNote), BULK_LIMIT - 1);
+}
+
+/// The trial backfill's entities and its sample; the capped backfill's entities and its cap.
+const TRIAL_IDS: u64 = 60;
+const TRIAL_SAMPLE: u64 = 6;
+const BUDGET_IDS: u64 = 20;
+const BUDGET_CAP: u64 = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_operator_control_in_headless_chromium() {
+    let root = workspace();
+    let e2e = root.join("e2e");
+    if !tools_ready(&e2e) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("e2e-control.db").display());
+    let server = common::serve(
+        &db,
+        &[
+            ("NEO_BACKOFF_BASE_MS", "200"),
+            ("NEO_BACKOFF_CAP_MS", "400"),
+        ],
+    );
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key(&db),
+    };
+    // Some of the trial's sample fails, so its result lists errors.
+    api.post(
+        &server.base,
+        "/agents",
+        json!({"name": "Trial triage", "credit_tier": 2,
+               "executor": {"type": "simulated", "failure_rate": 0.3, "latency_ms": 30, "seed": 11}}),
+    )
+    .await;
+    api.post(
+        &server.base,
+        "/agents",
+        json!({"name": "Budget sweep", "credit_tier": 1,
+               "executor": {"type": "simulated", "failure_rate": 0.0, "latency_ms": 30, "seed": 1}}),
+    )
+    .await;
+    // A backfill that runs for the whole test on a slow receiver (2 at a time, 300 ms each),
+    // started first so that it has been measured (20 items over 30 s of work) by the time the
+    // browser looks again.
+    let (_log, url) = common::receiver(300).await;
+    let slow = api
+        .post(
+            &server.base,
+            "/agents",
+            json!({"name": "Slow receiver", "executor": {"type": "webhook", "url": url, "secret": "whsec_operator_control_e2e"}}),
+        )
+        .await;
+    let ids: Vec<String> = (1..=2000).map(|i| format!("S{i}")).collect();
+    let eta = api
+        .post(
+            &server.base,
+            "/backfills",
+            json!({"target_workflow_id": slow["data"]["id"], "filter_spec": {"entity_ids": ids},
+                   "max_in_flight": 2, "timezone": "Europe/London", "name": "Slow sweep"}),
+        )
+        .await;
+    let eta = eta["data"]["backfill"]["id"].as_str().unwrap().to_owned();
+
+    let shots = root.join("target/e2e-screenshots/operator-control");
+    let _ = std::fs::remove_dir_all(&shots);
+    let start = Instant::now();
+    let child = tokio::process::Command::new("node")
+        .arg(e2e.join("operator_control.mjs"))
+        .current_dir(&root)
+        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
+        .env("NEO_E2E_KEY", &api.key)
+        .env("NEO_E2E_TRIAL_WF", "Trial triage")
+        .env("NEO_E2E_TRIAL_IDS", TRIAL_IDS.to_string())
+        .env("NEO_E2E_TRIAL_SAMPLE", TRIAL_SAMPLE.to_string())
+        .env("NEO_E2E_BUDGET_WF", "Budget sweep")
+        .env("NEO_E2E_BUDGET_IDS", BUDGET_IDS.to_string())
+        .env("NEO_E2E_BUDGET_CAP", BUDGET_CAP.to_string())
+        .env("NEO_E2E_ETA", &eta)
+        .env("NEO_E2E_VIEWER_TZ", "Asia/Tokyo")
+        .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_CHROMIUM", chromium())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let out = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
+        .await
+        .expect("the browser test took more than 150 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    eprintln!("browser test took {:?}", start.elapsed());
+    assert!(
+        out.status.success(),
+        "e2e/operator_control.mjs failed ({}); screenshots in {}",
+        out.status,
+        shots.display()
+    );
+    let result: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .expect("the script's RESULT line");
+
+    // What the API says of what the browser did.
+    let trial = api
+        .get(
+            &server.base,
+            &format!("/backfills/{}", result["trial"].as_str().unwrap()),
+        )
+        .await;
+    let trial = &trial["data"];
+    assert_eq!(trial["state"], "COMPLETED", "{trial}");
+    assert_eq!(trial["trial"]["sample_size"], TRIAL_SAMPLE);
+    let shown = &result["trial_result"];
+    for k in ["succeeded", "failed", "skipped"] {
+        assert_eq!(
+            trial["trial"]["result"][k], shown[k],
+            "the panel showed the API's {k}: {trial}"
+        );
+    }
+    assert_eq!(
+        trial["succeeded_count"].as_u64().unwrap()
+            + trial["failed_count"].as_u64().unwrap()
+            + trial["skipped_count"].as_u64().unwrap(),
+        TRIAL_IDS
+    );
+    let budget = api
+        .get(
+            &server.base,
+            &format!("/backfills/{}", result["budget"].as_str().unwrap()),
+        )
+        .await;
+    let budget = &budget["data"];
+    assert_eq!(budget["state"], "COMPLETED", "{budget}");
+    assert_eq!(
+        budget["max_credits"], BUDGET_IDS,
+        "the cap raised in the edit form"
+    );
+    assert_eq!(budget["credits_spent"], BUDGET_IDS);
+    assert_eq!(result["eta_basis"], "measured", "{result}");
 }

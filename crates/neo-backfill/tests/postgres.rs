@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{receiver, serve, setup, unavailable, Api, Log, SharedDb};
+use common::{dispatched, receiver, serve, setup, unavailable, Log, SharedDb};
 use serde_json::Value;
 
 /// A private PostgreSQL cluster in a temporary directory, run as the `postgres` user.
@@ -153,23 +153,6 @@ fn assert_completed(b: &Value, n: i64) {
     assert_eq!(b["failed_count"], 0, "{b}");
     assert_eq!(b["in_flight_count"], 0, "{b}");
     assert_eq!(b["pending_count"], 0, "{b}");
-}
-
-/// Executions this replica dispatched, from its `/metrics`.
-async fn dispatched(api: &Api, base: &str) -> u64 {
-    let text = api
-        .http
-        .get(base.replace("/public-api", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("neo_executions_dispatched_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

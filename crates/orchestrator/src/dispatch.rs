@@ -29,6 +29,8 @@ pub(crate) struct Driver {
     pub wf: Arc<Workflow>,
     pub exec: ExecutorSpec,
     pub schedule: Schedule,
+    /// What one succeeded execution costs (the tenant's allowance counts it).
+    pub credits_per_entity: i64,
 }
 
 impl Orchestrator {
@@ -49,7 +51,10 @@ impl Orchestrator {
                 return Ok(None);
             }
         };
-        if !schedule.inside(now) || i.stopping.load(Ordering::SeqCst) {
+        // A trial's sample is spread over the whole snapshot: nothing runs before it is
+        // complete (the store then holds every item outside the sample).
+        let trial_waits = b.in_trial() && !b.snapshot_complete;
+        if trial_waits || !schedule.inside(now) || i.stopping.load(Ordering::SeqCst) {
             i.drivers.lock().expect("poisoned").remove(&b.id);
             return Ok(None);
         }
@@ -84,6 +89,7 @@ impl Orchestrator {
             wf: Arc::new(wf),
             exec,
             schedule,
+            credits_per_entity: b.credits_per_entity,
         });
         i.drivers
             .lock()
@@ -167,6 +173,20 @@ impl Orchestrator {
                     .insert(tenant.clone(), d.backfill_id.clone());
             }
             again.extend(unserved.into_iter().map(|(d, _)| d.backfill_id.clone()));
+            // The tenant's monthly allowance, shared by its backfills in this round: each
+            // share is reserved before the claim, what was not taken given back after.
+            let served: Vec<(Arc<Driver>, usize)> = served
+                .into_iter()
+                .map(|(d, n)| {
+                    let n = match i.allowances.room(&tenant, d.credits_per_entity) {
+                        Some(room) => n.min(room),
+                        None => n,
+                    };
+                    i.allowances
+                        .claimed(&tenant, n as i64, d.credits_per_entity);
+                    (d, n)
+                })
+                .collect();
             let wants: Vec<(&str, usize)> = served
                 .iter()
                 .map(|(d, n)| (d.backfill_id.as_str(), *n))
@@ -177,6 +197,11 @@ impl Orchestrator {
                 .await?;
             for ((d, share), res) in served.iter().zip(results) {
                 let got = res.claimed.len() + res.skipped as usize;
+                i.allowances.claimed(
+                    &tenant,
+                    res.claimed.len() as i64 - *share as i64,
+                    d.credits_per_entity,
+                );
                 let entry = stats.entry(d.backfill_id.clone()).or_default();
                 entry.0 += res.claimed.len();
                 entry.1 += res.skipped;

@@ -14,11 +14,13 @@
 //! - `snapshot`: PSA pages off the tick ([`EntitySource`] is what the connectors implement);
 //! - `dispatch`: drivers, fair claim rounds ([`fair`]), running executions ([`executor`]);
 //! - [`settler`]: group settlement that no outcome can stall;
+//! - `control`: self-pauses (trial, budget, allowance) and the tenant's monthly allowance;
 //! - `cancel`: what a backfill that ended leaves behind; [`outbound`]: best-effort calls off
 //!   the loop.
 
 pub mod cancel;
 pub mod config;
+mod control;
 mod dispatch;
 pub mod executor;
 pub mod fair;
@@ -90,6 +92,8 @@ struct Inner {
     /// Backfills with capacity freed (a settlement) or items added (a snapshot page) since the
     /// last refill.
     refill: Mutex<HashSet<String>>,
+    /// The tenants' monthly credit allowances as last measured.
+    allowances: control::Allowances,
 }
 
 /// A handle on the orchestrator; cheap to clone.
@@ -156,6 +160,7 @@ impl Orchestrator {
                 enumerating: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),
                 refill: Mutex::new(HashSet::new()),
+                allowances: Default::default(),
             }),
         }
     }
@@ -210,6 +215,8 @@ impl Orchestrator {
         }
         // One aggregate series, not one per backfill (series would pile up forever).
         metrics::gauge!("neo_backfills_window_open").set(open_windows as f64);
+        let measured: Vec<neo_store::Backfill> = driven.iter().map(|(b, _)| b.clone()).collect();
+        self.measure_allowances(&measured).await?;
         let stats = self
             .claim_round(driven.iter().map(|(_, d)| d.clone()).collect())
             .await?;
@@ -222,6 +229,9 @@ impl Orchestrator {
             if dispatched == 0 && (skipped > 0 || (b.pending_count == 0 && b.in_flight_count == 0))
             {
                 i.store.complete_if_settled(&b.id, i.clock.now()).await?;
+            } else if dispatched == 0 && skipped == 0 && b.in_flight_count == 0 {
+                // Nothing could start: a trial's sample done, a cap or the allowance reached?
+                self.pause_if_stuck(b).await?;
             }
         }
         Ok(report)

@@ -114,6 +114,8 @@ impl Env {
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
                 start_at: None,
+                max_credits: None,
+                trial_sample_size: None,
             })
             .await
             .unwrap()
@@ -141,6 +143,8 @@ impl Env {
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
                 start_at: None,
+                max_credits: None,
+                trial_sample_size: None,
             })
             .await
             .unwrap()
@@ -888,6 +892,8 @@ async fn nothing_is_claimed_before_the_scheduled_start_and_dispatch_begins_at_it
             name: None,
             mode: neo_domain::backfill::BackfillMode::Live,
             start_at: Some(start),
+            max_credits: None,
+            trial_sample_size: None,
         })
         .await
         .unwrap();

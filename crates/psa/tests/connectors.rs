@@ -504,6 +504,8 @@ async fn source_enumerates(psa: Psa) {
             name: None,
             mode: neo_domain::backfill::BackfillMode::Live,
             start_at: None,
+            max_credits: None,
+            trial_sample_size: None,
         })
         .await
         .expect("backfill");

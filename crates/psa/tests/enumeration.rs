@@ -133,6 +133,8 @@ impl Env {
                 name: None,
                 mode: neo_domain::backfill::BackfillMode::Live,
                 start_at: None,
+                max_credits: None,
+                trial_sample_size: None,
             })
             .await
             .unwrap()

@@ -132,8 +132,8 @@ macro_rules! backfill_queries {
             let now = to_ms(b.created_at);
             let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
             let started = (b.state == BackfillRunState::Running).then_some(now);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode, start_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18, $19)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode, start_at, max_credits, trial_sample_size) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18, $19, $20, $21)")
                 .bind(&b.id)
                 .bind(&b.tenant_id)
                 .bind(b.state.as_str())
@@ -153,6 +153,8 @@ macro_rules! backfill_queries {
                 .bind(&b.name)
                 .bind(b.mode.as_str())
                 .bind(b.start_at.map(to_ms))
+                .bind(b.max_credits)
+                .bind(b.trial_sample_size)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
@@ -160,6 +162,7 @@ macro_rules! backfill_queries {
             if let Some(ids) = &b.entity_ids {
                 let entries: Vec<SnapshotEntry> = ids.iter().map(SnapshotEntry::id).collect();
                 insert_items_from(tx, &b.id, &entries, 0, now).await?;
+                hold_outside_sample(tx, &b.id).await?;
             }
             let out = fetch_backfill(tx, &b.tenant_id, &b.id)
                 .await?
@@ -233,26 +236,33 @@ macro_rules! backfill_queries {
                 SignalOutcome::NoOp => b.state,
             };
             if let SignalOutcome::Transition(to) = outcome {
-                // Resume clears a pause reason (e.g. the circuit breaker's) and its streak.
+                // Resume clears a pause reason (e.g. the circuit breaker's) and its streak; a
+                // pause signal's reason is the operator's.
                 sqlx::query(
                     "UPDATE backfills SET state = $1, updated_at = $2, \
                      started_at = CASE WHEN $3 THEN COALESCE(started_at, $2) ELSE started_at END, \
                      completed_at = CASE WHEN $4 THEN $2 ELSE completed_at END, \
                      error = CASE WHEN $5 THEN NULL ELSE error END, \
-                     consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END \
-                     WHERE id = $6",
+                     consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures END, \
+                     pause_reason = $6 \
+                     WHERE id = $7",
                 )
                 .bind(to.as_str())
                 .bind(now_ms)
                 .bind(to == BackfillRunState::Running)
                 .bind(to == BackfillRunState::Cancelled)
                 .bind(signal == Signal::Resume)
+                .bind((to == BackfillRunState::Paused).then_some(PauseReason::Operator.as_str()))
                 .bind(id)
                 .execute(&mut **tx)
                 .await
                 .map_err(StoreError::from)?;
                 if to == BackfillRunState::Cancelled {
                     cancel_pending(tx, id, CANCEL_INLINE, now_ms).await?;
+                }
+                if signal == Signal::Resume && b.trial_summary.is_some() {
+                    // Continuing after a trial: the rest of the snapshot may run.
+                    release_held(tx, id).await?;
                 }
             }
             sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -301,6 +311,10 @@ macro_rules! backfill_queries {
             if let Some(tz) = edit.timezone.as_ref().filter(|tz| **tz != b.timezone) {
                 changes.push(("timezone", Some(b.timezone.clone()), Some(tz.clone())));
             }
+            if let Some(c) = edit.max_credits.filter(|c| *c != b.max_credits) {
+                let shown = |c: Option<i64>| Some(c.map_or("none".to_owned(), |c| c.to_string()));
+                changes.push(("max_credits", shown(b.max_credits), shown(c)));
+            }
             if changes.is_empty() {
                 return Ok(b);
             }
@@ -312,12 +326,13 @@ macro_rules! backfill_queries {
             };
             sqlx::query(
                 "UPDATE backfills SET name = $1, max_in_flight = $2, daily_execution_windows = $3, \
-                 timezone = $4, updated_at = $5 WHERE id = $6",
+                 timezone = $4, max_credits = $5, updated_at = $6 WHERE id = $7",
             )
             .bind(&name)
             .bind(edit.max_in_flight.unwrap_or(b.max_in_flight))
             .bind(windows)
             .bind(edit.timezone.as_deref().unwrap_or(&b.timezone))
+            .bind(edit.max_credits.unwrap_or(b.max_credits))
             .bind(now_ms)
             .bind(id)
             .execute(&mut **tx)
@@ -571,6 +586,9 @@ macro_rules! backfill_queries {
                 .bind(backfill_id)
                 .execute(&mut **tx)
                 .await?;
+            if complete {
+                hold_outside_sample(tx, backfill_id).await?;
+            }
             Ok(true)
         }
     };

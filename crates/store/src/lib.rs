@@ -5,6 +5,7 @@
 //! transaction, so counters never drift from the items.
 
 mod backfills;
+mod control;
 mod executions;
 mod idempotency;
 mod integrations;
@@ -237,6 +238,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
     async fn tenant_by_entra_tid(&self, tid: &str) -> Result<Option<Tenant>>;
     async fn set_tenant_entra_tid(&self, tenant_id: &str, tid: Option<&str>) -> Result<()>;
+    /// Sets the credits a tenant may spend per UTC month (the orchestrator pauses its
+    /// backfills with `allowance_exhausted` beyond them). Whether the tenant exists.
+    async fn set_monthly_allowance(&self, tenant_id: &str, credits: i64) -> Result<bool>;
 
     async fn insert_api_key(&self, key: NewApiKey) -> Result<ApiKey>;
     async fn api_key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<(ApiKey, Vec<u8>)>>;
@@ -490,6 +494,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool>;
     /// Ends an active backfill FAILED with `error` (orchestrator-level failure).
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;
+    /// Pauses a RUNNING backfill with nothing in flight for `reason` (one of the self-pauses:
+    /// `TrialComplete`, with the trial's summary; `BudgetReached`; `AllowanceExhausted`, which
+    /// the caller measured), re-checked under the backfill's lock. Whether it paused.
+    async fn pause_itself(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+        reason: neo_domain::control::PauseReason,
+        now: Timestamp,
+    ) -> Result<bool>;
 
     // ---- what psa_actions changed (psa_changes) --------------------------------------------
     /// Records `changes` of one execution after those it has; with `replace_fields` its field

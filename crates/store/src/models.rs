@@ -5,6 +5,8 @@ use neo_domain::backfill::{
     AutonomyType, BackfillMode, BackfillRunState, EntityType, ExecutionStatus, ItemStatus,
     WorkflowState,
 };
+use neo_domain::control::{budget_room, PauseReason};
+use neo_domain::eta::{EtaBasis, Throughput};
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
 
@@ -143,6 +145,33 @@ pub struct Backfill {
     pub remove_notes: bool,
     /// Nothing is dispatched before this instant (a scheduled start).
     pub start_at: Option<Timestamp>,
+    /// Why it is PAUSED (`None` while it runs, or for a backfill paused before migration 0015).
+    pub pause_reason: Option<PauseReason>,
+    /// Its credit cap: claims never start an execution that could take it over.
+    pub max_credits: Option<i64>,
+    /// A trial run: this many entities first (`None`: no trial).
+    pub trial_sample_size: Option<i64>,
+    /// The trial's result, once its sample has settled.
+    pub trial_summary: Option<TrialSummary>,
+    /// Its measured throughput (moved by every settlement), for the ETA.
+    pub throughput: Throughput,
+}
+
+/// What a trial's sample did, kept on the backfill when it pauses with `trial_complete`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialSummary {
+    pub sample_size: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    /// The most common errors of the failed items, most frequent first.
+    pub top_errors: Vec<TrialError>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialError {
+    pub error: String,
+    pub count: i64,
 }
 
 impl Backfill {
@@ -160,6 +189,50 @@ impl Backfill {
     /// `succeeded + failed`: skipped and cancelled entities are not processed.
     pub fn processed_count(&self) -> i64 {
         self.succeeded_count + self.failed_count
+    }
+
+    /// A trial whose sample has not finished: nothing outside the sample may run, and nothing
+    /// may run before the snapshot is complete (the sample is spread over all of it).
+    pub fn in_trial(&self) -> bool {
+        self.trial_sample_size.is_some() && self.trial_summary.is_none()
+    }
+
+    /// What its succeeded executions cost: what the credit ledger charged for it (the cap
+    /// counts this).
+    pub fn credits_spent(&self) -> i64 {
+        self.succeeded_count * self.credits_per_entity
+    }
+
+    /// How many more executions its credit cap allows ([`budget_room`]); `None`: no cap.
+    pub fn budget_room(&self) -> Option<u64> {
+        budget_room(
+            self.max_credits,
+            self.credits_spent(),
+            self.in_flight_count,
+            self.credits_per_entity,
+        )
+    }
+
+    /// Items not yet settled: pending and in flight, and those a snapshot in progress is
+    /// expected to add.
+    pub fn remaining(&self) -> u64 {
+        let unlisted = if self.snapshot_complete {
+            0
+        } else {
+            (self.total_estimated.unwrap_or(0) - self.total_items).max(0)
+        };
+        (self.pending_count + self.in_flight_count + unlisted).max(0) as u64
+    }
+
+    /// Its ETA at `now` ([`neo_domain::eta::estimate`]).
+    pub fn eta(&self, now: Timestamp) -> (Option<Timestamp>, EtaBasis) {
+        let running = self.state == BackfillRunState::Running;
+        match self.schedule() {
+            Ok(s) => {
+                neo_domain::eta::estimate(&s, now, running, self.remaining(), &self.throughput)
+            }
+            Err(_) => (None, EtaBasis::NotRunning),
+        }
     }
 }
 
@@ -188,6 +261,10 @@ pub struct NewBackfill {
     pub mode: BackfillMode,
     /// Dispatch nothing before this instant.
     pub start_at: Option<Timestamp>,
+    /// Checked by [`neo_domain::control::check_max_credits`].
+    pub max_credits: Option<i64>,
+    /// Checked by [`neo_domain::control::check_sample_size`].
+    pub trial_sample_size: Option<i64>,
 }
 
 /// The kinds of child backfill ([`crate::Store::create_child`]).
@@ -220,6 +297,8 @@ pub struct BackfillEdit {
     pub max_in_flight: Option<i64>,
     pub daily_execution_windows: Option<WorkflowDailyExecutionWindows>,
     pub timezone: Option<String>,
+    /// `Some(None)` removes the cap.
+    pub max_credits: Option<Option<i64>>,
 }
 
 /// One entry of a backfill's audit: a signal or an edit, who made it and when.

@@ -8,6 +8,8 @@ use neo_domain::backfill::{
     WorkflowState,
 };
 use neo_domain::clock::{from_ms, to_ms};
+use neo_domain::control::PauseReason;
+use neo_domain::eta::Throughput;
 use serde_json::Value;
 use sqlx::Row;
 
@@ -20,6 +22,7 @@ pub(crate) trait Cols {
     fn int(&self, col: &str) -> Result<i64>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>>;
     fn flag(&self, col: &str) -> Result<bool>;
+    fn float(&self, col: &str) -> Result<f64>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>>;
 }
 
@@ -39,6 +42,9 @@ macro_rules! impl_cols {
                 Ok(self.try_get(col)?)
             }
             fn flag(&self, col: &str) -> Result<bool> {
+                Ok(self.try_get(col)?)
+            }
+            fn float(&self, col: &str) -> Result<f64> {
                 Ok(self.try_get(col)?)
             }
             fn bytes(&self, col: &str) -> Result<Vec<u8>> {
@@ -96,7 +102,8 @@ macro_rules! backfill_select {
              b.total_estimated, b.total_items, b.snapshot_complete, b.snapshot_checkpoint, b.pending_count, \
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
-             b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, b.start_at, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, b.start_at, b.pause_reason, b.max_credits, \
+             b.trial_sample_size, b.trial_summary, b.rate_items, b.rate_seconds, b.rate_at, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
              FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
@@ -154,6 +161,23 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
         mode: enum_col(r, "mode", BackfillMode::parse)?,
         remove_notes: r.flag("remove_notes")?,
         start_at: ots(r.opt_int("start_at")?),
+        pause_reason: r
+            .opt_text("pause_reason")?
+            .and_then(|s| PauseReason::parse(&s)),
+        max_credits: r.opt_int("max_credits")?,
+        trial_sample_size: r.opt_int("trial_sample_size")?,
+        trial_summary: r
+            .opt_text("trial_summary")?
+            .map(|s| {
+                serde_json::from_str(&s)
+                    .map_err(|e| StoreError::Corrupt(format!("bad trial summary in database: {e}")))
+            })
+            .transpose()?,
+        throughput: Throughput {
+            items: r.float("rate_items")?,
+            seconds: r.float("rate_seconds")?,
+            at: ots(r.opt_int("rate_at")?),
+        },
     })
 }
 

@@ -200,6 +200,11 @@ impl BackfillDelta {
     pub fn counter(&self, name: &str) -> i64 {
         self.counters.get(name).copied().unwrap_or(0)
     }
+
+    /// Items that left pending and in flight for good (the throughput the ETA measures).
+    pub fn settled(&self) -> u64 {
+        (-(self.counter(COUNTERS[0]) + self.counter(COUNTERS[1]))).max(0) as u64
+    }
 }
 
 /// The counters a settlement moves, in the order the backends bind them.

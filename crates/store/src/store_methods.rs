@@ -64,6 +64,10 @@ macro_rules! impl_store {
                 update_tenant_entra_tid(self.writer(), tenant_id, tid).await
             }
 
+            async fn set_monthly_allowance(&self, tenant_id: &str, credits: i64) -> Result<bool> {
+                update_tenant_allowance(self.writer(), tenant_id, credits).await
+            }
+
             async fn insert_api_key(&self, k: NewApiKey) -> Result<ApiKey> {
                 insert_key(self.writer(), &k).await?;
                 self.api_key(&k.id).await?.ok_or(StoreError::NotFound)
@@ -498,6 +502,19 @@ macro_rules! impl_store {
                 fail_backfill_tx(&mut tx, backfill_id, &error, to_ms(now)).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn pause_itself(
+                &self,
+                tenant_id: &str,
+                backfill_id: &str,
+                reason: PauseReason,
+                now: Timestamp,
+            ) -> Result<bool> {
+                let mut tx = self.tx().await?;
+                let paused = pause_itself_tx(&mut tx, tenant_id, backfill_id, reason, now).await?;
+                tx.commit().await?;
+                Ok(paused)
             }
 
             async fn credits_used(

@@ -62,6 +62,20 @@ macro_rules! tenant_queries {
             Ok(())
         }
 
+        pub(crate) async fn update_tenant_allowance(
+            w: &sqlx::Pool<$db>,
+            tenant_id: &str,
+            credits: i64,
+        ) -> Result<bool> {
+            Ok(sqlx::query("UPDATE tenants SET monthly_credit_allowance = $1 WHERE id = $2")
+                .bind(credits)
+                .bind(tenant_id)
+                .execute(w)
+                .await?
+                .rows_affected()
+                == 1)
+        }
+
         /// Inserts a key (with `execute`, not `RETURNING`: a row taken before the statement
         /// ends would hide a failed SQLite write).
         pub(crate) async fn insert_key<'e, E: sqlx::Executor<'e, Database = $db>>(

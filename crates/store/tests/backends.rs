@@ -56,6 +56,8 @@ fn new_backfill(tenant: &str, id: &str, wf: i64, ids: Option<&[&str]>) -> NewBac
         name: None,
         mode: neo_domain::backfill::BackfillMode::Live,
         start_at: None,
+        max_credits: None,
+        trial_sample_size: None,
     }
 }
 

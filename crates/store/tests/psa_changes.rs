@@ -49,6 +49,8 @@ impl Env {
                 name: None,
                 mode,
                 start_at: None,
+                max_credits: None,
+                trial_sample_size: None,
             })
             .await
             .unwrap()

@@ -1,6 +1,7 @@
 //! One backfill: live progress, the actions its state allows, items, the rerun chain, the
 //! throughput chart; actions go through the API's own signal, rerun and child code (the
-//! safe-bulk-changes parts are in [`super::changes`]).
+//! safe-bulk-changes parts are in [`super::changes`], the pause reason, trial, credits and
+//! ETA in [`super::control`]).
 
 #[allow(unused_imports)]
 use super::*;
@@ -8,8 +9,10 @@ use super::*;
 use std::collections::HashMap;
 
 use super::changes;
+use super::control;
 use super::items::{items, ItemsQuery};
 use super::times;
+use neo_domain::control::PauseReason;
 
 pub(super) struct ActionButton {
     pub(super) action: &'static str,
@@ -57,9 +60,12 @@ pub(super) fn actions(b: &Backfill, facts: PsaFacts) -> Vec<ActionButton> {
             option: None,
         })
     };
+    // After a trial, the "Trial result" panel offers resume and cancel as Continue and Cancel.
+    let trial = control::trial_panel(b).is_some();
     // The state machine and the rerun rule decide; this only labels them.
     for signal in signals_that_apply(b.state) {
         match signal {
+            Signal::Resume | Signal::Cancel if trial => {}
             Signal::Start => add("start", "Start", "Start this backfill now?", "primary"),
             Signal::Pause => add(
                 "pause",
@@ -204,6 +210,8 @@ pub(super) struct ActionsTpl {
     pub(super) failed: i64,
     pub(super) csrf: String,
     pub(super) actions: Vec<ActionButton>,
+    /// A trial's result while the backfill waits for Continue or Cancel.
+    pub(super) trial: Option<control::TrialPanel>,
 }
 
 pub(super) fn actions_tpl(u: &DashUser, b: &Backfill, facts: PsaFacts) -> ActionsTpl {
@@ -213,6 +221,7 @@ pub(super) fn actions_tpl(u: &DashUser, b: &Backfill, facts: PsaFacts) -> Action
         failed: b.failed_count,
         csrf: u.csrf.clone(),
         actions: actions(b, facts),
+        trial: control::trial_panel(b),
     }
 }
 
@@ -348,6 +357,7 @@ fn history_text(e: &neo_store::BackfillEvent) -> String {
         "name" => format!("renamed from {} to {}", v(&e.from), v(&e.to)),
         "max_in_flight" => format!("max in flight {} → {}", v(&e.from), v(&e.to)),
         "timezone" => format!("time zone {} → {}", v(&e.from), v(&e.to)),
+        "max_credits" => format!("credit cap {} → {}", v(&e.from), v(&e.to)),
         "daily_execution_windows" => {
             let text = |x: &Option<String>| {
                 x.as_deref()
@@ -533,7 +543,7 @@ pub(super) async fn action(
     r
 }
 
-/// The settings form: name and max in flight, through the API's own edit.
+/// The settings form: name, max in flight and credit cap, through the API's own edit.
 async fn edit(
     app: &AppState,
     u: &DashUser,
@@ -558,18 +568,40 @@ async fn edit(
             }
         },
     };
+    // Sent only when the form has the field; empty removes the cap.
+    let max_credits = match form.get("max_credits").map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(n) => match n.parse::<i64>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "error",
+                    "The credit cap must be a whole number of credits, or empty for no cap.",
+                )
+            }
+        },
+    };
     let req = crate::models::EditBackfillRequest {
         name: form.get("name").map(str::to_owned),
         max_in_flight,
         daily_execution_windows: None,
         timezone: None,
+        max_credits,
     };
     match api::edit_backfill(app, &u.principal, id, req).await {
-        Ok(_) if is_htmx(headers) => {
+        Ok(ok) if is_htmx(headers) => {
+            let (edited, _) = ok.into_parts();
+            let budget = edited.pause_reason == Some(PauseReason::BudgetReached);
             let mut r = message(
                 StatusCode::OK,
                 "ok",
-                "Saved. The new settings apply from the next dispatch round.",
+                if budget {
+                    "Saved. It stays paused at its credit cap until you resume it."
+                } else {
+                    "Saved. The new settings apply from the next dispatch round."
+                },
             );
             r.headers_mut()
                 .insert("hx-trigger", HeaderValue::from_static("refresh-live"));

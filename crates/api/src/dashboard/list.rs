@@ -28,6 +28,7 @@ pub(super) struct BackfillView {
     pub(super) created_at: String,
     pub(super) started: String,
     pub(super) completed: String,
+    /// The ETA in a few words ([`super::control::EtaView::short`]).
     pub(super) eta: String,
     /// "waiting for window — opens Thu 22:00 Europe/London (in 27 h)".
     pub(super) waiting: Option<String>,
@@ -45,6 +46,8 @@ pub(super) struct BackfillView {
     pub(super) entity_type: String,
     pub(super) reprocess: bool,
     pub(super) editable: bool,
+    /// Pause reason, trial, credits and ETA ([`super::control`]).
+    pub(super) control: super::control::ControlView,
     pub(super) b: Backfill,
 }
 
@@ -70,6 +73,7 @@ impl BackfillView {
         let summary = view::windows_summary(&b.daily_execution_windows, &b.timezone, now)
             .unwrap_or_else(|e| e);
         let progress = view::progress(&b);
+        let control = super::control::ControlView::new(&b, now, waiting.is_some());
         let tz = b.timezone.as_str();
         Self {
             title: view::display_name(&b),
@@ -100,11 +104,8 @@ impl BackfillView {
                 .completed_at
                 .map(|t| times::when(t, tz).to_string())
                 .unwrap_or_else(|| "—".into()),
-            eta: if waiting.is_some() {
-                "when its window opens".into()
-            } else {
-                view::eta(&b, now)
-            },
+            eta: control.eta.short.clone(),
+            control,
             waiting,
             next_window,
             error: b.error.clone(),

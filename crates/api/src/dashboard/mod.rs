@@ -302,6 +302,7 @@ fn state_class(s: BackfillRunState) -> &'static str {
 
 mod backfill;
 mod changes;
+mod control;
 mod execution;
 mod items;
 mod list;

@@ -2,7 +2,9 @@
 //! so "opens Thu 22:00" means what the schedule says), with the exact instant in UTC on
 //! hover. Every time is a `<time datetime=…>` element carrying its zone, so the page-wide
 //! switch in `dashboard.js` can show all of them in UTC or in the viewer's zone instead,
-//! without a round trip; without JavaScript the server's text stands.
+//! without a round trip; without JavaScript the server's text stands. A time that is about the
+//! viewer rather than the backfill (an ETA read beside its backfill-zone text) is a
+//! [`viewer`] element, which the script shows in the viewer's own zone.
 
 use std::fmt;
 
@@ -80,6 +82,18 @@ impl fmt::Display for When {
     }
 }
 
+/// `t` for the viewer: a `<time data-viewer>` element the page's script shows in the viewer's
+/// own zone (in UTC when the switch says UTC); its server text is UTC, which names itself.
+pub fn viewer(t: Timestamp) -> String {
+    let w = when(t, "UTC");
+    format!(
+        r#"<time datetime="{}" data-zone="UTC" data-viewer title="{}">{}</time>"#,
+        escape(&w.iso),
+        escape(&w.utc),
+        escape(&w.text)
+    )
+}
+
 /// A relative time (`5 min ago`) whose hover gives the instant, in a `<time>` element the
 /// switch leaves alone (`data-relative`).
 pub fn relative(t: Timestamp, now: Timestamp, tz: &str) -> String {
@@ -114,5 +128,9 @@ mod tests {
             "waiting for window — opens Thu 22:00 Australia/Sydney (in 1 d 3 h)"
         );
         assert!(relative(t, now, "UTC").contains(">in 1 d 3 h</time>"));
+        assert_eq!(
+            viewer(t),
+            r#"<time datetime="2026-12-03T11:00:00Z" data-zone="UTC" data-viewer title="2026-12-03 11:00:00 UTC">Thu 3 Dec 11:00 UTC</time>"#
+        );
     }
 }

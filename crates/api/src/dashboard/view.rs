@@ -1,9 +1,8 @@
-//! What the dashboard shows, computed from store rows: progress segments, ETA, the
-//! plain-language window summary, the throughput chart. Pure functions of their inputs and
-//! `now`, unit-tested here.
+//! What the dashboard shows, computed from store rows: progress segments, the
+//! plain-language window summary, the throughput chart (the ETA is the domain's, worded in
+//! `control.rs`). Pure functions of their inputs and `now`, unit-tested here.
 
 use jiff::{SignedDuration, Timestamp};
-use neo_domain::backfill::BackfillRunState;
 use neo_domain::windows::{parse_time, Schedule, WorkflowDailyExecutionWindows};
 use neo_store::Backfill;
 
@@ -138,31 +137,6 @@ pub fn progress(b: &Backfill) -> Progress {
         total,
         percent,
         aria,
-    }
-}
-
-/// Time left at the rate observed since the backfill started, while it runs.
-pub fn eta(b: &Backfill, now: Timestamp) -> String {
-    match b.state {
-        BackfillRunState::Completed => return "done".into(),
-        BackfillRunState::Cancelled | BackfillRunState::Failed => return "—".into(),
-        BackfillRunState::Paused => return "paused".into(),
-        BackfillRunState::Draft => return "not started".into(),
-        BackfillRunState::Running => {}
-    }
-    let Some(started) = b.started_at else {
-        return "—".into();
-    };
-    let done = b.succeeded_count + b.failed_count + b.skipped_count;
-    let left = total(b) - done;
-    let elapsed = now.duration_since(started).as_secs_f64();
-    if done == 0 || elapsed <= 0.0 {
-        return "estimating…".into();
-    }
-    let secs = left.max(0) as f64 * elapsed / done as f64;
-    match human_duration(SignedDuration::from_secs(secs.ceil() as i64)).as_str() {
-        "less than a minute" => "under a minute".into(),
-        d => format!("about {d}"),
     }
 }
 

@@ -113,14 +113,7 @@ pub fn month_bounds(
             Date::new(y, mo, 1).map_err(|_| bad())?
         }
     };
-    let next = first
-        .checked_add(jiff::Span::new().months(1))
-        .map_err(|_| bad())?;
-    let start = first
-        .to_zoned(TimeZone::UTC)
-        .map_err(|_| bad())?
-        .timestamp();
-    let end = next.to_zoned(TimeZone::UTC).map_err(|_| bad())?.timestamp();
+    let (start, end) = neo_domain::cost::utc_month(first).ok_or_else(bad)?;
     Ok(((first.strftime("%Y-%m").to_string(), start), end))
 }
 

@@ -4,6 +4,7 @@ mod helpers;
 
 mod agents;
 mod backfills;
+mod control;
 mod edits;
 mod entity_types;
 mod entra;

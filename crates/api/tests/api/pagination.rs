@@ -40,6 +40,8 @@ async fn pages_through_1000_backfills_with_page_size_7() {
                     name: None,
                     mode: neo_domain::backfill::BackfillMode::Live,
                     start_at: None,
+                    max_credits: None,
+                    trial_sample_size: None,
                 })
                 .await
                 .unwrap();

@@ -271,6 +271,23 @@ impl Api {
     }
 }
 
+/// Executions the replica at `base` dispatched, from its `/metrics`.
+pub async fn dispatched(api: &Api, base: &str) -> u64 {
+    let text = api
+        .http
+        .get(base.replace("/public-api", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("neo_executions_dispatched_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 pub async fn setup(
     db: &str,
     server: &Server,

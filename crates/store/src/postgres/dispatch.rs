@@ -159,8 +159,10 @@ impl PgStore {
 
 /// The claim of [`PgStore::claim_many`], one statement for any number of backfills: lock each
 /// backfill that is RUNNING and not locked (its room is `max_in_flight` minus its in-flight
-/// counter, at most its limit; none when another transaction holds the row), lock up to that
-/// many due pending items of it in order (`SKIP LOCKED`), mark those whose entity already
+/// counter, at most its limit and what its credit cap allows — the arithmetic of
+/// `neo_domain::control::budget_room`, what is in flight counted as spent; none when another
+/// transaction holds the row), lock up to that many due pending items of it that a trial does
+/// not hold, in order (`SKIP LOCKED`), mark those whose entity already
 /// succeeded under the workflow `skipped` (unless reprocess), start an execution for each
 /// other one (a fresh id, or the item's own on a retry), mark them in flight under the
 /// worker's lease, and move each backfill's counters. $1 backfill ids, $2 their limits, $3
@@ -185,7 +187,9 @@ impl PgStore {
 pub(super) const CLAIM_SQL: &str = "\
 WITH b AS (
     SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
-           CASE WHEN b.state = 'RUNNING' THEN GREATEST(LEAST(b.max_in_flight - b.in_flight_count, r.lim), 0) ELSE 0 END AS room
+           CASE WHEN b.state = 'RUNNING' THEN GREATEST(LEAST(b.max_in_flight - b.in_flight_count, r.lim,
+               COALESCE((b.max_credits - (b.succeeded_count + b.in_flight_count) * GREATEST(b.credits_per_entity, 1))
+                        / GREATEST(b.credits_per_entity, 1), r.lim)), 0) ELSE 0 END AS room
     FROM backfills b JOIN unnest($1::text[], $2::bigint[]) AS r(id, lim) ON r.id = b.id
     LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id
     WHERE b.id = ANY($1)
@@ -196,7 +200,7 @@ WITH b AS (
     FROM b CROSS JOIN LATERAL (
         SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
         FROM backfill_items i
-        WHERE i.backfill_id = b.id AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
+        WHERE i.backfill_id = b.id AND i.status = 'pending' AND NOT i.held AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
         ORDER BY i.ord
         LIMIT b.room
         FOR UPDATE OF i SKIP LOCKED) l

@@ -30,6 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::backfills::*;
+use crate::control::*;
 use crate::executions::*;
 use crate::idempotency::*;
 use crate::integrations::*;
@@ -42,6 +43,8 @@ use crate::store_methods::*;
 use crate::tenants::*;
 use crate::workflows::*;
 use crate::*;
+use neo_domain::control::PauseReason;
+use neo_domain::eta;
 
 mod dispatch;
 mod settle;
@@ -239,4 +242,5 @@ tenant_queries!(sqlx::Postgres);
 execution_queries!(sqlx::Postgres, " FOR UPDATE");
 workflow_queries!(sqlx::Postgres, " FOR UPDATE");
 integration_queries!(sqlx::Postgres, " FOR UPDATE OF b");
+control_queries!(sqlx::Postgres);
 backfill_queries!(sqlx::Postgres, " FOR UPDATE OF b");

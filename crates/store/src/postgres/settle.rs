@@ -166,6 +166,15 @@ pub(super) enum BackfillLock {
     Last,
 }
 
+/// The seconds since a backfill's throughput was last measured (`$1` now, `$16` the longest
+/// silence counted): the decay of [`neo_domain::eta::Throughput::observe`], which the settling
+/// statement applies to the row it updates, so concurrent settlements never lose a batch.
+macro_rules! rate_secs {
+    () => {
+        "(CASE WHEN b.rate_at IS NULL OR $1 - b.rate_at > $16 THEN 0.0 ELSE GREATEST($1 - b.rate_at, 0) / 1000.0 END)"
+    };
+}
+
 /// [`settle_batch`] with the backfill lock taken where `lock` says.
 pub(super) async fn settle_locked(
     tx: &mut Transaction<'_, Postgres>,
@@ -257,19 +266,23 @@ pub(super) async fn settle_locked(
             .iter()
             .map(|(id, _)| read.get(*id).map_or(("", 0), |(st, n)| (st.as_str(), *n)))
             .unzip();
-        let updated = sqlx::query(
+        let updated = sqlx::query(concat!(
             "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
              succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
              cancelled_count = b.cancelled_count + u.dc, skipped_count = b.skipped_count + u.dk, \
              consecutive_failures = u.streak, \
              state = CASE WHEN u.trip IS NULL THEN b.state ELSE 'PAUSED' END, \
-             error = COALESCE(u.trip, b.error), updated_at = $1 \
+             error = COALESCE(u.trip, b.error), pause_reason = CASE WHEN u.trip IS NULL THEN b.pause_reason ELSE $14 END, \
+             rate_items = CASE WHEN u.dp + u.di < 0 THEN b.rate_items * exp(-", rate_secs!(), " / $15) - (u.dp + u.di) ELSE b.rate_items END, \
+             rate_seconds = CASE WHEN u.dp + u.di < 0 THEN b.rate_seconds * exp(-", rate_secs!(), " / $15) + ", rate_secs!(), " ELSE b.rate_seconds END, \
+             rate_at = CASE WHEN u.dp + u.di < 0 THEN GREATEST(COALESCE(b.rate_at, $1), $1) ELSE b.rate_at END, \
+             updated_at = $1 \
              FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], \
                          $12::text[], $13::bigint[]) \
                   AS u(id, dp, di, ds, df, dc, dk, streak, trip, was_state, was_streak) \
              WHERE b.id = ANY($2) AND b.id = u.id \
                AND (NOT $11 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak))",
-        )
+        ))
         .bind(now)
         .bind(&ids)
         .bind(counter(COUNTERS[0]))
@@ -283,6 +296,9 @@ pub(super) async fn settle_locked(
         .bind(late)
         .bind(&was_state)
         .bind(&was_streak)
+        .bind(PauseReason::CircuitBreaker.as_str())
+        .bind(eta::TAU_SECS)
+        .bind((eta::GAP_SECS * 1000.0) as i64)
         .execute(&mut **tx)
         .await?
         .rows_affected();

@@ -1,5 +1,5 @@
-//! The orchestrator's SQLite writes: claims under `max_in_flight` (in one transaction of the
-//! one writer), lease heartbeats, expiry and release.
+//! The orchestrator's SQLite writes: claims under `max_in_flight` and the credit cap (in one
+//! transaction of the one writer), lease heartbeats, expiry and release.
 
 #[allow(unused_imports)]
 use super::*;
@@ -87,7 +87,8 @@ async fn claim_one(
     lease_until: Timestamp,
 ) -> Result<ClaimResult> {
     let now_ms = to_ms(now);
-    let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name \
+    let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name, \
+                                b.max_credits, b.succeeded_count, b.credits_per_entity \
                                 FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
         .bind(backfill_id)
         .fetch_optional(&mut **tx)
@@ -98,7 +99,16 @@ async fn claim_one(
     let state: String = b.try_get("state")?;
     let max: i64 = b.try_get("max_in_flight")?;
     let in_flight: i64 = b.try_get("in_flight_count")?;
-    let n = (max - in_flight).min(limit as i64);
+    let per_entity: i64 = b.try_get("credits_per_entity")?;
+    let budget = neo_domain::control::budget_room(
+        b.try_get("max_credits")?,
+        b.try_get::<i64, _>("succeeded_count")? * per_entity,
+        in_flight,
+        per_entity,
+    );
+    let n = (max - in_flight)
+        .min(limit as i64)
+        .min(budget.map_or(i64::MAX, |r| r as i64));
     if state != "RUNNING" || n <= 0 {
         return Ok(ClaimResult::default());
     }
@@ -112,7 +122,7 @@ async fn claim_one(
                 (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
                                     AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
          FROM backfill_items i \
-         WHERE i.backfill_id = ?1 AND i.status = 'pending' AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
+         WHERE i.backfill_id = ?1 AND i.status = 'pending' AND NOT i.held AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
          ORDER BY i.ord LIMIT ?6",
     )
     .bind(backfill_id)

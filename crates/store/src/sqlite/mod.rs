@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use neo_domain::backfill::{
     apply_signal, check_editable, BackfillRunState, ExecutionStatus, Signal, SignalOutcome,
 };
-use neo_domain::clock::to_ms;
+use neo_domain::clock::{from_ms, to_ms};
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::backfills::*;
+use crate::control::*;
 use crate::executions::*;
 use crate::idempotency::*;
 use crate::integrations::*;
@@ -30,6 +31,8 @@ use crate::store_methods::*;
 use crate::tenants::*;
 use crate::workflows::*;
 use crate::*;
+use neo_domain::control::PauseReason;
+use neo_domain::eta::Throughput;
 
 mod dispatch;
 mod settle;
@@ -197,4 +200,5 @@ tenant_queries!(sqlx::Sqlite);
 execution_queries!(sqlx::Sqlite, "");
 workflow_queries!(sqlx::Sqlite, "");
 integration_queries!(sqlx::Sqlite, "");
+control_queries!(sqlx::Sqlite);
 backfill_queries!(sqlx::Sqlite, "");

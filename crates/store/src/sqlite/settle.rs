@@ -58,12 +58,23 @@ pub(super) async fn settle_batch(
     let mut bids: Vec<&str> = keys.iter().map(|k| k.0).collect();
     bids.sort_unstable();
     bids.dedup();
-    let backfills: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT id, state, consecutive_failures FROM backfills WHERE id IN (SELECT value FROM json_each(?))",
+    // The throughput beside the state: one statement (SQLite's one writer means the values
+    // read are still the rows' when the counters are written below).
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(String, String, i64, f64, f64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, state, consecutive_failures, rate_items, rate_seconds, rate_at FROM backfills \
+         WHERE id IN (SELECT value FROM json_each(?))",
     )
     .bind(json_rows(&bids)?)
     .fetch_all(&mut **tx)
     .await?;
+    let mut rates: HashMap<String, Throughput> = HashMap::with_capacity(rows.len());
+    let mut backfills = Vec::with_capacity(rows.len());
+    for (id, state, streak, items, seconds, at) in rows {
+        let at = at.map(from_ms);
+        rates.insert(id.clone(), Throughput { items, seconds, at });
+        backfills.push((id, state, streak));
+    }
     let plan = plan_settlement(outcomes, items, backfills, breaker_threshold);
 
     if !plan.items.is_empty() {
@@ -94,12 +105,18 @@ pub(super) async fn settle_batch(
     }
     write_executions(tx, &plan.execs, &plan.retried, &plan.credit_ids, now).await?;
     for (id, d) in plan.touched() {
+        let rate = rates.get(id).copied().unwrap_or_default();
+        let rate = match d.settled() {
+            0 => rate,
+            n => rate.observe(n, from_ms(now)),
+        };
         sqlx::query(
             "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
              succeeded_count = succeeded_count + ?3, failed_count = failed_count + ?4, cancelled_count = cancelled_count + ?5, \
              skipped_count = skipped_count + ?6, \
              consecutive_failures = ?7, state = CASE WHEN ?9 IS NULL THEN state ELSE 'PAUSED' END, \
-             error = COALESCE(?9, error), updated_at = ?8 WHERE id = ?10",
+             error = COALESCE(?9, error), pause_reason = CASE WHEN ?9 IS NULL THEN pause_reason ELSE ?10 END, \
+             rate_items = ?11, rate_seconds = ?12, rate_at = ?13, updated_at = ?8 WHERE id = ?14",
         )
         .bind(d.counter(COUNTERS[0]))
         .bind(d.counter(COUNTERS[1]))
@@ -110,6 +127,10 @@ pub(super) async fn settle_batch(
         .bind(d.streak)
         .bind(now)
         .bind(d.tripped.as_deref())
+        .bind(PauseReason::CircuitBreaker.as_str())
+        .bind(rate.items)
+        .bind(rate.seconds)
+        .bind(rate.at.map(to_ms))
         .bind(id)
         .execute(&mut **tx)
         .await?;

@@ -11,8 +11,11 @@
 //! The rule builder's fields come from the server as well ([`vocabulary`]): per entity type,
 //! what the tenant's PSA can filter on, so the builder offers nothing the API would refuse.
 //! A workflow that writes to the PSA (`psa_actions`) gets a "Shadow run" choice at review:
-//! a change to many records is previewed before it is made.
+//! a change to many records is previewed before it is made. Step 3 also takes the optional
+//! operator controls — a scheduled start in the backfill's zone, a credit cap, a trial run's
+//! sample size ([`control`]).
 
+mod control;
 mod problems;
 mod steps;
 mod vocabulary;
@@ -85,6 +88,8 @@ pub(super) struct ClonePrefill {
     pub(super) timezone: String,
     pub(super) max_in_flight: i64,
     pub(super) name: String,
+    pub(super) max_credits: Option<i64>,
+    pub(super) trial_sample_size: Option<i64>,
 }
 
 /// Every workflow of the tenant (up to 1,000).
@@ -247,6 +252,8 @@ pub(super) async fn wizard(
                 timezone: b.timezone.clone(),
                 max_in_flight: b.max_in_flight,
                 name: b.name.clone().unwrap_or_default(),
+                max_credits: b.max_credits,
+                trial_sample_size: b.trial_sample_size,
                 from_id: b.id,
             }),
             min_in_flight: api::MIN_IN_FLIGHT,
@@ -276,7 +283,23 @@ struct WizardInput {
     /// "Shadow run" ticked (step 4); the API refuses it for a workflow that is not
     /// `psa_actions`.
     mode: Option<neo_domain::backfill::BackfillMode>,
+    /// Start at, credit cap and trial sample size (step 3).
+    control: control::ControlInput,
+    /// When the form was read (a start is checked against it).
+    now: Timestamp,
     shape: FormShape,
+}
+
+impl WizardInput {
+    /// The length of an explicit id list, which bounds a trial's sample as at create.
+    fn listed(&self) -> Option<i64> {
+        self.filter_spec
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("entity_ids"))
+            .and_then(Value::as_array)
+            .map(|ids| ids.len() as i64)
+    }
 }
 
 /// A wizard step's POST: the form, its CSRF token checked, and what it says so far.
@@ -383,7 +406,15 @@ async fn wizard_input(
             )),
         },
     };
+    let control = control::read(
+        form.get("start_at"),
+        form.get("max_credits"),
+        form.get("trial_sample_size"),
+        &timezone,
+    );
     Ok(WizardInput {
+        control,
+        now: app.clock.now(),
         workflow_id,
         workflow,
         filter_spec,
@@ -597,6 +628,12 @@ pub(super) async fn create(
         Ok(m) => m,
         Err(p) => return refuse(p),
     };
+    // Only what the form could not read is refused here; the API's create checks the rest.
+    let c = input.control;
+    let (start_at, max_credits, sample_size) = match (c.start_at, c.max_credits, c.sample_size) {
+        (Ok(s), Ok(m), Ok(n)) => (s, m, n),
+        (Err(p), _, _) | (_, Err(p), _) | (_, _, Err(p)) => return refuse(p),
+    };
     let req = CreateBackfillRequest {
         target_workflow_id: wf.id,
         entity_type: Some(wf.entity_type),
@@ -609,7 +646,9 @@ pub(super) async fn create(
         reprocess: false,
         name: input.name,
         mode: input.mode,
-        start_at: None,
+        start_at: start_at.map(|s| s.rfc3339),
+        max_credits,
+        trial: sample_size.map(|sample_size| crate::models::TrialRequest { sample_size }),
     };
     match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {

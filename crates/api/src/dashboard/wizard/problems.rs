@@ -123,6 +123,11 @@ fn place(field: &str, shape: &FormShape) -> Place {
         "timezone" => return at(3, Some("timezone"), "Time zone"),
         "max_in_flight" => return at(3, Some("max_in_flight"), "Max in flight"),
         "name" => return at(4, Some("name"), "Name"),
+        "start_at" => return at(3, Some("start_at"), "Start at"),
+        "max_credits" => return at(3, Some("max_credits"), "Credit cap"),
+        "trial" | "trial.sample_size" => {
+            return at(3, Some("trial_sample_size"), "Trial sample size")
+        }
         "mode" => return at(4, Some("shadow"), "Shadow run"),
         _ => {}
     }
@@ -272,6 +277,10 @@ fn rename_members(message: &str) -> String {
         ("entity_ids", "entity ids"),
         ("filter_spec", "the filter"),
         ("timezone", "time zone"),
+        ("start_at", "start at"),
+        ("max_credits", "the credit cap"),
+        ("or null for no cap", "or empty for no cap"),
+        ("trial.sample_size", "the trial sample size"),
     ]
     .iter()
     .fold(message.to_owned(), |m, (name, words)| {
@@ -378,6 +387,38 @@ mod tests {
             &s,
         );
         assert_eq!((p.step, p.input.as_deref()), (1, Some("workflow-choices")));
+        let p = Problem::of(
+            "trial.sample_size",
+            "trial.sample_size must be at most the 60 entities of the backfill",
+            &s,
+        );
+        assert_eq!(
+            (p.step, p.input.as_deref(), p.text.as_str()),
+            (
+                3,
+                Some("trial_sample_size"),
+                "The trial sample size must be at most the 60 entities of the backfill"
+            )
+        );
+        let p = Problem::of("start_at", "start_at must be within a year from now", &s);
+        assert_eq!(
+            (p.step, p.input.as_deref(), p.text.as_str()),
+            (
+                3,
+                Some("start_at"),
+                "Start at must be within a year from now"
+            )
+        );
+        let p = Problem::of(
+            "max_credits",
+            "max_credits must be between 1 and 1000000000000, or null for no cap",
+            &s,
+        );
+        assert_eq!((p.step, p.input.as_deref()), (3, Some("max_credits")));
+        assert_eq!(
+            p.text,
+            "The credit cap must be between 1 and 1000000000000, or empty for no cap"
+        );
         let p = Problem::of("reprocess", "odd", &s);
         assert_eq!(
             (p.step, p.input, p.text.as_str()),

@@ -1,7 +1,8 @@
 //! What each step of the wizard is checked with before the next one opens, and the review.
 //! Every check is a call into the rules the API's create runs — [`check_backfill_target`] and
 //! the one-active-backfill-per-workflow rule ([`BackfillRunState::is_active`]) for step 1, the
-//! API's verify for step 2, the window, time zone and `max_in_flight` rules for step 3, and
+//! API's verify for step 2, the window, time zone, `max_in_flight`, `start_at`, `max_credits`
+//! and `trial.sample_size` rules for step 3, and
 //! the create's cost estimate and credit warning for the review — so a step that passes here
 //! is not refused at Create for a reason the wizard could have shown at that step.
 
@@ -185,7 +186,8 @@ pub(super) async fn preflight(
     }
 }
 
-/// Step 3: the windows, the time zone and `max_in_flight`, every problem at once.
+/// Step 3: the windows, the time zone, `max_in_flight` and the operator controls (start,
+/// credit cap, trial), every problem at once.
 pub(super) fn check_settings(input: &WizardInput) -> StepMarks {
     let mut m = StepMarks::new(3);
     if let Some(w) = &input.windows {
@@ -204,6 +206,12 @@ pub(super) fn check_settings(input: &WizardInput) -> StepMarks {
     }
     if let Err(p) = &input.max_in_flight {
         m.push(p.clone());
+    }
+    for p in input
+        .control
+        .problems(input.listed(), input.now, &input.shape)
+    {
+        m.push(p);
     }
     m
 }
@@ -237,6 +245,13 @@ pub(super) struct ReviewTpl {
     pub(super) credits_left: Option<i64>,
     pub(super) allowance: i64,
     pub(super) credit_warning: Option<String>,
+    /// The scheduled start in the backfill's zone ("Thu 24 Dec 22:00 GMT (Europe/London)"),
+    /// or why it will be refused.
+    pub(super) start: Result<Option<String>, String>,
+    pub(super) credit_cap: Result<Option<i64>, String>,
+    /// A cap below the cost estimate, in words.
+    pub(super) cap_note: Option<String>,
+    pub(super) trial: Result<Option<i64>, String>,
 }
 
 /// Ids the review names before "and N more".
@@ -250,10 +265,17 @@ pub(super) async fn review(
 ) -> Result<ReviewTpl, Response> {
     let settings = check_settings(&input);
     let windows = input.windows.clone().unwrap_or_default();
+    // The problems of step 3's other fields are shown on their own lines.
+    let own_line = [
+        "max_in_flight",
+        "start_at",
+        "max_credits",
+        "trial_sample_size",
+    ];
     let schedule = match settings
         .problems
         .iter()
-        .find(|p| p.input.as_deref() != Some("max_in_flight"))
+        .find(|p| !own_line.contains(&p.input.as_deref().unwrap_or("")))
     {
         Some(p) => p.text.clone(),
         None => {
@@ -323,7 +345,39 @@ pub(super) async fn review(
         },
         Err(p) => Err(p.text.clone()),
     };
+    let problem = |id: &str| {
+        settings
+            .problems
+            .iter()
+            .find(|p| p.input.as_deref() == Some(id))
+            .map(|p| p.text.clone())
+    };
+    let field = |id: &str, v: &Result<Option<i64>, Problem>| match (problem(id), v) {
+        (Some(e), _) => Err(e),
+        (None, Ok(n)) => Ok(*n),
+        (None, Err(p)) => Err(p.text.clone()),
+    };
+    let credit_cap = field("max_credits", &input.control.max_credits);
+    let cap_note = match (&credit_cap, &cost) {
+        (Ok(Some(cap)), Some(c)) if *cap < c.total_credits_estimated => Some(format!(
+            "The credit cap ({cap}) is below the cost estimate ({} credits): the backfill pauses at the cap until you raise it.",
+            c.total_credits_estimated
+        )),
+        _ => None,
+    };
     Ok(ReviewTpl {
+        start: match (problem("start_at"), &input.control.start_at) {
+            (Some(e), _) => Err(e),
+            (None, Ok(Some(s))) => {
+                let w = times::when(s.at, &input.timezone);
+                Ok(Some(format!("{} ({})", w.text, w.zone)))
+            }
+            (None, Ok(None)) => Ok(None),
+            (None, Err(p)) => Err(p.text.clone()),
+        },
+        trial: field("trial_sample_size", &input.control.sample_size),
+        credit_cap,
+        cap_note,
         filter_is_json: input
             .filter_spec
             .as_ref()

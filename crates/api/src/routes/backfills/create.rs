@@ -4,6 +4,8 @@
 #[allow(unused_imports)]
 use super::*;
 
+use neo_domain::control::{check_max_credits, check_sample_size};
+
 /// Create a backfill.
 ///
 /// Freezes the filter (relative `$ago` values are resolved now) and, for an explicit
@@ -64,6 +66,11 @@ pub(crate) async fn create_backfill(
         .map(|s| neo_domain::backfill::check_start_at(s, now))
         .transpose()
         .map_err(ApiError::validation)?;
+    let max_credits = req
+        .max_credits
+        .map(check_max_credits)
+        .transpose()
+        .map_err(ApiError::validation)?;
     if let Some(t) = req.total_estimated {
         if t < 0 {
             return Err(ApiError::field(
@@ -117,6 +124,12 @@ pub(crate) async fn create_backfill(
             (None, Some(spec.snapshot_size(count.count) as i64))
         }
     };
+    let trial_sample_size = req
+        .trial
+        .as_ref()
+        .map(|t| check_sample_size(t.sample_size, entity_ids.as_ref().map(|v| v.len() as i64)))
+        .transpose()
+        .map_err(ApiError::validation)?;
     let left = credits_left(app, p).await?;
     let respond = |b: Backfill| {
         let cost = BackfillCostEstimate::new(wf.credit_tier, b.total_estimated.unwrap_or(0));
@@ -150,6 +163,8 @@ pub(crate) async fn create_backfill(
                 name,
                 mode,
                 start_at,
+                max_credits,
+                trial_sample_size,
             },
             idem.as_ref(),
         )

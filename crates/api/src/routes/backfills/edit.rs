@@ -1,5 +1,5 @@
-//! `PATCH /public-api/backfills/{id}`: change an active backfill's name, `max_in_flight` or
-//! windows while it runs. Each value is checked by the rule create uses; the store applies
+//! `PATCH /public-api/backfills/{id}`: change an active backfill's name, `max_in_flight`,
+//! windows or credit cap while it runs. Each value is checked by the rule create uses; the store applies
 //! the edit under the backfill's row lock and audits every setting that changed.
 
 #[allow(unused_imports)]
@@ -10,8 +10,8 @@ use neo_store::{BackfillEdit, EditError};
 
 /// Edit a backfill.
 ///
-/// Changes the name, `max_in_flight`, `daily_execution_windows` or `timezone` of a DRAFT,
-/// RUNNING or PAUSED backfill; omitted members stay as they are. The orchestrator applies a new
+/// Changes the name, `max_in_flight`, `daily_execution_windows`, `timezone` or `max_credits`
+/// of a DRAFT, RUNNING or PAUSED backfill; omitted members stay as they are. The orchestrator applies a new
 /// cap or schedule on its next round. Each changed setting is recorded (who, when, from what,
 /// to what). A COMPLETED, CANCELLED or FAILED backfill answers 409 `backfill_not_active`.
 #[utoipa::path(patch, path = "/public-api/backfills/{backfill_id}", tag = "Backfills",
@@ -60,10 +60,14 @@ fn edit_of(req: EditBackfillRequest) -> Result<BackfillEdit, ApiError> {
         && req.max_in_flight.is_none()
         && req.daily_execution_windows.is_none()
         && req.timezone.is_none()
+        && req.max_credits.is_none()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give name, max_in_flight, daily_execution_windows or timezone",
+            "nothing to change: give name, max_in_flight, daily_execution_windows, timezone or max_credits",
         ));
+    }
+    if let Some(Some(c)) = req.max_credits {
+        neo_domain::control::check_max_credits(c).map_err(ApiError::validation)?;
     }
     if let Some(n) = req.max_in_flight {
         check_max_in_flight(n).map_err(ApiError::validation)?;
@@ -85,5 +89,6 @@ fn edit_of(req: EditBackfillRequest) -> Result<BackfillEdit, ApiError> {
         max_in_flight: req.max_in_flight,
         daily_execution_windows: req.daily_execution_windows,
         timezone: req.timezone,
+        max_credits: req.max_credits,
     })
 }
