@@ -72,7 +72,10 @@ impl Allowances {
 
 impl Orchestrator {
     /// Measures the allowance of every tenant with a backfill to drive this tick.
-    pub(crate) async fn measure_allowances(&self, driven: &[Backfill]) -> anyhow::Result<()> {
+    pub(crate) async fn measure_allowances<'a>(
+        &self,
+        driven: impl Iterator<Item = &'a Backfill>,
+    ) -> anyhow::Result<()> {
         let i = &self.inner;
         let now = i.clock.now();
         let (month_start, month_end) = neo_domain::cost::month_of(now);

@@ -215,8 +215,8 @@ impl Orchestrator {
         }
         // One aggregate series, not one per backfill (series would pile up forever).
         metrics::gauge!("neo_backfills_window_open").set(open_windows as f64);
-        let measured: Vec<neo_store::Backfill> = driven.iter().map(|(b, _)| b.clone()).collect();
-        self.measure_allowances(&measured).await?;
+        self.measure_allowances(driven.iter().map(|(b, _)| b))
+            .await?;
         let stats = self
             .claim_round(driven.iter().map(|(_, d)| d.clone()).collect())
             .await?;
