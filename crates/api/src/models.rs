@@ -122,6 +122,10 @@ pub struct PublicBackfill {
     /// over recently settled items); null until enough is measured.
     #[schema(required = false)]
     pub items_per_minute: Option<f64>,
+    /// A rerun-failed child of chosen causes: the error signatures and failure kinds it was
+    /// made from (null for a rerun of every failure, and for every other backfill).
+    #[schema(required = false)]
+    pub rerun_causes: Option<neo_domain::triage::Causes>,
 }
 
 /// A backfill's trial run.
@@ -172,6 +176,7 @@ impl PublicBackfill {
                 .pause_reason
                 .filter(|_| b.state == BackfillRunState::Paused),
             max_credits: b.max_credits,
+            rerun_causes: b.rerun_causes.clone(),
             trial: b.trial_sample_size.map(|n| PublicTrial {
                 sample_size: n,
                 result: b.trial_summary.as_ref().map(|t| PublicTrialResult {
@@ -369,6 +374,20 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// [ours] The causes a rerun-failed takes (`GET /public-api/backfills/{id}/failures` lists
+/// them); omitted lists are empty, and both empty takes every failure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"failure_kinds": ["timeout", "http_5xx"], "error_signatures": ["the executor answered HTTP 422: ticket <n> is locked"]}))]
+pub struct RerunFailedRequest {
+    /// Failures whose masked error is one of these.
+    #[serde(default)]
+    pub error_signatures: Vec<String>,
+    /// Failures of these kinds.
+    #[serde(default)]
+    pub failure_kinds: Vec<neo_domain::triage::FailureKind>,
 }
 
 /// The settings of an active backfill that can change while it runs. Omitted members stay

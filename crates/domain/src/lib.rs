@@ -20,6 +20,7 @@ pub mod id_list;
 pub mod retry;
 pub mod signature;
 pub mod text;
+pub mod triage;
 pub mod validation;
 pub mod windows;
 

@@ -411,19 +411,30 @@ macro_rules! backfill_queries {
                 .map_err(StoreError::from)?;
             let wf = check_rerun_workflow(wf.as_ref().map(map_workflow).transpose()?)?;
             // The child keeps what the parent's snapshot knew of each entity.
-            let entities: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(&format!(
-                "SELECT i.entity_id, i.entity_number, d.summary FROM backfill_items i \
-                 LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
-                 WHERE i.backfill_id = $1 AND {} ORDER BY i.ord",
-                child_items(r.kind)
-            ))
-            .bind(r.source_id)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(StoreError::from)?;
+            // With each failure's error and HTTP status: a rerun of chosen causes takes the
+            // failures the domain's triage says have them.
+            #[allow(clippy::type_complexity)]
+            let entities: Vec<(String, Option<String>, Option<String>, Option<String>, Option<i64>)> =
+                sqlx::query_as(&format!(
+                    "SELECT i.entity_id, i.entity_number, d.summary, i.error, \
+                     (SELECT e.http_status FROM executions e WHERE e.id = i.execution_id) FROM backfill_items i \
+                     LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
+                     WHERE i.backfill_id = $1 AND {} ORDER BY i.ord",
+                    child_items(r.kind)
+                ))
+                .bind(r.source_id)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
             let entities: Vec<SnapshotEntry> = entities
                 .into_iter()
-                .map(|(id, number, summary)| SnapshotEntry {
+                .filter(|(_, _, _, error, status)| {
+                    r.causes.is_none_or(|c| {
+                        let status = status.and_then(|s| u16::try_from(s).ok());
+                        c.matches(error.as_deref().unwrap_or(""), status)
+                    })
+                })
+                .map(|(id, number, summary, _, _)| SnapshotEntry {
                     id,
                     number,
                     summary,
@@ -434,8 +445,8 @@ macro_rules! backfill_queries {
             let now_ms = to_ms(r.now);
             let n = entities.len() as i64;
             let (mode, remove_notes) = child_mode(&src, r.kind);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id, mode, remove_notes) \
-                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12, $13, $14)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id, mode, remove_notes, rerun_causes) \
+                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12, $13, $14, $15)")
                 .bind(r.new_id)
                 .bind(r.tenant_id)
                 .bind(src.target_workflow_id)
@@ -450,6 +461,7 @@ macro_rules! backfill_queries {
                 .bind(r.source_id)
                 .bind(mode.as_str())
                 .bind(remove_notes)
+                .bind(r.causes.map(to_json_text).transpose()?)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match unique_to(e, StoreError::AlreadyActive) {

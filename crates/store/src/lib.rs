@@ -23,6 +23,7 @@ mod store_methods;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod triage;
 mod workflows;
 
 use async_trait::async_trait;
@@ -373,6 +374,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
             kind: ChildKind::RerunFailed,
             created_by,
             now,
+            causes: None,
         };
         self.create_child(tenant_id, &child, None).await
     }
@@ -526,6 +528,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- credits and idempotency --------------------------------------------------------
     /// Credits consumed by the tenant in `[from, to)`.
+    /// A backfill's failed items (in snapshot order) with their errors and the HTTP status
+    /// their execution got; none for another tenant's backfill.
+    async fn failures(
+        &self,
+        tenant_id: &str,
+        backfill_id: &str,
+    ) -> Result<Vec<neo_domain::triage::Failure<Timestamp>>>;
     async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64>;
     async fn idempotent_response(
         &self,

@@ -7,6 +7,7 @@ use neo_domain::backfill::{
 };
 use neo_domain::control::{budget_room, PauseReason};
 use neo_domain::eta::{EtaBasis, Throughput};
+use neo_domain::triage::Causes;
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
 
@@ -155,6 +156,8 @@ pub struct Backfill {
     pub trial_summary: Option<TrialSummary>,
     /// Its measured throughput (moved by every settlement), for the ETA.
     pub throughput: Throughput,
+    /// A rerun-failed child of chosen causes: which (`None`: every failure, or not a rerun).
+    pub rerun_causes: Option<Causes>,
 }
 
 /// What a trial's sample did, kept on the backfill when it pauses with `trial_complete`.
@@ -286,6 +289,8 @@ pub struct NewChild<'a> {
     pub kind: ChildKind,
     pub created_by: &'a str,
     pub now: Timestamp,
+    /// A rerun-failed of these causes only (`None`, or both lists empty: every failure).
+    pub causes: Option<&'a Causes>,
 }
 
 /// Settings of an active backfill an operator changes ([`crate::Store::edit_backfill`]); each

@@ -30,14 +30,19 @@ pub(crate) fn child_items(kind: ChildKind) -> &'static str {
     }
 }
 
-/// A child needs entities: an apply of an empty shadow run, or a revert of a run that wrote
-/// nothing, is refused rather than created empty.
+/// A child needs entities: an apply of an empty shadow run, a revert of a run that wrote
+/// nothing, or a rerun of causes none of the failures has, is refused rather than created
+/// empty.
 pub(crate) fn check_child_items(
     src: &Backfill,
     kind: ChildKind,
     n: usize,
 ) -> Result<(), RerunError> {
     match kind {
+        ChildKind::RerunFailed if n == 0 => Err(RerunError::NotRerunnable(format!(
+            "no failed entity of backfill {} has the causes given (see GET /public-api/backfills/{}/failures)",
+            src.id, src.id
+        ))),
         ChildKind::Apply if n == 0 => Err(RerunError::NotRerunnable(format!(
             "backfill {} has no entities to apply",
             src.id
@@ -94,4 +99,6 @@ pub(crate) struct Rerun<'a> {
     pub created_by: &'a str,
     pub now: jiff::Timestamp,
     pub kind: ChildKind,
+    /// Of a rerun-failed: only these causes (never empty).
+    pub causes: Option<&'a neo_domain::triage::Causes>,
 }

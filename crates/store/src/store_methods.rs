@@ -303,6 +303,7 @@ macro_rules! impl_store {
                     created_by: c.created_by,
                     now: c.now,
                     kind: c.kind,
+                    causes: c.causes.filter(|c| !c.is_empty()),
                 };
                 let mut tx = self.tx().await?;
                 let out = insert_rerun(&mut tx, &rerun, idem).await;
@@ -515,6 +516,14 @@ macro_rules! impl_store {
                 let paused = pause_itself_tx(&mut tx, tenant_id, backfill_id, reason, now).await?;
                 tx.commit().await?;
                 Ok(paused)
+            }
+
+            async fn failures(
+                &self,
+                tenant_id: &str,
+                backfill_id: &str,
+            ) -> Result<Vec<neo_domain::triage::Failure<Timestamp>>> {
+                select_failures(self.reader(), tenant_id, backfill_id).await
             }
 
             async fn credits_used(

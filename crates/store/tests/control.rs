@@ -389,10 +389,75 @@ async fn settlements_measure_throughput_as_the_domain_rule_does(b: Backend) {
     assert!(rate > 0.0, "{rate}");
 }
 
+async fn failures_are_read_with_their_status_and_a_rerun_takes_only_its_causes(b: Backend) {
+    use neo_domain::triage::{Causes, FailureKind};
+    let Some(e) = env(b).await else { return };
+    let id = e.backfill("bf_fail", Some(30), |_| {}).await.id;
+    let claimed = e.claim(&id, 30, 1).await;
+    let outcomes: Vec<Outcome> = claimed
+        .iter()
+        .map(|c| {
+            let (settlement, status) = match c.ord % 3 {
+                0 => (Settlement::Succeeded, 200),
+                1 => (
+                    Settlement::Failed(format!(
+                        "the executor answered HTTP 422: ticket {} is locked",
+                        c.entity_id
+                    )),
+                    422,
+                ),
+                _ => (
+                    Settlement::Failed(
+                        "the executor answered HTTP 504 (gave up after 5 attempts)".into(),
+                    ),
+                    504,
+                ),
+            };
+            Outcome {
+                backfill_id: c.backfill_id.clone(),
+                ord: c.ord,
+                execution_id: c.execution_id.clone(),
+                settlement,
+                attempt: AttemptReport {
+                    http_status: Some(status),
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    e.s().settle(&outcomes, 1_000, at(2)).await.unwrap();
+    let failures = e.s().failures(&e.tenant, &id).await.unwrap();
+    assert_eq!(failures.len(), 20);
+    assert_eq!(failures[0].entity_id, "e001");
+    assert_eq!(failures[0].http_status, Some(422));
+    assert_eq!(failures[1].http_status, Some(504));
+    assert!(e.s().failures("another", &id).await.unwrap().is_empty());
+
+    let causes = Causes {
+        error_signatures: Vec::new(),
+        failure_kinds: vec![FailureKind::Http5xx],
+    };
+    let child = NewChild {
+        source_id: &id,
+        new_id: "bf_child",
+        kind: ChildKind::RerunFailed,
+        created_by: "key_1",
+        now: at(3),
+        causes: Some(&causes),
+    };
+    let c = e.s().create_child(&e.tenant, &child, None).await.unwrap();
+    assert_eq!(c.total_items, 10);
+    assert_eq!(c.rerun_causes, Some(causes));
+    let ids = c.filter_spec["entity_ids"].as_array().unwrap().clone();
+    assert_eq!(ids[0], "e002");
+    assert_eq!(ids[9], "e029");
+}
+
 backend_tests!(
     a_trial_holds_everything_outside_its_sample_until_continued,
     a_credit_cap_bounds_every_claim_counting_what_is_in_flight,
     concurrent_claimers_share_one_cap,
     pauses_say_why_and_resume_clears_the_reason,
     settlements_measure_throughput_as_the_domain_rule_does,
+    failures_are_read_with_their_status_and_a_rerun_takes_only_its_causes,
 );

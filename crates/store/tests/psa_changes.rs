@@ -257,6 +257,7 @@ async fn apply_and_revert_children_follow_their_rules(b: Backend) {
                 kind,
                 created_by: "key_2",
                 now: at(10),
+                causes: None,
             };
             s.create_child(&tenant, &c, None).await
         }

@@ -511,7 +511,7 @@ pub(super) async fn action(
             return changes::create_child(&app, &u, &headers, &id, &action, &form).await;
         }
         "rerun-failed" => {
-            return match api::rerun_failed_backfill(&app, &u.principal, &id, None).await {
+            return match api::rerun_failed_backfill(&app, &u.principal, &id, None, None).await {
                 Ok(ok) => {
                     let (created, _) = ok.into_parts();
                     redirect(

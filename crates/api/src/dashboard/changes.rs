@@ -320,7 +320,7 @@ pub(super) async fn create_child(
             remove_notes: form.get("remove_notes").is_some(),
         },
     };
-    match api::child_backfill(app, &u.principal, id, kind, None).await {
+    match api::child_backfill(app, &u.principal, id, kind, None, None).await {
         Ok(ok) => {
             let (created, _) = ok.into_parts();
             redirect(

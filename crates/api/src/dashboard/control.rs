@@ -306,6 +306,7 @@ mod tests {
             trial_sample_size: None,
             trial_summary: None,
             throughput: Throughput::default(),
+            rerun_causes: None,
         }
     }
 

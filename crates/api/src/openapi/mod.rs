@@ -60,6 +60,7 @@ pub fn authed_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(backfills::apply))
         .routes(routes!(backfills::revert))
         .routes(routes!(backfills::changes))
+        .routes(routes!(backfills::failures))
         .routes(routes!(agents::create, agents::list))
         .routes(routes!(agents::get, agents::patch, agents::delete))
         .routes(routes!(agents::enable))

@@ -175,7 +175,7 @@ pub async fn apply(
 ) -> Result<Response, ApiError> {
     let route = format!("POST /public-api/backfills/{id}/apply");
     idempotent(&app, &p, &headers, &route, b"", |key| {
-        child_backfill(&app, &p, &id, ChildKind::Apply, key)
+        child_backfill(&app, &p, &id, ChildKind::Apply, None, key)
     })
     .await
 }
@@ -223,7 +223,7 @@ pub async fn revert(
         remove_notes: req.remove_notes,
     };
     idempotent(&app, &p, &headers, &route, &body, |key| {
-        child_backfill(&app, &p, &id, kind, key)
+        child_backfill(&app, &p, &id, kind, None, key)
     })
     .await
 }

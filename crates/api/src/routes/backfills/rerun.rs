@@ -3,9 +3,15 @@
 #[allow(unused_imports)]
 use super::*;
 
+use axum::body::Bytes;
+use neo_domain::triage::Causes;
+
 /// Rerun a backfill against its failed tickets
 ///
-/// Spawn a new backfill scoped to the source's failed entities. The new backfill inherits the
+/// Spawn a new backfill scoped to the source's failed entities — [ours] or, with a body
+/// `{"error_signatures": [...], "failure_kinds": [...]}`, to those of the causes listed (the
+/// signatures and kinds of `GET /public-api/backfills/{id}/failures`; either list may be
+/// omitted; the child's `rerun_causes` records them). Without a body, every failed entity. The new backfill inherits the
 /// source's target workflow, execution windows, timezone, and concurrency cap; only the tickets
 /// that failed in the source are dispatched (no PSA filter re-evaluation). Eligibility: source
 /// state is terminal (Completed / Cancelled / Failed), `failed_count > 0`, and no active
@@ -21,18 +27,55 @@ use super::*;
               // subset of ours, though no credential that reaches it is refused here.
               (status = 403, description = "Forbidden — authenticated but not allowed.", body = ErrorEnvelope),
               (status = 409, description = "Conflict — the resource is in a state that blocks this operation.", body = ErrorEnvelope),
-              (status = 422, description = "`invalid_for_conversational`: the target workflow is CONVERSATIONAL now.", body = ErrorEnvelope)))]
+              (status = 422, description = "`invalid_for_conversational`: the target workflow is CONVERSATIONAL now; `validation_error`: a cause list too long or an empty signature.", body = ErrorEnvelope)),
+    request_body(content = Option<RerunFailedRequest>, description = "Optional [ours]: only the failures of these causes."))]
 pub async fn rerun_failed(
     State(app): State<AppState>,
     Auth(p): Auth,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
+    let causes = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let req: RerunFailedRequest = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!("the body is not a rerun-failed request: {e}"))
+        })?;
+        Some(check_causes(req)?)
+    };
     let route = format!("POST /public-api/backfills/{id}/rerun-failed");
-    idempotent(&app, &p, &headers, &route, b"", |key| {
-        rerun_failed_backfill(&app, &p, &id, key)
+    idempotent(&app, &p, &headers, &route, &body, |key| {
+        rerun_failed_backfill(&app, &p, &id, causes.as_ref(), key)
     })
     .await
+}
+
+/// Most signatures or kinds one rerun names.
+pub const MAX_CAUSES: usize = 100;
+
+/// The causes of a rerun-failed request, checked.
+fn check_causes(req: RerunFailedRequest) -> Result<Causes, ApiError> {
+    if req.error_signatures.len() > MAX_CAUSES || req.failure_kinds.len() > MAX_CAUSES {
+        return Err(ApiError::field(
+            "error_signatures",
+            format!("at most {MAX_CAUSES} error signatures and {MAX_CAUSES} failure kinds"),
+        ));
+    }
+    if let Some(at) = req
+        .error_signatures
+        .iter()
+        .position(|s| s.trim().is_empty() || s.len() > 2_000)
+    {
+        return Err(ApiError::field(
+            &format!("error_signatures[{at}]"),
+            "an error signature is a non-empty text of at most 2,000 bytes, as GET /failures gives it",
+        ));
+    }
+    Ok(Causes {
+        error_signatures: req.error_signatures,
+        failure_kinds: req.failure_kinds,
+    })
 }
 
 /// Creates the rerun-failed child (the API's rerun-failed and the dashboard's button), with
@@ -41,9 +84,10 @@ pub(crate) async fn rerun_failed_backfill(
     app: &AppState,
     p: &Principal,
     id: &str,
+    causes: Option<&Causes>,
     key: Option<IdempotencyKey>,
 ) -> Result<Reply<CreateBackfillResponse>, ApiError> {
-    child_backfill(app, p, id, ChildKind::RerunFailed, key).await
+    child_backfill(app, p, id, ChildKind::RerunFailed, causes, key).await
 }
 
 /// Creates a child backfill of `id` (rerun-failed, apply, revert), with its
@@ -54,6 +98,7 @@ pub(crate) async fn child_backfill(
     p: &Principal,
     id: &str,
     kind: ChildKind,
+    causes: Option<&Causes>,
     key: Option<IdempotencyKey>,
 ) -> Result<Reply<CreateBackfillResponse>, ApiError> {
     if let ChildKind::Revert { remove_notes: true } = kind {
@@ -79,6 +124,7 @@ pub(crate) async fn child_backfill(
         kind,
         created_by: &p.actor(),
         now,
+        causes,
     };
     let b = app
         .store
