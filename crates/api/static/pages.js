@@ -97,8 +97,8 @@
     });
   }
 
-  // The items table (and a psa_actions backfill's diff table) reload when the live part shows
-  // a change in the counts.
+  // The items table (and a psa_actions backfill's diff table, and the Failures section) reload
+  // when the live part shows a change in the counts.
   function initLiveItems() {
     var live = document.getElementById("live");
     if (!live) { return; }
@@ -111,6 +111,11 @@
       if (!window.htmx) { return; }
       var changes = document.getElementById("changes");
       if (changes) { window.htmx.trigger(changes, "live-updated"); }
+      // The Failures section (not while a Rerun this cause form has the focus).
+      var failures = document.getElementById("failures");
+      if (failures && !failures.contains(document.activeElement)) {
+        window.htmx.trigger(failures, "live-updated");
+      }
       var items = document.getElementById("items");
       if (!items || items.contains(document.activeElement)) { return; }
       window.htmx.trigger(items, "live-updated");

@@ -22,6 +22,11 @@
 //! backfill on a slow receiver shows "measuring throughput…", then a measured ETA in the
 //! viewer's zone and in its own.
 //!
+//! A fourth test takes failure triage (issue 22) through the dashboard (`e2e/failures.mjs`): a
+//! backfill whose receiver failed in two ways (a 422 naming the ticket, a 503) shows two
+//! causes with their counts in its Failures section, and "Rerun this cause" on the 422s
+//! creates a child over exactly those entities (checked through the API).
+//!
 //! Needs `node` and `/usr/bin/chromium` (`./scripts/test` installs them, and `npm ci` in
 //! `e2e/`). Without them the test is skipped with a message, except under `CI=true`, where it
 //! fails.
@@ -493,4 +498,176 @@ async fn dashboard_operator_control_in_headless_chromium() {
     );
     assert_eq!(budget["credits_spent"], BUDGET_IDS);
     assert_eq!(result["eta_basis"], "measured", "{result}");
+}
+
+/// A receiver failing by entity `F{n}`: `n % 5` of 1 or 2 answers 422 naming the ticket (in
+/// markup, which the page must show as text), 3 answers 503, the rest succeed.
+async fn two_way_receiver() -> String {
+    async fn answer(body: String) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let entity = v["entity"]["id"].as_str().unwrap_or("F0").to_owned();
+        let n: u64 = entity.trim_start_matches('F').parse().unwrap_or(0);
+        match n % 5 {
+            1 | 2 => (
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(
+                    json!({"error": format!("<b>ticket {entity}</b> failed validation: field \"priority\" is required")}),
+                ),
+            ),
+            3 => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"error": "down for maintenance"})),
+            ),
+            _ => (
+                axum::http::StatusCode::OK,
+                axum::Json(json!({"status": "succeeded"})),
+            ),
+        }
+    }
+    let app = axum::Router::new().route("/hook", axum::routing::post(answer));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_failure_triage_in_headless_chromium() {
+    let root = workspace();
+    let e2e = root.join("e2e");
+    if !tools_ready(&e2e) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("e2e-failures.db").display());
+    // One attempt each (the 503 fails at once), and no circuit breaker in the way.
+    let server = common::serve(
+        &db,
+        &[
+            ("NEO_MAX_ATTEMPTS", "1"),
+            ("NEO_BREAKER_THRESHOLD", "100000"),
+        ],
+    );
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key(&db),
+    };
+    let url = two_way_receiver().await;
+    let hook = api
+        .post(
+            &server.base,
+            "/agents",
+            json!({"name": "Two-way hook", "executor": {"type": "webhook", "url": url, "secret": "whsec_failures_e2e_0123456789"}}),
+        )
+        .await;
+    let ids: Vec<String> = (1..=30).map(|i| format!("F{i}")).collect();
+    let parent = api
+        .post(
+            &server.base,
+            "/backfills",
+            json!({"target_workflow_id": hook["data"]["id"], "filter_spec": {"entity_ids": ids},
+                   "max_in_flight": 10, "timezone": "Europe/London", "name": "Two-way sweep"}),
+        )
+        .await;
+    let parent = parent["data"]["backfill"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = api
+        .wait_backfill(&server.base, &parent, Duration::from_secs(60), |b| {
+            b["state"] == "COMPLETED"
+        })
+        .await;
+    // F1..F30: 12 with a 422, 6 with a 503.
+    assert_eq!(done["failed_count"], 18, "{done}");
+    let failed_with = |code: &str| -> Vec<String> {
+        let mut out: Vec<String> = ids
+            .iter()
+            .filter(|e| {
+                let n: u64 = e[1..].parse().unwrap();
+                match code {
+                    "422" => matches!(n % 5, 1 | 2),
+                    _ => n % 5 == 3,
+                }
+            })
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    };
+
+    let shots = root.join("target/e2e-screenshots/failures");
+    let _ = std::fs::remove_dir_all(&shots);
+    let start = Instant::now();
+    let child = tokio::process::Command::new("node")
+        .arg(e2e.join("failures.mjs"))
+        .current_dir(&root)
+        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
+        .env("NEO_E2E_KEY", &api.key)
+        .env("NEO_E2E_BACKFILL", &parent)
+        .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_CHROMIUM", chromium())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the browser test took more than 90 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    eprintln!("browser test took {:?}", start.elapsed());
+    assert!(
+        out.status.success(),
+        "e2e/failures.mjs failed ({}); screenshots in {}",
+        out.status,
+        shots.display()
+    );
+    let result: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .expect("the script's RESULT line");
+
+    // The page showed the API's clusters.
+    let clusters = api
+        .get(&server.base, &format!("/backfills/{parent}/failures"))
+        .await["data"]
+        .clone();
+    let shown = result["clusters"].as_array().unwrap();
+    assert_eq!(shown.len(), 2, "{result}");
+    for (page, api) in shown.iter().zip(clusters.as_array().unwrap()) {
+        assert_eq!(page["kind"], api["kind"], "{page} {api}");
+        assert_eq!(page["count"], api["count"], "{page} {api}");
+        assert_eq!(page["signature"], api["signature"], "{page} {api}");
+    }
+    let count = |kind: &str| {
+        shown
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .map(|c| c["count"].clone())
+    };
+    assert_eq!(count("http_4xx"), Some(json!(12)), "{result}");
+    assert_eq!(count("http_5xx"), Some(json!(6)), "{result}");
+
+    // The child reruns exactly the 422s.
+    let child = result["child"].as_str().unwrap();
+    let b = api.get(&server.base, &format!("/backfills/{child}")).await["data"].clone();
+    assert_eq!(b["parent_backfill_run_id"], parent.as_str(), "{b}");
+    let four = shown.iter().find(|c| c["kind"] == "http_4xx").unwrap();
+    assert_eq!(
+        b["rerun_causes"],
+        json!({"error_signatures": [four["signature"]], "failure_kinds": []}),
+        "{b}"
+    );
+    let mut entities: Vec<String> = api
+        .items(&server.base, child)
+        .await
+        .iter()
+        .map(|i| i["entity_id"].as_str().unwrap().to_owned())
+        .collect();
+    entities.sort();
+    assert_eq!(entities, failed_with("422"));
+    assert_eq!(failed_with("503").len(), 6);
 }

@@ -129,6 +129,8 @@ pub(super) struct BackfillTpl {
     /// Its field changes, totalled.
     pub(super) changes_html: Option<String>,
     pub(super) items_html: String,
+    /// Its failures by cause ([`super::failures`]).
+    pub(super) failures_html: String,
     pub(super) chain: Vec<ChainEntry>,
     pub(super) history: Vec<HistoryRow>,
     pub(super) csrf: String,
@@ -435,6 +437,10 @@ pub(super) async fn backfill_page(
         Ok(i) => i,
         Err(r) => return r,
     };
+    let failures = match super::failures::failures_tpl(&app, &u, &b).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let live = match live(&app, &u, b.clone()).await {
         Ok(l) => l,
         Err(r) => return r,
@@ -459,6 +465,7 @@ pub(super) async fn backfill_page(
             banner: facts.psa.then(|| changes::mode_banner(&v.b)),
             changes_html,
             items_html: render(&items),
+            failures_html: render(&failures),
             chain,
             history: history
                 .iter()

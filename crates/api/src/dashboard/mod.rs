@@ -70,6 +70,8 @@ pub fn router() -> Router<AppState> {
         .route("/backfills/{id}/items", get(backfill_items))
         .route("/backfills/{id}/actions", get(backfill_actions))
         .route("/backfills/{id}/changes", get(changes::backfill_changes))
+        .route("/backfills/{id}/failures", get(failures::backfill_failures))
+        .route("/backfills/{id}/rerun-cause", post(failures::rerun_cause))
         .route("/backfills/{id}/{action}", post(action))
         .route("/executions/{id}", get(execution_page))
         .route("/workflows", get(workflows_page))
@@ -304,6 +306,7 @@ mod backfill;
 mod changes;
 mod control;
 mod execution;
+mod failures;
 mod items;
 mod list;
 mod login;

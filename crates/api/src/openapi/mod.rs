@@ -223,6 +223,7 @@ pub fn document_json() -> String {
     refine::reference_resources(&mut doc);
     refine::filter_spec(&mut doc);
     refine::instants(&mut doc);
+    refine::optional_bodies(&mut doc);
     refine::open_objects(&mut doc);
     refine::servers(&mut doc);
     refine::headers(&mut doc);

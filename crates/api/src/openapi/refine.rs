@@ -335,6 +335,36 @@ pub(super) fn shared_responses(doc: &mut Value, standard: &[(&str, &str)]) {
     doc["components"]["responses"] = Value::Object(shared);
 }
 
+/// An optional request body (`Option<T>` in the route) is `required: false` with `T`'s schema,
+/// not a required-by-default body whose schema is `oneOf [null, T]`: with the latter,
+/// openapi-python-client sends its "unset" marker as the JSON body when a caller gives none
+/// (`rerun-failed` without causes failed with a `TypeError` in the client). Sending no body
+/// is what the API takes.
+pub(super) fn optional_bodies(doc: &mut Value) {
+    for op in operations_mut(doc) {
+        let Some(body) = op.get_mut("requestBody") else {
+            continue;
+        };
+        let mut optional = false;
+        for (_, media) in body["content"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|c| c.iter_mut())
+        {
+            let one_of = media["schema"]["oneOf"].as_array().cloned();
+            let Some(alts) = one_of else { continue };
+            let rest: Vec<&Value> = alts.iter().filter(|a| a["type"] != "null").collect();
+            if alts.len() == 2 && rest.len() == 1 {
+                media["schema"] = rest[0].clone();
+                optional = true;
+            }
+        }
+        if optional {
+            body["required"] = Value::Bool(false);
+        }
+    }
+}
+
 /// Every operation of the document.
 fn operations_mut(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
     doc["paths"]

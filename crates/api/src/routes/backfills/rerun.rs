@@ -54,8 +54,9 @@ pub async fn rerun_failed(
 /// Most signatures or kinds one rerun names.
 pub const MAX_CAUSES: usize = 100;
 
-/// The causes of a rerun-failed request, checked.
-fn check_causes(req: RerunFailedRequest) -> Result<Causes, ApiError> {
+/// The causes of a rerun-failed request, checked (the API's body and the dashboard's
+/// "Rerun this cause").
+pub(crate) fn check_causes(req: RerunFailedRequest) -> Result<Causes, ApiError> {
     if req.error_signatures.len() > MAX_CAUSES || req.failure_kinds.len() > MAX_CAUSES {
         return Err(ApiError::field(
             "error_signatures",
