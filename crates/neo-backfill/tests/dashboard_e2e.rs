@@ -52,6 +52,55 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
+/// Runs the browser script `e2e/<script>` against `base` (the service's `/public-api` URL)
+/// with `key`, the given `env`, screenshots in `target/e2e-screenshots/<shots>`, within
+/// `limit`; asserts it succeeded and returns its `RESULT {…}` line.
+async fn run_script(
+    script: &str,
+    base: &str,
+    key: &str,
+    env: &[(&str, String)],
+    shots: &str,
+    limit: Duration,
+) -> serde_json::Value {
+    let root = workspace();
+    let shots = root.join("target/e2e-screenshots").join(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    let start = Instant::now();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root.join("e2e").join(script))
+        .current_dir(&root)
+        .env("NEO_E2E_DIR", root.join("e2e"))
+        .env("NEO_E2E_BASE", base.trim_end_matches("/public-api"))
+        .env("NEO_E2E_KEY", key)
+        .env("NEO_E2E_SCREENSHOTS", &shots)
+        .env("NEO_E2E_CHROMIUM", chromium())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("run node");
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("e2e/{script} took more than {limit:?}"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    eprintln!("browser test took {:?}", start.elapsed());
+    assert!(
+        out.status.success(),
+        "e2e/{script} failed ({}); screenshots in {}",
+        out.status,
+        shots.display()
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|r| serde_json::from_str(r).unwrap())
+        .expect("the script's RESULT line")
+}
+
 /// Why the browser test cannot run here, if it cannot.
 fn missing_tools(e2e: &Path) -> Option<String> {
     if Command::new("node").arg("--version").output().is_err() {
@@ -275,46 +324,22 @@ async fn dashboard_safe_bulk_changes_in_headless_chromium() {
     )
     .await;
 
-    let shots = root.join("target/e2e-screenshots/psa-actions");
-    let _ = std::fs::remove_dir_all(&shots);
-    let script = e2e.join("psa_actions.mjs");
-    let start = Instant::now();
-    let child = tokio::process::Command::new("node")
-        .arg(&script)
-        .current_dir(&root)
-        .env("NEO_E2E_DIR", &e2e)
-        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
-        .env("NEO_E2E_KEY", &api.key)
-        .env("NEO_E2E_SIM", &sim.base_url)
-        .env("NEO_E2E_WORKFLOW", "Escalate Normal tickets")
-        .env("NEO_E2E_WORKFLOW_ID", wf["data"]["id"].to_string())
-        .env("NEO_E2E_PLAIN", "Plain triage")
-        .env("NEO_E2E_LIMIT", BULK_LIMIT.to_string())
-        .env("NEO_E2E_SECRETS", cw_private_key)
-        .env("NEO_E2E_SCREENSHOTS", &shots)
-        .env("NEO_E2E_CHROMIUM", chromium())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let out = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
-        .await
-        .expect("the browser test took more than 150 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    eprintln!("browser test took {:?}", start.elapsed());
-    assert!(
-        out.status.success(),
-        "the safe-bulk-changes browser script failed ({}); screenshots in {}",
-        out.status,
-        shots.display()
-    );
-    let result: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|r| serde_json::from_str(r).unwrap())
-        .expect("the script's RESULT line");
+    let result = run_script(
+        "psa_actions.mjs",
+        &server.base,
+        &api.key,
+        &[
+            ("NEO_E2E_SIM", sim.base_url.clone()),
+            ("NEO_E2E_WORKFLOW", "Escalate Normal tickets".into()),
+            ("NEO_E2E_WORKFLOW_ID", wf["data"]["id"].to_string()),
+            ("NEO_E2E_PLAIN", "Plain triage".into()),
+            ("NEO_E2E_LIMIT", BULK_LIMIT.to_string()),
+            ("NEO_E2E_SECRETS", cw_private_key.into()),
+        ],
+        "psa-actions",
+        Duration::from_secs(150),
+    )
+    .await;
 
     // What the PSA holds, read from the simulator itself.
     let edited: u64 = result["edited"].as_str().unwrap().parse().unwrap();
@@ -420,46 +445,24 @@ async fn dashboard_operator_control_in_headless_chromium() {
         .await;
     let eta = eta["data"]["backfill"]["id"].as_str().unwrap().to_owned();
 
-    let shots = root.join("target/e2e-screenshots/operator-control");
-    let _ = std::fs::remove_dir_all(&shots);
-    let start = Instant::now();
-    let child = tokio::process::Command::new("node")
-        .arg(e2e.join("operator_control.mjs"))
-        .current_dir(&root)
-        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
-        .env("NEO_E2E_KEY", &api.key)
-        .env("NEO_E2E_TRIAL_WF", "Trial triage")
-        .env("NEO_E2E_TRIAL_IDS", TRIAL_IDS.to_string())
-        .env("NEO_E2E_TRIAL_SAMPLE", TRIAL_SAMPLE.to_string())
-        .env("NEO_E2E_BUDGET_WF", "Budget sweep")
-        .env("NEO_E2E_BUDGET_IDS", BUDGET_IDS.to_string())
-        .env("NEO_E2E_BUDGET_CAP", BUDGET_CAP.to_string())
-        .env("NEO_E2E_ETA", &eta)
-        .env("NEO_E2E_VIEWER_TZ", "Asia/Tokyo")
-        .env("NEO_E2E_SCREENSHOTS", &shots)
-        .env("NEO_E2E_CHROMIUM", chromium())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let out = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
-        .await
-        .expect("the browser test took more than 150 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    eprintln!("browser test took {:?}", start.elapsed());
-    assert!(
-        out.status.success(),
-        "e2e/operator_control.mjs failed ({}); screenshots in {}",
-        out.status,
-        shots.display()
-    );
-    let result: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|r| serde_json::from_str(r).unwrap())
-        .expect("the script's RESULT line");
+    let result = run_script(
+        "operator_control.mjs",
+        &server.base,
+        &api.key,
+        &[
+            ("NEO_E2E_TRIAL_WF", "Trial triage".into()),
+            ("NEO_E2E_TRIAL_IDS", TRIAL_IDS.to_string()),
+            ("NEO_E2E_TRIAL_SAMPLE", TRIAL_SAMPLE.to_string()),
+            ("NEO_E2E_BUDGET_WF", "Budget sweep".into()),
+            ("NEO_E2E_BUDGET_IDS", BUDGET_IDS.to_string()),
+            ("NEO_E2E_BUDGET_CAP", BUDGET_CAP.to_string()),
+            ("NEO_E2E_ETA", eta.clone()),
+            ("NEO_E2E_VIEWER_TZ", "Asia/Tokyo".into()),
+        ],
+        "operator-control",
+        Duration::from_secs(150),
+    )
+    .await;
 
     // What the API says of what the browser did.
     let trial = api
@@ -596,39 +599,15 @@ async fn dashboard_failure_triage_in_headless_chromium() {
         out
     };
 
-    let shots = root.join("target/e2e-screenshots/failures");
-    let _ = std::fs::remove_dir_all(&shots);
-    let start = Instant::now();
-    let child = tokio::process::Command::new("node")
-        .arg(e2e.join("failures.mjs"))
-        .current_dir(&root)
-        .env("NEO_E2E_BASE", server.base.trim_end_matches("/public-api"))
-        .env("NEO_E2E_KEY", &api.key)
-        .env("NEO_E2E_BACKFILL", &parent)
-        .env("NEO_E2E_SCREENSHOTS", &shots)
-        .env("NEO_E2E_CHROMIUM", chromium())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("the browser test took more than 90 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
-    eprintln!("browser test took {:?}", start.elapsed());
-    assert!(
-        out.status.success(),
-        "e2e/failures.mjs failed ({}); screenshots in {}",
-        out.status,
-        shots.display()
-    );
-    let result: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .map(|r| serde_json::from_str(r).unwrap())
-        .expect("the script's RESULT line");
+    let result = run_script(
+        "failures.mjs",
+        &server.base,
+        &api.key,
+        &[("NEO_E2E_BACKFILL", parent.clone())],
+        "failures",
+        Duration::from_secs(90),
+    )
+    .await;
 
     // The page showed the API's clusters.
     let clusters = api

@@ -518,16 +518,8 @@ pub(super) async fn action(
             return changes::create_child(&app, &u, &headers, &id, &action, &form).await;
         }
         "rerun-failed" => {
-            return match api::rerun_failed_backfill(&app, &u.principal, &id, None, None).await {
-                Ok(ok) => {
-                    let (created, _) = ok.into_parts();
-                    redirect(
-                        &headers,
-                        &format!("/backfills/{}?flash=rerun", created.backfill.id),
-                    )
-                }
-                Err(e) => api_error(&e),
-            };
+            let created = api::rerun_failed_backfill(&app, &u.principal, &id, None, None).await;
+            return changes::child_created(&headers, created, "rerun");
         }
         _ => return error_response(StatusCode::NOT_FOUND, "No such action."),
     };

@@ -320,12 +320,26 @@ pub(super) async fn create_child(
             remove_notes: form.get("remove_notes").is_some(),
         },
     };
-    match api::child_backfill(app, &u.principal, id, kind, None, None).await {
+    child_created(
+        headers,
+        api::child_backfill(app, &u.principal, id, kind, None, None).await,
+        action,
+    )
+}
+
+/// Where a child backfill's creation leads: its page with the `flash` of its kind (`rerun`,
+/// `apply`, `revert`), or the API's refusal.
+pub(super) fn child_created(
+    headers: &HeaderMap,
+    created: Result<crate::envelope::Reply<crate::models::CreateBackfillResponse>, ApiError>,
+    flash: &str,
+) -> Response {
+    match created {
         Ok(ok) => {
             let (created, _) = ok.into_parts();
             redirect(
                 headers,
-                &format!("/backfills/{}?flash={action}", created.backfill.id),
+                &format!("/backfills/{}?flash={flash}", created.backfill.id),
             )
         }
         Err(e) => api_error(&e),

@@ -135,14 +135,6 @@ pub(super) async fn rerun_cause(
             )
         }
     };
-    match api::rerun_failed_backfill(&app, &u.principal, &id, Some(&causes), None).await {
-        Ok(ok) => {
-            let (created, _) = ok.into_parts();
-            redirect(
-                &headers,
-                &format!("/backfills/{}?flash=rerun", created.backfill.id),
-            )
-        }
-        Err(e) => api_error(&e),
-    }
+    let created = api::rerun_failed_backfill(&app, &u.principal, &id, Some(&causes), None).await;
+    super::changes::child_created(&headers, created, "rerun")
 }
