@@ -190,7 +190,11 @@ async fn a_trial_runs_its_spread_sample_pauses_with_a_summary_and_resume_runs_th
 
 /// Acceptance 2 of issue 21 against `replicas` (all on `db`): 1,000 entities at credit tier 2
 /// under `max_credits` 500 with `max_in_flight` 100.
-async fn budget_cap_holds(db: &str, replicas: &[Server]) {
+///
+/// With several replicas, the one that dispatched most before the cap is stopped while the
+/// backfill is paused, so the rest of the run is the other replicas' by construction (which
+/// replica wins the race to the first 250 is up to the scheduler of a loaded machine).
+async fn budget_cap_holds(db: &str, mut replicas: Vec<Server>) {
     let (log, url) = receiver(Duration::from_millis(100)).await;
     let s = &replicas[0];
     let api = Api {
@@ -219,7 +223,7 @@ async fn budget_cap_holds(db: &str, replicas: &[Server]) {
     assert_eq!(paused["credits_spent"], 500, "{paused}");
     assert_eq!(log.total(), 250, "no execution started beyond the cap");
     let mut before = Vec::new();
-    for r in replicas {
+    for r in &replicas {
         before.push(dispatched(&api, &r.base).await);
     }
     assert_eq!(
@@ -233,6 +237,13 @@ async fn budget_cap_holds(db: &str, replicas: &[Server]) {
         "the ledger equals the counters: {usage}"
     );
 
+    let mut stopped = 0;
+    if replicas.len() > 1 {
+        let busiest = (0..before.len()).max_by_key(|i| before[*i]).unwrap();
+        stopped = before[busiest];
+        drop(replicas.remove(busiest)); // nothing is in flight while paused
+    }
+    let s = &replicas[0];
     let raised = patch(&api, &s.base, &id, json!({"max_credits": 2_000})).await;
     assert_eq!(raised["data"]["max_credits"], 2_000);
     assert_eq!(
@@ -241,7 +252,7 @@ async fn budget_cap_holds(db: &str, replicas: &[Server]) {
     );
     api.post(&s.base, &format!("/backfills/{id}/resume"), json!({}))
         .await;
-    for r in replicas {
+    for r in &replicas {
         // Every replica reads the same backfill.
         let b = api.get(&r.base, &format!("/backfills/{id}")).await["data"].clone();
         assert_ne!(b["state"], "PAUSED", "{b}");
@@ -265,20 +276,15 @@ async fn budget_cap_holds(db: &str, replicas: &[Server]) {
         log.max.load(Ordering::SeqCst)
     );
     let mut after = Vec::new();
-    for r in replicas {
+    for r in &replicas {
         after.push(dispatched(&api, &r.base).await);
     }
     eprintln!(
-        "dispatched per replica: {before:?} before the cap, {after:?} in all; max concurrent deliveries {}",
+        "dispatched per replica: {before:?} before the cap; {stopped} by the replica stopped \
+         while paused, {after:?} by the others in all; max concurrent deliveries {}",
         log.max.load(Ordering::SeqCst)
     );
-    assert_eq!(after.iter().sum::<u64>(), 1_000, "{after:?}");
-    if replicas.len() > 1 {
-        assert!(
-            after.iter().filter(|n| **n > 0).count() >= 2,
-            "the replicas shared the work: {after:?}"
-        );
-    }
+    assert_eq!(stopped + after.iter().sum::<u64>(), 1_000, "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +292,7 @@ async fn a_credit_cap_is_never_exceeded_and_raising_it_continues_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("neo.db").display());
     let s = serve(&db, &[]);
-    budget_cap_holds(&db, &[s]).await;
+    budget_cap_holds(&db, vec![s]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +301,7 @@ async fn a_credit_cap_is_never_exceeded_by_three_replicas_on_postgres() {
     // Migrate once before the replicas race to.
     let first = serve(&db.url, &[]);
     let replicas = vec![first, serve(&db.url, &[]), serve(&db.url, &[])];
-    budget_cap_holds(&db.url, &replicas).await;
+    budget_cap_holds(&db.url, replicas).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
