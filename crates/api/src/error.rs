@@ -159,6 +159,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("execution_not_retryable", 409, "Only a failed or cancelled execution can be retried."),
     ("execution_already_final", 409, "The execution already ended."),
     ("api_key_not_active", 409, "A revoked or expired key cannot be rotated."),
+    ("endpoint_limit", 409, "A tenant has at most 20 notification endpoints."),
     ("conflict", 409, "A concurrent change won: read the resource again."),
     ("payload_too_large", 413, "The body is larger than the service takes."),
     ("unsupported_media_type", 415, "Send `Content-Type: application/json`."),

@@ -370,7 +370,8 @@ pub struct TrialRequest {
 
 /// `Some(value)` for a member that is present, `null` included (`Some(None)`); an absent
 /// member is `None` through `#[serde(default)]`.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+/// A member that may be `null` (`Some(None)`) or omitted (`None`).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

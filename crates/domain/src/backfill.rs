@@ -276,23 +276,33 @@ pub const MAX_NAME_CHARS: usize = 100;
 /// A backfill's optional name as stored: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no
 /// control characters. An empty name means no name (`None`).
 pub fn check_name(name: &str) -> Result<Option<String>, crate::validation::FieldError> {
-    let name = name.trim();
-    if name.is_empty() {
+    check_label("name", name)
+}
+
+/// An operator's optional label (a backfill's name, an endpoint's description) as stored:
+/// trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters; empty means none.
+/// Errors name `field`.
+pub fn check_label(
+    field: &str,
+    text: &str,
+) -> Result<Option<String>, crate::validation::FieldError> {
+    let text = text.trim();
+    if text.is_empty() {
         return Ok(None);
     }
-    if name.chars().any(char::is_control) {
+    if text.chars().any(char::is_control) {
         return Err(crate::validation::FieldError::new(
-            "name",
-            "name must not contain control characters",
+            field,
+            format!("{field} must not contain control characters"),
         ));
     }
-    if name.chars().count() > MAX_NAME_CHARS {
+    if text.chars().count() > MAX_NAME_CHARS {
         return Err(crate::validation::FieldError::new(
-            "name",
-            format!("name must be at most {MAX_NAME_CHARS} characters"),
+            field,
+            format!("{field} must be at most {MAX_NAME_CHARS} characters"),
         ));
     }
-    Ok(Some(name.to_owned()))
+    Ok(Some(text.to_owned()))
 }
 
 /// How far ahead a backfill's start may be scheduled.

@@ -57,6 +57,18 @@ pub fn check_target_url(field: &str, url: &str, egress: EgressPolicy) -> Result<
         .map_err(|e| FieldError::new(field, format!("{field}: {}", e.0)))
 }
 
+/// A signing secret we send messages with (a webhook's, a notification endpoint's): 16 to
+/// 512 bytes, so that it is neither guessable nor a place to park a payload.
+pub fn check_secret(field: &str, secret: &str) -> Result<(), FieldError> {
+    if secret.len() < 16 || secret.len() > 512 {
+        return Err(FieldError::new(
+            field,
+            "the signing secret must be 16 to 512 characters",
+        ));
+    }
+    Ok(())
+}
+
 impl ExecutorSpec {
     /// Validates a submitted executor: every bound, no unknown member, (for a webhook) a
     /// target `egress` allows, and (for `psa_actions`) fields that `writable` — what the
@@ -85,13 +97,10 @@ impl ExecutorSpec {
             Some("webhook") => {
                 let url = o.get("url").and_then(Value::as_str).unwrap_or("");
                 check_target_url(&f("url"), url, egress)?;
-                let secret = o.get("secret").and_then(Value::as_str).unwrap_or("");
-                if secret.len() < 16 || secret.len() > 512 {
-                    return Err(FieldError::new(
-                        f("secret"),
-                        "the webhook secret must be 16 to 512 characters",
-                    ));
-                }
+                check_secret(
+                    &f("secret"),
+                    o.get("secret").and_then(Value::as_str).unwrap_or(""),
+                )?;
                 if let Some(t) = o.get("timeout_ms") {
                     if !t.as_u64().is_some_and(|t| (100..=300_000).contains(&t)) {
                         return Err(FieldError::new(

@@ -17,6 +17,7 @@ pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod id_list;
+pub mod notify;
 pub mod retry;
 pub mod signature;
 pub mod text;

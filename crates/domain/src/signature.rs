@@ -7,8 +7,9 @@
 //!
 //! where `timestamp` (Unix seconds) is sent as `X-Neo-Timestamp`, `direction` says which message
 //! it is ([`Direction`]: `execution` and `cancel` are what the service sends to the executor,
-//! `complete` is what the executor posts back) and `execution_id` is the execution the message
-//! is about. Binding both means a captured message cannot be replayed as another kind of
+//! `complete` is what the executor posts back, `event` is a notification to a tenant's
+//! endpoint) and `execution_id` is the execution the message is about (for an `event`, the
+//! event's id). Binding both means a captured message cannot be replayed as another kind of
 //! message or for another execution: a completion signed for execution X never settles Y, and a
 //! request the service sent is never accepted back as a completion.
 
@@ -27,6 +28,8 @@ pub enum Direction {
     Cancel,
     /// The executor reports an execution's outcome (`POST /executions/{id}/complete`).
     Complete,
+    /// The service notifies an endpoint of an event (the signed id is the event's id).
+    Event,
 }
 
 impl Direction {
@@ -35,6 +38,7 @@ impl Direction {
             Direction::Execution => "execution",
             Direction::Cancel => "cancel",
             Direction::Complete => "complete",
+            Direction::Event => "event",
         }
     }
 }

@@ -555,10 +555,11 @@ async fn secrets(cmd: SecretsCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
             let r = store.rotate_master_key(&new).await?;
             println!(
-                "re-wrapped {} secrets of {} integrations and {} webhook secrets, and the key check, with master key {} (was {old_id}), in one transaction",
+                "re-wrapped {} secrets of {} integrations, {} webhook secrets and {} notification endpoint secrets, and the key check, with master key {} (was {old_id}), in one transaction",
                 r.integration_secrets,
                 r.integrations,
                 r.workflows,
+                r.notification_endpoints,
                 new.key_id()
             );
             let default = neo_store::secrets::sqlite_key_path(&db.database_url);

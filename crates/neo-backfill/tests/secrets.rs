@@ -214,7 +214,7 @@ async fn rotate_and_restart(db: &str, old_key: Option<&Path>, dir: &Path) {
     }
     let out = run_ok(&rotate);
     assert!(
-        out.contains("re-wrapped 2 secrets of 1 integrations and 1 webhook secrets"),
+        out.contains("re-wrapped 2 secrets of 1 integrations, 1 webhook secrets and 0 notification endpoint secrets"),
         "{out}"
     );
 

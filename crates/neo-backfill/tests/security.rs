@@ -46,6 +46,7 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
     .await
     .unwrap();
     let webhook_secret = "whsec_LEAKCANARY_0123456789abcdef";
+    let notify_secret = "nesec_LEAKCANARY_9876543210fedcba";
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("neo.db").display());
     let key = create_key(&db);
@@ -76,6 +77,17 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
         .await;
     assert_eq!(s, 201, "{wf}");
     let wf = wf["data"]["id"].as_i64().unwrap();
+    // A notification endpoint with its own secret: the run's events are signed with it (and
+    // refused by the receiver, which has no such route: retried, logged).
+    let (s, ep) = seen
+        .send(
+            http.post(format!("{base}/notification-endpoints"))
+                .bearer_auth(&key)
+                .json(&json!({"url": format!("{url}/events"), "secret": notify_secret})),
+        )
+        .await;
+    assert_eq!(s, 201, "{ep}");
+    let ep = ep["data"]["id"].as_str().unwrap().to_owned();
     let (s, bf) = seen
         .send(
             http.post(format!("{base}/backfills"))
@@ -112,6 +124,8 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
         ("/agents", json!({"name": "x", "executor": {"type": "webhook", "url": url, "secret": webhook_secret, "extra": webhook_secret}}).to_string()),
         ("/agents", json!({"name": "x", "credit_tier": 9, "executor": {"type": "webhook", "url": url, "secret": webhook_secret}}).to_string()),
         ("/backfills", json!({"target_workflow_id": wf, "filter_spec": {"entity_ids": [key]}, "max_in_flight": 0}).to_string()),
+        ("/notification-endpoints", json!({"url": "ftp://example.com/x", "secret": notify_secret}).to_string()),
+        ("/notification-endpoints", json!({"url": url, "secret": notify_secret, "extra": notify_secret}).to_string()),
     ];
     for (path, body) in &bodies {
         let (s, _) = seen
@@ -191,6 +205,7 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
             .replace("{agent_id}", &wf.to_string())
             .replace("{execution_id}", &exec)
             .replace("{key_id}", &key_id)
+            .replace("{endpoint_id}", &ep)
             .replace("{psa}", "connectwise");
         assert!(!path.contains('{'), "no id for {path}");
         let (s, _) = seen
@@ -235,6 +250,7 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
         ("the PSA private key", psa_private),
         ("the PSA Basic credentials", basic),
         ("the webhook secret", webhook_secret),
+        ("the notification endpoint's secret", notify_secret),
     ];
     eprintln!(
         "searched {} output lines, {} responses ({gets} GET operations), the OpenAPI document",
@@ -267,6 +283,7 @@ async fn no_secret_in_logs_responses_openapi_or_metrics() {
         ("the PSA private key", psa_private),
         ("the PSA client id", c.cw_client_id.as_str()),
         ("the webhook secret", webhook_secret),
+        ("the notification endpoint's secret", notify_secret),
     ];
     for (what, secret) in at_rest {
         for (col, v) in &values {

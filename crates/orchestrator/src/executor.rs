@@ -226,8 +226,8 @@ async fn refusal(resp: reqwest::Response, code: u16, timeout: Duration) -> Strin
     }
 }
 
-/// The signing headers of a message about `execution_id`.
-fn signed_headers(
+/// The signing headers of a message about `execution_id` (for an event: the event's id).
+pub(crate) fn signed_headers(
     req: reqwest::RequestBuilder,
     clock: &dyn Clock,
     secret: &str,

@@ -16,7 +16,8 @@
 //! - [`settler`]: group settlement that no outcome can stall;
 //! - `control`: self-pauses (trial, budget, allowance) and the tenant's monthly allowance;
 //! - `cancel`: what a backfill that ended leaves behind; [`outbound`]: best-effort calls off
-//!   the loop.
+//!   the loop;
+//! - [`notify`]: the notification outbox delivered to tenants' endpoints, in its own task.
 
 pub mod cancel;
 pub mod config;
@@ -24,6 +25,7 @@ mod control;
 mod dispatch;
 pub mod executor;
 pub mod fair;
+pub mod notify;
 pub mod outbound;
 mod run;
 pub mod settler;

@@ -39,6 +39,16 @@ impl Orchestrator {
         let i = self.inner.clone();
         tracing::info!(worker = %i.worker, "orchestrator started");
         let settler = self.spawn_settler();
+        // The notification outbox, delivered in its own task (never by the tick).
+        let notifier = tokio::spawn(
+            crate::notify::Notifier {
+                store: i.store.clone(),
+                http: i.http.clone(),
+                clock: i.clock.clone(),
+                poll: i.cfg.poll_interval.max(Duration::from_millis(100)),
+            }
+            .run(shutdown.clone()),
+        );
         let heartbeat = {
             let i = i.clone();
             tokio::spawn(async move {
@@ -107,6 +117,7 @@ impl Orchestrator {
         }
         heartbeat.abort();
         settler.abort();
+        notifier.abort();
         let _ = self.settle_pending().await;
         match i.store.release_leases(&i.worker, i.clock.now()).await {
             Ok(n) => tracing::info!(released = n, "orchestrator stopped"),

@@ -164,6 +164,9 @@ macro_rules! backfill_queries {
                 insert_items_from(tx, &b.id, &entries, 0, now).await?;
                 hold_outside_sample(tx, &b.id).await?;
             }
+            if b.state == BackfillRunState::Running {
+                emit_event(tx, &b.id, neo_domain::notify::EventType::BackfillStarted, None, now).await?;
+            }
             let out = fetch_backfill(tx, &b.tenant_id, &b.id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
@@ -264,6 +267,7 @@ macro_rules! backfill_queries {
                     // Continuing after a trial: the rest of the snapshot may run.
                     release_held(tx, id).await?;
                 }
+                emit_event(tx, id, neo_domain::notify::EventType::of_signal(signal), None, now_ms).await?;
             }
             sqlx::query("INSERT INTO backfill_signals (backfill_id, signal, from_state, to_state, actor, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id)
@@ -471,6 +475,7 @@ macro_rules! backfill_queries {
             insert_filter(tx, r.new_id, &filter).await?;
             insert_items_from(tx, r.new_id, &entities, 0, now_ms).await?;
             insert_summaries(tx, r.new_id, &entities, 0).await?;
+            emit_event(tx, r.new_id, neo_domain::notify::EventType::BackfillStarted, None, now_ms).await?;
             let out = fetch_backfill(tx, r.tenant_id, r.new_id)
                 .await?
                 .ok_or(RerunError::NotFound)?;
@@ -550,13 +555,20 @@ macro_rules! backfill_queries {
             error: &str,
             now: i64,
         ) -> Result<()> {
-            sqlx::query("UPDATE backfills SET state = 'FAILED', error = $1, completed_at = $2, updated_at = $2 WHERE id = $3")
+            // Only an active one: a backfill cancelled or completed meanwhile keeps its end.
+            let ended = sqlx::query("UPDATE backfills SET state = 'FAILED', error = $1, completed_at = $2, updated_at = $2 \
+                                     WHERE id = $3 AND state IN ('DRAFT', 'RUNNING', 'PAUSED')")
                 .bind(error)
                 .bind(now)
                 .bind(id)
                 .execute(&mut **tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if ended == 0 {
+                return Ok(());
+            }
             cancel_pending(tx, id, CANCEL_INLINE, now).await?;
+            emit_event(tx, id, neo_domain::notify::EventType::BackfillFailed, None, now).await?;
             Ok(())
         }
 

@@ -125,6 +125,7 @@ macro_rules! control_queries {
                 .bind(now_ms)
                 .execute(&mut **tx)
                 .await?;
+            emit_event(tx, backfill_id, neo_domain::notify::EventType::BackfillPaused, None, now_ms).await?;
             Ok(true)
         }
 

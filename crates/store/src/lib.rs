@@ -10,6 +10,7 @@ mod executions;
 mod idempotency;
 mod integrations;
 pub mod models;
+pub mod notifications;
 mod postgres;
 pub mod psa_changes;
 mod rerun;
@@ -32,6 +33,10 @@ use neo_domain::backfill::{BackfillRunState, Signal, SignalOutcome, SignalRefusa
 use serde_json::Value;
 
 pub use models::*;
+pub use notifications::{
+    DeliveryOutcome, DeliveryRecord, DueDelivery, NewNotificationEndpoint, NotificationEndpoint,
+    NotificationEndpointPatch,
+};
 pub use postgres::PgStore;
 pub use psa_changes::{Change, ChangeScope, ChangeTotal, ChangesOf, PsaChange};
 pub use rows::new_execution_id;
@@ -79,6 +84,8 @@ pub struct SecretsReport {
     pub integration_secrets: u64,
     /// Workflows whose executor secret changed.
     pub workflows: u64,
+    /// Notification endpoints whose signing secret changed.
+    pub notification_endpoints: u64,
 }
 
 impl SecretsReport {
@@ -494,7 +501,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         complete: bool,
         now: Timestamp,
     ) -> Result<bool>;
-    /// Ends an active backfill FAILED with `error` (orchestrator-level failure).
+    /// Ends an active backfill FAILED with `error` (orchestrator-level failure); one that ended
+    /// meanwhile (cancelled, completed) is left as it is.
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;
     /// Pauses a RUNNING backfill with nothing in flight for `reason` (one of the self-pauses:
     /// `TrialComplete`, with the trial's summary; `BudgetReached`; `AllowanceExhausted`, which
@@ -526,8 +534,68 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<ChangeTotal>>;
 
+    // ---- notifications (the outbox is written by the state changes themselves) -----------
+    /// Adds an endpoint, its secret sealed.
+    async fn insert_notification_endpoint(
+        &self,
+        e: NewNotificationEndpoint,
+        now: Timestamp,
+    ) -> Result<NotificationEndpoint>;
+    async fn notification_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<NotificationEndpoint>>;
+    async fn list_notification_endpoints(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<NotificationEndpoint>>;
+    async fn update_notification_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: &NotificationEndpointPatch,
+        now: Timestamp,
+    ) -> Result<Option<NotificationEndpoint>>;
+    /// Removes an endpoint and its undelivered events; whether it existed.
+    async fn delete_notification_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool>;
+    /// Writes an `endpoint.test` event for one endpoint (delivered like any other); its id,
+    /// `None` when there is no such endpoint.
+    async fn send_test_event(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>>;
+    /// An endpoint's deliveries, newest first.
+    async fn notification_deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>>;
+    /// Takes up to `limit` due deliveries (the oldest of each enabled endpoint not in `busy`)
+    /// under a lease until `lease_until`, for every tenant.
+    async fn take_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        busy: &[String],
+    ) -> Result<Vec<DueDelivery>>;
+    /// Records what became of a taken delivery.
+    async fn finish_delivery(
+        &self,
+        event_id: &str,
+        endpoint_id: &str,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Deletes deliveries that ended before `before` and events left without any; how many
+    /// deliveries.
+    async fn prune_notifications(&self, before: Timestamp) -> Result<u64>;
+
     // ---- credits and idempotency --------------------------------------------------------
-    /// Credits consumed by the tenant in `[from, to)`.
     /// A backfill's failed items (in snapshot order) with their errors and the HTTP status
     /// their execution got; none for another tenant's backfill.
     async fn failures(
@@ -535,6 +603,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         tenant_id: &str,
         backfill_id: &str,
     ) -> Result<Vec<neo_domain::triage::Failure<Timestamp>>>;
+    /// Credits consumed by the tenant in `[from, to)`.
     async fn credits_used(&self, tenant_id: &str, from: Timestamp, to: Timestamp) -> Result<i64>;
     async fn idempotent_response(
         &self,

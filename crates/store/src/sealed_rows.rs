@@ -32,6 +32,42 @@ fn executor_context(tenant_id: &str, id: i64) -> (String, String) {
     )
 }
 
+fn endpoint_context(tenant_id: &str, id: &str) -> (String, String) {
+    (
+        format!("notification_endpoints|{tenant_id}|{id}|secret"),
+        format!("notification_endpoints.secret of endpoint {id} (tenant {tenant_id})"),
+    )
+}
+
+/// A notification endpoint's signing secret as stored: sealed for its tenant and id.
+pub(crate) fn seal_endpoint_secret(
+    sealer: Option<&Sealer>,
+    tenant_id: &str,
+    id: &str,
+    secret: &str,
+) -> Result<String> {
+    let sealer = sealer.ok_or_else(|| no_key("notification endpoint secrets"))?;
+    Ok(sealer.seal(secret, &endpoint_context(tenant_id, id).0))
+}
+
+/// A notification endpoint's stored secret, opened (for signing its events only).
+pub(crate) fn open_endpoint_secret(
+    sealer: Option<&Sealer>,
+    tenant_id: &str,
+    id: &str,
+    stored: &str,
+) -> Result<String> {
+    let sealer = sealer.ok_or_else(|| no_key("notification endpoint secrets"))?;
+    if !Sealer::is_sealed(stored) {
+        return Ok(stored.to_owned());
+    }
+    let (context, place) = endpoint_context(tenant_id, id);
+    let plain = sealer
+        .open(stored, &context)
+        .map_err(|e| unopenable(&place, e))?;
+    Ok(plain.to_string())
+}
+
 fn unopenable(place: &str, e: OpenError) -> StoreError {
     StoreError::Secret(format!("cannot open {place}: {e}"))
 }
@@ -204,6 +240,17 @@ pub(crate) fn reseal_secrets_text(
     Ok((changed > 0).then(|| (Value::Object(members).to_string(), changed)))
 }
 
+/// A notification endpoint's stored secret brought under `new`; `None` when nothing changes.
+pub(crate) fn reseal_endpoint_secret(
+    old: Option<&Sealer>,
+    new: &Sealer,
+    tenant_id: &str,
+    id: &str,
+    stored: &str,
+) -> Result<Option<String>> {
+    reseal_value(old, new, stored, &endpoint_context(tenant_id, id))
+}
+
 /// A workflow's stored `executor` text brought under `new`; `None` when nothing changes.
 pub(crate) fn reseal_executor_text(
     old: Option<&Sealer>,
@@ -306,6 +353,22 @@ macro_rules! sealing_writes {
                         .execute(&mut **tx)
                         .await?;
                     report.workflows += 1;
+                }
+            }
+            let rows: Vec<(String, String, String)> = sqlx::query_as(concat!(
+                "SELECT id, tenant_id, secret FROM notification_endpoints ORDER BY id",
+                $lock
+            ))
+            .fetch_all(&mut **tx)
+            .await?;
+            for (id, tenant_id, stored) in rows {
+                if let Some(text) = reseal_endpoint_secret(old, new, &tenant_id, &id, &stored)? {
+                    sqlx::query("UPDATE notification_endpoints SET secret = $1 WHERE id = $2")
+                        .bind(text)
+                        .bind(&id)
+                        .execute(&mut **tx)
+                        .await?;
+                    report.notification_endpoints += 1;
                 }
             }
             Ok(report)

@@ -194,6 +194,9 @@ pub(crate) struct BackfillDelta {
     pub applied: bool,
     /// The circuit breaker tripped with this error.
     pub tripped: Option<String>,
+    /// The workflow's outcomes in this batch, in order: `s` succeeded, `f` failed (appended to
+    /// the backfill's latest outcomes, see `neo_domain::notify::push_outcome`).
+    pub outcomes: String,
 }
 
 impl BackfillDelta {
@@ -355,6 +358,11 @@ pub(crate) fn plan_settlement(
                 Settlement::Failed(_) => d.streak + 1,
                 _ => d.streak,
             };
+            match &o.settlement {
+                Settlement::Succeeded => d.outcomes.push('s'),
+                Settlement::Failed(_) => d.outcomes.push('f'),
+                _ => {}
+            }
             d.touched = true;
         }
         if matches!(o.settlement, Settlement::Failed(_))

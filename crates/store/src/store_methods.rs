@@ -586,6 +586,109 @@ macro_rules! impl_store {
             async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64> {
                 delete_idempotency_keys(self.writer(), before).await
             }
+
+            async fn insert_notification_endpoint(
+                &self,
+                e: NewNotificationEndpoint,
+                now: Timestamp,
+            ) -> Result<NotificationEndpoint> {
+                let mut tx = self.tx().await?;
+                let out = insert_endpoint_row(&mut tx, self.sealer.as_deref(), &e, now).await;
+                finish_tx(tx, out).await
+            }
+
+            async fn notification_endpoint(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> Result<Option<NotificationEndpoint>> {
+                select_endpoint(self.writer(), tenant_id, id).await
+            }
+
+            async fn list_notification_endpoints(
+                &self,
+                tenant_id: &str,
+            ) -> Result<Vec<NotificationEndpoint>> {
+                select_endpoints(self.writer(), tenant_id).await
+            }
+
+            async fn update_notification_endpoint(
+                &self,
+                tenant_id: &str,
+                id: &str,
+                patch: &NotificationEndpointPatch,
+                now: Timestamp,
+            ) -> Result<Option<NotificationEndpoint>> {
+                let mut tx = self.tx().await?;
+                let sealer = self.sealer.as_deref();
+                let out = patch_endpoint_row(&mut tx, sealer, tenant_id, id, patch, now).await;
+                finish_tx(tx, out).await
+            }
+
+            async fn delete_notification_endpoint(
+                &self,
+                tenant_id: &str,
+                id: &str,
+            ) -> Result<bool> {
+                Ok(sqlx::query(
+                    "DELETE FROM notification_endpoints WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant_id)
+                .bind(id)
+                .execute(self.writer())
+                .await?
+                .rows_affected()
+                    > 0)
+            }
+
+            async fn send_test_event(
+                &self,
+                tenant_id: &str,
+                endpoint_id: &str,
+                now: Timestamp,
+            ) -> Result<Option<String>> {
+                let mut tx = self.tx().await?;
+                let out = insert_test_event(&mut tx, tenant_id, endpoint_id, now).await;
+                finish_tx(tx, out).await
+            }
+
+            async fn notification_deliveries(
+                &self,
+                tenant_id: &str,
+                endpoint_id: &str,
+                limit: usize,
+            ) -> Result<Vec<DeliveryRecord>> {
+                select_deliveries(self.writer(), tenant_id, endpoint_id, limit).await
+            }
+
+            async fn take_due_deliveries(
+                &self,
+                now: Timestamp,
+                lease_until: Timestamp,
+                limit: usize,
+                busy: &[String],
+            ) -> Result<Vec<DueDelivery>> {
+                let mut tx = self.tx().await?;
+                let sealer = self.sealer.as_deref();
+                let out = take_due_deliveries(&mut tx, sealer, now, lease_until, limit, busy).await;
+                finish_tx(tx, out).await
+            }
+
+            async fn finish_delivery(
+                &self,
+                event_id: &str,
+                endpoint_id: &str,
+                outcome: &DeliveryOutcome,
+                now: Timestamp,
+            ) -> Result<()> {
+                finish_delivery_row(self.writer(), event_id, endpoint_id, outcome, now).await
+            }
+
+            async fn prune_notifications(&self, before: Timestamp) -> Result<u64> {
+                let mut tx = self.tx().await?;
+                let out = prune_notification_rows(&mut tx, before).await;
+                finish_tx(tx, out).await
+            }
         }
     };
 }

@@ -483,7 +483,8 @@ async fn rotation_leaves_only_the_new_key_able_to_open(b: Backend) {
         SecretsReport {
             integrations: 2,
             integration_secrets: 4,
-            workflows: 2
+            workflows: 2,
+            notification_endpoints: 0,
         }
     );
     assert_nowhere(

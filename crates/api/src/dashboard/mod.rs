@@ -77,6 +77,15 @@ pub fn router() -> Router<AppState> {
         .route("/workflows", get(workflows_page))
         .route("/workflows/{id}/{action}", post(workflow_action))
         .route("/api-keys", get(keys_page))
+        .route(
+            "/notifications",
+            get(notifications::notifications_page).post(notifications::create_notification),
+        )
+        .route("/notifications/{id}", get(notifications::endpoint_page))
+        .route(
+            "/notifications/{id}/{action}",
+            post(notifications::endpoint_action),
+        )
         .route("/search", get(search_page))
         .route("/static/{file}", get(asset))
         .layer(middleware::from_fn(full_page_errors))
@@ -310,6 +319,7 @@ mod failures;
 mod items;
 mod list;
 mod login;
+mod notifications;
 mod search;
 mod settings;
 mod wizard;

@@ -13,7 +13,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::envelope::{Pagination, SuccessMeta};
 use crate::error::ErrorEnvelope;
 use crate::models::{CreateBackfillResponse, PublicBackfill};
-use crate::routes::{agents, backfills, entity_types, executions, integrations, keys, meta};
+use crate::routes::{
+    agents, backfills, entity_types, executions, integrations, keys, meta, notifications,
+};
 use crate::AppState;
 use neo_domain::backfill::{AutonomyType, BackfillRunState, EntityType};
 use neo_domain::cost::BackfillCostEstimate;
@@ -35,6 +37,7 @@ use neo_domain::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow};
         (name = "Tenant", description = "The authenticated tenant."),
         (name = "Billing", description = "Customer-facing credit usage."),
         (name = "API keys", description = "Tenant API-key management (dashboard JWT only)."),
+        (name = "Notifications", description = "[ours] Signed events about backfills, sent to the tenant's endpoints."),
     ),
     components(schemas(
         PublicBackfill, CreateBackfillResponse, BackfillCostEstimate, WorkflowDailyExecutionWindows,
@@ -77,6 +80,14 @@ pub fn authed_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
         .routes(routes!(keys::rotate))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(
+            notifications::get,
+            notifications::update,
+            notifications::delete
+        ))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::deliveries))
 }
 
 /// Routes without a bearer credential.

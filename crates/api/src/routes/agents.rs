@@ -53,7 +53,7 @@ pub struct CreateAgentRequest {
 pub struct PatchAgentRequest {
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::models::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub autonomy_type: Option<AutonomyType>,
@@ -63,12 +63,6 @@ pub struct PatchAgentRequest {
     pub credit_tier: Option<i64>,
     #[schema(value_type = Option<crate::schemas::Executor>)]
     pub executor: Option<Value>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {

@@ -5,6 +5,7 @@ pub mod executions;
 pub mod integrations;
 pub mod keys;
 pub mod meta;
+pub mod notifications;
 
 use serde::Deserialize;
 

@@ -13,6 +13,7 @@ mod executions;
 mod idempotency;
 mod isolation;
 mod meta;
+mod notifications;
 mod openapi;
 mod pagination;
 mod preflight;

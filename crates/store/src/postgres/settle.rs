@@ -49,13 +49,17 @@ pub(super) async fn complete_in_tx(
     if ids.is_empty() {
         return Ok(0);
     }
-    Ok(sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
-                    WHERE id = ANY($2) AND state = 'RUNNING' AND snapshot_complete AND pending_count = 0 AND in_flight_count = 0")
+    let done: Vec<String> = sqlx::query_scalar("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
+                    WHERE id = ANY($2) AND state = 'RUNNING' AND snapshot_complete AND pending_count = 0 AND in_flight_count = 0 \
+                    RETURNING id")
         .bind(now)
         .bind(ids)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
+        .fetch_all(&mut **tx)
+        .await?;
+    for id in &done {
+        emit_event(tx, id, EventType::BackfillCompleted, None, now).await?;
+    }
+    Ok(done.len() as u64)
 }
 
 /// Final statuses of execution rows (ids in first-seen order), and the credit ledger entries
@@ -266,7 +270,8 @@ pub(super) async fn settle_locked(
             .iter()
             .map(|(id, _)| read.get(*id).map_or(("", 0), |(st, n)| (st.as_str(), *n)))
             .unzip();
-        let updated = sqlx::query(concat!(
+        let outcomes: Vec<&str> = touched.iter().map(|(_, d)| d.outcomes.as_str()).collect();
+        let updated: Vec<(String, String, bool)> = sqlx::query_as(concat!(
             "UPDATE backfills b SET pending_count = b.pending_count + u.dp, in_flight_count = b.in_flight_count + u.di, \
              succeeded_count = b.succeeded_count + u.ds, failed_count = b.failed_count + u.df, \
              cancelled_count = b.cancelled_count + u.dc, skipped_count = b.skipped_count + u.dk, \
@@ -276,12 +281,14 @@ pub(super) async fn settle_locked(
              rate_items = CASE WHEN u.dp + u.di < 0 THEN b.rate_items * exp(-", rate_secs!(), " / $15) - (u.dp + u.di) ELSE b.rate_items END, \
              rate_seconds = CASE WHEN u.dp + u.di < 0 THEN b.rate_seconds * exp(-", rate_secs!(), " / $15) + ", rate_secs!(), " ELSE b.rate_seconds END, \
              rate_at = CASE WHEN u.dp + u.di < 0 THEN GREATEST(COALESCE(b.rate_at, $1), $1) ELSE b.rate_at END, \
+             recent_outcomes = right(b.recent_outcomes || u.outcomes, $18), \
              updated_at = $1 \
              FROM UNNEST($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[], \
-                         $12::text[], $13::bigint[]) \
-                  AS u(id, dp, di, ds, df, dc, dk, streak, trip, was_state, was_streak) \
+                         $12::text[], $13::bigint[], $17::text[]) \
+                  AS u(id, dp, di, ds, df, dc, dk, streak, trip, was_state, was_streak, outcomes) \
              WHERE b.id = ANY($2) AND b.id = u.id \
-               AND (NOT $11 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak))",
+               AND (NOT $11 OR (b.state = u.was_state AND b.consecutive_failures = u.was_streak)) \
+             RETURNING b.id, b.recent_outcomes, b.failure_rate_alerted",
         ))
         .bind(now)
         .bind(&ids)
@@ -299,12 +306,27 @@ pub(super) async fn settle_locked(
         .bind(PauseReason::CircuitBreaker.as_str())
         .bind(eta::TAU_SECS)
         .bind((eta::GAP_SECS * 1000.0) as i64)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if late && updated < ids.len() as u64 {
+        .bind(&outcomes)
+        .bind(neo_domain::notify::FAILURE_WINDOW as i32)
+        .fetch_all(&mut **tx)
+        .await?;
+        if late && updated.len() < ids.len() {
             return Ok(None);
         }
+        for (id, d) in &touched {
+            if d.tripped.is_some() {
+                emit_event(tx, id, EventType::BackfillPaused, None, now).await?;
+            }
+        }
+        let moved: Vec<(String, String, bool)> = updated
+            .into_iter()
+            .filter(|(id, _, _)| {
+                touched
+                    .iter()
+                    .any(|(t, d)| t == id && !d.outcomes.is_empty())
+            })
+            .collect();
+        alert_failure_rates(tx, &moved, now).await?;
     }
     let done = plan.applied_backfills();
     Ok(Some((plan.applied, done)))

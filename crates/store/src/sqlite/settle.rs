@@ -104,19 +104,22 @@ pub(super) async fn settle_batch(
         .await?;
     }
     write_executions(tx, &plan.execs, &plan.retried, &plan.credit_ids, now).await?;
+    let mut windows = Vec::new();
     for (id, d) in plan.touched() {
         let rate = rates.get(id).copied().unwrap_or_default();
         let rate = match d.settled() {
             0 => rate,
             n => rate.observe(n, from_ms(now)),
         };
-        sqlx::query(
+        let row = sqlx::query(
             "UPDATE backfills SET pending_count = pending_count + ?1, in_flight_count = in_flight_count + ?2, \
              succeeded_count = succeeded_count + ?3, failed_count = failed_count + ?4, cancelled_count = cancelled_count + ?5, \
              skipped_count = skipped_count + ?6, \
              consecutive_failures = ?7, state = CASE WHEN ?9 IS NULL THEN state ELSE 'PAUSED' END, \
              error = COALESCE(?9, error), pause_reason = CASE WHEN ?9 IS NULL THEN pause_reason ELSE ?10 END, \
-             rate_items = ?11, rate_seconds = ?12, rate_at = ?13, updated_at = ?8 WHERE id = ?14",
+             rate_items = ?11, rate_seconds = ?12, rate_at = ?13, updated_at = ?8, \
+             recent_outcomes = substr(recent_outcomes || ?15, -?16) WHERE id = ?14 \
+             RETURNING recent_outcomes, failure_rate_alerted",
         )
         .bind(d.counter(COUNTERS[0]))
         .bind(d.counter(COUNTERS[1]))
@@ -132,9 +135,19 @@ pub(super) async fn settle_batch(
         .bind(rate.seconds)
         .bind(rate.at.map(to_ms))
         .bind(id)
-        .execute(&mut **tx)
+        .bind(&d.outcomes)
+        .bind(neo_domain::notify::FAILURE_WINDOW as i64)
+        .fetch_one(&mut **tx)
         .await?;
+        let (window, alerted): (String, bool) = (row.get(0), row.get(1));
+        if !d.outcomes.is_empty() {
+            windows.push((id.to_owned(), window, alerted));
+        }
+        if d.tripped.is_some() {
+            emit_event(tx, id, EventType::BackfillPaused, None, now).await?;
+        }
     }
+    alert_failure_rates(tx, &windows, now).await?;
     let done = plan.applied_backfills();
     Ok((plan.applied, done))
 }
@@ -265,13 +278,17 @@ pub(super) async fn complete_in_tx(
 ) -> Result<u64> {
     let mut n = 0;
     for id in ids {
-        n += sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
+        let done = sqlx::query("UPDATE backfills SET state = 'COMPLETED', completed_at = $1, updated_at = $1 \
                           WHERE id = $2 AND state = 'RUNNING' AND snapshot_complete AND pending_count = 0 AND in_flight_count = 0")
             .bind(now)
             .bind(id)
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        if done > 0 {
+            emit_event(tx, id, EventType::BackfillCompleted, None, now).await?;
+        }
+        n += done;
     }
     Ok(n)
 }
