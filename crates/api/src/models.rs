@@ -126,6 +126,11 @@ pub struct PublicBackfill {
     /// made from (null for a rerun of every failure, and for every other backfill).
     #[schema(required = false)]
     pub rerun_causes: Option<neo_domain::triage::Causes>,
+    /// The in-flight limit it runs under now: `max_in_flight`, or less while its executor or
+    /// PSA throttles (adapted by AIMD: halved on a 429, 503 or timeout, one more per limit's
+    /// worth of successes within 5 s).
+    #[schema(required = false, minimum = 1)]
+    pub effective_max_in_flight: i64,
 }
 
 /// A backfill's trial run.
@@ -177,6 +182,7 @@ impl PublicBackfill {
                 .filter(|_| b.state == BackfillRunState::Paused),
             max_credits: b.max_credits,
             rerun_causes: b.rerun_causes.clone(),
+            effective_max_in_flight: b.effective_max_in_flight(),
             trial: b.trial_sample_size.map(|n| PublicTrial {
                 sample_size: n,
                 result: b.trial_summary.as_ref().map(|t| PublicTrialResult {

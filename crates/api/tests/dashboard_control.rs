@@ -3,7 +3,7 @@
 //! fields, accepted into the API's create and refused at step 3 in words; a backfill page
 //! saying why it paused, with its trial's result and Continue / Cancel, its credits against
 //! its cap (edited from the page), and its ETA or why there is none, in its live part and in
-//! the list.
+//! the list; and (issue 23) how many run at once when the orchestrator has slowed it.
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -581,4 +581,55 @@ async fn a_measured_eta_is_shown_in_the_viewers_and_the_backfills_zone() {
         list.contains(&format!("{sydney} (Australia/Sydney) · in ")),
         "{list}"
     );
+}
+
+/// Issue 23: the live part says how many run at once, and why fewer when the orchestrator has
+/// adapted the backfill to a throttling executor or PSA; the API reads the same.
+#[tokio::test]
+async fn the_adapted_concurrency_is_shown_with_why() {
+    let app = TestApp::spawn().await;
+    let (b, _, key, wf) = signed_in(&app, 1).await;
+    let id = app
+        .backfill_from(
+            &key,
+            json!({"target_workflow_id": wf, "max_in_flight": 40,
+                   "filter_spec": {"entity_ids": ["1", "2", "3"]}}),
+        )
+        .await;
+    let live = unescaped(&b.get(&format!("/backfills/{id}/live")).await.body);
+    let c = element(&live, "concurrency");
+    assert!(c.contains("data-effective=\"40\" data-max=\"40\""), "{c}");
+    assert!(c.contains("up to 40 of 40 at once"), "{c}");
+    assert!(!c.contains("slowed"), "{c}");
+    assert_eq!(
+        api_backfill(&app, &key, &id).await["effective_max_in_flight"],
+        40
+    );
+
+    app.store
+        .set_effective_max_in_flight(&[(id.clone(), Some(18))])
+        .await
+        .unwrap();
+    let live = unescaped(&b.get(&format!("/backfills/{id}/live")).await.body);
+    let c = element(&live, "concurrency");
+    assert!(c.contains("up to 18 of 40 at once"), "{c}");
+    assert!(
+        c.contains(
+            "slowed: the executor or the PSA throttles; it climbs back as executions succeed"
+        ),
+        "{c}"
+    );
+    assert_eq!(
+        api_backfill(&app, &key, &id).await["effective_max_in_flight"],
+        18
+    );
+    // Never above max_in_flight, even after an edit lowers it.
+    let r = app
+        .patch(
+            &key,
+            &format!("/public-api/backfills/{id}"),
+            json!({"max_in_flight": 10}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["effective_max_in_flight"], 10, "{}", r.body);
 }

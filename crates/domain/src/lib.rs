@@ -18,6 +18,7 @@ pub mod filter;
 pub mod fuzzing;
 pub mod id_list;
 pub mod notify;
+pub mod pacing;
 pub mod retry;
 pub mod signature;
 pub mod text;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use neo_domain::backfill::{BackfillMode, EntityType};
+use neo_domain::pacing::Feedback;
 use neo_domain::windows::Schedule;
 use neo_store::source::{ActionJob, ActionOutcome};
 use neo_store::{AttemptReport, Backfill, Claimed, Outcome, Settlement, Workflow};
@@ -31,6 +32,8 @@ pub(crate) struct Driver {
     pub schedule: Schedule,
     /// What one succeeded execution costs (the tenant's allowance counts it).
     pub credits_per_entity: i64,
+    /// Its `max_in_flight`: the ceiling of its adaptive limit.
+    pub max_in_flight: i64,
 }
 
 impl Orchestrator {
@@ -90,6 +93,7 @@ impl Orchestrator {
             exec,
             schedule,
             credits_per_entity: b.credits_per_entity,
+            max_in_flight: b.max_in_flight,
         });
         i.drivers
             .lock()
@@ -178,6 +182,8 @@ impl Orchestrator {
             let served: Vec<(Arc<Driver>, usize)> = served
                 .into_iter()
                 .map(|(d, n)| {
+                    // Under the backfill's adaptive limit (what this process runs of it).
+                    let n = n.min(i.pacing.room(&d.backfill_id, d.max_in_flight));
                     let n = match i.allowances.room(&tenant, d.credits_per_entity) {
                         Some(room) => n.min(room),
                         None => n,
@@ -255,6 +261,7 @@ impl Orchestrator {
         let task_inner = inner.clone();
         let task_key = key.clone();
         let exec_id = c.execution_id.clone();
+        let place = inner.pacing.start(&c.backfill_id);
         let handle = tokio::spawn(async move {
             let i = task_inner;
             let started = Instant::now();
@@ -265,9 +272,14 @@ impl Orchestrator {
             } = run_execution(&i, &c, &d).await;
             // The execution is over: its tenant's slot is free for the next claim.
             drop(slot);
-            metrics::histogram!("neo_dispatch_latency_seconds")
-                .record(started.elapsed().as_secs_f64());
+            let latency = started.elapsed();
+            metrics::histogram!("neo_dispatch_latency_seconds").record(latency.as_secs_f64());
             let now = i.clock.now();
+            let error = match &result {
+                ExecResult::Failed(e) | ExecResult::Transient { error: e, .. } => Some(e.as_str()),
+                _ => None,
+            };
+            place.finished(Feedback::of(error, http_status, latency), started_at, now);
             let settlement = match result {
                 ExecResult::Succeeded => {
                     metrics::counter!("neo_executions_succeeded_total").increment(1);

@@ -14,6 +14,7 @@
 //! - `snapshot`: PSA pages off the tick ([`EntitySource`] is what the connectors implement);
 //! - `dispatch`: drivers, fair claim rounds ([`fair`]), running executions ([`executor`]);
 //! - [`settler`]: group settlement that no outcome can stall;
+//! - [`pacing`]: each backfill's adaptive in-flight limit (AIMD), read by every claim;
 //! - `control`: self-pauses (trial, budget, allowance) and the tenant's monthly allowance;
 //! - `cancel`: what a backfill that ended leaves behind; [`outbound`]: best-effort calls off
 //!   the loop;
@@ -27,6 +28,7 @@ pub mod executor;
 pub mod fair;
 pub mod notify;
 pub mod outbound;
+pub mod pacing;
 mod run;
 pub mod settler;
 mod snapshot;
@@ -96,6 +98,8 @@ struct Inner {
     refill: Mutex<HashSet<String>>,
     /// The tenants' monthly credit allowances as last measured.
     allowances: control::Allowances,
+    /// Each driven backfill's adaptive in-flight limit.
+    pacing: Arc<pacing::Pacing>,
 }
 
 /// A handle on the orchestrator; cheap to clone.
@@ -163,6 +167,7 @@ impl Orchestrator {
                 drivers: Mutex::new(HashMap::new()),
                 refill: Mutex::new(HashSet::new()),
                 allowances: Default::default(),
+                pacing: Arc::default(),
             }),
         }
     }
@@ -222,6 +227,13 @@ impl Orchestrator {
         let stats = self
             .claim_round(driven.iter().map(|(_, d)| d.clone()).collect())
             .await?;
+        let shown = i.pacing.to_show(
+            |id| driven.iter().any(|(b, _)| b.id == id),
+            std::time::Instant::now(),
+        );
+        if !shown.is_empty() {
+            i.store.set_effective_max_in_flight(&shown).await?;
+        }
         for (b, _) in &driven {
             let (dispatched, skipped) = stats.get(&b.id).copied().unwrap_or((0, 0));
             report.dispatched += dispatched;

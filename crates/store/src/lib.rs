@@ -501,6 +501,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         complete: bool,
         now: Timestamp,
     ) -> Result<bool>;
+    /// Records the in-flight limits the orchestrator adapted backfills to (`None`: back at
+    /// `max_in_flight`), for reads; the orchestrator applies them itself.
+    async fn set_effective_max_in_flight(&self, limits: &[(String, Option<i64>)]) -> Result<()>;
     /// Ends an active backfill FAILED with `error` (orchestrator-level failure); one that ended
     /// meanwhile (cancelled, completed) is left as it is.
     async fn fail_backfill(&self, backfill_id: &str, error: &str, now: Timestamp) -> Result<()>;

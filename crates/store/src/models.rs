@@ -158,6 +158,8 @@ pub struct Backfill {
     pub throughput: Throughput,
     /// A rerun-failed child of chosen causes: which (`None`: every failure, or not a rerun).
     pub rerun_causes: Option<Causes>,
+    /// The in-flight limit the orchestrator adapted it to (`None`: `max_in_flight`).
+    pub effective_max_in_flight: Option<i64>,
 }
 
 /// What a trial's sample did, kept on the backfill when it pauses with `trial_complete`.
@@ -198,6 +200,14 @@ impl Backfill {
     /// may run before the snapshot is complete (the sample is spread over all of it).
     pub fn in_trial(&self) -> bool {
         self.trial_sample_size.is_some() && self.trial_summary.is_none()
+    }
+
+    /// The in-flight limit it runs under: what the orchestrator adapted it to (AIMD, see
+    /// `neo_domain::pacing`), never above `max_in_flight`.
+    pub fn effective_max_in_flight(&self) -> i64 {
+        self.effective_max_in_flight
+            .unwrap_or(self.max_in_flight)
+            .clamp(1, self.max_in_flight.max(1))
     }
 
     /// What its succeeded executions cost: what the credit ledger charged for it (the cap

@@ -103,7 +103,7 @@ macro_rules! backfill_select {
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
              b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, b.start_at, b.pause_reason, b.max_credits, \
-             b.trial_sample_size, b.trial_summary, b.rate_items, b.rate_seconds, b.rate_at, b.rerun_causes, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             b.trial_sample_size, b.trial_summary, b.rate_items, b.rate_seconds, b.rate_at, b.rerun_causes, b.effective_max_in_flight, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
              FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
@@ -188,6 +188,7 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
                 })
             })
             .transpose()?,
+        effective_max_in_flight: r.opt_int("effective_max_in_flight")?,
     })
 }
 

@@ -492,6 +492,22 @@ macro_rules! impl_store {
                 Ok(appended)
             }
 
+            async fn set_effective_max_in_flight(
+                &self,
+                limits: &[(String, Option<i64>)],
+            ) -> Result<()> {
+                let mut tx = self.tx().await?;
+                for (id, limit) in limits {
+                    sqlx::query("UPDATE backfills SET effective_max_in_flight = $1 WHERE id = $2")
+                        .bind(*limit)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn fail_backfill(
                 &self,
                 backfill_id: &str,

@@ -307,6 +307,7 @@ mod tests {
             trial_summary: None,
             throughput: Throughput::default(),
             rerun_causes: None,
+            effective_max_in_flight: None,
         }
     }
 
