@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use common::{create_key, serve, Api};
+use common::{create_key, metric, serve, Api};
 use serde_json::{json, Value};
 
 /// Takes `cap` requests at once, each for `latency`; answers 429 beyond.
@@ -50,22 +50,6 @@ async fn gate(latency: Duration, cap: usize) -> (Arc<Gate>, String) {
     let url = format!("http://{}/hook", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
     (g, url)
-}
-
-/// The process's `neo_effective_max_in_flight` gauge.
-async fn gauge(api: &Api, base: &str) -> Option<f64> {
-    let text = api
-        .http
-        .get(base.replace("/public-api", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("neo_effective_max_in_flight "))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +111,9 @@ async fn the_limit_settles_at_what_the_receiver_takes_no_item_fails_and_it_climb
         settled_low.iter().all(|l| (5..=30).contains(l)),
         "around 20: {settled_low:?}"
     );
-    let shown = gauge(&api, &s.base).await.expect("the gauge");
+    let shown = metric(&api, &s.base, "neo_effective_max_in_flight")
+        .await
+        .expect("the gauge");
     assert!((5.0..=30.0).contains(&shown), "metrics: {shown}");
 
     // Lifted: it climbs back.

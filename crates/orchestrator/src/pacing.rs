@@ -44,29 +44,20 @@ pub struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        if let Some(p) = self
-            .pacing
-            .per
-            .lock()
-            .expect("poisoned")
-            .get_mut(&self.backfill_id)
-        {
-            p.running = p.running.saturating_sub(1);
-        }
+        self.with(|p| p.running = p.running.saturating_sub(1));
     }
 }
 
 impl Place {
     /// Tells the backfill's limit what this execution said.
     pub fn finished(self, feedback: Feedback, started_at: Timestamp, now: Timestamp) {
-        if let Some(p) = self
-            .pacing
-            .per
-            .lock()
-            .expect("poisoned")
-            .get_mut(&self.backfill_id)
-        {
-            p.aimd.observe(feedback, started_at, now);
+        self.with(|p| p.aimd.observe(feedback, started_at, now));
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Paced)) {
+        let mut per = self.pacing.per.lock().expect("poisoned");
+        if let Some(p) = per.get_mut(&self.backfill_id) {
+            f(p);
         }
     }
 }

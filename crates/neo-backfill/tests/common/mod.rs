@@ -273,6 +273,13 @@ impl Api {
 
 /// Executions the replica at `base` dispatched, from its `/metrics`.
 pub async fn dispatched(api: &Api, base: &str) -> u64 {
+    metric(api, base, "neo_executions_dispatched_total")
+        .await
+        .unwrap_or(0.0) as u64
+}
+
+/// The sum of a process's `/metrics` series named `name` (any labels); `None` if it has none.
+pub async fn metric(api: &Api, base: &str, name: &str) -> Option<f64> {
     let text = api
         .http
         .get(base.replace("/public-api", "/metrics"))
@@ -282,10 +289,15 @@ pub async fn dispatched(api: &Api, base: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with("neo_executions_dispatched_total"))
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 pub async fn setup(
