@@ -6,7 +6,9 @@
 //! the oldest of each endpoint that has nothing in flight here) and sends each in its own task
 //! through the guarded egress client, with a timeout, at most one at a time per endpoint and
 //! [`MAX_IN_FLIGHT`] in all. A 2xx answer delivers; anything else is tried again after
-//! [`neo_domain::notify::backoff`] until [`neo_domain::notify::GIVE_UP_AFTER`] from the event.
+//! [`neo_domain::notify::backoff`] until [`neo_domain::notify::GIVE_UP_AFTER`] from the event,
+//! and the endpoint's other events wait for the same instant (the store holds them), so an
+//! endpoint that is down gets one request per backoff step.
 //! A process killed mid-send leaves a lease that expires: the event is sent again
 //! (at least once; receivers deduplicate by `X-Neo-Event-Id`).
 //!

@@ -586,7 +586,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
         busy: &[String],
     ) -> Result<Vec<DueDelivery>>;
-    /// Records what became of a taken delivery.
+    /// Records what became of a taken delivery; a failure to be retried holds the endpoint's
+    /// other undelivered events until the same instant.
     async fn finish_delivery(
         &self,
         event_id: &str,

@@ -488,9 +488,11 @@ macro_rules! notification_queries {
             Ok(out)
         }
 
-        /// Records what became of a taken delivery.
-        pub(crate) async fn finish_delivery_row<'e, E: sqlx::Executor<'e, Database = $db>>(
-            e: E,
+        /// Records what became of a taken delivery. A failure to be retried holds the
+        /// endpoint's other undelivered events until the same instant: an endpoint that is down
+        /// is tried once per backoff step, not once per event it has waiting.
+        pub(crate) async fn finish_delivery_row(
+            tx: &mut sqlx::Transaction<'_, $db>,
             event_id: &str,
             endpoint_id: &str,
             outcome: &crate::notifications::DeliveryOutcome,
@@ -520,8 +522,18 @@ macro_rules! notification_queries {
             .bind(gave_up)
             .bind(event_id)
             .bind(endpoint_id)
-            .execute(e)
+            .execute(&mut **tx)
             .await?;
+            if let Some(retry_at) = retry_at {
+                sqlx::query(
+                    "UPDATE notification_deliveries SET next_attempt_at = $1 WHERE endpoint_id = $2 \
+                     AND delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at < $1",
+                )
+                .bind(retry_at)
+                .bind(endpoint_id)
+                .execute(&mut **tx)
+                .await?;
+            }
             Ok(())
         }
 

@@ -697,7 +697,9 @@ macro_rules! impl_store {
                 outcome: &DeliveryOutcome,
                 now: Timestamp,
             ) -> Result<()> {
-                finish_delivery_row(self.writer(), event_id, endpoint_id, outcome, now).await
+                let mut tx = self.tx().await?;
+                let out = finish_delivery_row(&mut tx, event_id, endpoint_id, outcome, now).await;
+                finish_tx(tx, out).await
             }
 
             async fn prune_notifications(&self, before: Timestamp) -> Result<u64> {

@@ -531,7 +531,87 @@ async fn endpoints_are_kept_per_tenant_with_their_secret_sealed(b: Backend) {
     );
 }
 
+async fn a_failing_endpoint_holds_its_other_events_until_its_retry(b: Backend) {
+    let Some(e) = env(b).await else { return };
+    let down = e
+        .endpoint(&e.tenant, &[EventType::BackfillFailed], true)
+        .await;
+    let up = e
+        .endpoint(&e.tenant, &[EventType::BackfillFailed], true)
+        .await;
+    let mut events = Vec::new();
+    for t in 0..3 {
+        events.push(
+            e.s()
+                .send_test_event(&e.tenant, &down, at(t))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let other = e
+        .s()
+        .send_test_event(&e.tenant, &up, at(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let env = &e;
+    let take = |now: i64| async move {
+        let due = env
+            .s()
+            .take_due_deliveries(at(now), at(now + 60), 10, &[])
+            .await
+            .unwrap();
+        due.into_iter().map(|d| d.event_id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        take(5).await,
+        [events[0].clone(), other.clone()],
+        "the oldest of each"
+    );
+    let failed = DeliveryOutcome::Failed {
+        status: Some(503),
+        error: "the endpoint answered HTTP 503".into(),
+        retry_at: Some(at(20)),
+    };
+    e.s()
+        .finish_delivery(&events[0], &down, &failed, at(6))
+        .await
+        .unwrap();
+    let ok = DeliveryOutcome::Delivered { status: 200 };
+    e.s()
+        .finish_delivery(&other, &up, &ok, at(6))
+        .await
+        .unwrap();
+    assert!(
+        take(19).await.is_empty(),
+        "the down endpoint's other events wait for its retry"
+    );
+    assert_eq!(
+        take(20).await,
+        [events[0].clone()],
+        "then its oldest goes first"
+    );
+    e.s()
+        .finish_delivery(&events[0], &down, &ok, at(21))
+        .await
+        .unwrap();
+    assert_eq!(take(21).await, [events[1].clone()]);
+    let history = e
+        .s()
+        .notification_deliveries(&e.tenant, &down, 10)
+        .await
+        .unwrap();
+    let attempts: Vec<i64> = history.iter().map(|d| d.attempts).collect();
+    assert_eq!(
+        attempts,
+        [0, 0, 2],
+        "newest first: the held events spent no attempt (the second is taken, not finished)"
+    );
+}
+
 backend_tests!(
+    a_failing_endpoint_holds_its_other_events_until_its_retry,
     every_change_writes_its_event_once_for_the_subscribed_endpoints,
     self_pauses_the_breaker_and_a_high_failure_rate_are_sent_once,
     deliveries_are_leased_retried_taken_again_after_a_crash_and_pruned,
