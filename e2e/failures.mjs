@@ -10,48 +10,13 @@
 //   NEO_E2E_CHROMIUM      the browser
 // Prints each step, then `RESULT {"clusters": [{kind, count, signature, entities}], "child": id}`;
 // exits 0 when every check passed.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-
-function must(name) {
-  const v = process.env[name];
-  if (!v) { console.error(`missing ${name}`); process.exit(2); }
-  return v;
-}
+import { check, must, open, step } from "./harness.mjs";
 
 const base = must("NEO_E2E_BASE");
 const key = must("NEO_E2E_KEY");
 const id = must("NEO_E2E_BACKFILL");
-const shots = must("NEO_E2E_SCREENSHOTS");
-mkdirSync(shots, { recursive: true });
+const { page, dialogs, shot, signIn, run } = await open({ shots: must("NEO_E2E_SCREENSHOTS") });
 
-const started = Date.now();
-const step = (m) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`);
-function check(cond, msg) { if (!cond) throw new Error(`check failed: ${msg}`); }
-
-const browser = await chromium.launch({
-  executablePath: process.env.NEO_E2E_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
-});
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-GB" });
-const page = await context.newPage();
-page.setDefaultTimeout(15000);
-const dialogs = [];
-page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
-const consoleErrors = [];
-page.on("console", (m) => {
-  const t = m.text();
-  if (m.type() === "error" && !/Failed to load resource|Response Status Error Code|htmx:responseError/.test(t)) consoleErrors.push(t);
-});
-page.on("pageerror", (e) => consoleErrors.push(String(e)));
-
-let shotNo = 0;
-async function shot(name) {
-  shotNo += 1;
-  await page.screenshot({ path: join(shots, `${String(shotNo).padStart(2, "0")}-${name}.png`), fullPage: true });
-}
 /** The rows of the Failures table. */
 async function clusters() {
   return page.evaluate(() => Array.from(document.querySelectorAll("#failure-clusters tr.failure-cluster")).map((r) => ({
@@ -66,12 +31,8 @@ async function clusters() {
   })));
 }
 
-try {
-  await page.goto(base + "/login");
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/backfills$/);
-  step("signed in");
+await run(async () => {
+  await signIn(base, key);
 
   await page.goto(`${base}/backfills/${id}`);
   await page.getByRole("heading", { name: "Failures" }).waitFor();
@@ -113,12 +74,5 @@ try {
   step(`child ${child}: ${causes}`);
   await shot("child");
 
-  check(consoleErrors.length === 0, `console errors: ${consoleErrors.join(" | ")}`);
-  console.log("RESULT " + JSON.stringify({ clusters: shown, child }));
-  await browser.close();
-} catch (err) {
-  console.error(err);
-  try { await shot("failure"); } catch { /* the page is gone */ }
-  await browser.close();
-  process.exit(1);
-}
+  return { clusters: shown, child };
+});

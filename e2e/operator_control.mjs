@@ -17,15 +17,7 @@
 //   NEO_E2E_CHROMIUM      the browser
 // Prints each step, then `RESULT {"trial": id, "budget": id, "eta_basis": …}`; exits 0 when every
 // check passed.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-
-function must(name) {
-  const v = process.env[name];
-  if (!v) { console.error(`missing ${name}`); process.exit(2); }
-  return v;
-}
+import { check, must, open, step } from "./harness.mjs";
 
 const base = must("NEO_E2E_BASE");
 const key = must("NEO_E2E_KEY");
@@ -37,70 +29,10 @@ const budgetIds = Number(must("NEO_E2E_BUDGET_IDS"));
 const cap = Number(must("NEO_E2E_BUDGET_CAP"));
 const etaId = must("NEO_E2E_ETA");
 const viewerTz = must("NEO_E2E_VIEWER_TZ");
-const shots = must("NEO_E2E_SCREENSHOTS");
-mkdirSync(shots, { recursive: true });
-
-const started = Date.now();
-const step = (m) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`);
-function check(cond, msg) { if (!cond) throw new Error(`check failed: ${msg}`); }
-
-const browser = await chromium.launch({
-  executablePath: process.env.NEO_E2E_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+const { page, dialogs, bodies, shot, checkLabels, live, waitState, signIn, run } = await open({
+  shots: must("NEO_E2E_SCREENSHOTS"), timezoneId: viewerTz, bodies: true, csp: true,
 });
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: viewerTz, locale: "en-GB" });
-const page = await context.newPage();
-await page.addInitScript(() =>
-  document.addEventListener("securitypolicyviolation", (e) =>
-    console.error(`CSP violation: ${e.violatedDirective} by ${e.sourceFile}:${e.lineNumber}`)));
-page.setDefaultTimeout(15000);
-const dialogs = [];
-page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
-const bodies = [];
-page.on("response", async (r) => {
-  if (/html|javascript|css|json/.test(r.headers()["content-type"] || "")) {
-    try { bodies.push({ url: r.url(), text: await r.text() }); } catch { /* a redirect */ }
-  }
-});
-const consoleErrors = [];
-page.on("console", (m) => {
-  const t = m.text();
-  if (m.type() === "error" && !/Failed to load resource|Response Status Error Code|htmx:responseError/.test(t)) consoleErrors.push(t);
-});
-page.on("pageerror", (e) => consoleErrors.push(String(e)));
 
-let shotNo = 0;
-async function shot(name) {
-  shotNo += 1;
-  await page.screenshot({ path: join(shots, `${String(shotNo).padStart(2, "0")}-${name}.png`), fullPage: true });
-}
-async function checkLabels(where) {
-  const bad = await page.evaluate(() =>
-    Array.from(document.querySelectorAll("input, select, textarea"))
-      .filter((e) => e.type !== "hidden" && e.offsetParent !== null)
-      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
-      .map((e) => e.outerHTML.slice(0, 120)));
-  check(bad.length === 0, `${where}: controls without a label: ${bad.join(" | ")}`);
-}
-/** The live part's state and counters. */
-async function live() {
-  return page.evaluate(() => {
-    const n = (id) => Number(document.getElementById(id).textContent.trim());
-    const l = document.querySelector("#live");
-    return { state: l.dataset.state, succeeded: n("c-succeeded"), failed: n("c-failed"), skipped: n("c-skipped"), pending: n("c-pending") };
-  });
-}
-async function waitState(state, what, timeout = 60000) {
-  const until = Date.now() + timeout;
-  let last;
-  while (Date.now() < until) {
-    last = await live();
-    if (last.state === state) return last;
-    await page.waitForTimeout(200);
-  }
-  throw new Error(`timed out waiting for ${what} to be ${state}; last ${JSON.stringify(last)}`);
-}
 /** The ETA element of the page's live part. */
 async function eta() {
   return page.evaluate(() => {
@@ -134,13 +66,8 @@ async function createFromReview() {
 }
 
 let etaResult = {};
-try {
-  // ---- sign in ---------------------------------------------------------------------------
-  await page.goto(base + "/login");
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/backfills$/);
-  step("signed in");
+await run(async () => {
+  await signIn(base, key);
 
   // ---- a running backfill that has not run long enough to be measured --------------------------
   await page.goto(`${base}/backfills/${etaId}`);
@@ -287,12 +214,5 @@ try {
   }
 
   for (const b of bodies) check(!b.text.includes(key), `the API key reached the browser in ${b.url}`);
-  check(consoleErrors.length === 0, `console errors: ${consoleErrors.join(" | ")}`);
-  console.log("RESULT " + JSON.stringify({ trial, budget, trial_result: tr, ...etaResult }));
-  await browser.close();
-} catch (err) {
-  console.error(err);
-  try { await shot("failure"); } catch { /* the page is gone */ }
-  await browser.close();
-  process.exit(1);
-}
+  return { trial, budget, trial_result: tr, ...etaResult };
+});

@@ -1,14 +1,6 @@
 // The dashboard's safe-bulk-changes flow (crates/neo-backfill/tests/dashboard_e2e.rs runs it):
 // a psa_actions workflow, a shadow run from the wizard, its diff, apply, and revert.
-import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-
-function must(name) {
-  const v = process.env[name];
-  if (!v) { console.error(`missing ${name}`); process.exit(2); }
-  return v;
-}
+import { check, must, open, step } from "./harness.mjs";
 
 const base = must("NEO_E2E_BASE");
 const key = must("NEO_E2E_KEY");
@@ -18,12 +10,6 @@ const workflowId = must("NEO_E2E_WORKFLOW_ID");
 const plainName = must("NEO_E2E_PLAIN");
 const limit = Number(must("NEO_E2E_LIMIT"));
 const secrets = must("NEO_E2E_SECRETS").split(",").filter(Boolean).concat([key]);
-const shots = must("NEO_E2E_SCREENSHOTS");
-mkdirSync(shots, { recursive: true });
-
-const started = Date.now();
-const step = (m) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`);
-function check(cond, msg) { if (!cond) throw new Error(`check failed: ${msg}`); }
 
 async function api(path) {
   const r = await fetch(`${base}/public-api${path}`, { headers: { authorization: `Bearer ${key}` } });
@@ -36,59 +22,11 @@ async function simWrites() {
 }
 const ok = (w, kind) => w.filter((x) => x.kind === kind && x.status >= 200 && x.status < 300).length;
 
-const browser = await chromium.launch({
-  executablePath: process.env.NEO_E2E_CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+const { page, dialogs, bodies, shot, checkLabels, waitState, signIn, run } = await open({
+  shots: must("NEO_E2E_SCREENSHOTS"), timezoneId: "UTC", bodies: true,
 });
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: "UTC", locale: "en-GB" });
-const page = await context.newPage();
-page.setDefaultTimeout(15000);
-const dialogs = [];
-page.on("dialog", async (d) => { dialogs.push(d.message()); await d.accept(); });
-const bodies = [];
-page.on("response", async (r) => {
-  if (/html|javascript|css|json/.test(r.headers()["content-type"] || "")) {
-    try { bodies.push({ url: r.url(), text: await r.text() }); } catch { /* a redirect */ }
-  }
-});
-const consoleErrors = [];
-page.on("console", (m) => {
-  const t = m.text();
-  if (m.type() === "error" && !/Failed to load resource|Response Status Error Code|htmx:responseError/.test(t)) consoleErrors.push(t);
-});
-page.on("pageerror", (e) => consoleErrors.push(String(e)));
+const waitDone = (what) => waitState("COMPLETED", what);
 
-let shotNo = 0;
-async function shot(name) {
-  shotNo += 1;
-  await page.screenshot({ path: join(shots, `${String(shotNo).padStart(2, "0")}-${name}.png`), fullPage: true });
-}
-async function checkLabels(where) {
-  const bad = await page.evaluate(() =>
-    Array.from(document.querySelectorAll("input, select, textarea"))
-      .filter((e) => e.type !== "hidden" && e.offsetParent !== null)
-      .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
-      .map((e) => e.outerHTML.slice(0, 120)));
-  check(bad.length === 0, `${where}: controls without a label: ${bad.join(" | ")}`);
-}
-async function counters() {
-  return page.evaluate(() => {
-    const n = (id) => Number(document.getElementById(id).textContent.trim());
-    const l = document.querySelector("#live");
-    return { state: l.dataset.state, succeeded: n("c-succeeded"), failed: n("c-failed"), skipped: n("c-skipped") };
-  });
-}
-async function waitDone(what) {
-  const until = Date.now() + 60000;
-  let last;
-  while (Date.now() < until) {
-    last = await counters();
-    if (last.state === "COMPLETED") return last;
-    await page.waitForTimeout(200);
-  }
-  throw new Error(`timed out waiting for ${what} to complete; last ${JSON.stringify(last)}`);
-}
 /** The diff table as the page shows it. */
 async function uiTotals() {
   return page.evaluate(() =>
@@ -116,13 +54,8 @@ async function childId(action) {
   return page.url().replace(/\?.*$/, "").split("/").pop();
 }
 
-try {
-  // ---- sign in ---------------------------------------------------------------------------
-  await page.goto(base + "/login");
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/backfills$/);
-  step("signed in");
+await run(async () => {
+  await signIn(base, key);
 
   // ---- the workflow's executor becomes psa_actions ------------------------------------------
   await page.goto(base + "/workflows");
@@ -279,12 +212,5 @@ try {
   for (const b of bodies) {
     for (const s of secrets) check(!b.text.includes(s), `a secret reached the browser in ${b.url}`);
   }
-  check(consoleErrors.length === 0, `console errors: ${consoleErrors.join(" | ")}`);
-  console.log("RESULT " + JSON.stringify({ shadow, apply, revert, edited }));
-  await browser.close();
-} catch (e) {
-  console.error(e);
-  try { await shot("failure"); } catch { /* the page is gone */ }
-  await browser.close();
-  process.exit(1);
-}
+  return { shadow, apply, revert, edited };
+});

@@ -139,6 +139,26 @@ fn tools_ready(e2e: &Path) -> bool {
     false
 }
 
+/// A fresh service for a browser test: `serve` with `env` on a new SQLite file, and an API key of
+/// `tenant`; `None` when the browser tools are missing (the test is skipped, see
+/// [`tools_ready`]). Keep the directory for as long as the service runs.
+fn service(
+    tenant: &str,
+    env: &[(&str, &str)],
+) -> Option<(tempfile::TempDir, common::Server, common::Api)> {
+    if !tools_ready(&workspace().join("e2e")) {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("e2e.db").display());
+    let server = common::serve(&db, env);
+    let api = common::Api {
+        http: reqwest::Client::new(),
+        key: common::create_key_for(&db, tenant),
+    };
+    Some((tmp, server, api))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_end_to_end_in_headless_chromium() {
     let root = workspace();
@@ -280,14 +300,9 @@ const BULK_LIMIT: u64 = 12;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_safe_bulk_changes_in_headless_chromium() {
-    let root = workspace();
-    let e2e = root.join("e2e");
-    if !tools_ready(&e2e) {
+    let Some((_tmp, server, api)) = service("initech", &[]) else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("e2e-psa.db").display());
-    let server = common::serve(&db, &[]);
+    };
     let cw_private_key = "cwPRIVATEbulkNeverInAPage9";
     let sim = psa_sim::spawn(psa_sim::SimConfig {
         tickets: 400,
@@ -296,10 +311,6 @@ async fn dashboard_safe_bulk_changes_in_headless_chromium() {
     })
     .await
     .unwrap();
-    let api = common::Api {
-        http: reqwest::Client::new(),
-        key: common::create_key_for(&db, "initech"),
-    };
     let (mut config, secrets) = sim.integration("connectwise");
     config
         .as_object_mut()
@@ -390,23 +401,14 @@ const BUDGET_CAP: u64 = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_operator_control_in_headless_chromium() {
-    let root = workspace();
-    let e2e = root.join("e2e");
-    if !tools_ready(&e2e) {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("e2e-control.db").display());
-    let server = common::serve(
-        &db,
+    let Some((_tmp, server, api)) = service(
+        "acme",
         &[
             ("NEO_BACKOFF_BASE_MS", "200"),
             ("NEO_BACKOFF_CAP_MS", "400"),
         ],
-    );
-    let api = common::Api {
-        http: reqwest::Client::new(),
-        key: common::create_key(&db),
+    ) else {
+        return;
     };
     // Some of the trial's sample fails, so its result lists errors.
     api.post(
@@ -536,24 +538,15 @@ async fn two_way_receiver() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_failure_triage_in_headless_chromium() {
-    let root = workspace();
-    let e2e = root.join("e2e");
-    if !tools_ready(&e2e) {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("e2e-failures.db").display());
     // One attempt each (the 503 fails at once), and no circuit breaker in the way.
-    let server = common::serve(
-        &db,
+    let Some((_tmp, server, api)) = service(
+        "acme",
         &[
             ("NEO_MAX_ATTEMPTS", "1"),
             ("NEO_BREAKER_THRESHOLD", "100000"),
         ],
-    );
-    let api = common::Api {
-        http: reqwest::Client::new(),
-        key: common::create_key(&db),
+    ) else {
+        return;
     };
     let url = two_way_receiver().await;
     let hook = api

@@ -34,29 +34,35 @@ pub struct Pacing {
     per: Mutex<HashMap<String, Paced>>,
 }
 
-/// One running execution's place under its backfill's limit; released when dropped (an
-/// aborted execution gives its place back too).
+/// One running execution's place under its backfill's limit; released when finished, or when
+/// dropped unfinished (an aborted execution gives its place back too).
 #[derive(Debug)]
 pub struct Place {
     pacing: Arc<Pacing>,
     backfill_id: String,
+    /// Still held (not yet given back by [`Place::finished`]).
+    held: bool,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.with(|p| p.running = p.running.saturating_sub(1));
+        if self.held {
+            self.release(|_| {});
+        }
     }
 }
 
 impl Place {
-    /// Tells the backfill's limit what this execution said.
-    pub fn finished(self, feedback: Feedback, started_at: Timestamp, now: Timestamp) {
-        self.with(|p| p.aimd.observe(feedback, started_at, now));
+    /// Gives the place back and tells the backfill's limit what this execution said (one lock).
+    pub fn finished(mut self, feedback: Feedback, started_at: Timestamp, now: Timestamp) {
+        self.release(|p| p.aimd.observe(feedback, started_at, now));
     }
 
-    fn with(&self, f: impl FnOnce(&mut Paced)) {
+    fn release(&mut self, f: impl FnOnce(&mut Paced)) {
+        self.held = false;
         let mut per = self.pacing.per.lock().expect("poisoned");
         if let Some(p) = per.get_mut(&self.backfill_id) {
+            p.running = p.running.saturating_sub(1);
             f(p);
         }
     }
@@ -88,6 +94,7 @@ impl Pacing {
         Place {
             pacing: self.clone(),
             backfill_id: backfill_id.to_owned(),
+            held: true,
         }
     }
 

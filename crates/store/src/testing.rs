@@ -192,6 +192,45 @@ fn unreachable_pg<T>(url: &str, err: &str, required: bool) -> Option<T> {
     None
 }
 
+/// The instant the store suites count from, plus `secs`: 2026-03-02T10:00:00Z + `secs`.
+pub fn at(secs: i64) -> jiff::Timestamp {
+    let t0: jiff::Timestamp = "2026-03-02T10:00:00Z".parse().expect("a valid instant");
+    t0.checked_add(jiff::SignedDuration::from_secs(secs))
+        .expect("within range")
+}
+
+/// A [`fresh_store`] with tenant `acme` and one ENABLED ticket workflow named `name` at
+/// `credit_tier`, running `executor`: the store, the tenant's id and the workflow's id.
+pub async fn store_with_workflow(
+    backend: Backend,
+    name: &str,
+    credit_tier: i64,
+    executor: serde_json::Value,
+) -> Option<(TestStore, String, i64)> {
+    use neo_domain::backfill::{AutonomyType, EntityType, WorkflowState};
+    let t = fresh_store(backend).await?;
+    let tenant = t.store.ensure_tenant("acme", at(0)).await.unwrap().id;
+    let wf = t
+        .store
+        .insert_workflow(
+            &tenant,
+            crate::NewWorkflow {
+                name: name.into(),
+                description: None,
+                autonomy_type: AutonomyType::ChainedActions,
+                entity_type: EntityType::Ticket,
+                state: WorkflowState::Enabled,
+                credit_tier,
+                executor,
+            },
+            at(0),
+        )
+        .await
+        .unwrap()
+        .id;
+    Some((t, tenant, wf))
+}
+
 /// A fresh, empty, migrated store. `None` only for PostgreSQL when the server is unreachable
 /// outside CI (the caller returns early: the test is skipped).
 pub async fn fresh_store(backend: Backend) -> Option<TestStore> {

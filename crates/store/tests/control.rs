@@ -6,20 +6,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
-use neo_domain::backfill::{
-    AutonomyType, BackfillMode, BackfillRunState, EntityType, Signal, WorkflowState,
-};
+use neo_domain::backfill::{BackfillMode, BackfillRunState, EntityType, Signal};
 use neo_domain::control::{trial_positions, PauseReason};
 use neo_domain::eta::Throughput;
-use neo_store::testing::{backend_tests, fresh_store, Backend, TestStore};
+use neo_store::testing::{at, backend_tests, store_with_workflow, Backend, TestStore};
 use neo_store::*;
 use serde_json::json;
-
-fn at(secs: i64) -> Timestamp {
-    let t0: Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
-    t0.checked_add(SignedDuration::from_secs(secs)).unwrap()
-}
 
 struct Env {
     t: TestStore,
@@ -119,26 +111,7 @@ impl Env {
 }
 
 async fn env(b: Backend) -> Option<Env> {
-    let t = fresh_store(b).await?;
-    let tenant = t.store.ensure_tenant("acme", at(0)).await.unwrap().id;
-    let wf = t
-        .store
-        .insert_workflow(
-            &tenant,
-            NewWorkflow {
-                name: "Triage".into(),
-                description: None,
-                autonomy_type: AutonomyType::ChainedActions,
-                entity_type: EntityType::Ticket,
-                state: WorkflowState::Enabled,
-                credit_tier: 2,
-                executor: json!({"type": "simulated"}),
-            },
-            at(0),
-        )
-        .await
-        .unwrap()
-        .id;
+    let (t, tenant, wf) = store_with_workflow(b, "Triage", 2, json!({"type": "simulated"})).await?;
     Some(Env { t, tenant, wf })
 }
 

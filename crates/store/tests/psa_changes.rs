@@ -4,18 +4,10 @@
 
 use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
-use neo_domain::backfill::{
-    AutonomyType, BackfillMode, BackfillRunState, EntityType, ItemStatus, WorkflowState,
-};
-use neo_store::testing::{backend_tests, fresh_store, Backend, TestStore};
+use neo_domain::backfill::{BackfillMode, BackfillRunState, EntityType, ItemStatus};
+use neo_store::testing::{at, backend_tests, store_with_workflow, Backend, TestStore};
 use neo_store::*;
 use serde_json::{json, Value};
-
-fn at(secs: i64) -> Timestamp {
-    let t0: Timestamp = "2026-03-02T10:00:00Z".parse().unwrap();
-    t0.checked_add(SignedDuration::from_secs(secs)).unwrap()
-}
 
 struct Env {
     t: TestStore,
@@ -103,26 +95,13 @@ impl Env {
 }
 
 async fn env(b: Backend) -> Option<Env> {
-    let t = fresh_store(b).await?;
-    let tenant = t.store.ensure_tenant("acme", at(0)).await.unwrap().id;
-    let wf = t
-        .store
-        .insert_workflow(
-            &tenant,
-            NewWorkflow {
-                name: "Re-prioritise".into(),
-                description: None,
-                autonomy_type: AutonomyType::ChainedActions,
-                entity_type: EntityType::Ticket,
-                state: WorkflowState::Enabled,
-                credit_tier: 1,
-                executor: json!({"type": "psa_actions", "actions": []}),
-            },
-            at(0),
-        )
-        .await
-        .unwrap()
-        .id;
+    let (t, tenant, wf) = store_with_workflow(
+        b,
+        "Re-prioritise",
+        1,
+        json!({"type": "psa_actions", "actions": []}),
+    )
+    .await?;
     Some(Env { t, tenant, wf })
 }
 
