@@ -8,7 +8,9 @@ use neo_domain::clock::rfc3339;
 use neo_domain::control::PauseReason;
 use neo_domain::cost::BackfillCostEstimate;
 use neo_domain::eta::EtaBasis;
+use neo_domain::fairness::{CompanyBlackout, CompanyBlackouts};
 use neo_domain::windows::WorkflowDailyExecutionWindows;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -131,6 +133,15 @@ pub struct PublicBackfill {
     /// worth of successes within 5 s).
     #[schema(required = false, minimum = 1)]
     pub effective_max_in_flight: i64,
+    /// Its cap per PSA company, if any.
+    #[schema(required = false)]
+    pub max_in_flight_per_company: Option<i64>,
+    /// Its companies' change freezes, if any.
+    #[schema(required = false, value_type = Option<HashMap<String, CompanyBlackout>>)]
+    pub company_blackouts: Option<CompanyBlackouts>,
+    /// The companies in a blackout now: none of their entities is started meanwhile.
+    #[schema(required = false)]
+    pub held_companies: Vec<String>,
 }
 
 /// A backfill's trial run.
@@ -183,6 +194,14 @@ impl PublicBackfill {
             max_credits: b.max_credits,
             rerun_causes: b.rerun_causes.clone(),
             effective_max_in_flight: b.effective_max_in_flight(),
+            max_in_flight_per_company: b.max_in_flight_per_company,
+            company_blackouts: b.company_blackouts.clone(),
+            held_companies: b
+                .blackouts()
+                .ok()
+                .flatten()
+                .map(|bo| bo.held_at(now))
+                .unwrap_or_default(),
             trial: b.trial_sample_size.map(|n| PublicTrial {
                 sample_size: n,
                 result: b.trial_summary.as_ref().map(|t| PublicTrialResult {
@@ -361,6 +380,16 @@ pub struct CreateBackfillRequest {
     /// Run a sample first, then pause with `trial_complete` and a summary.
     #[serde(default)]
     pub trial: Option<TrialRequest>,
+    /// At most this many of one PSA company's entities run at once (1 to `max_in_flight`);
+    /// claims always go round-robin across companies.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub max_in_flight_per_company: Option<i64>,
+    /// Companies' change freezes: company id → dates and weekly windows, in the backfill's
+    /// timezone, during which that company's entities are not started (the rest run).
+    #[serde(default)]
+    #[schema(value_type = Option<HashMap<String, CompanyBlackout>>)]
+    pub company_blackouts: Option<CompanyBlackouts>,
 }
 
 /// A trial run: `sample_size` entities spread evenly over the snapshot run first; then the
@@ -422,6 +451,15 @@ pub struct EditBackfillRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub max_credits: Option<Option<i64>>,
+    /// A new cap per PSA company, or `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub max_in_flight_per_company: Option<Option<i64>>,
+    /// Replaces every company blackout (a change freeze announced mid-run), or `null` to
+    /// remove them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<HashMap<String, CompanyBlackout>>)]
+    pub company_blackouts: Option<Option<CompanyBlackouts>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -648,7 +686,7 @@ pub struct CreatedApiKey {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"psa": "connectwise", "config": {"site_url": "https://na.myconnectwise.net", "company_id": "msp"}, "secrets_set": ["private_key", "public_key"], "created_at": "2026-11-01T08:05:00Z", "updated_at": "2026-11-01T08:05:00Z"}))]
+#[schema(example = json!({"psa": "connectwise", "config": {"site_url": "https://na.myconnectwise.net", "company_id": "msp"}, "secrets_set": ["private_key", "public_key"], "created_at": "2026-11-01T08:05:00Z", "updated_at": "2026-11-01T08:05:00Z", "budget": {"requests_per_hour": 60000, "backfill_share": 50, "backfill_requests_per_hour": 30000, "backfill_requests_this_hour": 3120}}))]
 pub struct PublicIntegration {
     #[schema(schema_with = psa_names)]
     pub psa: String,
@@ -659,11 +697,38 @@ pub struct PublicIntegration {
     pub secrets_set: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Its request budget, shared by every replica.
+    pub budget: PublicPsaBudget,
 }
 
-impl From<neo_store::Integration> for PublicIntegration {
-    fn from(i: neo_store::Integration) -> Self {
+/// A PSA's request budget: its allowance per hour (`requests_per_hour` in the config, else the
+/// PSA's documented limit), the part backfills may use (`backfill_share`, else 50%), and what
+/// backfills took this hour.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"requests_per_hour": 10000, "backfill_share": 50, "backfill_requests_per_hour": 5000, "backfill_requests_this_hour": 3120}))]
+pub struct PublicPsaBudget {
+    pub requests_per_hour: i64,
+    /// Percent of `requests_per_hour` backfills may use; the rest is left for live traffic.
+    pub backfill_share: i64,
+    /// Backfills' requests per hour at most.
+    pub backfill_requests_per_hour: i64,
+    /// Requests backfills sent since the start of this hour (UTC).
+    pub backfill_requests_this_hour: i64,
+}
+
+impl PublicIntegration {
+    pub fn new(i: neo_store::Integration, now: jiff::Timestamp) -> Self {
+        let budget = i.budget();
         Self {
+            budget: PublicPsaBudget {
+                requests_per_hour: budget.requests_per_hour,
+                backfill_share: budget.backfill_share,
+                backfill_requests_per_hour: budget.backfill_per_hour(),
+                backfill_requests_this_hour: neo_domain::budget::Budget::used_this_hour(
+                    &i.bucket,
+                    neo_domain::clock::to_ms(now),
+                ),
+            },
             psa: i.psa,
             config: i.config,
             secrets_set: i.secret_names,

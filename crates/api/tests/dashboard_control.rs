@@ -633,3 +633,119 @@ async fn the_adapted_concurrency_is_shown_with_why() {
         .await;
     assert_eq!(r.body["data"]["effective_max_in_flight"], 10, "{}", r.body);
 }
+
+/// Issue 23: the live part shows the tenant's PSA budget (what backfills took this hour of
+/// their share), the per-company cap and each company blackout, marking those that hold now;
+/// the API reads the same, and an edit replaces or removes them.
+#[tokio::test]
+async fn the_psa_budget_and_company_blackouts_are_shown() {
+    let app = TestApp::spawn().await;
+    let (b, _, key, wf) = signed_in(&app, 1).await;
+    let tenant = tenant_id(&app).await;
+    app.store
+        .put_integration(
+            &tenant,
+            "connectwise",
+            json!({"site_url": "https://psa.example", "company_id": "msp", "public_key": "p",
+                   "requests_per_hour": 36_000, "backfill_share": 50}),
+            json!({"private_key": "k", "client_id": "c"}),
+            app.now(),
+        )
+        .await
+        .unwrap();
+    let g = app
+        .store
+        .take_psa_budget(&tenant, 7, app.now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.granted, 7);
+    let today = app
+        .now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let id = app
+        .backfill_from(
+            &key,
+            json!({"target_workflow_id": wf, "max_in_flight": 20, "max_in_flight_per_company": 5,
+                   "filter_spec": {"entity_ids": ["1", "2", "3"]}, "timezone": "UTC",
+                   "company_blackouts": {"19": {"dates": [today]}, "27": {"dates": ["2031-01-02"]}}}),
+        )
+        .await;
+    let live = unescaped(&b.get(&format!("/backfills/{id}/live")).await.body);
+    let budget = element(&live, "psa-budget");
+    assert!(
+        budget.contains(
+            "7 / 18,000 backfill requests this hour (50% of the PSA's 36,000 an hour; the rest is left for live traffic)"
+        ),
+        "{budget}"
+    );
+    let per = element(&live, "per-company");
+    assert!(per.contains("at most 5 of one company at once"), "{per}");
+    let bo = element(&live, "blackouts");
+    assert!(
+        bo.contains(&format!(
+            "Company 19: {today} <strong class=\"held\">· held now</strong>"
+        )),
+        "{bo}"
+    );
+    assert!(bo.contains("Company 27: 2031-01-02</li>"), "{bo}");
+    let read = api_backfill(&app, &key, &id).await;
+    assert_eq!(read["held_companies"], json!(["19"]), "{read}");
+    assert_eq!(read["max_in_flight_per_company"], 5);
+    let i = app.get(&key, "/public-api/integrations").await;
+    assert_eq!(
+        i.body["data"][0]["budget"],
+        json!({"requests_per_hour": 36000, "backfill_share": 50,
+               "backfill_requests_per_hour": 18000, "backfill_requests_this_hour": 7})
+    );
+
+    // An edit names the broken rule; a valid one replaces the blackouts, `null` removes them.
+    let r = app
+        .patch(
+            &key,
+            &format!("/public-api/backfills/{id}"),
+            json!({"company_blackouts": {"19": {"dates": ["24/12/2026"]}}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("company_blackouts.19.dates[0]"),
+        "{}",
+        r.body
+    );
+    let r = app
+        .patch(
+            &key,
+            &format!("/public-api/backfills/{id}"),
+            json!({"company_blackouts": {"27": {"weekly": {"monday": [{"run_start_time": "00:00", "run_end_time": "23:59"}]}}},
+                   "max_in_flight_per_company": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["held_companies"], json!([]), "{}", r.body);
+    assert_eq!(r.body["data"]["max_in_flight_per_company"], Value::Null);
+    let live = unescaped(&b.get(&format!("/backfills/{id}/live")).await.body);
+    assert!(!live.contains("id=\"per-company\""));
+    let bo = element(&live, "blackouts");
+    assert!(
+        bo.contains("Company 27: weekly Mon 00:00 → 23:59 (UTC)"),
+        "{bo}"
+    );
+    let r = app
+        .patch(
+            &key,
+            &format!("/public-api/backfills/{id}"),
+            json!({"company_blackouts": null}),
+        )
+        .await;
+    assert_eq!(
+        r.body["data"]["company_blackouts"],
+        Value::Null,
+        "{}",
+        r.body
+    );
+    let live = unescaped(&b.get(&format!("/backfills/{id}/live")).await.body);
+    assert!(!live.contains("id=\"blackouts\""));
+}

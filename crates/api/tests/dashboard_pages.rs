@@ -442,6 +442,7 @@ async fn items_show_the_tickets_summary_and_link_to_it_in_the_psa() {
             id: t.id.to_string(),
             number: None,
             summary: Some(t.summary.clone()),
+            company: None,
         })
         .collect();
     assert!(app

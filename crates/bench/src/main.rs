@@ -242,6 +242,8 @@ impl Fixture {
                 start_at: None,
                 max_credits: None,
                 trial_sample_size: None,
+                max_in_flight_per_company: None,
+                company_blackouts: None,
             })
             .await?;
         eprintln!(

@@ -182,8 +182,10 @@ pub async fn run(a: ScaleArgs) -> anyhow::Result<()> {
         Method::PUT,
         "/integrations/connectwise",
         Some(
+            // The request budget out of the way: this measures the service, not a PSA's allowance.
             json!({"site_url": sim, "company_id": cw.cw_company, "public_key": cw.cw_public_key,
-                    "private_key": cw.cw_private_key, "client_id": cw.cw_client_id}),
+                    "private_key": cw.cw_private_key, "client_id": cw.cw_client_id,
+                    "requests_per_hour": 10_000_000, "backfill_share": 100}),
         ),
     )
     .await?;

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod backfill;
+pub mod budget;
 pub mod clock;
 pub mod control;
 pub mod cost;
@@ -10,6 +11,7 @@ pub mod cursor;
 pub mod egress;
 pub mod eta;
 pub mod executor;
+pub mod fairness;
 pub mod filter;
 /// The fuzz targets' bodies (`fuzz/`), replayed by the test suite: only with the `fuzzing`
 /// feature, never in a normal build.

@@ -78,7 +78,13 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let minted = neo_api::auth::mint_key(&tenant.id, "test", "demo", None, now);
     let key = minted.plaintext.clone();
     store.insert_api_key(minted.row).await?;
-    let (config, secrets) = sim.integration("connectwise");
+    // The PSA request budget is the simulator's own limit (ConnectWise's 1,000 a minute), all of
+    // it for backfills: the demo has no live traffic to leave room for.
+    let (mut config, secrets) = sim.integration("connectwise");
+    if let Some(c) = config.as_object_mut() {
+        c.insert("requests_per_hour".into(), json!(60_000));
+        c.insert("backfill_share".into(), json!(100));
+    }
     store
         .put_integration(&tenant.id, "connectwise", config, secrets, now)
         .await?;

@@ -311,13 +311,7 @@ async fn dashboard_safe_bulk_changes_in_headless_chromium() {
     })
     .await
     .unwrap();
-    let (mut config, secrets) = sim.integration("connectwise");
-    config
-        .as_object_mut()
-        .unwrap()
-        .extend(secrets.as_object().unwrap().clone());
-    api.put(&server.base, "/integrations/connectwise", config)
-        .await;
+    common::connect_psa(&api, &server.base, &sim, "connectwise", common::unpaced()).await;
     // No workflow form on the dashboard: created through the API on the simulated executor,
     // turned into psa_actions on the workflows page by the browser.
     let wf = api

@@ -99,13 +99,7 @@ async fn every_filterable_pair_backfills_exactly_the_reference() {
             http: reqwest::Client::new(),
             key: create_key_for(&db, &format!("msp-{}", psa.as_str())),
         };
-        let (mut config, secrets) = sim.integration(psa.as_str());
-        config
-            .as_object_mut()
-            .unwrap()
-            .extend(secrets.as_object().unwrap().clone());
-        api.put(&base, &format!("/integrations/{}", psa.as_str()), config)
-            .await;
+        common::connect_psa(&api, &base, &sim, psa.as_str(), common::unpaced()).await;
         for entity in EntityType::ALL {
             let pair = support::pair(psa, *entity);
             let url = if pair.level == Level::Filters {

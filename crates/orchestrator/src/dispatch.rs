@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use neo_domain::backfill::{BackfillMode, EntityType};
+use neo_domain::fairness::Blackouts;
 use neo_domain::pacing::Feedback;
 use neo_domain::windows::Schedule;
 use neo_store::source::{ActionJob, ActionOutcome};
@@ -34,6 +35,8 @@ pub(crate) struct Driver {
     pub credits_per_entity: i64,
     /// Its `max_in_flight`: the ceiling of its adaptive limit.
     pub max_in_flight: i64,
+    /// Its company blackouts: the companies they hold are named to each claim.
+    pub blackouts: Option<Blackouts>,
 }
 
 impl Orchestrator {
@@ -50,6 +53,20 @@ impl Orchestrator {
                 i.drivers.lock().expect("poisoned").remove(&b.id);
                 i.store
                     .fail_backfill(&b.id, &format!("invalid schedule: {}", e.message), now)
+                    .await?;
+                return Ok(None);
+            }
+        };
+        let blackouts = match b.blackouts() {
+            Ok(bo) => bo,
+            Err(e) => {
+                i.drivers.lock().expect("poisoned").remove(&b.id);
+                i.store
+                    .fail_backfill(
+                        &b.id,
+                        &format!("invalid company blackouts: {}", e.message),
+                        now,
+                    )
                     .await?;
                 return Ok(None);
             }
@@ -94,6 +111,7 @@ impl Orchestrator {
             schedule,
             credits_per_entity: b.credits_per_entity,
             max_in_flight: b.max_in_flight,
+            blackouts,
         });
         i.drivers
             .lock()
@@ -197,9 +215,15 @@ impl Orchestrator {
                 .iter()
                 .map(|(d, n)| (d.backfill_id.as_str(), *n))
                 .collect();
+            let held: Vec<(&str, String)> = served
+                .iter()
+                .filter_map(|(d, _)| Some((d.backfill_id.as_str(), d.blackouts.as_ref()?)))
+                .flat_map(|(id, bo)| bo.held_at(now).into_iter().map(move |c| (id, c)))
+                .collect();
+            let held: Vec<(&str, &str)> = held.iter().map(|(b, c)| (*b, c.as_str())).collect();
             let results = i
                 .store
-                .claim_many(&wants, &i.worker, now, now + i.cfg.lease)
+                .claim_many(&wants, &held, &i.worker, now, now + i.cfg.lease)
                 .await?;
             for ((d, share), res) in served.iter().zip(results) {
                 let got = res.claimed.len() + res.skipped as usize;

@@ -116,6 +116,8 @@ impl Env {
                 start_at: None,
                 max_credits: None,
                 trial_sample_size: None,
+                max_in_flight_per_company: None,
+                company_blackouts: None,
             })
             .await
             .unwrap()
@@ -145,6 +147,8 @@ impl Env {
                 start_at: None,
                 max_credits: None,
                 trial_sample_size: None,
+                max_in_flight_per_company: None,
+                company_blackouts: None,
             })
             .await
             .unwrap()
@@ -894,6 +898,8 @@ async fn nothing_is_claimed_before_the_scheduled_start_and_dispatch_begins_at_it
             start_at: Some(start),
             max_credits: None,
             trial_sample_size: None,
+            max_in_flight_per_company: None,
+            company_blackouts: None,
         })
         .await
         .unwrap();
@@ -1044,6 +1050,7 @@ async fn snapshot_sources_feed_items_and_failures_fail_the_backfill() {
         id: id.into(),
         number: number.map(Into::into),
         summary: Some(format!("ticket {id}")),
+        company: None,
     };
     let pages = vec![
         vec![entry("10", Some("#10")), entry("11", None)],

@@ -2,7 +2,7 @@
 //!
 //! | route | effect |
 //! |---|---|
-//! | `POST /__sim/reset` | back to the initial state; optional body `{"seed":N,"tickets":N}` regenerates the data |
+//! | `POST /__sim/reset` | back to the initial state; optional body `{"seed":N,"tickets":N}` regenerates the data; `{"company_tickets":[N,..]}` (at most 20) regenerates it with `N` tickets for each company in turn (by ascending id), none for the others ([`crate::Dataset::generate_by_company`]) |
 //! | `POST /__sim/faults` | install a [`Fault`]; answers `{"id":N}` |
 //! | `GET /__sim/faults` | installed faults with their counters |
 //! | `DELETE /__sim/faults` | remove all faults |
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::Limits;
-use crate::data::View;
+use crate::data::{View, MIN_COMPANIES};
 use crate::faults::Fault;
 use crate::http_util::json;
 use crate::state::{lock, SimState};
@@ -71,12 +71,37 @@ fn parse_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T,
 struct ResetBody {
     seed: Option<u64>,
     tickets: Option<usize>,
+    /// Tickets per company, in ascending company id order; the total is their sum (`tickets`,
+    /// if given too, must equal it).
+    company_tickets: Option<Vec<usize>>,
 }
 
 async fn reset(State(st): State<Arc<SimState>>, body: Bytes) -> Response {
     match parse_body::<ResetBody>(&body) {
+        Ok(ResetBody {
+            seed,
+            tickets,
+            company_tickets: Some(counts),
+        }) => {
+            let total: usize = counts.iter().sum();
+            if counts.len() > MIN_COMPANIES {
+                return bad_request(format!(
+                    "company_tickets: at most {MIN_COMPANIES} counts (the fewest companies a data set has)"
+                ));
+            }
+            if tickets.is_some_and(|t| t != total) {
+                return bad_request(format!(
+                    "tickets must equal the sum of company_tickets ({total})"
+                ));
+            }
+            st.reset(seed, Some(total), Some(&counts));
+            json(
+                StatusCode::OK,
+                &json!({"reset": true, "tickets": st.data().tickets.len()}),
+            )
+        }
         Ok(b) => {
-            st.reset(b.seed, b.tickets);
+            st.reset(b.seed, b.tickets, None);
             json(
                 StatusCode::OK,
                 &json!({"reset": true, "tickets": st.data().tickets.len()}),

@@ -159,6 +159,9 @@ impl View {
     }
 }
 
+/// The fewest companies a data set has (any seed generates 20 to 40).
+pub const MIN_COMPANIES: usize = 20;
+
 impl Dataset {
     /// Generates the data set for `seed` with `tickets` tickets, its wire views rendered once.
     /// Deterministic.
@@ -171,6 +174,35 @@ impl Dataset {
     /// takes several KB, so a million tickets rendered would take gigabytes), while a count or
     /// a navigable page renders every row it filters. The answers are the same either way.
     pub fn generate_with(seed: u64, tickets: usize, keep_rendered: bool) -> Dataset {
+        Dataset::build(seed, tickets, None, keep_rendered)
+    }
+
+    /// As [`Dataset::generate_with`], with a chosen number of tickets per company instead of
+    /// the skewed weights: `company_tickets[i]` tickets belong to the `i`-th company (by
+    /// ascending id), the other companies have none, and there are
+    /// `company_tickets.iter().sum()` tickets in all, their companies shuffled over the ids
+    /// (so each company's tickets spread over the whole id range, as on a real PSA). Every
+    /// seed generates at least [`MIN_COMPANIES`] companies; a count beyond the companies
+    /// generated goes to company `i % companies` (a count is never dropped). Deterministic.
+    pub fn generate_by_company(
+        seed: u64,
+        company_tickets: &[usize],
+        keep_rendered: bool,
+    ) -> Dataset {
+        Dataset::build(
+            seed,
+            company_tickets.iter().sum(),
+            Some(company_tickets),
+            keep_rendered,
+        )
+    }
+
+    fn build(
+        seed: u64,
+        tickets: usize,
+        company_tickets: Option<&[usize]>,
+        keep_rendered: bool,
+    ) -> Dataset {
         let mut rng = StdRng::seed_from_u64(seed);
         let boards = gen_boards(&mut rng);
         let statuses = statuses();
@@ -183,7 +215,10 @@ impl Dataset {
             &boards,
             &statuses,
             &priorities,
-            &companies,
+            Owners {
+                companies: &companies,
+                counts: company_tickets,
+            },
             &members,
         );
         let records = Records::generate(&Base {
@@ -490,7 +525,7 @@ fn gen_boards(rng: &mut StdRng) -> Vec<Board> {
 }
 
 fn gen_companies(rng: &mut StdRng) -> Vec<Company> {
-    let n = rng.gen_range(20..=40);
+    let n = rng.gen_range(MIN_COMPANIES..=40);
     let mut stems = COMPANY_STEMS.to_vec();
     stems.shuffle(rng);
     let mut id = 100;
@@ -568,15 +603,23 @@ pub(crate) fn ts(second: i64) -> Timestamp {
     Timestamp::from_second(second).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// Whose the tickets are: the companies, and each one's chosen number of tickets (by index),
+/// or `None` for the skewed weights.
+struct Owners<'a> {
+    companies: &'a [Company],
+    counts: Option<&'a [usize]>,
+}
+
 fn gen_tickets(
     rng: &mut StdRng,
     n: usize,
     boards: &[Board],
     statuses: &[Status],
     priorities: &[Priority],
-    companies: &[Company],
+    owners: Owners<'_>,
     members: &[Member],
 ) -> Vec<Ticket> {
+    let companies = owners.companies;
     // Entry times ascend with ids, as they do on a real PSA.
     let mut entered: Vec<i64> = (0..n)
         .map(|_| rng.gen_range(SPAN_START..SPAN_END))
@@ -590,11 +633,22 @@ fn gen_tickets(
     let company_weights: Vec<u32> = (0..companies.len()).map(|i| 1 + (i as u32 % 5)).collect();
     let priority_weights = [1, 3, 8, 4, 2];
     let recent_cutoff = SPAN_END - 60 * 86_400;
+    // Chosen counts: each ticket's company index, shuffled (drawn after the entry times, so
+    // the weighted path's draws are unchanged).
+    let assigned: Option<Vec<usize>> = owners.counts.map(|counts| {
+        let mut a: Vec<usize> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(c, &k)| std::iter::repeat_n(c % companies.len().max(1), k))
+            .collect();
+        a.shuffle(rng);
+        a
+    });
 
     let mut id = 0u64;
     let mut day_seq: (String, u32) = (String::new(), 0);
     let mut out = Vec::with_capacity(n);
-    for &entered_s in &entered {
+    for (k, &entered_s) in entered.iter().enumerate() {
         id += rng.gen_range(1..=5);
         let date_entered = ts(entered_s);
         let age_bias = if entered_s < recent_cutoff { 80 } else { 30 };
@@ -639,7 +693,10 @@ fn gen_tickets(
             board: boards[weighted(rng, &board_weights)].clone(),
             status: status.clone(),
             priority: priorities[weighted(rng, &priority_weights)].clone(),
-            company: companies[weighted(rng, &company_weights)].clone(),
+            company: match &assigned {
+                Some(a) => companies[a[k]].clone(),
+                None => companies[weighted(rng, &company_weights)].clone(),
+            },
             owner,
             date_entered,
             last_updated,
@@ -680,5 +737,43 @@ mod tests {
             .is_some_and(|s| s.ends_with(".000Z")));
         let halo = halo_json(&a.tickets[0]);
         assert!(halo["dateoccurred"].as_str().is_some_and(|s| s.len() == 19));
+    }
+
+    /// Each company's count of tickets per `company_tickets`, spread over the ids;
+    /// deterministic; the weighted data sets unchanged; and the reset's bridge.
+    #[test]
+    fn chosen_ticket_counts_per_company() {
+        let counts = [300, 5, 0, 7];
+        let d = Dataset::generate_by_company(42, &counts, false);
+        assert_eq!(d.tickets.len(), 312);
+        for (i, c) in d.companies.iter().enumerate() {
+            let have = d.tickets.iter().filter(|t| t.company.id == c.id).count();
+            assert_eq!(have, counts.get(i).copied().unwrap_or(0), "company {i}");
+        }
+        // Spread, not in runs: company 0's tickets are not all first.
+        let small = d.companies[1].id;
+        let last_small = d.tickets.iter().rposition(|t| t.company.id == small);
+        assert!(last_small.is_some_and(|p| p > 150), "{last_small:?}");
+        assert_eq!(
+            d.tickets,
+            Dataset::generate_by_company(42, &counts, true).tickets
+        );
+        // Everything but the companies is drawn as before: the same entry times.
+        let weighted = Dataset::generate(42, 312);
+        assert!(d
+            .tickets
+            .iter()
+            .zip(&weighted.tickets)
+            .all(|(a, b)| a.date_entered == b.date_entered));
+        assert_eq!(Dataset::generate(42, 312).tickets, weighted.tickets);
+        // More counts than companies: the extra ones wrap around, none is lost.
+        let many = vec![1; d.companies.len() + 2];
+        let w = Dataset::generate_by_company(42, &many, false);
+        assert_eq!(w.tickets.len(), many.len());
+        let first = w.companies[0].id;
+        assert_eq!(
+            w.tickets.iter().filter(|t| t.company.id == first).count(),
+            2
+        );
     }
 }

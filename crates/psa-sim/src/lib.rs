@@ -337,7 +337,7 @@ impl SimHandle {
     /// Back to the initial state: logs, faults, limits, throttle counters, and the writes, notes
     /// and technician edits. The data set is kept.
     pub fn reset(&self) {
-        self.state.reset(None, None);
+        self.state.reset(None, None, None);
     }
 
     /// Stops the server and waits for it (in-flight connections get a graceful close).

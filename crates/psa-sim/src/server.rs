@@ -243,6 +243,9 @@ async fn outer(State(st): State<Arc<SimState>>, req: Request, next: Next) -> Res
         body: String::from_utf8_lossy(&bytes).into_owned(),
         status: None,
         fault: None,
+        received_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
     };
     let cap = st.limits().request_log_cap;
     let seq = lock(&st.log).push(entry, cap);

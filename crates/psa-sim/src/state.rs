@@ -38,6 +38,10 @@ pub struct LoggedRequest {
     pub status: Option<u16>,
     /// Id of the fault applied to this request, if any.
     pub fault: Option<u64>,
+    /// When it arrived: milliseconds since the Unix epoch on the host's clock (not the
+    /// simulator's virtual clock), so rates per real minute can be read from the log.
+    #[serde(default)]
+    pub received_ms: u64,
 }
 
 impl LoggedRequest {
@@ -287,16 +291,32 @@ impl SimState {
     }
 
     /// Back to the initial state (writes, notes and their logs included); with `seed`/`tickets`, the data set is
-    /// regenerated.
-    pub(crate) fn reset(&self, seed: Option<u64>, tickets: Option<usize>) {
+    /// regenerated; with `company_tickets`, with that many tickets per company
+    /// ([`Dataset::generate_by_company`]).
+    pub(crate) fn reset(
+        &self,
+        seed: Option<u64>,
+        tickets: Option<usize>,
+        company_tickets: Option<&[usize]>,
+    ) {
         self.writes.clear();
-        if seed.is_some() || tickets.is_some() {
-            let tickets = tickets.unwrap_or(self.cfg.tickets);
-            let data = Dataset::generate_with(
-                seed.unwrap_or(self.cfg.seed),
-                tickets,
-                tickets <= self.cfg.render_once_max_tickets,
-            );
+        if seed.is_some() || tickets.is_some() || company_tickets.is_some() {
+            let seed = seed.unwrap_or(self.cfg.seed);
+            let data = match company_tickets {
+                Some(counts) => Dataset::generate_by_company(
+                    seed,
+                    counts,
+                    counts.iter().sum::<usize>() <= self.cfg.render_once_max_tickets,
+                ),
+                None => {
+                    let tickets = tickets.unwrap_or(self.cfg.tickets);
+                    Dataset::generate_with(
+                        seed,
+                        tickets,
+                        tickets <= self.cfg.render_once_max_tickets,
+                    )
+                }
+            };
             *self.data.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(data);
         }
         self.set_limits(self.cfg.limits.clone());

@@ -100,6 +100,8 @@ pub struct Row {
     /// What an operator knows it by ([`row_summary`]).
     pub summary: Option<String>,
     pub created: Option<Timestamp>,
+    /// The company (the MSP's client) it belongs to: its `$company` id, where the entity has one.
+    pub company: Option<String>,
 }
 
 fn compile_error(e: CompileError) -> PsaError {
@@ -312,6 +314,7 @@ impl PsaClient {
                     number: row_number(cat, r),
                     summary: row_summary(cat, r),
                     created: row_created(cat, r),
+                    company: row_company(cat, r),
                 });
             }
         }
@@ -411,6 +414,20 @@ fn row_summary(cat: &Catalogue, r: &Value) -> Option<String> {
         Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
         None => s,
     })
+}
+
+/// The id of the company a row belongs to (its `$company` field), where the entity has one.
+fn row_company(cat: &Catalogue, r: &Value) -> Option<String> {
+    let path = cat.target(neo_domain::filter::Alias::Company)?.id?;
+    match compile::eval::field(r, cat.psa(), path)? {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s)
+            if !s.is_empty() && s.len() <= neo_domain::fairness::MAX_COMPANY_ID_LEN =>
+        {
+            Some(s.clone())
+        }
+        _ => None,
+    }
 }
 
 /// When a row was created (its `$created` field), where the entity has one.

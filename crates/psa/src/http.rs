@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use neo_egress::{Egress, EgressError};
 
+use crate::budget::RequestGate;
+
 #[derive(Debug, Clone)]
 pub struct HttpPolicy {
     /// Retries of a 5xx, timeout or connection error.
@@ -22,6 +24,19 @@ pub struct HttpPolicy {
     pub halo_throttle_wait: Duration,
     /// Largest PSA answer read (a page, a count, a token); beyond it the read fails.
     pub max_response_bytes: usize,
+    /// What every attempt waits on before it is sent: the tenant's request budget for a
+    /// backfill's requests ([`crate::budget`]); none for an operator's own (a count at create).
+    pub gate: Option<Gate>,
+}
+
+/// A [`RequestGate`] in a policy.
+#[derive(Clone)]
+pub struct Gate(pub std::sync::Arc<dyn RequestGate>);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
 }
 
 impl Default for HttpPolicy {
@@ -34,6 +49,7 @@ impl Default for HttpPolicy {
             timeout: Duration::from_secs(30),
             halo_throttle_wait: Duration::from_secs(60),
             max_response_bytes: 16 << 20,
+            gate: None,
         }
     }
 }
@@ -189,6 +205,9 @@ async fn send(
             .base_backoff
             .saturating_mul(1u32 << retries.min(16))
             .min(policy.max_backoff);
+        if let Some(Gate(g)) = &policy.gate {
+            g.admit().await;
+        }
         match egress.send(make(), policy.timeout).await {
             Err(e) if !e.is_transient() => {
                 return Err(PsaError::Rejected(format!(

@@ -8,6 +8,7 @@
 //! [`support`] is the matrix of which entity types each PSA has and how far each goes.
 
 pub mod autotask;
+pub mod budget;
 pub mod client;
 pub mod compile;
 pub mod connectwise;

@@ -17,8 +17,9 @@ use neo_store::source::{
 use neo_store::{Backfill, Store};
 use serde_json::{json, Value};
 
+use crate::budget::BudgetGate;
 use crate::client::{Cursor, PsaClient};
-use crate::http::{HttpPolicy, PsaError};
+use crate::http::{Gate, HttpPolicy, PsaError};
 
 /// Consecutive deferred pages after which enumeration counts as failed.
 pub const MAX_DEFERRALS: u32 = 30;
@@ -30,6 +31,8 @@ pub struct PsaSource {
     deferrals: Mutex<HashMap<String, u32>>,
     /// Per tenant: the integration a client was connected with, and the client.
     clients: Mutex<HashMap<String, (Value, PsaClient)>>,
+    /// Per tenant: its request budget, which its clients' requests wait on.
+    gates: Mutex<HashMap<String, Gate>>,
 }
 
 impl PsaSource {
@@ -40,7 +43,19 @@ impl PsaSource {
             policy,
             deferrals: Mutex::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The tenant's budget gate (one per tenant for the process's life, so its queue and the
+    /// tokens it holds survive a reconnect).
+    fn gate(&self, tenant_id: &str) -> Gate {
+        self.gates
+            .lock()
+            .expect("poisoned")
+            .entry(tenant_id.to_owned())
+            .or_insert_with(|| Gate(Arc::new(BudgetGate::new(self.store.clone(), tenant_id))))
+            .clone()
     }
 
     fn defer(&self, backfill: &str, e: &PsaError) -> SourceError {
@@ -85,7 +100,10 @@ impl PsaSource {
                     &integration.config,
                     &secrets,
                     self.http.clone(),
-                    self.policy.clone(),
+                    HttpPolicy {
+                        gate: Some(self.gate(tenant_id)),
+                        ..self.policy.clone()
+                    },
                 )
                 .await?;
                 self.clients
@@ -125,6 +143,7 @@ impl PsaSource {
                 id: r.id.to_string(),
                 number: r.number,
                 summary: r.summary,
+                company: r.company,
             })
             .collect();
         let mut complete = page.exhausted;

@@ -40,7 +40,7 @@ fn and(rules: Value) -> Group {
 
 /// The integration (`config`, `secrets`) pointing at the simulator, as the API stores it.
 fn integration(sim: &SimHandle, psa: Psa) -> (Value, Value) {
-    sim.integration(psa.as_str())
+    common::unpaced_integration(sim, psa)
 }
 
 /// The ids of the simulator's tickets that match `root` per the reference evaluator.
@@ -506,6 +506,8 @@ async fn source_enumerates(psa: Psa) {
             start_at: None,
             max_credits: None,
             trial_sample_size: None,
+            max_in_flight_per_company: None,
+            company_blackouts: None,
         })
         .await
         .expect("backfill");

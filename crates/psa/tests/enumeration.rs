@@ -3,6 +3,8 @@
 //! slow it down without failing an item; pause and resume continue from the persisted
 //! checkpoint without re-reading earlier pages (checked in the simulator's request log).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +58,7 @@ async fn env(psa: Psa, tickets: usize) -> Env {
     let store = db.store.clone();
     let clock = ManualClock::new(T0.parse().unwrap());
     let tenant = store.ensure_tenant("acme", clock.now()).await.unwrap().id;
-    let (config, secrets) = sim.integration(psa.as_str());
+    let (config, secrets) = common::unpaced_integration(&sim, psa);
     store
         .put_integration(&tenant, psa.as_str(), config, secrets, clock.now())
         .await
@@ -135,6 +137,8 @@ impl Env {
                 start_at: None,
                 max_credits: None,
                 trial_sample_size: None,
+                max_in_flight_per_company: None,
+                company_blackouts: None,
             })
             .await
             .unwrap()

@@ -132,8 +132,8 @@ macro_rules! backfill_queries {
             let now = to_ms(b.created_at);
             let n_items = b.entity_ids.as_ref().map_or(0, |v| v.len() as i64);
             let started = (b.state == BackfillRunState::Running).then_some(now);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode, start_at, max_credits, trial_sample_size) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18, $19, $20, $21)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, name, mode, start_at, max_credits, trial_sample_size, max_in_flight_per_company, company_blackouts) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14, $15, $16, $16, $17, $18, $19, $20, $21, $22, $23)")
                 .bind(&b.id)
                 .bind(&b.tenant_id)
                 .bind(b.state.as_str())
@@ -155,6 +155,8 @@ macro_rules! backfill_queries {
                 .bind(b.start_at.map(to_ms))
                 .bind(b.max_credits)
                 .bind(b.trial_sample_size)
+                .bind(b.max_in_flight_per_company)
+                .bind(b.company_blackouts.as_ref().map(to_json_text).transpose()?)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| unique_to(e, StoreError::AlreadyActive))?;
@@ -319,6 +321,16 @@ macro_rules! backfill_queries {
                 let shown = |c: Option<i64>| Some(c.map_or("none".to_owned(), |c| c.to_string()));
                 changes.push(("max_credits", shown(b.max_credits), shown(c)));
             }
+            if let Some(c) = edit.max_in_flight_per_company.filter(|c| *c != b.max_in_flight_per_company) {
+                let shown = |c: Option<i64>| Some(c.map_or("none".to_owned(), |c| c.to_string()));
+                changes.push(("max_in_flight_per_company", shown(b.max_in_flight_per_company), shown(c)));
+            }
+            let blackouts_json = |c: &Option<neo_domain::fairness::CompanyBlackouts>| {
+                c.as_ref().map(to_json_text).transpose()
+            };
+            if let Some(c) = edit.company_blackouts.as_ref().filter(|c| **c != b.company_blackouts) {
+                changes.push(("company_blackouts", blackouts_json(&b.company_blackouts)?, blackouts_json(c)?));
+            }
             if changes.is_empty() {
                 return Ok(b);
             }
@@ -330,7 +342,7 @@ macro_rules! backfill_queries {
             };
             sqlx::query(
                 "UPDATE backfills SET name = $1, max_in_flight = $2, daily_execution_windows = $3, \
-                 timezone = $4, max_credits = $5, updated_at = $6 WHERE id = $7",
+                 timezone = $4, max_credits = $5, updated_at = $6, max_in_flight_per_company = $8, company_blackouts = $9 WHERE id = $7",
             )
             .bind(&name)
             .bind(edit.max_in_flight.unwrap_or(b.max_in_flight))
@@ -339,6 +351,8 @@ macro_rules! backfill_queries {
             .bind(edit.max_credits.unwrap_or(b.max_credits))
             .bind(now_ms)
             .bind(id)
+            .bind(edit.max_in_flight_per_company.unwrap_or(b.max_in_flight_per_company))
+            .bind(blackouts_json(edit.company_blackouts.as_ref().unwrap_or(&b.company_blackouts))?)
             .execute(&mut **tx)
             .await
             .map_err(StoreError::from)?;
@@ -418,10 +432,10 @@ macro_rules! backfill_queries {
             // With each failure's error and HTTP status: a rerun of chosen causes takes the
             // failures the domain's triage says have them.
             #[allow(clippy::type_complexity)]
-            let entities: Vec<(String, Option<String>, Option<String>, Option<String>, Option<i64>)> =
+            let entities: Vec<(String, Option<String>, Option<String>, Option<String>, Option<i64>, Option<String>)> =
                 sqlx::query_as(&format!(
                     "SELECT i.entity_id, i.entity_number, d.summary, i.error, \
-                     (SELECT e.http_status FROM executions e WHERE e.id = i.execution_id) FROM backfill_items i \
+                     (SELECT e.http_status FROM executions e WHERE e.id = i.execution_id), i.company FROM backfill_items i \
                      LEFT JOIN backfill_item_details d ON d.backfill_id = i.backfill_id AND d.ord = i.ord \
                      WHERE i.backfill_id = $1 AND {} ORDER BY i.ord",
                     child_items(r.kind)
@@ -432,16 +446,17 @@ macro_rules! backfill_queries {
                 .map_err(StoreError::from)?;
             let entities: Vec<SnapshotEntry> = entities
                 .into_iter()
-                .filter(|(_, _, _, error, status)| {
+                .filter(|(_, _, _, error, status, _)| {
                     r.causes.is_none_or(|c| {
                         let status = status.and_then(|s| u16::try_from(s).ok());
                         c.matches(error.as_deref().unwrap_or(""), status)
                     })
                 })
-                .map(|(id, number, summary, _, _)| SnapshotEntry {
+                .map(|(id, number, summary, _, _, company)| SnapshotEntry {
                     id,
                     number,
                     summary,
+                    company,
                 })
                 .collect();
             check_child_items(&src, r.kind, entities.len())?;
@@ -449,8 +464,8 @@ macro_rules! backfill_queries {
             let now_ms = to_ms(r.now);
             let n = entities.len() as i64;
             let (mode, remove_notes) = child_mode(&src, r.kind);
-            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id, mode, remove_notes, rerun_causes) \
-                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12, $13, $14, $15)")
+            sqlx::query("INSERT INTO backfills (id, tenant_id, state, target_workflow_id, entity_type, daily_execution_windows, timezone, max_in_flight, reprocess, total_estimated, total_items, snapshot_complete, pending_count, credits_per_entity, started_at, created_by, created_at, updated_at, parent_backfill_run_id, mode, remove_notes, rerun_causes, max_in_flight_per_company, company_blackouts) \
+                         VALUES ($1, $2, 'RUNNING', $3, $4, $5, $6, $7, TRUE, $8, $8, TRUE, $8, $9, $10, $11, $10, $10, $12, $13, $14, $15, $16, $17)")
                 .bind(r.new_id)
                 .bind(r.tenant_id)
                 .bind(src.target_workflow_id)
@@ -466,6 +481,8 @@ macro_rules! backfill_queries {
                 .bind(mode.as_str())
                 .bind(remove_notes)
                 .bind(r.causes.map(to_json_text).transpose()?)
+                .bind(src.max_in_flight_per_company)
+                .bind(src.company_blackouts.as_ref().map(to_json_text).transpose()?)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match unique_to(e, StoreError::AlreadyActive) {
@@ -570,6 +587,43 @@ macro_rules! backfill_queries {
             cancel_pending(tx, id, CANCEL_INLINE, now).await?;
             emit_event(tx, id, neo_domain::notify::EventType::BackfillFailed, None, now).await?;
             Ok(())
+        }
+
+        /// Each item's rank among its company's items of the backfill, counting those appended
+        /// before (0 for an item of no known company): claims order by it, a round-robin
+        /// across companies. One keyed upsert per company on the page.
+        pub(crate) async fn company_ranks(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            backfill_id: &str,
+            items: &[SnapshotEntry],
+        ) -> Result<Vec<i64>> {
+            let mut next: std::collections::BTreeMap<&str, i64> = Default::default();
+            for c in items.iter().filter_map(|e| e.company.as_deref()) {
+                *next.entry(c).or_default() += 1;
+            }
+            for (company, n) in next.iter_mut() {
+                let total: i64 = sqlx::query_scalar(
+                    "INSERT INTO backfill_companies (backfill_id, company, items) VALUES ($1, $2, $3) \
+                     ON CONFLICT (backfill_id, company) DO UPDATE SET items = backfill_companies.items + excluded.items \
+                     RETURNING items",
+                )
+                .bind(backfill_id)
+                .bind(*company)
+                .bind(*n)
+                .fetch_one(&mut **tx)
+                .await?;
+                *n = total - *n;
+            }
+            Ok(items
+                .iter()
+                .map(|e| match e.company.as_deref().and_then(|c| next.get_mut(c)) {
+                    Some(rank) => {
+                        *rank += 1;
+                        *rank - 1
+                    }
+                    None => 0,
+                })
+                .collect())
         }
 
         /// Appends a snapshot page when the backfill's checkpoint is still `read_from` (a

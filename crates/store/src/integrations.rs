@@ -1,10 +1,11 @@
 //! A tenant's PSA integration, written once for both backends (`$N` placeholders):
-//! `integration_queries!($db, $lock_b)` in a backend module defines these; PostgreSQL passes
-//! `" FOR UPDATE OF b"` to lock the backfills a removal ends. Secrets are sealed on the way in
+//! `integration_queries!($db, $lock_b, $lock_i)` in a backend module defines these; PostgreSQL
+//! passes `" FOR UPDATE OF b"` to lock the backfills a removal ends and `" FOR UPDATE"` to lock
+//! the budget's row. Secrets are sealed on the way in
 //! and opened on the way out (see `sealed_rows`).
 
 macro_rules! integration_queries {
-    ($db:ty, $lock_b:literal) => {
+    ($db:ty, $lock_b:literal, $lock_i:literal) => {
         /// Connects (or reconnects) the tenant's PSA, its secrets sealed; returns it.
         pub(crate) async fn upsert_integration(
             w: &sqlx::Pool<$db>,
@@ -39,6 +40,36 @@ macro_rules! integration_queries {
                 .fetch_optional(r)
                 .await?;
             row.as_ref().map(map_integration).transpose()
+        }
+
+        /// Takes up to `want` requests from the tenant's PSA budget at `now` (the bucket row
+        /// locked, refilled and written back in one transaction: replicas take turns);
+        /// `None` when the tenant has no integration.
+        pub(crate) async fn take_budget(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: &str,
+            want: i64,
+            now: Timestamp,
+        ) -> Result<Option<neo_domain::budget::Grant>> {
+            let row = sqlx::query(concat!("SELECT * FROM integrations WHERE tenant_id = $1", $lock_i))
+                .bind(tenant_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            let Some(i) = row.as_ref().map(map_integration).transpose()? else {
+                return Ok(None);
+            };
+            let g = i.budget().take(i.bucket, to_ms(now), want);
+            if g.bucket != i.bucket {
+                sqlx::query("UPDATE integrations SET budget_millis = $1, budget_at = $2, budget_hour = $3, budget_used = $4 WHERE tenant_id = $5")
+                    .bind(g.bucket.millis)
+                    .bind(g.bucket.at_ms)
+                    .bind(g.bucket.hour_ms)
+                    .bind(g.bucket.used)
+                    .bind(tenant_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(Some(g))
         }
 
         /// The tenant's PSA secrets, opened, for the connector only.

@@ -301,6 +301,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<Integration>;
     async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>>;
+    /// Takes up to `want` requests from the tenant's PSA request budget, shared by every
+    /// replica ([`neo_domain::budget::Budget::take`]); `None` when it has no integration.
+    async fn take_psa_budget(
+        &self,
+        tenant_id: &str,
+        want: i64,
+        now: Timestamp,
+    ) -> Result<Option<neo_domain::budget::Grant>>;
     /// The secrets of the tenant's integration, for the PSA connector only.
     async fn integration_secrets(&self, tenant_id: &str) -> Result<Option<Value>>;
     /// Removes the integration; active backfills that query the PSA end FAILED.
@@ -443,9 +451,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// flight), marking entities that already have a succeeded execution of the workflow
     /// `skipped` (unless `reprocess`). One transaction for all of them; the results are in
     /// the order of `wants`.
+    ///
+    /// Items are taken round-robin across their PSA companies (by rank within the company,
+    /// then order), at most the backfill's `max_in_flight_per_company` of one company in
+    /// flight, and none of a company `held` names for that backfill (`(backfill id, company)`:
+    /// a company blackout, which the orchestrator evaluates).
     async fn claim_many(
         &self,
         wants: &[(&str, usize)],
+        held: &[(&str, &str)],
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
@@ -460,7 +474,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         lease_until: Timestamp,
     ) -> Result<ClaimResult> {
         let mut res = self
-            .claim_many(&[(backfill_id, limit)], worker, now, lease_until)
+            .claim_many(&[(backfill_id, limit)], &[], worker, now, lease_until)
             .await?;
         Ok(res.pop().unwrap_or_default())
     }

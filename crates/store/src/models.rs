@@ -5,8 +5,10 @@ use neo_domain::backfill::{
     AutonomyType, BackfillMode, BackfillRunState, EntityType, ExecutionStatus, ItemStatus,
     WorkflowState,
 };
+use neo_domain::budget::{Bucket, Budget};
 use neo_domain::control::{budget_room, PauseReason};
 use neo_domain::eta::{EtaBasis, Throughput};
+use neo_domain::fairness::{Blackouts, CompanyBlackouts};
 use neo_domain::triage::Causes;
 use neo_domain::windows::WorkflowDailyExecutionWindows;
 use serde_json::Value;
@@ -102,6 +104,17 @@ pub struct Integration {
     pub secret_names: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Its request budget's bucket, shared by every replica ([`neo_domain::budget`]).
+    pub bucket: Bucket,
+}
+
+impl Integration {
+    /// Its request budget: `requests_per_hour` and `backfill_share` from its config, else the
+    /// PSA's defaults.
+    pub fn budget(&self) -> Budget {
+        let n = |k: &str| self.config.get(k).and_then(Value::as_i64);
+        Budget::of(&self.psa, n("requests_per_hour"), n("backfill_share"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +173,10 @@ pub struct Backfill {
     pub rerun_causes: Option<Causes>,
     /// The in-flight limit the orchestrator adapted it to (`None`: `max_in_flight`).
     pub effective_max_in_flight: Option<i64>,
+    /// At most this many of one PSA company's items in flight (`None`: no cap).
+    pub max_in_flight_per_company: Option<i64>,
+    /// Companies' change freezes ([`neo_domain::fairness`]).
+    pub company_blackouts: Option<CompanyBlackouts>,
 }
 
 /// What a trial's sample did, kept on the backfill when it pauses with `trial_complete`.
@@ -208,6 +225,14 @@ impl Backfill {
         self.effective_max_in_flight
             .unwrap_or(self.max_in_flight)
             .clamp(1, self.max_in_flight.max(1))
+    }
+
+    /// Its company blackouts compiled in its time zone (`None`: it has none).
+    pub fn blackouts(&self) -> Result<Option<Blackouts>, neo_domain::validation::FieldError> {
+        self.company_blackouts
+            .as_ref()
+            .map(|b| Blackouts::new(b, &self.timezone))
+            .transpose()
     }
 
     /// What its succeeded executions cost: what the credit ledger charged for it (the cap
@@ -278,6 +303,10 @@ pub struct NewBackfill {
     pub max_credits: Option<i64>,
     /// Checked by [`neo_domain::control::check_sample_size`].
     pub trial_sample_size: Option<i64>,
+    /// Checked by [`neo_domain::fairness::check_max_in_flight_per_company`].
+    pub max_in_flight_per_company: Option<i64>,
+    /// Checked by [`neo_domain::fairness::Blackouts::new`].
+    pub company_blackouts: Option<CompanyBlackouts>,
 }
 
 /// The kinds of child backfill ([`crate::Store::create_child`]).
@@ -314,6 +343,10 @@ pub struct BackfillEdit {
     pub timezone: Option<String>,
     /// `Some(None)` removes the cap.
     pub max_credits: Option<Option<i64>>,
+    /// `Some(None)` removes the cap.
+    pub max_in_flight_per_company: Option<Option<i64>>,
+    /// `Some(None)` removes every blackout.
+    pub company_blackouts: Option<Option<CompanyBlackouts>>,
 }
 
 /// One entry of a backfill's audit: a signal or an edit, who made it and when.

@@ -103,7 +103,7 @@ macro_rules! backfill_select {
              b.in_flight_count, b.succeeded_count, b.failed_count, b.skipped_count, b.cancelled_count, \
              b.credits_per_entity, b.started_at, b.completed_at, b.created_by, b.created_at, b.updated_at, \
              b.error, b.parent_backfill_run_id, b.name, b.mode, b.remove_notes, b.start_at, b.pause_reason, b.max_credits, \
-             b.trial_sample_size, b.trial_summary, b.rate_items, b.rate_seconds, b.rate_at, b.rerun_causes, b.effective_max_in_flight, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
+             b.trial_sample_size, b.trial_summary, b.rate_items, b.rate_seconds, b.rate_at, b.rerun_causes, b.effective_max_in_flight, b.max_in_flight_per_company, b.company_blackouts, w.name AS wf_name, w.autonomy_type AS wf_autonomy \
              FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id"
         )
     };
@@ -189,6 +189,15 @@ pub(crate) fn map_backfill(r: &impl Cols) -> Result<Backfill> {
             })
             .transpose()?,
         effective_max_in_flight: r.opt_int("effective_max_in_flight")?,
+        max_in_flight_per_company: r.opt_int("max_in_flight_per_company")?,
+        company_blackouts: r
+            .opt_text("company_blackouts")?
+            .map(|s| {
+                serde_json::from_str(&s).map_err(|e| {
+                    StoreError::Corrupt(format!("bad company blackouts in database: {e}"))
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -326,6 +335,12 @@ pub(crate) fn map_integration(r: &impl Cols) -> Result<Integration> {
         secret_names,
         created_at: ts(r.int("created_at")?),
         updated_at: ts(r.int("updated_at")?),
+        bucket: neo_domain::budget::Bucket {
+            millis: r.int("budget_millis")?,
+            at_ms: r.int("budget_at")?,
+            hour_ms: r.int("budget_hour")?,
+            used: r.int("budget_used")?,
+        },
     })
 }
 

@@ -54,7 +54,7 @@ pub(crate) fn storable_entities(items: &[SnapshotEntry]) -> std::borrow::Cow<'_,
     let opt = |t: &Option<String>| t.as_deref().is_some_and(dirty);
     if !items
         .iter()
-        .any(|e| dirty(&e.id) || opt(&e.number) || opt(&e.summary))
+        .any(|e| dirty(&e.id) || opt(&e.number) || opt(&e.summary) || opt(&e.company))
     {
         return Cow::Borrowed(items);
     }
@@ -66,6 +66,7 @@ pub(crate) fn storable_entities(items: &[SnapshotEntry]) -> std::borrow::Cow<'_,
                 id: sanitize(&e.id).into_owned(),
                 number: clean(&e.number),
                 summary: clean(&e.summary),
+                company: clean(&e.company),
             })
             .collect(),
     )

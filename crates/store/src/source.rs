@@ -16,6 +16,9 @@ pub struct SnapshotEntry {
     pub number: Option<String>,
     /// What the operator recognises it by (a ticket's summary), cut short by the connector.
     pub summary: Option<String>,
+    /// The PSA company (the MSP's client) the entity belongs to, when the PSA says: claims
+    /// go round-robin across companies and apply a backfill's per-company cap and blackouts.
+    pub company: Option<String>,
 }
 
 impl SnapshotEntry {

@@ -185,6 +185,18 @@ macro_rules! impl_store {
                 .await
             }
 
+            async fn take_psa_budget(
+                &self,
+                tenant_id: &str,
+                want: i64,
+                now: Timestamp,
+            ) -> Result<Option<neo_domain::budget::Grant>> {
+                let mut tx = self.tx().await?;
+                let g = take_budget(&mut tx, tenant_id, want, now).await?;
+                tx.commit().await?;
+                Ok(g)
+            }
+
             async fn integration(&self, tenant_id: &str) -> Result<Option<Integration>> {
                 select_integration(self.writer(), tenant_id).await
             }
@@ -401,6 +413,7 @@ macro_rules! impl_store {
             async fn claim_many(
                 &self,
                 wants: &[(&str, usize)],
+                held: &[(&str, &str)],
                 worker: &str,
                 now: Timestamp,
                 lease_until: Timestamp,
@@ -408,7 +421,8 @@ macro_rules! impl_store {
                 if wants.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.do_claim_many(wants, worker, now, lease_until).await
+                self.do_claim_many(wants, held, worker, now, lease_until)
+                    .await
             }
 
             async fn settle(

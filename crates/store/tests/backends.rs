@@ -58,6 +58,8 @@ fn new_backfill(tenant: &str, id: &str, wf: i64, ids: Option<&[&str]>) -> NewBac
         start_at: None,
         max_credits: None,
         trial_sample_size: None,
+        max_in_flight_per_company: None,
+        company_blackouts: None,
     }
 }
 
@@ -876,6 +878,7 @@ async fn one_claim_serves_several_backfills_each_under_its_own_cap(b: Backend) {
                 (missing, 3),
                 (a.as_str(), 10),
             ],
+            &[],
             "w1",
             at(2),
             at(30),
@@ -919,7 +922,13 @@ async fn one_claim_serves_several_backfills_each_under_its_own_cap(b: Backend) {
 
     // Full: bf_a has no room left, bf_b has one item left.
     let again = s
-        .claim_many(&[(a.as_str(), 10), (bb.as_str(), 10)], "w1", at(3), at(30))
+        .claim_many(
+            &[(a.as_str(), 10), (bb.as_str(), 10)],
+            &[],
+            "w1",
+            at(3),
+            at(30),
+        )
         .await
         .unwrap();
     assert_eq!((ords(&again[0]), ords(&again[1])), (vec![], vec![2]));
@@ -1168,6 +1177,7 @@ async fn append_items_with_checkpoint(b: Backend) {
         id: id.to_owned(),
         number: n.map(str::to_owned),
         summary: n.map(|_| format!("summary\u{0} of {id}")),
+        company: None,
     };
     assert!(s
         .append_items(

@@ -48,6 +48,8 @@ impl Env {
                 start_at: None,
                 max_credits: None,
                 trial_sample_size: None,
+                max_in_flight_per_company: None,
+                company_blackouts: None,
             })
             .await
             .unwrap()

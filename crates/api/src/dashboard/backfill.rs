@@ -102,6 +102,78 @@ pub(super) struct LiveTpl {
     pub(super) chart: view::Chart,
     pub(super) chart_w: f64,
     pub(super) chart_h: f64,
+    pub(super) pacing: Pacing,
+}
+
+/// What paces the backfill beyond its windows (issue 23): the PSA's request budget and its
+/// fairness between companies.
+pub(super) struct Pacing {
+    /// "3,120 / 5,000 backfill requests this hour …" when the tenant has a PSA.
+    pub(super) budget: Option<String>,
+    /// "at most 5 of one company at once", when capped.
+    pub(super) per_company: Option<String>,
+    /// Each blackout: the company and when it holds.
+    pub(super) blackouts: Vec<(String, String)>,
+    /// The companies held now.
+    pub(super) held: Vec<String>,
+}
+
+/// `12345` as `12,345`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+impl Pacing {
+    fn new(b: &Backfill, integration: Option<&neo_store::Integration>, now: Timestamp) -> Self {
+        // The tenant's PSA budget, which every backfill reading or writing the PSA waits on.
+        let budget = integration.map(|i| {
+            let budget = i.budget();
+            let used = neo_domain::budget::Budget::used_this_hour(&i.bucket, neo_domain::clock::to_ms(now));
+            format!(
+                "{} / {} backfill requests this hour ({}% of the PSA's {} an hour; the rest is left for live traffic)",
+                grouped(used),
+                grouped(budget.backfill_per_hour()),
+                budget.backfill_share,
+                grouped(budget.requests_per_hour),
+            )
+        });
+        let blackouts = b
+            .company_blackouts
+            .iter()
+            .flatten()
+            .map(|(company, bo)| {
+                let mut when: Vec<String> = bo.dates.clone();
+                if let Some(w) = &bo.weekly {
+                    when.push(format!("weekly {} ({})", view::windows_text(w), b.timezone));
+                }
+                (company.clone(), when.join(", "))
+            })
+            .collect();
+        Self {
+            budget,
+            per_company: b
+                .max_in_flight_per_company
+                .map(|n| format!("at most {n} of one company at once")),
+            blackouts,
+            held: b
+                .blackouts()
+                .ok()
+                .flatten()
+                .map(|bo| bo.held_at(now))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 pub(super) struct ChainEntry {
@@ -191,9 +263,12 @@ pub(super) async fn live(app: &AppState, u: &DashUser, b: Backfill) -> Result<Li
         Some(c) if b.state.is_terminal() => c,
         _ => now,
     };
+    let integration = app.store.integration(tenant).await.map_err(store_error)?;
+    let pacing = Pacing::new(&b, integration.as_ref(), now);
     let mut v = BackfillView::new(b, now);
     v.relation(relation);
     Ok(LiveTpl {
+        pacing,
         poll: v.b.state.is_active().then_some(POLL),
         chart: view::throughput(&finished, end, &v.b.timezone),
         chart_w: view::CHART_W,
@@ -588,6 +663,8 @@ async fn edit(
         daily_execution_windows: None,
         timezone: None,
         max_credits,
+        max_in_flight_per_company: None,
+        company_blackouts: None,
     };
     match api::edit_backfill(app, &u.principal, id, req).await {
         Ok(ok) if is_htmx(headers) => {

@@ -308,6 +308,8 @@ mod tests {
             throughput: Throughput::default(),
             rerun_causes: None,
             effective_max_in_flight: None,
+            max_in_flight_per_company: None,
+            company_blackouts: None,
         }
     }
 

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use neo_domain::budget;
+
 use crate::envelope::{DataEnvelope, Reply};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -39,6 +41,14 @@ pub struct PutIntegrationRequest {
     /// Autotask: the ticket status ids that mean complete for `$closed` (1 to 100 integers;
     /// default `[5]`, Autotask's Complete).
     pub complete_status_ids: Option<Vec<i64>>,
+    /// Any PSA: the PSA's allowance per hour, shared by every replica (60 to 10,000,000;
+    /// default: Autotask 10,000, HaloPSA 3,600, ConnectWise 60,000).
+    #[schema(minimum = 60, maximum = 10_000_000)]
+    pub requests_per_hour: Option<i64>,
+    /// Any PSA: the percentage of `requests_per_hour` backfills may use (1 to 100; default 50);
+    /// the rest is left for the MSP's live traffic. When it is spent, backfill requests wait.
+    #[schema(minimum = 1, maximum = 100)]
+    pub backfill_share: Option<i64>,
 }
 
 /// The PSAs an integration can connect (the `{psa}` path parameter).
@@ -107,7 +117,13 @@ pub async fn list(
     Auth(p): Auth,
 ) -> Result<Reply<Vec<PublicIntegration>>, ApiError> {
     let i = app.store.integration(p.tenant_id()).await?;
-    Ok(Reply::new(i.into_iter().map(Into::into).collect()).page(false, None))
+    let now = app.clock.now();
+    Ok(Reply::new(
+        i.into_iter()
+            .map(|i| PublicIntegration::new(i, now))
+            .collect(),
+    )
+    .page(false, None))
 }
 
 /// Connect (or reconnect) the tenant's PSA. Replaces any other PSA connection.
@@ -127,11 +143,30 @@ pub async fn put(
     body: ApiJson<Value>,
 ) -> Result<Reply<PublicIntegration>, ApiError> {
     let spec = members(&psa).ok_or_else(|| ApiError::not_found("PSA type"))?;
-    let obj = body
+    let mut obj = body
         .value
         .as_object()
         .cloned()
         .ok_or_else(|| ApiError::field("", "the body must be a JSON object"))?;
+    // The request budget, the same members for every PSA.
+    let mut budget = Map::new();
+    for (k, check) in [
+        (
+            "requests_per_hour",
+            budget::check_requests_per_hour as fn(i64) -> _,
+        ),
+        ("backfill_share", budget::check_backfill_share),
+    ] {
+        match obj.remove(k) {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let n = v
+                    .as_i64()
+                    .ok_or_else(|| ApiError::field(k, format!("{k} must be an integer")))?;
+                budget.insert(k.into(), json!(check(n).map_err(ApiError::validation)?));
+            }
+        }
+    }
     for k in obj.keys() {
         if !spec.iter().any(|(m, _, _)| m == k) {
             return Err(ApiError::field(k, format!("{k} is not a setting of {psa}")));
@@ -163,6 +198,7 @@ pub async fn put(
             }
         }
     }
+    config.extend(budget);
     let i = app
         .store
         .put_integration(
@@ -173,7 +209,7 @@ pub async fn put(
             app.clock.now(),
         )
         .await?;
-    Ok(Reply::new(i.into()))
+    Ok(Reply::new(PublicIntegration::new(i, app.clock.now())))
 }
 
 /// Disconnect the PSA. Active backfills that query it end FAILED.

@@ -42,6 +42,8 @@ async fn pages_through_1000_backfills_with_page_size_7() {
                     start_at: None,
                     max_credits: None,
                     trial_sample_size: None,
+                    max_in_flight_per_company: None,
+                    company_blackouts: None,
                 })
                 .await
                 .unwrap();

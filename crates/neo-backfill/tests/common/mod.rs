@@ -272,6 +272,29 @@ impl Api {
 }
 
 /// Executions the replica at `base` dispatched, from its `/metrics`.
+/// Integration members that take the PSA request budget out of the way (the largest allowance,
+/// all of it for backfills): for tests about something else than pacing, whose thousands of
+/// PSA requests would otherwise take minutes under a PSA's documented limit.
+pub fn unpaced() -> Value {
+    json!({"requests_per_hour": 10_000_000, "backfill_share": 100})
+}
+
+/// Connects the tenant of `api` to the simulator's `psa` (its settings and secrets, plus the
+/// members of `extra`, such as `requests_per_hour`); returns the integration as read.
+pub async fn connect_psa(
+    api: &Api,
+    base: &str,
+    sim: &psa_sim::SimHandle,
+    psa: &str,
+    extra: Value,
+) -> Value {
+    let (mut config, secrets) = sim.integration(psa);
+    let c = config.as_object_mut().unwrap();
+    c.extend(secrets.as_object().unwrap().clone());
+    c.extend(extra.as_object().cloned().unwrap_or_default());
+    api.put(base, &format!("/integrations/{psa}"), config).await
+}
+
 pub async fn dispatched(api: &Api, base: &str) -> u64 {
     metric(api, base, "neo_executions_dispatched_total")
         .await

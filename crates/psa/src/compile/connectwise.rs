@@ -112,6 +112,10 @@ pub fn projection(cat: &Catalogue, residual: Option<&Group>) -> String {
     if let Some(created) = cat.target(Alias::Created).and_then(|t| t.id) {
         paths.push(created.into());
     }
+    // The company each item belongs to: claims go round-robin across companies (issue 23).
+    if let Some(company) = cat.target(Alias::Company).and_then(|t| t.id) {
+        paths.push(company.into());
+    }
     if let Some(r) = residual {
         walk(&lower_group(r, cat, &[]), &mut paths);
     }
@@ -523,7 +527,7 @@ mod tests {
         // The page asks for what the connector reads and what the residual tests.
         assert_eq!(
             plan.native.fields.as_deref(),
-            Some("id,summary,_info/dateEntered,customFields")
+            Some("id,summary,_info/dateEntered,company/id,customFields")
         );
         assert_eq!(plan.residual.unwrap().rules, vec![Node::Group(g)]);
     }

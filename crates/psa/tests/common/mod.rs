@@ -44,3 +44,14 @@ pub async fn connect(sim: &SimHandle, psa: Psa) -> PsaClient {
         .await
         .expect("connects")
 }
+
+/// The simulator's integration for `psa` with the request budget out of the way (the largest
+/// allowance, all of it for backfills): for tests about what is read, not its pace.
+pub fn unpaced_integration(sim: &SimHandle, psa: Psa) -> (Value, Value) {
+    let (mut config, secrets) = sim.integration(psa.as_str());
+    if let Some(c) = config.as_object_mut() {
+        c.insert("requests_per_hour".into(), serde_json::json!(10_000_000));
+        c.insert("backfill_share".into(), serde_json::json!(100));
+    }
+    (config, secrets)
+}

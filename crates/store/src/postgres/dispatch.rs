@@ -9,6 +9,7 @@ impl PgStore {
     pub(super) async fn do_claim_many(
         &self,
         wants: &[(&str, usize)],
+        held: &[(&str, &str)],
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
@@ -28,6 +29,7 @@ impl PgStore {
         let limits: Vec<i64> = wants.iter().map(|(_, n)| *n as i64).collect();
         let total: usize = wants.iter().map(|(_, n)| n).sum();
         let fresh_ids: Vec<String> = (0..total).map(|_| new_execution_id()).collect();
+        let held: Vec<String> = held.iter().map(|(b, c)| format!("{b}\u{1f}{c}")).collect();
         #[allow(clippy::type_complexity)]
         let rows: Vec<(
             String,
@@ -46,6 +48,7 @@ impl PgStore {
             .bind(&fresh_ids)
             .bind(worker)
             .bind(to_ms(lease_until))
+            .bind(&held)
             .fetch_all(&self.pool)
             .await?;
         let mut out: Vec<ClaimResult> = wants.iter().map(|_| ClaimResult::default()).collect();
@@ -166,8 +169,15 @@ impl PgStore {
 /// succeeded under the workflow `skipped` (unless reprocess), start an execution for each
 /// other one (a fresh id, or the item's own on a retry), mark them in flight under the
 /// worker's lease, and move each backfill's counters. $1 backfill ids, $2 their limits, $3
-/// now, $4 fresh execution ids (at least the sum of $2), $5 worker, $6 lease expiry. Returns
-/// the picked items by backfill, in order.
+/// now, $4 fresh execution ids (at least the sum of $2), $5 worker, $6 lease expiry, $7 the
+/// companies held by a blackout (`backfill id` U+001F `company`). Returns the picked items by
+/// backfill, in order.
+///
+/// Items are taken in `(company_rank, ord)` order, a round-robin across companies. Under a
+/// `max_in_flight_per_company`, `load` counts each company's items in flight, `locked` reads
+/// twice the room (skipping companies at their cap) and `fair` keeps, per company, what fits
+/// under the cap, then the room: the rule of `neo_domain::fairness::pick`, which the SQLite
+/// claim calls.
 ///
 /// Every step reaches its rows through an index whatever the planner guesses of `picked`
 /// (it cannot know `room`, so it guesses a tenth of the pending items) or of the backfill's
@@ -186,7 +196,7 @@ impl PgStore {
 /// 10,000 dispatched 3,400 items/s, then 5,700).
 pub(super) const CLAIM_SQL: &str = "\
 WITH b AS (
-    SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name,
+    SELECT b.id, b.tenant_id, b.target_workflow_id, b.reprocess, w.name AS wf_name, b.max_in_flight_per_company AS cap,
            CASE WHEN b.state = 'RUNNING' THEN GREATEST(LEAST(b.max_in_flight - b.in_flight_count, r.lim,
                COALESCE((b.max_credits - (b.succeeded_count + b.in_flight_count) * GREATEST(b.credits_per_entity, 1))
                         / GREATEST(b.credits_per_entity, 1), r.lim)), 0) ELSE 0 END AS room
@@ -195,18 +205,39 @@ WITH b AS (
     WHERE b.id = ANY($1)
     ORDER BY b.id
     FOR UPDATE OF b SKIP LOCKED
+), load AS (
+    SELECT i.backfill_id, COALESCE(i.company, '') AS company, count(*) AS n
+    FROM b JOIN backfill_items i ON i.backfill_id = b.id AND i.status = 'in_flight'
+    WHERE b.cap IS NOT NULL AND b.room > 0
+    GROUP BY 1, 2
 ), locked AS (
-    SELECT b.id AS backfill_id, l.ord, l.entity_id, l.entity_number, l.execution_id, l.attempts
+    SELECT b.id AS backfill_id, l.ord, l.entity_id, l.entity_number, l.execution_id, l.attempts, l.company_rank, l.company
     FROM b CROSS JOIN LATERAL (
-        SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts
+        SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, i.company_rank, COALESCE(i.company, '') AS company
         FROM backfill_items i
         WHERE i.backfill_id = b.id AND i.status = 'pending' AND NOT i.held AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $3)
-        ORDER BY i.ord
-        LIMIT b.room
+          AND (cardinality($7::text[]) = 0 OR (b.id || chr(31) || COALESCE(i.company, '')) <> ALL($7::text[]))
+          AND (b.cap IS NULL OR NOT EXISTS (SELECT 1 FROM load d WHERE d.backfill_id = b.id AND d.company = COALESCE(i.company, '') AND d.n >= b.cap))
+        ORDER BY i.company_rank, i.ord
+        LIMIT CASE WHEN b.cap IS NULL THEN b.room ELSE b.room * 2 END
         FOR UPDATE OF i SKIP LOCKED) l
+), fair AS (
+    SELECT l.backfill_id, l.ord, l.entity_id, l.entity_number, l.execution_id, l.attempts
+    FROM locked l JOIN b ON b.id = l.backfill_id WHERE b.cap IS NULL
+    UNION ALL
+    SELECT f.backfill_id, f.ord, f.entity_id, f.entity_number, f.execution_id, f.attempts FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.backfill_id ORDER BY c.company_rank, c.ord) AS m
+        FROM (SELECT l.*, row_number() OVER (PARTITION BY l.backfill_id, l.company ORDER BY l.company_rank, l.ord) AS k
+              FROM locked l WHERE l.backfill_id IN (SELECT id FROM b WHERE cap IS NOT NULL)) c
+        JOIN b ON b.id = c.backfill_id
+        LEFT JOIN load d ON d.backfill_id = c.backfill_id AND d.company = c.company
+        WHERE c.k + COALESCE(d.n, 0) <= b.cap) f
+    JOIN b ON b.id = f.backfill_id
+    WHERE f.m <= b.room
 ), judged AS (
-    SELECT l.*, row_number() OVER (ORDER BY l.backfill_id, l.ord) AS n, d.hit IS NOT NULL AS done_before
-    FROM locked l JOIN b ON b.id = l.backfill_id
+    SELECT l.backfill_id, l.ord, l.entity_id, l.entity_number, l.execution_id, l.attempts,
+           row_number() OVER (ORDER BY l.backfill_id, l.ord) AS n, d.hit IS NOT NULL AS done_before
+    FROM fair l JOIN b ON b.id = l.backfill_id
     LEFT JOIN LATERAL (SELECT 1 AS hit FROM executions e WHERE e.tenant_id = b.tenant_id AND e.agent_id = b.target_workflow_id
                        AND e.entity_id = l.entity_id AND e.status = 'succeeded' LIMIT 1) d ON NOT b.reprocess
 ), picked AS (

@@ -218,19 +218,24 @@ pub(super) async fn insert_items_from(
     first_ord: i64,
     now: i64,
 ) -> Result<()> {
+    let ranks = company_ranks(tx, backfill_id, items).await?;
     for (chunk_no, chunk) in items.chunks(INSERT_CHUNK).enumerate() {
         let ids: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
         let nums: Vec<Option<&str>> = chunk.iter().map(|e| e.number.as_deref()).collect();
+        let companies: Vec<Option<&str>> = chunk.iter().map(|e| e.company.as_deref()).collect();
+        let at = chunk_no * INSERT_CHUNK;
         sqlx::query(
-            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) \
-             SELECT $1, $2 + u.n - 1, u.entity_id, u.entity_number, 'pending', $3 \
-             FROM UNNEST($4::text[], $5::text[]) WITH ORDINALITY AS u(entity_id, entity_number, n)",
+            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, company, company_rank, status, updated_at) \
+             SELECT $1, $2 + u.n - 1, u.entity_id, u.entity_number, u.company, u.company_rank, 'pending', $3 \
+             FROM UNNEST($4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY AS u(entity_id, entity_number, company, company_rank, n)",
         )
         .bind(backfill_id)
-        .bind(first_ord + (chunk_no * INSERT_CHUNK) as i64)
+        .bind(first_ord + at as i64)
         .bind(now)
         .bind(&ids)
         .bind(&nums)
+        .bind(&companies)
+        .bind(&ranks[at..at + chunk.len()])
         .execute(&mut **tx)
         .await?;
     }
@@ -244,7 +249,7 @@ sealing_writes!(sqlx::Postgres, " FOR UPDATE");
 tenant_queries!(sqlx::Postgres);
 execution_queries!(sqlx::Postgres, " FOR UPDATE");
 workflow_queries!(sqlx::Postgres, " FOR UPDATE");
-integration_queries!(sqlx::Postgres, " FOR UPDATE OF b");
+integration_queries!(sqlx::Postgres, " FOR UPDATE OF b", " FOR UPDATE");
 control_queries!(sqlx::Postgres);
 triage_queries!(sqlx::Postgres);
 notification_queries!(sqlx::Postgres);

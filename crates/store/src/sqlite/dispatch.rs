@@ -8,6 +8,7 @@ impl SqliteStore {
     pub(super) async fn do_claim_many(
         &self,
         wants: &[(&str, usize)],
+        held: &[(&str, &str)],
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
@@ -16,7 +17,17 @@ impl SqliteStore {
         let mut tx = self.tx().await?;
         let mut out = Vec::with_capacity(wants.len());
         for (backfill_id, limit) in wants {
-            out.push(claim_one(&mut tx, backfill_id, worker, *limit, now, lease_until).await?);
+            let held: Vec<&str> = held
+                .iter()
+                .filter(|(b, _)| b == backfill_id)
+                .map(|(_, c)| *c)
+                .collect();
+            let want = Want {
+                backfill_id,
+                limit: *limit,
+                held: &held,
+            };
+            out.push(claim_one(&mut tx, want, worker, now, lease_until).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -77,18 +88,26 @@ impl SqliteStore {
     }
 }
 
+/// What one backfill's claim asks for.
+struct Want<'a> {
+    backfill_id: &'a str,
+    limit: usize,
+    /// Companies in a blackout.
+    held: &'a [&'a str],
+}
+
 /// One backfill's part of [`SqliteStore::do_claim_many`], in its transaction.
 async fn claim_one(
     tx: &mut Transaction<'_, Sqlite>,
-    backfill_id: &str,
+    want: Want<'_>,
     worker: &str,
-    limit: usize,
     now: Timestamp,
     lease_until: Timestamp,
 ) -> Result<ClaimResult> {
+    let (backfill_id, limit) = (want.backfill_id, want.limit);
     let now_ms = to_ms(now);
     let Some(b) = sqlx::query("SELECT b.tenant_id, b.state, b.target_workflow_id, b.max_in_flight, b.in_flight_count, b.reprocess, w.name AS wf_name, \
-                                b.max_credits, b.succeeded_count, b.credits_per_entity \
+                                b.max_credits, b.succeeded_count, b.credits_per_entity, b.max_in_flight_per_company \
                                 FROM backfills b LEFT JOIN workflows w ON w.id = b.target_workflow_id AND w.tenant_id = b.tenant_id WHERE b.id = ?")
         .bind(backfill_id)
         .fetch_optional(&mut **tx)
@@ -116,23 +135,60 @@ async fn claim_one(
     let workflow: i64 = b.try_get("target_workflow_id")?;
     let reprocess: bool = b.try_get("reprocess")?;
     let wf_name: Option<String> = b.try_get("wf_name")?;
+    let cap: Option<i64> = b.try_get("max_in_flight_per_company")?;
+    // Under a per-company cap: what each company has in flight; the companies at their cap are
+    // left out with those a blackout holds, and twice the room is read, so that one company
+    // filling its cap within this claim does not use up the room of the others.
+    let in_flight: BTreeMap<Option<String>, i64> = match cap {
+        None => BTreeMap::new(),
+        Some(_) => sqlx::query_as(
+            "SELECT company, COUNT(*) FROM backfill_items WHERE backfill_id = ?1 AND status = 'in_flight' GROUP BY company",
+        )
+        .bind(backfill_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect(),
+    };
+    let mut excluded: Vec<&str> = want.held.to_vec();
+    excluded.extend(
+        in_flight
+            .iter()
+            .filter(|(_, k)| cap.is_some_and(|cap| **k >= cap))
+            .map(|(c, _)| c.as_deref().unwrap_or("")),
+    );
+    let fetch = if cap.is_some() { n * 2 } else { n };
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(i64, String, Option<String>, Option<String>, i64, bool)> = sqlx::query_as(
+    let candidates: Vec<(i64, String, Option<String>, Option<String>, i64, bool, Option<String>)> = sqlx::query_as(
         "SELECT i.ord, i.entity_id, i.entity_number, i.execution_id, i.attempts, \
                 (NOT ?2 AND EXISTS (SELECT 1 FROM executions e WHERE e.tenant_id = ?3 AND e.agent_id = ?4 \
-                                    AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before \
+                                    AND e.entity_id = i.entity_id AND e.status = 'succeeded')) AS done_before, i.company \
          FROM backfill_items i \
          WHERE i.backfill_id = ?1 AND i.status = 'pending' AND NOT i.held AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= ?5) \
-         ORDER BY i.ord LIMIT ?6",
+           AND COALESCE(i.company, '') NOT IN (SELECT value FROM json_each(?7)) \
+         ORDER BY i.company_rank, i.ord LIMIT ?6",
     )
     .bind(backfill_id)
     .bind(reprocess)
     .bind(&tenant)
     .bind(workflow)
     .bind(now_ms)
-    .bind(n)
+    .bind(fetch)
+    .bind(json_rows(&excluded)?)
     .fetch_all(&mut **tx)
     .await?;
+    let rows = match cap {
+        None => candidates,
+        Some(_) => {
+            let companies: Vec<Option<&str>> = candidates.iter().map(|c| c.6.as_deref()).collect();
+            let picked = neo_domain::fairness::pick(&companies, &in_flight, cap, n as usize);
+            let mut candidates: Vec<_> = candidates.into_iter().map(Some).collect();
+            picked
+                .into_iter()
+                .filter_map(|i| candidates[i].take())
+                .collect()
+        }
+    };
     if rows.is_empty() {
         return Ok(ClaimResult::default());
     }
@@ -140,7 +196,7 @@ async fn claim_one(
     let mut skipped_ords = Vec::new();
     let mut rerun_execs = Vec::new();
     let mut new_execs = Vec::new();
-    for (ord, entity_id, entity_number, execution_id, attempts, done_before) in rows {
+    for (ord, entity_id, entity_number, execution_id, attempts, done_before, _) in rows {
         if done_before {
             skipped_ords.push(ord);
             continue;

@@ -151,16 +151,20 @@ pub(super) async fn insert_items_from(
     first_ord: i64,
     now: i64,
 ) -> Result<()> {
-    // SQLite allows 32,766 bound parameters; 4 per row.
+    let ranks = company_ranks(tx, backfill_id, ids).await?;
+    // SQLite allows 32,766 bound parameters; 6 per row.
     for (chunk_no, chunk) in ids.chunks(2000).enumerate() {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, status, updated_at) ",
+            "INSERT INTO backfill_items (backfill_id, ord, entity_id, entity_number, company, company_rank, status, updated_at) ",
         );
         qb.push_values(chunk.iter().enumerate(), |mut b, (i, e)| {
+            let at = chunk_no * 2000 + i;
             b.push_bind(backfill_id)
-                .push_bind(first_ord + (chunk_no * 2000 + i) as i64)
+                .push_bind(first_ord + at as i64)
                 .push_bind(&e.id)
                 .push_bind(&e.number)
+                .push_bind(&e.company)
+                .push_bind(ranks[at])
                 .push("'pending'")
                 .push_bind(now);
         });
@@ -202,7 +206,7 @@ sealing_writes!(sqlx::Sqlite, "");
 tenant_queries!(sqlx::Sqlite);
 execution_queries!(sqlx::Sqlite, "");
 workflow_queries!(sqlx::Sqlite, "");
-integration_queries!(sqlx::Sqlite, "");
+integration_queries!(sqlx::Sqlite, "", "");
 control_queries!(sqlx::Sqlite);
 triage_queries!(sqlx::Sqlite);
 notification_queries!(sqlx::Sqlite);

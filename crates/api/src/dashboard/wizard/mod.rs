@@ -649,6 +649,8 @@ pub(super) async fn create(
         start_at: start_at.map(|s| s.rfc3339),
         max_credits,
         trial: sample_size.map(|sample_size| crate::models::TrialRequest { sample_size }),
+        max_in_flight_per_company: None,
+        company_blackouts: None,
     };
     match api::create_backfill(&app, &u.principal, req, None).await {
         Ok(ok) => {

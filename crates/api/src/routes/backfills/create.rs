@@ -71,6 +71,14 @@ pub(crate) async fn create_backfill(
         .map(check_max_credits)
         .transpose()
         .map_err(ApiError::validation)?;
+    let max_in_flight_per_company = req
+        .max_in_flight_per_company
+        .map(|n| neo_domain::fairness::check_max_in_flight_per_company(n, max_in_flight))
+        .transpose()
+        .map_err(ApiError::validation)?;
+    if let Some(b) = &req.company_blackouts {
+        neo_domain::fairness::Blackouts::new(b, &timezone).map_err(ApiError::validation)?;
+    }
     if let Some(t) = req.total_estimated {
         if t < 0 {
             return Err(ApiError::field(
@@ -165,6 +173,8 @@ pub(crate) async fn create_backfill(
                 start_at,
                 max_credits,
                 trial_sample_size,
+                max_in_flight_per_company,
+                company_blackouts: req.company_blackouts.clone(),
             },
             idem.as_ref(),
         )

@@ -10,7 +10,8 @@ use neo_store::{BackfillEdit, EditError};
 
 /// Edit a backfill.
 ///
-/// Changes the name, `max_in_flight`, `daily_execution_windows`, `timezone` or `max_credits`
+/// Changes the name, `max_in_flight`, `daily_execution_windows`, `timezone`, `max_credits`,
+/// `max_in_flight_per_company` or `company_blackouts`
 /// of a DRAFT, RUNNING or PAUSED backfill; omitted members stay as they are. The orchestrator applies a new
 /// cap or schedule on its next round. Each changed setting is recorded (who, when, from what,
 /// to what). A COMPLETED, CANCELLED or FAILED backfill answers 409 `backfill_not_active`.
@@ -61,10 +62,24 @@ fn edit_of(req: EditBackfillRequest) -> Result<BackfillEdit, ApiError> {
         && req.daily_execution_windows.is_none()
         && req.timezone.is_none()
         && req.max_credits.is_none()
+        && req.max_in_flight_per_company.is_none()
+        && req.company_blackouts.is_none()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give name, max_in_flight, daily_execution_windows, timezone or max_credits",
+            "nothing to change: give name, max_in_flight, daily_execution_windows, timezone, max_credits, max_in_flight_per_company or company_blackouts",
         ));
+    }
+    if let Some(Some(n)) = req.max_in_flight_per_company {
+        let max = req
+            .max_in_flight
+            .unwrap_or(neo_domain::backfill::MAX_IN_FLIGHT);
+        neo_domain::fairness::check_max_in_flight_per_company(n, max)
+            .map_err(ApiError::validation)?;
+    }
+    if let Some(Some(b)) = &req.company_blackouts {
+        // Every rule but the time zone's, which is the backfill's (checked at create or above).
+        neo_domain::fairness::Blackouts::new(b, req.timezone.as_deref().unwrap_or("UTC"))
+            .map_err(ApiError::validation)?;
     }
     if let Some(Some(c)) = req.max_credits {
         neo_domain::control::check_max_credits(c).map_err(ApiError::validation)?;
@@ -90,5 +105,7 @@ fn edit_of(req: EditBackfillRequest) -> Result<BackfillEdit, ApiError> {
         daily_execution_windows: req.daily_execution_windows,
         timezone: req.timezone,
         max_credits: req.max_credits,
+        max_in_flight_per_company: req.max_in_flight_per_company,
+        company_blackouts: req.company_blackouts,
     })
 }
