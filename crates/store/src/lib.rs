@@ -633,6 +633,35 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
 }
 
+/// Migrates a database to this release's schema (forward-only). A database that a newer
+/// release has migrated further is refused with words an operator can act on, before anything
+/// is written to it: running an older binary against it would misread what it does not know.
+pub(crate) async fn migrate<'a, A>(
+    migrator: &sqlx::migrate::Migrator,
+    conn: A,
+) -> anyhow::Result<()>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    match migrator.run(conn).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+            let known = migrator
+                .migrations
+                .iter()
+                .map(|m| m.version)
+                .max()
+                .unwrap_or(0);
+            anyhow::bail!(
+                "this database was upgraded by a newer release of neo-backfill (it has schema \
+                 migration {v}; this release knows migrations up to {known}): run that release \
+                 or a later one, or restore the backup taken before the upgrade"
+            )
+        }
+        r => Ok(r?),
+    }
+}
+
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…` or
 /// `postgresql://…`) and migrates it, without a master key: for commands that never touch
 /// secrets (reading or writing one fails). See [`connect_with`].

@@ -274,8 +274,29 @@ async fn open_store(backend: Backend, required: bool) -> Option<TestStore> {
 /// given `seed` (SQL written against that older schema), then opened as a store, which applies
 /// the remaining migrations. `None` as for [`fresh_store`].
 pub async fn upgraded_store(backend: Backend, upto: usize, seed: &str) -> Option<TestStore> {
-    let older = |m: &sqlx::migrate::Migrator| sqlx::migrate::Migrator {
-        migrations: m.migrations[..upto].to_vec().into(),
+    upgraded_store_seeded_at(backend, upto, upto, seed).await
+}
+
+/// How many migrations `backend` has: its schema versions are 1 to this.
+pub fn migration_count(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => crate::sqlite::MIGRATOR.migrations.len(),
+        Backend::Postgres => crate::postgres::MIGRATOR.migrations.len(),
+    }
+}
+
+/// [`upgraded_store`] for a deployment whose data was written at schema `seeded_at` (SQL
+/// against that schema), then carried by its migrations to schema `upto` (the release it runs
+/// now), then opened by this one. So one seed serves every earlier version.
+pub async fn upgraded_store_seeded_at(
+    backend: Backend,
+    seeded_at: usize,
+    upto: usize,
+    seed: &str,
+) -> Option<TestStore> {
+    assert!(seeded_at <= upto, "data is written before it is migrated");
+    let older = |m: &sqlx::migrate::Migrator, n: usize| sqlx::migrate::Migrator {
+        migrations: m.migrations[..n].to_vec().into(),
         ..sqlx::migrate::Migrator::DEFAULT
     };
     let (url, cleanup) = match backend {
@@ -283,11 +304,15 @@ pub async fn upgraded_store(backend: Backend, upto: usize, seed: &str) -> Option
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("neo.db").display());
             let mut c = sqlx::SqliteConnection::connect(&url).await.expect("SQLite");
-            older(&crate::sqlite::MIGRATOR)
+            older(&crate::sqlite::MIGRATOR, seeded_at)
                 .run(&mut c)
                 .await
                 .expect("older migrations");
             sqlx::raw_sql(seed).execute(&mut c).await.expect("seed");
+            older(&crate::sqlite::MIGRATOR, upto)
+                .run(&mut c)
+                .await
+                .expect("the release's migrations");
             c.close().await.expect("close");
             (url, Cleanup::Sqlite(dir))
         }
@@ -295,11 +320,15 @@ pub async fn upgraded_store(backend: Backend, upto: usize, seed: &str) -> Option
             let (admin_url, db, url) = create_pg_database(false).await?;
             let cleanup = Cleanup::Postgres { admin_url, db };
             let mut c = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
-            older(&crate::postgres::MIGRATOR)
+            older(&crate::postgres::MIGRATOR, seeded_at)
                 .run(&mut c)
                 .await
                 .expect("older migrations");
             sqlx::raw_sql(seed).execute(&mut c).await.expect("seed");
+            older(&crate::postgres::MIGRATOR, upto)
+                .run(&mut c)
+                .await
+                .expect("the release's migrations");
             c.close().await.expect("close");
             (url, cleanup)
         }
@@ -405,4 +434,21 @@ pub async fn suite_store() -> TestStore {
     open_store(suite_backend(), true)
         .await
         .expect("a test store")
+}
+
+/// The outcomes that settle `claimed`, each as `how` says (what an executor reported).
+pub fn outcomes(
+    claimed: &[crate::Claimed],
+    how: impl Fn(&crate::Claimed) -> crate::Settlement,
+) -> Vec<crate::Outcome> {
+    claimed
+        .iter()
+        .map(|c| crate::Outcome {
+            backfill_id: c.backfill_id.clone(),
+            ord: c.ord,
+            execution_id: c.execution_id.clone(),
+            settlement: how(c),
+            attempt: Default::default(),
+        })
+        .collect()
 }

@@ -84,16 +84,7 @@ impl Env {
         breaker: i64,
         how: impl Fn(&Claimed) -> Settlement,
     ) {
-        let outcomes: Vec<Outcome> = claimed
-            .iter()
-            .map(|c| Outcome {
-                backfill_id: c.backfill_id.clone(),
-                ord: c.ord,
-                execution_id: c.execution_id.clone(),
-                settlement: how(c),
-                attempt: Default::default(),
-            })
-            .collect();
+        let outcomes = neo_store::testing::outcomes(claimed, how);
         self.s().settle(&outcomes, breaker, at(now)).await.unwrap();
     }
 

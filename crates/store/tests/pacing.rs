@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use neo_domain::backfill::{BackfillMode, BackfillRunState, EntityType};
-use neo_store::testing::{at, backend_tests, store_with_workflow, Backend, TestStore};
+use neo_store::testing::{at, backend_tests, outcomes, store_with_workflow, Backend, TestStore};
 use neo_store::*;
 use serde_json::json;
 
@@ -88,16 +88,7 @@ impl Env {
     }
 
     async fn succeed(&self, claimed: &[Claimed]) {
-        let outcomes: Vec<Outcome> = claimed
-            .iter()
-            .map(|c| Outcome {
-                backfill_id: c.backfill_id.clone(),
-                ord: c.ord,
-                execution_id: c.execution_id.clone(),
-                settlement: Settlement::Succeeded,
-                attempt: Default::default(),
-            })
-            .collect();
+        let outcomes = outcomes(claimed, |_| Settlement::Succeeded);
         self.s().settle(&outcomes, 1_000, at(3)).await.unwrap();
     }
 }

@@ -145,7 +145,7 @@ impl PgStore {
             .connect_with(opts)
             .await?;
         // Takes an advisory lock: replicas starting together migrate once.
-        MIGRATOR.run(&pool).await?;
+        crate::migrate(&MIGRATOR, &pool).await?;
         let secret = random_secret();
         sqlx::query("INSERT INTO server_settings (name, value) VALUES ('cursor_secret', $1) ON CONFLICT (name) DO NOTHING")
             .bind(&secret[..])

@@ -85,7 +85,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts.clone())
             .await?;
-        MIGRATOR.run(&write).await?;
+        crate::migrate(&MIGRATOR, &write).await?;
         let read = if memory {
             write.clone()
         } else {
