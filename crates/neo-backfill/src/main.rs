@@ -68,6 +68,9 @@ struct MigrateArgs {
     /// checked or sealed).
     #[command(flatten)]
     key: KeyArgs,
+    /// List the migrations that would run, and run none (nor create the database).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Orchestrator settings (shared by `serve` and `worker`).
@@ -372,7 +375,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(a) => serve(a, clock).await,
         Command::Worker(a) => worker(a, clock).await,
         Command::Demo(a) => demo::run(a).await,
-        Command::Migrate(MigrateArgs { db, key }) => {
+        Command::Migrate(MigrateArgs {
+            db, dry_run: true, ..
+        }) => {
+            let pending = neo_store::pending_migrations(&db.database_url).await?;
+            if pending.is_empty() {
+                println!("database at {} is up to date", db.database_url);
+            } else {
+                println!(
+                    "would apply {} migration(s) to {}:",
+                    pending.len(),
+                    db.database_url
+                );
+                for (version, description) in pending {
+                    println!("  {version:04} {description}");
+                }
+            }
+            Ok(())
+        }
+        Command::Migrate(MigrateArgs { db, key, .. }) => {
             let keyless = key.master_key_file.is_none() && !db.database_url.starts_with("sqlite:");
             if keyless {
                 neo_store::connect(&db.database_url).await?;

@@ -491,6 +491,13 @@ fn openapi_prints_the_document_and_migrate_creates_the_database() {
     let file = dir.path().join("sub").join("fresh.db");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     assert!(!file.exists());
+    let url = format!("sqlite://{}", file.display());
+    // A dry run lists every migration and creates nothing.
+    let dry = run_ok(neo(dir.path()).args(["migrate", "--dry-run", "--database-url", &url]));
+    assert!(dry.contains("would apply 19 migration(s)"), "{dry}");
+    assert!(dry.contains("  0001 init"), "{dry}");
+    assert!(dry.contains("  0019 psa pacing"), "{dry}");
+    assert!(!file.exists(), "a dry run created the database");
     let out = run_ok(neo(dir.path()).args([
         "migrate",
         "--database-url",
@@ -503,4 +510,6 @@ fn openapi_prints_the_document_and_migrate_creates_the_database() {
         "--database-url",
         &format!("sqlite://{}", file.display()),
     ]));
+    let dry = run_ok(neo(dir.path()).args(["migrate", "--dry-run", "--database-url", &url]));
+    assert!(dry.contains("is up to date"), "{dry}");
 }

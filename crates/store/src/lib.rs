@@ -646,20 +646,70 @@ where
 {
     match migrator.run(conn).await {
         Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
-            let known = migrator
-                .migrations
-                .iter()
-                .map(|m| m.version)
-                .max()
-                .unwrap_or(0);
-            anyhow::bail!(
-                "this database was upgraded by a newer release of neo-backfill (it has schema \
-                 migration {v}; this release knows migrations up to {known}): run that release \
-                 or a later one, or restore the backup taken before the upgrade"
-            )
+            anyhow::bail!(newer_release(v, migrator))
         }
         r => Ok(r?),
     }
+}
+
+/// The migrations opening the database at `url` would apply (version, description), in order,
+/// without applying any or creating the database; refused as [`migrate`] refuses a database
+/// from a newer release.
+pub async fn pending_migrations(url: &str) -> anyhow::Result<Vec<(i64, String)>> {
+    use sqlx::Connection;
+    const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+    let (migrator, applied): (&sqlx::migrate::Migrator, Vec<i64>) = if url.starts_with("sqlite:") {
+        let opts = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?
+            .create_if_missing(false)
+            .read_only(true);
+        let applied = match sqlx::SqliteConnection::connect_with(&opts).await {
+            // No file yet: everything is to apply.
+            Err(_) => Vec::new(),
+            Ok(mut c) => sqlx::query_scalar(APPLIED)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_default(),
+        };
+        (&sqlite::MIGRATOR, applied)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        let applied = match sqlx::query_scalar(APPLIED).fetch_all(&mut c).await {
+            Ok(v) => v,
+            // No migrations table yet (error 42P01): a fresh database.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        (&postgres::MIGRATOR, applied)
+    } else {
+        anyhow::bail!(
+            "unsupported database URL scheme in {url:?}: use sqlite://PATH or postgres://…"
+        )
+    };
+    let known: Vec<i64> = migrator.migrations.iter().map(|m| m.version).collect();
+    if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
+        anyhow::bail!(newer_release(*v, migrator));
+    }
+    Ok(migrator
+        .migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .map(|m| (m.version, m.description.to_string()))
+        .collect())
+}
+
+/// What refusing a database from a newer release says.
+fn newer_release(v: i64, migrator: &sqlx::migrate::Migrator) -> String {
+    let known = migrator
+        .migrations
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    format!(
+        "this database was upgraded by a newer release of neo-backfill (it has schema \
+         migration {v}; this release knows migrations up to {known}): run that release or a \
+         later one, or restore the backup taken before the upgrade"
+    )
 }
 
 /// Opens the store a database URL names (`sqlite://PATH`, `postgres://…` or

@@ -134,6 +134,11 @@ async fn a_database_from_a_newer_release_is_refused(backend: Backend) {
     let Some(t) = neo_store::testing::fresh_store(backend).await else {
         return;
     };
+    assert_eq!(
+        neo_store::pending_migrations(&t.url).await.unwrap(),
+        vec![],
+        "a migrated database has nothing pending"
+    );
     let future =
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                   VALUES ($1, $2, TRUE, $3, 0)";
@@ -172,6 +177,9 @@ async fn a_database_from_a_newer_release_is_refused(backend: Backend) {
         e.contains("restore the backup taken before the upgrade"),
         "{e}"
     );
+    // `migrate --dry-run` says the same.
+    let dry = neo_store::pending_migrations(&t.url).await.unwrap_err();
+    assert_eq!(format!("{dry:#}"), e);
 }
 
 neo_store::testing::backend_tests!(
