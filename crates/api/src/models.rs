@@ -1,5 +1,8 @@
 //! Public resources of the API, as documented in the OpenAPI document.
 
+mod integration;
+pub use integration::{PublicIntegration, PublicPsaBudget};
+
 use neo_domain::backfill::{
     AutonomyType, BackfillMode, BackfillRunState, EntityType, ExecutionStatus, ItemStatus,
     WorkflowState,
@@ -196,12 +199,7 @@ impl PublicBackfill {
             effective_max_in_flight: b.effective_max_in_flight(),
             max_in_flight_per_company: b.max_in_flight_per_company,
             company_blackouts: b.company_blackouts.clone(),
-            held_companies: b
-                .blackouts()
-                .ok()
-                .flatten()
-                .map(|bo| bo.held_at(now))
-                .unwrap_or_default(),
+            held_companies: b.held_companies(now),
             trial: b.trial_sample_size.map(|n| PublicTrial {
                 sample_size: n,
                 result: b.trial_summary.as_ref().map(|t| PublicTrialResult {
@@ -686,59 +684,6 @@ pub struct CreatedApiKey {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"psa": "connectwise", "config": {"site_url": "https://na.myconnectwise.net", "company_id": "msp"}, "secrets_set": ["private_key", "public_key"], "created_at": "2026-11-01T08:05:00Z", "updated_at": "2026-11-01T08:05:00Z", "budget": {"requests_per_hour": 60000, "backfill_share": 50, "backfill_requests_per_hour": 30000, "backfill_requests_this_hour": 3120}}))]
-pub struct PublicIntegration {
-    #[schema(schema_with = psa_names)]
-    pub psa: String,
-    /// Non-secret settings (the members of `PUT /integrations/{psa}`'s `config` for that PSA).
-    #[schema(value_type = Object)]
-    pub config: Value,
-    /// Which secrets are set; their values are write-only.
-    pub secrets_set: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Its request budget, shared by every replica.
-    pub budget: PublicPsaBudget,
-}
-
-/// A PSA's request budget: its allowance per hour (`requests_per_hour` in the config, else the
-/// PSA's documented limit), the part backfills may use (`backfill_share`, else 50%), and what
-/// backfills took this hour.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"requests_per_hour": 10000, "backfill_share": 50, "backfill_requests_per_hour": 5000, "backfill_requests_this_hour": 3120}))]
-pub struct PublicPsaBudget {
-    pub requests_per_hour: i64,
-    /// Percent of `requests_per_hour` backfills may use; the rest is left for live traffic.
-    pub backfill_share: i64,
-    /// Backfills' requests per hour at most.
-    pub backfill_requests_per_hour: i64,
-    /// Requests backfills sent since the start of this hour (UTC).
-    pub backfill_requests_this_hour: i64,
-}
-
-impl PublicIntegration {
-    pub fn new(i: neo_store::Integration, now: jiff::Timestamp) -> Self {
-        let budget = i.budget();
-        Self {
-            budget: PublicPsaBudget {
-                requests_per_hour: budget.requests_per_hour,
-                backfill_share: budget.backfill_share,
-                backfill_requests_per_hour: budget.backfill_per_hour(),
-                backfill_requests_this_hour: neo_domain::budget::Budget::used_this_hour(
-                    &i.bucket,
-                    neo_domain::clock::to_ms(now),
-                ),
-            },
-            psa: i.psa,
-            config: i.config,
-            secrets_set: i.secret_names,
-            created_at: rfc3339(i.created_at),
-            updated_at: rfc3339(i.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct RateLimitInfo {
     pub limit: u32,
     pub window_seconds: i64,
@@ -801,13 +746,6 @@ fn signal_names() -> utoipa::openapi::Object {
     string_enum(
         Signal::ALL.iter().map(|s| s.as_str()),
         "The signal applied.",
-    )
-}
-
-fn psa_names() -> utoipa::openapi::Object {
-    string_enum(
-        neo_psa::Psa::ALL.iter().map(|p| p.as_str()),
-        "The PSA connected.",
     )
 }
 

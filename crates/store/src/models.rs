@@ -235,6 +235,16 @@ impl Backfill {
             .transpose()
     }
 
+    /// The companies its blackouts hold at `now` (none when it has none; blackouts are
+    /// checked at create and edit, so a stored one compiles).
+    pub fn held_companies(&self, now: Timestamp) -> Vec<String> {
+        self.blackouts()
+            .ok()
+            .flatten()
+            .map(|bo| bo.held_at(now))
+            .unwrap_or_default()
+    }
+
     /// What its succeeded executions cost: what the credit ledger charged for it (the cap
     /// counts this).
     pub fn credits_spent(&self) -> i64 {

@@ -166,12 +166,7 @@ impl Pacing {
                 .max_in_flight_per_company
                 .map(|n| format!("at most {n} of one company at once")),
             blackouts,
-            held: b
-                .blackouts()
-                .ok()
-                .flatten()
-                .map(|bo| bo.held_at(now))
-                .unwrap_or_default(),
+            held: b.held_companies(now),
         }
     }
 }
