@@ -170,6 +170,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("internal_error", 500, "A fault of the service; quote `meta.request_id` when reporting it."),
     ("psa_unavailable", 502, "The PSA refused the integration's credentials or answered unexpectedly."),
     ("psa_unavailable", 503, "The PSA could not be reached."),
+    ("not_ready", 503, "The service is starting: it is migrating the database. Retry after `Retry-After`."),
     ("database_unavailable", 503, "The database is busy, full or unreachable for now; see `Retry-After`."),
 ];
 

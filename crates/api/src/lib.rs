@@ -70,6 +70,9 @@ pub struct ApiConfig {
     /// Whether a proxy in front sets `X-Forwarded-For` / `X-Forwarded-Proto` (trusted only then;
     /// see [`server::ClientInfo`]).
     pub behind_proxy: bool,
+    /// Whether `/metrics` is served with the API (off when `--metrics-listen` gives it its own
+    /// address; see [`metrics_router`]).
+    pub metrics_on_api: bool,
 }
 
 impl Default for ApiConfig {
@@ -85,6 +88,7 @@ impl Default for ApiConfig {
             header_read_timeout: std::time::Duration::from_secs(10),
             body_read_timeout: std::time::Duration::from_secs(30),
             behind_proxy: false,
+            metrics_on_api: true,
         }
     }
 }
@@ -268,7 +272,8 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
     resp
 }
 
-/// Outermost layer: request id, one JSON access-log line per request, HTTP metrics.
+/// Outermost layer: request id, the request's trace span, one JSON access-log line per request,
+/// HTTP metrics.
 async fn request_context(req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -284,13 +289,35 @@ async fn request_context(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let mut resp = context::scope(context::RequestCtx { id, start }, next.run(req)).await;
+    // The trace of the request (exported only with `--otlp-endpoint`; otherwise disabled at
+    // its call site). The route template, not the path, keeps its values bounded; no header,
+    // query or body goes in it. The tenant and the status are known from the response.
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        http.request.method = method.as_str(),
+        http.route = route.as_str(),
+        http.response.status_code = tracing::field::Empty,
+        request.id = %id,
+        tenant.id = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let run = context::scope(context::RequestCtx { id, start }, next.run(req));
+    let mut resp = tracing::Instrument::instrument(run, span.clone()).await;
     let latency = start.elapsed();
     let status = resp.status().as_u16();
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         resp.headers_mut().insert("x-request-id", v);
     }
     let tenant = resp.extensions().get::<TenantTag>().map(|t| t.0.clone());
+    span.record("http.response.status_code", status);
+    if let Some(t) = &tenant {
+        span.record("tenant.id", t.as_str());
+    }
+    if status >= 500 {
+        span.record("otel.status_code", "error");
+    }
+    drop(span);
     tracing::info!(
         target: "neo_access",
         request_id = %id,
@@ -339,12 +366,24 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal().into_response()
 }
 
-async fn prometheus(State(app): State<AppState>) -> Response {
+fn prometheus(metrics: &PrometheusHandle) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        metrics.render(),
     )
         .into_response()
+}
+
+/// `/metrics` alone, for its own listen address (`--metrics-listen`): Prometheus reaches it
+/// there, and the API's address, which may face the internet, does not expose it.
+pub fn metrics_router(metrics: PrometheusHandle) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move { prometheus(&metrics) }
+        }),
+    )
 }
 
 /// The whole HTTP application.
@@ -360,12 +399,17 @@ pub fn router_with(state: AppState, extra: axum::Router<AppState>) -> axum::Rout
     let authed = authed.merge(extra);
     let (public, _) = openapi::public_routes().split_for_parts();
     let public = public.route_layer(middleware::from_fn(extract::reject_unknown_query));
+    let metrics = if state.cfg.metrics_on_api {
+        metrics_router(state.metrics.clone()).with_state(())
+    } else {
+        axum::Router::new()
+    };
     authed
         .route_layer(middleware::from_fn(extract::reject_unknown_query))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .merge(public)
         .merge(dashboard::router())
-        .route("/metrics", axum::routing::get(prometheus))
+        .merge(metrics)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(

@@ -1,6 +1,8 @@
 //! Public resources of the API, as documented in the OpenAPI document.
 
+mod health;
 mod integration;
+pub use health::Health;
 pub use integration::{PublicIntegration, PublicPsaBudget};
 
 use neo_domain::backfill::{
@@ -712,18 +714,6 @@ pub struct CreditUsage {
     pub credits_remaining: i64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"status": "ok", "database": "ok", "version": "0.1.0"}))]
-pub struct Health {
-    /// `ok`: the service answers (when the database does not, the answer is a 503 error).
-    #[schema(schema_with = ok_only)]
-    pub status: String,
-    /// `ok`: the database answered.
-    #[schema(schema_with = ok_only)]
-    pub database: String,
-    pub version: String,
-}
-
 // ---- closed sets kept as strings -----------------------------------------------------------
 // These members stay `String` in Rust (the handlers check them and answer a `validation_error`
 // naming the member); the document still states their values, from the one list of each.
@@ -754,12 +744,5 @@ pub(crate) fn key_envs() -> utoipa::openapi::Object {
     string_enum(
         crate::auth::KEY_ENVS.iter().copied(),
         "The key's environment: the `<env>` of `neo_sk_<env>_<secret>`.",
-    )
-}
-
-fn ok_only() -> utoipa::openapi::Object {
-    string_enum(
-        ["ok"],
-        "Always `ok` in a 200 answer (a database that does not answer gives a 503 error).",
     )
 }

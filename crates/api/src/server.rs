@@ -26,9 +26,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt;
 
-/// Serves `app` on `listener` until `stop` resolves, then lets open connections finish.
+/// Serves `app` on `listener` until `stop` resolves, then lets open connections finish. The
+/// listener may be shared (`Arc`): `serve` answers on it while it migrates, then hands it on.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: impl std::borrow::Borrow<tokio::net::TcpListener>,
     app: axum::Router,
     header_read_timeout: Duration,
     stop: impl Future<Output = ()> + Send + 'static,
@@ -47,7 +48,7 @@ pub async fn serve(
     let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.borrow().accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -81,20 +81,8 @@ async fn sigterm_lets_in_flight_executions_finish_and_releases_leases() {
         b["in_flight_count"] == 5
     })
     .await;
-    let mut child = server.child.take().unwrap();
     let t = Instant::now();
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "serve exits cleanly on SIGTERM: {status:?}"
-    );
+    server.terminate().await;
     assert!(t.elapsed() < Duration::from_secs(10));
     let delivered = log.total.load(Ordering::SeqCst);
 

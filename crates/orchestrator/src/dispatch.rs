@@ -281,12 +281,28 @@ impl Orchestrator {
         let key = (c.backfill_id.clone(), c.ord);
         metrics::counter!("neo_executions_dispatched_total").increment(1);
         metrics::gauge!("neo_items_in_flight").increment(1.0);
+        // The trace of this dispatch, exported only with `--otlp-endpoint` (otherwise disabled
+        // at its call site: this is the hot path). Ids and kinds only: never the executor's
+        // URL, secret, headers, body, PSA credentials or error text.
+        let span = tracing::info_span!(
+            "execution.dispatch",
+            backfill.id = c.backfill_id.as_str(),
+            tenant.id = c.tenant_id.as_str(),
+            execution.id = c.execution_id.as_str(),
+            entity.id = c.entity_id.as_str(),
+            executor.type = executor_type(&d.exec),
+            attempt = c.attempt,
+            outcome = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
         let mut running = inner.running.lock().expect("poisoned");
         let task_inner = inner.clone();
         let task_key = key.clone();
         let exec_id = c.execution_id.clone();
         let place = inner.pacing.start(&c.backfill_id);
-        let handle = tokio::spawn(async move {
+        let task_span = span.clone();
+        let task = async move {
             let i = task_inner;
             let started = Instant::now();
             let started_at = i.clock.now();
@@ -340,6 +356,15 @@ impl Orchestrator {
                     }
                 }
             };
+            if !task_span.is_disabled() {
+                task_span.record("outcome", outcome_name(&settlement));
+                if let Some(s) = http_status {
+                    task_span.record("http.response.status_code", s);
+                }
+                if matches!(settlement, Settlement::Failed(_)) {
+                    task_span.record("otel.status_code", "error");
+                }
+            }
             i.running.lock().expect("poisoned").remove(&task_key);
             let _ = i.outcomes.send(Outcome {
                 backfill_id: c.backfill_id,
@@ -351,7 +376,8 @@ impl Orchestrator {
                     http_status,
                 },
             });
-        });
+        };
+        let handle = tokio::spawn(tracing::Instrument::instrument(task, span));
         running.insert(
             key,
             Running {
@@ -359,6 +385,27 @@ impl Orchestrator {
                 execution_id: exec_id,
             },
         );
+    }
+}
+
+/// The `executor.type` of a dispatch span: the executor's `type` in the workflow.
+fn executor_type(e: &ExecutorSpec) -> &'static str {
+    match e {
+        ExecutorSpec::Webhook { .. } => "webhook",
+        ExecutorSpec::Simulated { .. } => "simulated",
+        ExecutorSpec::PsaActions(_) => "psa_actions",
+    }
+}
+
+/// The `outcome` of a dispatch span.
+fn outcome_name(s: &Settlement) -> &'static str {
+    match s {
+        Settlement::Succeeded => "succeeded",
+        Settlement::Failed(_) => "failed",
+        Settlement::Skipped(_) => "skipped",
+        Settlement::Cancelled(_) => "cancelled",
+        Settlement::Retry { .. } => "retry",
+        Settlement::AwaitCallback { .. } => "awaiting_callback",
     }
 }
 

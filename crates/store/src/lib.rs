@@ -5,6 +5,7 @@
 //! transaction, so counters never drift from the items.
 
 mod backfills;
+pub mod backup;
 mod control;
 mod executions;
 mod idempotency;

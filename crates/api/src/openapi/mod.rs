@@ -29,7 +29,7 @@ use neo_domain::windows::{WorkflowDailyExecutionWindows, WorkflowTimeWindow};
         description = "Neo's public contract for backfills, agents, executions and integrations, as implemented by neo-backfill. Every response is wrapped in a `{data, meta}` envelope; errors use `{error: {code, message, details?}, meta: {request_id}}`. Authenticate with a `Bearer neo_sk_<env>_<secret>` API key (service account) or a Microsoft Entra ID JWT (dashboard user)."
     ),
     tags(
-        (name = "Meta", description = "Service metadata — health, OpenAPI."),
+        (name = "Meta", description = "Service metadata — liveness, readiness, OpenAPI."),
         (name = "Backfills", description = "Run a workflow over entities that already exist in the PSA."),
         (name = "Agents", description = "Agents and workflows."),
         (name = "Executions", description = "Agent/workflow execution history, retry/cancel."),
@@ -94,6 +94,7 @@ pub fn authed_routes() -> OpenApiRouter<AppState> {
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(meta::health))
+        .routes(routes!(meta::ready))
         .routes(routes!(meta::openapi))
         .routes(routes!(executions::complete))
 }

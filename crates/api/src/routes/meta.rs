@@ -14,33 +14,85 @@ use crate::extract::ApiQuery;
 use crate::models::*;
 use crate::{AppState, Auth};
 
-/// Service health: answers 200 when the database answers, else 503.
+/// Liveness: answers 200 while the process serves requests.
 ///
-/// No credential needed: for load balancers and probes. The 503 is the error envelope with
-/// `database_unavailable`.
+/// No credential needed: for a liveness probe, which should restart the process only when it
+/// no longer answers. `database` says whether the database answered within 5 s (`ok`), did not
+/// (`unavailable`), or is being migrated at startup (`migrating`); none of these is a reason to
+/// restart, so the answer stays 200. Use `/public-api/ready` to decide whether to send traffic.
 #[utoipa::path(get, path = "/public-api/health", tag = "Meta", operation_id = "getHealth",
     security(()),
-    responses((status = 200, description = "Success.", body = DataEnvelope<Health>),
-              (status = 503, description = "The database does not answer.", body = ErrorEnvelope)))]
-pub async fn health(State(app): State<AppState>) -> Result<Reply<Health>, ApiError> {
+    responses((status = 200, description = "Success.", body = DataEnvelope<Health>)))]
+pub async fn health(State(app): State<AppState>) -> Reply<Health> {
+    let database = match database_answers(&app).await {
+        Ok(()) => "ok",
+        Err(_) => "unavailable",
+    };
+    Reply::new(Health::new(database))
+}
+
+/// Readiness: answers 200 when this process can take traffic, else 503.
+///
+/// No credential needed: for a readiness probe or a load balancer. 503 `not_ready` while the
+/// database is being migrated at startup; 503 `database_unavailable` when the database does not
+/// answer within 5 s. Both carry `Retry-After`.
+#[utoipa::path(get, path = "/public-api/ready", tag = "Meta", operation_id = "getReadiness",
+    security(()),
+    responses((status = 200, description = "Ready.", body = DataEnvelope<Health>),
+              (status = 503, description = "Not ready: migrating, or the database does not answer.", body = ErrorEnvelope)))]
+pub async fn ready(State(app): State<AppState>) -> Result<Reply<Health>, ApiError> {
+    database_answers(&app).await?;
+    Ok(Reply::new(Health::new("ok")))
+}
+
+/// What the listener answers while `serve` migrates the database at startup, before the API
+/// exists: liveness is 200 (`database: migrating`: a long migration is no reason to restart),
+/// readiness and every other request 503 `not_ready`. Each answer closes its connection, so
+/// that a client's next request reaches the API once it is up, not this router's last
+/// connection.
+pub fn starting_router() -> axum::Router {
+    async fn not_ready() -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the service is starting: it is migrating the database",
+        );
+        e.retry_after = Some(5);
+        e
+    }
+    axum::Router::new()
+        .route(
+            "/public-api/health",
+            axum::routing::get(|| async { Reply::new(Health::new("migrating")) }),
+        )
+        .fallback(not_ready)
+        .layer(axum::middleware::map_response(|mut r: Response| async {
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            r
+        }))
+}
+
+/// Pings the database with a 5 s bound; a failure is the 503 `database_unavailable` envelope.
+async fn database_answers(app: &AppState) -> Result<(), ApiError> {
     let t = std::time::Instant::now();
     let db = tokio::time::timeout(std::time::Duration::from_secs(5), app.store.ping()).await;
     match db {
         Ok(Ok(())) => {
             metrics::histogram!("neo_health_db_seconds").record(t.elapsed().as_secs_f64());
-            Ok(Reply::new(Health {
-                status: "ok".into(),
-                database: "ok".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            }))
+            Ok(())
         }
         other => {
-            tracing::warn!(result = ?other.map(|r| r.map_err(|e| e.to_string())), "health check failed");
-            Err(ApiError::new(
+            tracing::warn!(result = ?other.map(|r| r.map_err(|e| e.to_string())), "the database did not answer a health check");
+            let mut e = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database does not answer",
-            ))
+            );
+            e.retry_after = Some(5);
+            Err(e)
         }
     }
 }

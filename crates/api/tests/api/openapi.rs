@@ -30,6 +30,7 @@ const CONTRACT_SCHEMAS: &[&str] = &[
 /// Operations without a bearer credential.
 const PUBLIC_PATHS: &[&str] = &[
     "/public-api/health",
+    "/public-api/ready",
     "/public-api/openapi.json",
     "/public-api/executions/{execution_id}/complete",
 ];

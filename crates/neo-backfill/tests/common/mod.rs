@@ -41,6 +41,23 @@ pub struct Server {
 }
 
 impl Server {
+    /// Sends SIGTERM, as systemd stops the service, and asserts a clean exit.
+    pub async fn terminate(&mut self) {
+        let mut child = self.child.take().expect("a running serve");
+        assert!(Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            status.success(),
+            "serve exits cleanly on SIGTERM: {status:?}"
+        );
+    }
+
     /// The output lines so far that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<String> {
         self.output
