@@ -62,8 +62,6 @@ const PSA_CONCURRENCY: usize = 16;
 /// Clock skew between this machine and PostgreSQL worth a warning, and worth a failure.
 const SKEW_WARN_MS: i64 = 2_000;
 const SKEW_FAIL_MS: i64 = 30_000;
-/// Where the Autotask connector discovers a zone when the integration names none.
-const AUTOTASK_DISCOVERY: &str = "https://webservices.autotask.net";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -179,8 +177,11 @@ impl Conn {
     /// Whether the database holds the store's master key check (the `server_settings` row the
     /// store writes the first time a key opens it): then its secrets belong to one key.
     async fn has_key_check(&mut self) -> Result<bool, sqlx::Error> {
-        const SQL: &str = "SELECT count(*) FROM server_settings WHERE name = 'master_key_check'";
-        let n: i64 = on_conn!(self, |c| sqlx::query_scalar(SQL).fetch_one(&mut *c).await)?;
+        const SQL: &str = "SELECT count(*) FROM server_settings WHERE name = $1";
+        let n: i64 = on_conn!(self, |c| sqlx::query_scalar(SQL)
+            .bind(neo_store::KEY_CHECK)
+            .fetch_one(&mut *c)
+            .await)?;
         Ok(n > 0)
     }
 
@@ -480,7 +481,7 @@ fn psa_url(psa: &str, config: &Value) -> Option<String> {
         .get(member)
         .and_then(Value::as_str)
         .map(str::to_owned);
-    set.or_else(|| (psa == "autotask").then(|| AUTOTASK_DISCOVERY.to_owned()))
+    set.or_else(|| (psa == "autotask").then(|| neo_psa::autotask::DEFAULT_DISCOVERY.to_owned()))
 }
 
 /// `host[:port]` of a URL: never its user info, path or query.

@@ -12,7 +12,8 @@ use crate::http::{self, HttpPolicy, PsaError};
 use neo_egress::Egress;
 
 pub const PAGE_SIZE: u32 = 500;
-const DEFAULT_DISCOVERY: &str = "https://webservices.autotask.net";
+/// Where the zone of an integration that names none is discovered.
+pub const DEFAULT_DISCOVERY: &str = "https://webservices.autotask.net";
 
 #[derive(Debug, Clone)]
 pub struct AtConfig {

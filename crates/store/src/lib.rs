@@ -41,6 +41,7 @@ pub use notifications::{
 pub use postgres::PgStore;
 pub use psa_changes::{Change, ChangeScope, ChangeTotal, ChangesOf, PsaChange};
 pub use rows::new_execution_id;
+pub use sealed_rows::KEY_CHECK;
 pub use secrets::{MasterKey, Sealer};
 pub use source::{SnapshotEntry, SourcePage};
 pub use sqlite::SqliteStore;

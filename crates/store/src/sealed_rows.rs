@@ -7,8 +7,9 @@ use crate::rows::*;
 use crate::secrets::OpenError;
 use crate::*;
 
-/// The `server_settings` row that tells whether the configured master key is the database's.
-pub(crate) const KEY_CHECK: &str = "master_key_check";
+/// The `server_settings` row that tells whether the configured master key is the database's
+/// (doctor and restore look for it too).
+pub const KEY_CHECK: &str = "master_key_check";
 const KEY_CHECK_PLAIN: &str = "neo-backfill master key check v1";
 const KEY_CHECK_CONTEXT: &str = "server_settings|master_key_check";
 
