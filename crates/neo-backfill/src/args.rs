@@ -29,6 +29,14 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
+    /// The key file of this deployment: the configured one, else (SQLite) the one beside the
+    /// database file; `None` for PostgreSQL without `--master-key-file`.
+    pub fn file(&self, db: &DbArgs) -> Option<PathBuf> {
+        self.master_key_file
+            .clone()
+            .or_else(|| neo_store::secrets::sqlite_key_path(&db.database_url))
+    }
+
     pub fn key(&self, db: &DbArgs) -> anyhow::Result<MasterKey> {
         neo_store::secrets::master_key_for(&db.database_url, self.master_key_file.as_deref())
     }

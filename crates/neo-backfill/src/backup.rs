@@ -15,10 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use neo_store::backup::{
-    inspect_sqlite, publish, remove_sidecar_files, sqlite_backup, sqlite_file, sqlite_take_offline,
-    sync_dir, temporary_beside, SqliteSummary,
+    check_new_file, inspect_sqlite, publish, remove_sidecar_files, sqlite_backup, sqlite_file,
+    sqlite_take_offline, sync_dir, temporary_beside, SqliteSummary,
 };
-use neo_store::secrets::sqlite_key_path;
 use neo_store::MasterKey;
 
 use crate::args::{redact_url, DbArgs, KeyArgs};
@@ -121,22 +120,12 @@ pub async fn backup(a: BackupArgs) -> anyhow::Result<()> {
     }
     only_sqlite(url)?;
     let key_copy = with_suffix(&a.to, ".master-key");
-    for p in [&a.to, &key_copy] {
-        if p.exists() {
-            bail!(
-                "{} exists: backup never overwrites a file; choose a new name",
-                p.display()
-            );
-        }
-    }
+    check_new_file(&a.to, "backup")?;
+    check_new_file(&key_copy, "backup")?;
     let source = sqlite_file(url)?;
     // The key in use: the configured file, else the one beside the database (never created
     // here: a new key would open nothing).
-    let key_file = a
-        .key
-        .master_key_file
-        .clone()
-        .or_else(|| sqlite_key_path(url));
+    let key_file = a.key.file(&a.db);
     let key = match &key_file {
         Some(p) if a.key.master_key_file.is_some() || p.exists() => Some(MasterKey::load(p)?),
         _ => None,
@@ -245,9 +234,7 @@ pub async fn restore(a: RestoreArgs) -> anyhow::Result<()> {
     };
     let key_dest = a
         .key
-        .master_key_file
-        .clone()
-        .or_else(|| sqlite_key_path(url))
+        .file(&a.db)
         .context("no place for the master key: pass --master-key-file")?;
     let existing_key = match key_dest.exists() {
         true => Some(MasterKey::load(&key_dest)?),

@@ -19,7 +19,6 @@
 //! (`--egress-allow-private`), so a PSA the service may not call is reported as refused, not
 //! as reachable.
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -311,12 +310,7 @@ async fn check_master_key(
     let what = "master key";
     let url = &db.url.clone();
     let explicit = a.key.master_key_file.is_some();
-    let path: Option<PathBuf> = a
-        .key
-        .master_key_file
-        .clone()
-        .or_else(|| neo_store::secrets::sqlite_key_path(url));
-    let Some(path) = path else {
+    let Some(path) = a.key.file(&a.db) else {
         report.line(Status::Fail, what, "no --master-key-file (or NEO_MASTER_KEY_FILE): PostgreSQL keeps no key beside the database, so give doctor the key file that serve and worker use");
         return Err("no master key to open the integrations' credentials with".into());
     };

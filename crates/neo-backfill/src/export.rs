@@ -133,18 +133,7 @@ pub async fn export(a: ExportArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|p| neo_store::backup::temporary_beside(p, "export"));
     if let Some(out) = &a.out {
-        if out.exists() {
-            bail!(
-                "{} exists: export never overwrites a file; choose a new name",
-                out.display()
-            );
-        }
-        if let Some(dir) = out
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-        {
-            bail!("the directory {} does not exist", dir.display());
-        }
+        neo_store::backup::check_new_file(out, "export")?;
     }
     let mut sink: Box<dyn Write + Send> = match &tmp {
         Some(t) => Box::new(std::io::BufWriter::new(
@@ -182,22 +171,14 @@ pub async fn export(a: ExportArgs) -> anyhow::Result<()> {
     }
     .await;
     drop(sink);
-    let n = match (written, &tmp, &a.out) {
-        (Ok(n), Some(t), Some(out)) => match neo_store::backup::publish(t, out) {
-            Ok(()) => n,
-            Err(e) => {
-                let _ = std::fs::remove_file(t);
-                return Err(e);
-            }
-        },
-        (Ok(n), _, _) => n,
-        (Err(e), t, _) => {
-            if let Some(t) = t {
-                let _ = std::fs::remove_file(t);
-            }
-            return Err(e);
-        }
-    };
+    let published = written.and_then(|n| match (&tmp, &a.out) {
+        (Some(t), Some(out)) => neo_store::backup::publish(t, out).map(|()| n),
+        _ => Ok(n),
+    });
+    if let (Err(_), Some(t)) = (&published, &tmp) {
+        let _ = std::fs::remove_file(t);
+    }
+    let n = published?;
     // The data may be on stdout: the summary goes to stderr.
     eprintln!(
         "exported {n} items of backfill {} ({}) as {}{}",

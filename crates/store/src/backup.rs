@@ -80,6 +80,24 @@ async fn open_file(path: &Path) -> anyhow::Result<SqliteConnection> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
+/// Refuses a `path` that exists, or whose directory does not: the commands that write a file
+/// (`backup`, `export`) never overwrite one.
+pub fn check_new_file(path: &Path, command: &str) -> anyhow::Result<()> {
+    if path.exists() {
+        anyhow::bail!(
+            "{} exists: {command} never overwrites a file; choose a new name",
+            path.display()
+        );
+    }
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        anyhow::bail!("the directory {} does not exist", dir.display());
+    }
+    Ok(())
+}
+
 /// A name beside `path` for a file being written, so that `path` itself appears complete or
 /// not at all.
 pub fn temporary_beside(path: &Path, what: &str) -> PathBuf {
@@ -133,19 +151,8 @@ pub async fn sqlite_backup(
     to: &Path,
     key: Option<&MasterKey>,
 ) -> anyhow::Result<SqliteSummary> {
-    if to.exists() {
-        anyhow::bail!(
-            "{} exists: backup never overwrites a file; choose a new name",
-            to.display()
-        );
-    }
+    check_new_file(to, "backup")?;
     let source = sqlite_file(url)?;
-    if let Some(dir) = to
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-    {
-        anyhow::bail!("the directory {} does not exist", dir.display());
-    }
     let tmp = temporary_beside(to, "backup");
     let made = async {
         let mut c = open_file(&source).await?;
